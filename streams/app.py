@@ -1,0 +1,92 @@
+"""The Faust application, built from one :class:`Settings` object. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from scoring import ScoringModel, load_models
+from streams.codec import AvroCodec
+from streams.metrics import CONTENT_TYPE, Metrics
+from streams.processing import EventProcessor, Message
+from streams.registry import LocalSchemaRegistry
+from streams.settings import Settings
+
+STATE_TABLE = "lead-state"
+
+
+@dataclass
+class Leadscore:
+    """The app and the parts tests and the CLI reach for."""
+
+    app: faust.App
+    settings: Settings
+    models: tuple[ScoringModel, ...]
+    metrics: Metrics
+    codec: AvroCodec
+    table: Any
+    score_events: Any  # the events agent
+
+
+def create_app(settings: Settings) -> Leadscore:
+    """Build the Faust app, its topics, table, agent and web views from ``settings``."""
+    models = load_models(settings.model_paths)
+    codec = AvroCodec(LocalSchemaRegistry(settings.schema_registry_file))
+    metrics = Metrics()
+    processor = EventProcessor(models, codec, metrics)
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        producer_acks=-1,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+    )
+    names = settings.topics
+    events_topic = app.topic(names.events, key_type=bytes, value_type=bytes, allow_empty=True)
+    changes_topic = app.topic(names.score_changes, key_type=bytes, value_type=bytes)
+    thresholds_topic = app.topic(names.thresholds, key_type=bytes, value_type=bytes)
+    dead_letters_topic = app.topic(names.dead_letters, key_type=bytes, value_type=bytes)
+    table = app.Table(
+        STATE_TABLE,
+        default=None,
+        partitions=settings.partitions,
+        help="Per-lead scores under every model (changelog-backed).",
+    )
+
+    @app.agent(events_topic, name="score-events")
+    async def score_events(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = Message(
+                event.message.topic, event.message.partition, event.message.offset, event.key, event.value
+            )
+            result = processor.process(message, table.get)
+            if result.dead_letter is not None:
+                await dead_letters_topic.send(key=message.key, value=result.dead_letter)
+                continue
+            table[result.lead_id] = result.state
+            key = result.lead_id.encode() if result.lead_id else None
+            for change in result.changes:
+                await changes_topic.send(key=key, value=change)
+            for crossing in result.crossings:
+                await thresholds_topic.send(key=key, value=crossing)
+
+    @app.page("/metrics")
+    async def metrics_view(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.exposition(), content_type=CONTENT_TYPE)
+
+    return Leadscore(app, settings, models, metrics, codec, table, score_events)

@@ -1,0 +1,159 @@
+"""``leadscore``: the command line. Every command has ``--help``; bad input gives a one-line error, not a trace."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import track
+
+from scoring import LeadscoreError, load_model
+
+app = typer.Typer(help="Real-time lead scoring on the event bus.", no_args_is_help=True, pretty_exceptions_enable=False)
+topics_app = typer.Typer(help="Manage leadscore's Kafka topics.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+err = Console(stderr=True)
+
+Bootstrap = Annotated[
+    str | None,
+    typer.Option("--bootstrap", "-b", help="Kafka bootstrap servers (default: LEADSCORE_BOOTSTRAP_SERVERS)."),
+]
+
+
+def _fail(error: Exception) -> None:
+    err.print(f"[bold red]error:[/] {error}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _settings(**overrides: object):  # type: ignore[no-untyped-def]
+    from streams.settings import load_settings
+
+    return load_settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+@app.command()
+def worker(bootstrap: Bootstrap = None) -> None:
+    """Run a scoring worker (Faust) until Ctrl-C. Configured by LEADSCORE_* environment variables."""
+    from streams.worker import run_worker
+
+    try:
+        settings = _settings(bootstrap_servers=bootstrap)
+        run_worker(settings)
+    except LeadscoreError as exc:
+        _fail(exc)
+
+
+@topics_app.command("create")
+def topics_create(bootstrap: Bootstrap = None) -> None:
+    """Create every leadscore topic that is missing, with its partitions and configs."""
+    from streams.topics import create_topics
+
+    try:
+        created, existing = create_topics(_settings(bootstrap_servers=bootstrap))
+    except LeadscoreError as exc:
+        _fail(exc)
+    for name in created:
+        typer.echo(f"created  {name}")
+    for name in existing:
+        typer.echo(f"exists   {name}")
+
+
+@app.command("validate-model")
+def validate_model(paths: Annotated[list[Path], typer.Argument(help="Model YAML files.")]) -> None:
+    """Check model files; exit non-zero at the first invalid one, naming the file, rule and field."""
+    for path in paths:
+        try:
+            model = load_model(path)
+        except LeadscoreError as exc:
+            _fail(exc)
+        levels = ", ".join(f"{level.name}>={level.enter:g}" for level in model.levels) or "no levels"
+        typer.echo(f"ok  {path}: {model.id} v{model.version}, {len(model.rules)} rules, {levels}")
+
+
+@app.command()
+def generate(
+    leads: Annotated[int, typer.Option(min=1, help="Number of distinct leads.")] = 1000,
+    events: Annotated[int, typer.Option(min=0, help="Number of events to make.")] = 10000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same events.")] = 0,
+    start: Annotated[
+        datetime | None, typer.Option(help="Event time of the first event (UTC); default 2026-01-05T09:00.")
+    ] = None,
+    bootstrap: Bootstrap = None,
+) -> None:
+    """Make synthetic lead journeys: JSON lines on stdout, or produced to the broker with --bootstrap."""
+    from streams.generator import DEFAULT_START_MS, JourneyGenerator
+
+    start_ms = int(start.replace(tzinfo=start.tzinfo or UTC).timestamp() * 1000) if start else DEFAULT_START_MS
+    journeys = JourneyGenerator(leads, seed=seed, start_ms=start_ms).events(events)
+    if bootstrap is None:
+        from streams.codec import event_to_record
+
+        out = sys.stdout
+        for event in journeys:
+            out.write(json.dumps(event_to_record(event), separators=(",", ":")) + "\n")
+        return
+    try:
+        settings = _settings(bootstrap_servers=bootstrap)
+        from streams.clients import EventProducer
+        from streams.codec import AvroCodec
+        from streams.registry import LocalSchemaRegistry
+
+        producer = EventProducer(bootstrap, AvroCodec(LocalSchemaRegistry()), settings.topics.events)
+        for event in track(journeys, total=events, description="producing", console=err):
+            producer.send(event)
+        producer.flush()
+        producer.close()
+    except LeadscoreError as exc:
+        _fail(exc)
+    err.print(f"produced {events} events over {leads} leads to {settings.topics.events} on {bootstrap}")
+
+
+@app.command()
+def demo(
+    duration: Annotated[
+        float | None,
+        typer.Option(help="Run this many seconds, print a summary and exit (default: until Ctrl-C)."),
+    ] = None,
+    leads: Annotated[int, typer.Option(min=1, help="Number of synthetic leads.")] = 200,
+    rate: Annotated[float, typer.Option(min=1, help="Events per second from the generator.")] = 100.0,
+    seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 7,
+) -> None:
+    """Start the embedded broker, a worker and the generator, and show leads being scored live."""
+    from streams.demo import run_demo
+
+    try:
+        summary = run_demo(duration=duration, leads=leads, rate=rate, seed=seed)
+    except LeadscoreError as exc:
+        _fail(exc)
+    if duration is not None and (summary.events_produced == 0 or summary.score_changes == 0):
+        _fail(RuntimeError("the demo produced no scores: see the worker log named above"))
+
+
+@app.command()
+def broker(port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 9092) -> None:
+    """Run the embedded Tansu broker (in memory) until Ctrl-C, for local development."""
+    from streams.broker import EmbeddedBroker
+
+    try:
+        with EmbeddedBroker(port=port or None) as running:
+            err.print(f"broker listening on {running.bootstrap} (in memory); Ctrl-C stops it")
+            import signal
+
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    except LeadscoreError as exc:
+        _fail(exc)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Plain Kafka clients (kafka-python) for the tools around the worker: the generator, the demo, the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+
+from scoring import LeadEvent
+from streams.codec import AvroCodec
+from streams.errors import BrokerError, DecodeError
+
+
+class EventProducer:
+    """Produces LeadEvents, Confluent-framed Avro, keyed by lead id."""
+
+    def __init__(self, bootstrap_servers: str, codec: AvroCodec, topic: str) -> None:
+        self.codec = codec
+        self.topic = topic
+        try:
+            self._producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5)
+        except KafkaError as exc:
+            raise BrokerError(f"cannot reach {bootstrap_servers}: {exc}") from None
+
+    def send(self, event: LeadEvent) -> None:
+        self._producer.send(self.topic, key=event.lead_id.encode(), value=self.codec.encode_event(event))
+
+    def send_all(self, events: Iterable[LeadEvent]) -> int:
+        count = 0
+        for event in events:
+            self.send(event)
+            count += 1
+        return count
+
+    def flush(self) -> None:
+        self._producer.flush()
+
+    def close(self) -> None:
+        self._producer.close()
+
+
+class OutputReader:
+    """Reads and decodes leadscore's output topics from the beginning; yields ``(topic, record)``."""
+
+    def __init__(self, bootstrap_servers: str, codec: AvroCodec, topics: list[str], group_id: str | None = None):
+        self.codec = codec
+        try:
+            self._consumer = KafkaConsumer(
+                *topics,
+                bootstrap_servers=bootstrap_servers,
+                group_id=group_id,
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
+                consumer_timeout_ms=0,
+            )
+        except KafkaError as exc:
+            raise BrokerError(f"cannot reach {bootstrap_servers}: {exc}") from None
+
+    def poll(self, timeout_ms: int = 200) -> Iterator[tuple[str, dict[str, Any]]]:
+        batches = self._consumer.poll(timeout_ms=timeout_ms)
+        for partition, records in batches.items():
+            for record in records:
+                try:
+                    _, value = self.codec.decode(record.value)
+                except DecodeError:
+                    continue
+                yield partition.topic, value
+
+    def close(self) -> None:
+        self._consumer.close()

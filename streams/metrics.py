@@ -1,0 +1,39 @@
+"""Prometheus metrics of one worker, on a registry of its own (no global state, no import-time side effects)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4"
+
+
+class Metrics:
+    """The counters a worker exposes on ``/metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.events_consumed = Counter(
+            "leadscore_events_consumed",
+            "Input messages read, valid or not.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.score_changes = Counter(
+            "leadscore_score_changes", "ScoreChanged events emitted.", ["model"], registry=self.registry
+        )
+        self.crossings = Counter(
+            "leadscore_threshold_crossings",
+            "ThresholdCrossed events emitted.",
+            ["model", "level", "direction"],
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "leadscore_dead_letters",
+            "Input messages sent to the dead-letter topic.",
+            ["topic", "error_type"],
+            registry=self.registry,
+        )
+
+    def exposition(self) -> bytes:
+        """The metrics in Prometheus text format."""
+        return generate_latest(self.registry)

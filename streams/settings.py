@@ -1,0 +1,98 @@
+"""One typed, frozen settings object for the whole worker, read from ``LEADSCORE_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from scoring.examples import example_model_path
+from streams.errors import SettingsError
+
+
+def _split_paths(value: object) -> object:
+    if isinstance(value, str):
+        return [Path(part) for part in value.replace(",", ":").split(":") if part.strip()]
+    return value
+
+
+class TopicNames(BaseSettings):
+    """Names of leadscore's topics (``LEADSCORE_TOPIC_EVENTS=...``)."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADSCORE_TOPIC_", frozen=True)
+
+    events: str = "lead-events"
+    profiles: str = "lead-profiles"
+    conversions: str = "lead-conversions"
+    erasures: str = "lead-erasures"
+    score_changes: str = "lead-score-changes"
+    thresholds: str = "lead-thresholds"
+    dead_letters: str = "lead-events-dlq"
+
+
+class Settings(BaseSettings):
+    """Everything a worker needs. Every field can be set as ``LEADSCORE_<FIELD>`` (upper case)."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", frozen=True, extra="ignore")
+
+    app_id: str = Field("leadscore", description="Kafka consumer group and changelog prefix.")
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
+    model_paths: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [example_model_path("b2b")],
+        description="Model YAML files, separated by ':' or ','.",
+    )
+    partitions: int = Field(4, ge=1, description="Partitions of every topic leadscore creates.")
+    replication_factor: int = Field(1, ge=1)
+    store: str = Field("memory://", description="Faust table store URL: memory:// or rocksdb://.")
+    data_dir: Path = Field(Path(".leadscore-data"), description="Where the worker keeps local table state.")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=1, le=65535, description="Port of /metrics and the query API.")
+    session_timeout_s: float = Field(30.0, gt=0, description="Consumer session timeout; rebalances take half.")
+    heartbeat_interval_s: float = Field(3.0, gt=0)
+    log_level: str = Field("WARNING", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    schema_registry_file: Path | None = Field(None, description="Local registry file; default: the shipped one.")
+    topics: TopicNames = Field(default_factory=TopicNames)
+
+    @field_validator("model_paths", mode="before")
+    @classmethod
+    def _paths_from_text(cls, value: object) -> object:
+        return _split_paths(value)
+
+    @property
+    def broker_url(self) -> str:
+        """The broker list in Faust's ``kafka://host:port;host:port`` form."""
+        return ";".join(f"kafka://{server.strip()}" for server in self.bootstrap_servers.split(","))
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that reproduce these settings in a child process."""
+        env = {
+            "LEADSCORE_APP_ID": self.app_id,
+            "LEADSCORE_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "LEADSCORE_MODEL_PATHS": ":".join(str(path) for path in self.model_paths),
+            "LEADSCORE_PARTITIONS": str(self.partitions),
+            "LEADSCORE_REPLICATION_FACTOR": str(self.replication_factor),
+            "LEADSCORE_STORE": self.store,
+            "LEADSCORE_DATA_DIR": str(self.data_dir),
+            "LEADSCORE_WEB_HOST": self.web_host,
+            "LEADSCORE_WEB_PORT": str(self.web_port),
+            "LEADSCORE_SESSION_TIMEOUT_S": str(self.session_timeout_s),
+            "LEADSCORE_HEARTBEAT_INTERVAL_S": str(self.heartbeat_interval_s),
+            "LEADSCORE_LOG_LEVEL": self.log_level,
+        }
+        if self.schema_registry_file is not None:
+            env["LEADSCORE_SCHEMA_REGISTRY_FILE"] = str(self.schema_registry_file)
+        for name, value in self.topics.model_dump().items():
+            env[f"LEADSCORE_TOPIC_{name.upper()}"] = value
+        return env
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment plus ``overrides``; invalid values raise :class:`SettingsError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise SettingsError(f"LEADSCORE_{field.upper()}: {first['msg']}") from None
