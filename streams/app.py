@@ -28,6 +28,14 @@ class Leadscore:
     codec: AvroCodec
     table: Any
     score_events: Any  # the events agent
+    outputs: OutputTopics
+
+
+@dataclass
+class OutputTopics:
+    score_changes: Any
+    thresholds: Any
+    dead_letters: Any
 
 
 def create_app(settings: Settings) -> Leadscore:
@@ -58,9 +66,11 @@ def create_app(settings: Settings) -> Leadscore:
     )
     names = settings.topics
     events_topic = app.topic(names.events, key_type=bytes, value_type=bytes, allow_empty=True)
-    changes_topic = app.topic(names.score_changes, key_type=bytes, value_type=bytes)
-    thresholds_topic = app.topic(names.thresholds, key_type=bytes, value_type=bytes)
-    dead_letters_topic = app.topic(names.dead_letters, key_type=bytes, value_type=bytes)
+    outputs = OutputTopics(
+        score_changes=app.topic(names.score_changes, key_type=bytes, value_type=bytes),
+        thresholds=app.topic(names.thresholds, key_type=bytes, value_type=bytes),
+        dead_letters=app.topic(names.dead_letters, key_type=bytes, value_type=bytes),
+    )
     table = app.Table(
         STATE_TABLE,
         default=None,
@@ -76,17 +86,16 @@ def create_app(settings: Settings) -> Leadscore:
             )
             result = processor.process(message, table.get)
             if result.dead_letter is not None:
-                await dead_letters_topic.send(key=message.key, value=result.dead_letter)
+                await outputs.dead_letters.send(key=message.key, value=result.dead_letter)
                 continue
             table[result.lead_id] = result.state
-            key = result.lead_id.encode() if result.lead_id else None
             for change in result.changes:
-                await changes_topic.send(key=key, value=change)
+                await outputs.score_changes.send(key=message.key, value=change)
             for crossing in result.crossings:
-                await thresholds_topic.send(key=key, value=crossing)
+                await outputs.thresholds.send(key=message.key, value=crossing)
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:
         return web.bytes(metrics.exposition(), content_type=CONTENT_TYPE)
 
-    return Leadscore(app, settings, models, metrics, codec, table, score_events)
+    return Leadscore(app, settings, models, metrics, codec, table, score_events, outputs)

@@ -1,0 +1,35 @@
+"""Shared fixtures: the example model, a codec, and event factories."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from scoring import LeadEvent, ScoringModel, example_model_path, load_model
+from streams.codec import AvroCodec
+from streams.registry import LocalSchemaRegistry
+
+T0 = 1_767_603_600_000  # 2026-01-05T09:00:00Z
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def b2b_model() -> ScoringModel:
+    return load_model(example_model_path("b2b"))
+
+
+@pytest.fixture(scope="session")
+def codec() -> AvroCodec:
+    return AvroCodec(LocalSchemaRegistry())
+
+
+def make_event(lead_id: str, type_: str, at_ms: int = T0, event_id: str | None = None, **props: str) -> LeadEvent:
+    return LeadEvent(
+        event_id=event_id or f"e-{next(_counter)}",
+        lead_id=lead_id,
+        type=type_,
+        occurred_at_ms=at_ms,
+        source="test",
+        properties=props,
+    )

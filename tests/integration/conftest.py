@@ -1,0 +1,66 @@
+"""Integration fixtures: one embedded Tansu broker per test session, fresh topics and app id per test."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from kafka import KafkaConsumer
+
+from streams.broker import EmbeddedBroker, free_port
+from streams.settings import Settings, TopicNames, load_settings
+from streams.topics import create_topics
+from tests.avro_reference import reference_decode
+
+_run = itertools.count()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker(log_file=tmp_path_factory.mktemp("broker") / "tansu.log") as running:
+        yield running
+
+
+@pytest.fixture
+def settings(broker: EmbeddedBroker, tmp_path) -> Settings:
+    """Settings for one test: its own topics and consumer group, short session timeout (Tansu joins are slow)."""
+    suffix = f"t{next(_run)}-{int(time.time())}"
+    names = {field: f"{default}-{suffix}" for field, default in TopicNames().model_dump().items()}
+    built = load_settings(
+        bootstrap_servers=broker.bootstrap,
+        app_id=f"leadscore-it-{suffix}",
+        web_port=free_port(),
+        data_dir=tmp_path / "state",
+        session_timeout_s=6.0,
+        heartbeat_interval_s=1.0,
+        topics=TopicNames(**names),
+    )
+    create_topics(built)
+    return built
+
+
+def read_topics(
+    bootstrap: str, topics: list[str], done: Callable[[list[tuple[str, bytes | None, dict]]], bool], timeout_s: float
+) -> list[tuple[str, bytes | None, dict]]:
+    """Consume ``topics`` from the start with a plain kafka-python consumer until ``done(records)`` or timeout.
+
+    Records are decoded with the Apache ``avro`` reference library, not leadscore's codec.
+    """
+    consumer = KafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    records: list[tuple[str, bytes | None, dict]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and not done(records):
+            for partition, batch in consumer.poll(timeout_ms=500).items():
+                records.extend((partition.topic, r.key, reference_decode(r.value)[1]) for r in batch)
+    finally:
+        consumer.close()
+    return records

@@ -1,0 +1,93 @@
+"""Events in, scores out: a real worker process on the real (embedded) broker, checked with plain clients."""
+
+from __future__ import annotations
+
+import urllib.request
+
+from kafka import KafkaProducer
+
+from streams.broker import stop_process
+from streams.worker import spawn_worker
+from tests.conftest import T0, make_event
+from tests.integration.conftest import read_topics
+
+JOURNEYS = {
+    "lead-A": [
+        "email_open",
+        "page_view",
+        "content_download",
+        "webinar_signup",
+        "demo_request",
+        "trial_request",
+        "form_fill",
+        "webinar_attended",
+    ],
+    "lead-B": ["content_download", "content_download"],
+    "lead-C": ["email_open", "unsubscribe"],
+}
+EXPECTED_SCORES = {
+    "lead-A": [1.0, 3.0, 11.0, 21.0, 51.0, 81.0, 91.0, 106.0],
+    "lead-B": [8.0, 16.0],
+    "lead-C": [1.0, -19.0],
+}
+
+
+def test_events_in_scores_and_crossings_out(settings, codec, tmp_path):
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    step = 0
+    for lead_id, types in JOURNEYS.items():
+        for event_type in types:
+            step += 1
+            event = make_event(lead_id, event_type, at_ms=T0 + step * 1000, event_id=f"{lead_id}-{step}")
+            producer.send(settings.topics.events, key=lead_id.encode(), value=codec.encode_event(event))
+    producer.send(settings.topics.events, key=b"lead-D", value=b"not avro at all")
+    producer.send(settings.topics.events, key=b"lead-D", value=codec.encode_event(make_event("lead-D", "teleport")))
+    producer.flush()
+    producer.close()
+
+    worker = spawn_worker(settings, log_file=tmp_path / "worker.log")
+    try:
+        names = settings.topics
+        expected_changes = sum(len(scores) for scores in EXPECTED_SCORES.values())
+
+        def complete(records):
+            counts = {
+                topic: sum(1 for r in records if r[0] == topic)
+                for topic in (names.score_changes, names.thresholds, names.dead_letters)
+            }
+            return counts == {names.score_changes: expected_changes, names.thresholds: 2, names.dead_letters: 2}
+
+        records = read_topics(
+            settings.bootstrap_servers, [names.score_changes, names.thresholds, names.dead_letters], complete, 90
+        )
+        assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{settings.web_port}/metrics", timeout=5).read().decode()
+    finally:
+        stop_process(worker, grace_s=15)
+    assert worker.returncode is not None
+
+    changes = [(key, value) for topic, key, value in records if topic == names.score_changes]
+    scores: dict[str, list[float]] = {}
+    for key, value in changes:
+        assert key == value["lead_id"].encode()
+        scores.setdefault(value["lead_id"], []).append(value["score"])
+    assert scores == EXPECTED_SCORES
+    last_a = [value for _, value in changes if value["lead_id"] == "lead-A"][-1]
+    assert last_a["contributions"] == [{"rule_id": "webinar-attended", "points": 15.0}]
+    assert (last_a["previous_score"], last_a["delta"], last_a["level"]) == (91.0, 15.0, "SQL")
+    assert last_a["cause"] == "EVENT" and last_a["cause_event_id"] == "lead-A-8"
+
+    crossings = [value for topic, _, value in records if topic == names.thresholds]
+    assert [(c["lead_id"], c["level"], c["direction"], c["score"], c["cause_event_id"]) for c in crossings] == [
+        ("lead-A", "MQL", "UP", 81.0, "lead-A-6"),
+        ("lead-A", "SQL", "UP", 106.0, "lead-A-8"),
+    ]
+
+    letters = sorted((value for topic, _, value in records if topic == names.dead_letters), key=lambda v: v["offset"])
+    assert [letter["error_type"] for letter in letters] == ["DecodeError", "InvalidEventError"]
+    assert letters[0]["value"] == b"not avro at all" and letters[0]["key"] == b"lead-D"
+    assert "unknown event type 'teleport'" in letters[1]["reason"]
+
+    assert f'leadscore_events_consumed_total{{topic="{names.events}"}} 14.0' in metrics
+    assert 'leadscore_score_changes_total{model="b2b"} 12.0' in metrics
+    assert 'leadscore_threshold_crossings_total{direction="UP",level="MQL",model="b2b"} 1.0' in metrics

@@ -1,0 +1,57 @@
+"""Stream tests: the real agent and table, driven through Faust's test_context (no broker).
+
+Output topics' ``send`` is replaced by a recorder, as the Faust testing guide does; the integration tests cover
+the real sends on a real broker.
+"""
+
+from unittest.mock import AsyncMock
+
+import pytest
+
+from streams.app import create_app
+from streams.settings import load_settings
+from tests.conftest import make_event
+
+
+@pytest.fixture
+def leadscore(tmp_path):
+    settings = load_settings(store="memory://", data_dir=tmp_path, app_id="leadscore-stream-test")
+    built = create_app(settings)
+    for topic in (built.outputs.score_changes, built.outputs.thresholds, built.outputs.dead_letters):
+        topic.send = AsyncMock()
+    return built
+
+
+def sent(topic, codec):
+    return [(call.kwargs["key"], codec.decode(call.kwargs["value"])[1]) for call in topic.send.await_args_list]
+
+
+async def test_agent_scores_updates_table_and_sends(leadscore):
+    codec = leadscore.codec
+    async with leadscore.score_events.test_context() as agent:
+        for event_type in ["demo_request", "email_open", "trial_request"]:
+            await agent.put(codec.encode_event(make_event("lead-1", event_type)), key=b"lead-1")
+        await agent.put(codec.encode_event(make_event("lead-2", "content_download")), key=b"lead-2")
+    assert leadscore.table["lead-1"]["scores"]["b2b"]["score"] == 61
+    assert leadscore.table["lead-2"]["scores"]["b2b"]["score"] == 8
+    changes = sent(leadscore.outputs.score_changes, codec)
+    assert [(key, change["score"]) for key, change in changes] == [
+        (b"lead-1", 30.0),
+        (b"lead-1", 31.0),
+        (b"lead-1", 61.0),
+        (b"lead-2", 8.0),
+    ]
+    crossings = sent(leadscore.outputs.thresholds, codec)
+    assert [(key, c["level"], c["direction"], c["score"]) for key, c in crossings] == [(b"lead-1", "MQL", "UP", 61.0)]
+    leadscore.outputs.dead_letters.send.assert_not_awaited()
+
+
+async def test_bad_message_goes_to_dead_letters_and_the_agent_goes_on(leadscore):
+    codec = leadscore.codec
+    async with leadscore.score_events.test_context() as agent:
+        await agent.put(b"\x00\x00\x00\x00\x01\xff\xff", key=b"lead-1")
+        await agent.put(codec.encode_event(make_event("lead-1", "teleport")), key=b"lead-1")
+        await agent.put(codec.encode_event(make_event("lead-1", "demo_request")), key=b"lead-1")
+    letters = sent(leadscore.outputs.dead_letters, codec)
+    assert [letter["error_type"] for _, letter in letters] == ["DecodeError", "InvalidEventError"]
+    assert leadscore.table["lead-1"]["scores"]["b2b"]["score"] == 30

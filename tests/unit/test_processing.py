@@ -1,0 +1,74 @@
+import pytest
+
+from scoring import score_event
+from streams.metrics import Metrics
+from streams.processing import EventProcessor, Message
+from tests.conftest import make_event
+
+
+@pytest.fixture
+def processor(b2b_model, codec):
+    return EventProcessor([b2b_model], codec, Metrics())
+
+
+def message(value: bytes | None, key: bytes | None, offset: int = 0) -> Message:
+    return Message("lead-events", 2, offset, key, value)
+
+
+def test_valid_event_is_scored_and_encoded(processor, codec, b2b_model):
+    event = make_event("lead-7", "demo_request", event_id="e1")
+    result = processor.process(message(codec.encode_event(event), b"lead-7"), lambda lead: None)
+    assert result.dead_letter is None
+    assert result.lead_id == "lead-7"
+    assert result.state["scores"]["b2b"]["score"] == 30
+    _, change = codec.decode(result.changes[0])
+    assert change["change_id"] == score_event(b2b_model, None, event).change.change_id
+    assert result.crossings == []
+
+
+def test_state_is_read_from_the_table(processor, codec):
+    first = processor.process(message(codec.encode_event(make_event("l", "demo_request")), b"l"), lambda _: None)
+    second = processor.process(
+        message(codec.encode_event(make_event("l", "trial_request")), b"l"), lambda _: first.state
+    )
+    assert second.state["scores"]["b2b"]["score"] == 60
+    _, crossing = codec.decode(second.crossings[0])
+    assert (crossing["level"], crossing["direction"], crossing["score"]) == ("MQL", "UP", 60.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "error_type", "reason"),
+    [
+        (b"\x07garbage", b"l", "DecodeError", "wrong magic byte 7"),
+        ("event:unknown_type", b"l", "InvalidEventError", "unknown event type 'teleport'"),
+        ("event:empty_lead", b"", "InvalidEventError", "lead_id is empty"),
+        ("event:1970", b"l", "InvalidEventError", "outside 2000-01-01..2100-01-01"),
+        ("event:ok", b"someone-else", "KeyMismatchError", "is not the lead_id"),
+        ("event:ok", None, "KeyMismatchError", "is not the lead_id"),
+        (None, b"l", "DecodeError", "too short"),
+    ],
+)
+def test_bad_input_becomes_a_dead_letter(processor, codec, value, key, error_type, reason):
+    events = {
+        "event:unknown_type": make_event("l", "teleport"),
+        "event:empty_lead": make_event("", "email_open"),
+        "event:1970": make_event("l", "email_open", at_ms=5),
+        "event:ok": make_event("l", "email_open"),
+    }
+    raw = codec.encode_event(events[value]) if isinstance(value, str) else value
+    result = processor.process(message(raw, key, offset=41), lambda _: pytest.fail("must not read state"))
+    assert result.state is None and result.changes == []
+    _, letter = codec.decode(result.dead_letter)
+    assert letter["error_type"] == error_type
+    assert reason in letter["reason"]
+    assert (letter["topic"], letter["partition"], letter["offset"]) == ("lead-events", 2, 41)
+    assert letter["value"] == raw and letter["key"] == key
+    assert processor.metrics.dead_letters.labels("lead-events", error_type)._value.get() == 1
+
+
+def test_metrics_count_what_happened(processor, codec):
+    for n, event_type in enumerate(["demo_request", "trial_request", "email_open"]):
+        processor.process(message(codec.encode_event(make_event("l", event_type)), b"l", n), lambda _: None)
+    text = processor.metrics.exposition().decode()
+    assert 'leadscore_events_consumed_total{topic="lead-events"} 3.0' in text
+    assert 'leadscore_score_changes_total{model="b2b"} 3.0' in text
