@@ -1,3 +1,5 @@
+from itertools import pairwise
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -109,7 +111,7 @@ def test_crossings_alternate_and_agree_with_final_level(b2b_model, types):
     state, outcomes = run(b2b_model, "a", types)
     for level in b2b_model.levels:
         directions = [c.direction for o in outcomes for c in o.crossings if c.level == level.name]
-        assert all(a != b for a, b in zip(directions, directions[1:], strict=False)), "crossings must alternate"
+        assert all(a != b for a, b in pairwise(directions)), "crossings must alternate"
         inside = bool(state) and state.score >= level.enter
         assert directions.count(Direction.UP) - directions.count(Direction.DOWN) == int(inside)
     assert (state.level if state else None) == level_for(b2b_model, state.score if state else 0)
