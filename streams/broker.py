@@ -99,6 +99,7 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             env=env,
             preexec_fn=die_with_parent,
+            start_new_session=True,  # Ctrl-C reaches the parent only; it stops children in order
         )
         if not isinstance(output, int):
             output.close()

@@ -34,11 +34,15 @@ class EventProducer:
             count += 1
         return count
 
-    def flush(self) -> None:
-        self._producer.flush()
+    def flush(self, timeout_s: float = 30.0) -> None:
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaError as exc:
+            raise BrokerError(f"could not deliver every event within {timeout_s:.0f} s: {exc}") from None
 
-    def close(self) -> None:
-        self._producer.close()
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Close without waiting forever for a broker that is gone."""
+        self._producer.close(timeout=timeout_s)
 
 
 class OutputReader:

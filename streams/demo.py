@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import tempfile
@@ -17,6 +18,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from scoring import LeadscoreError
 from streams.broker import EmbeddedBroker, free_port, stop_process
 from streams.clients import EventProducer, OutputReader
 from streams.codec import AvroCodec
@@ -79,7 +81,8 @@ class _Generator(threading.Thread):
             ahead = self.produced / self.rate - (time.monotonic() - started)
             if ahead > 0:
                 self.stop_event.wait(ahead)
-        self.producer.flush()
+        with contextlib.suppress(LeadscoreError):
+            self.producer.flush(timeout_s=10.0)
 
 
 def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Path) -> Group:
@@ -139,7 +142,7 @@ def run_demo(duration: float | None, leads: int, rate: float, seed: int, console
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
     console.print(
-        f"summary: events produced {summary.events_produced}, score changes {summary.score_changes}, "
+        f"\nsummary: events produced {summary.events_produced}, score changes {summary.score_changes}, "
         f"threshold crossings {summary.crossings}, leads scored {len(summary.leads)}"
     )
     return summary

@@ -46,6 +46,7 @@ def spawn_worker(settings: Settings, log_file: Path | None = None) -> subprocess
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent,
+            start_new_session=True,  # Ctrl-C reaches the parent only; it stops children in order
         )
     finally:
         if not isinstance(output, int):
