@@ -27,6 +27,10 @@ class EventProducer:
     def send(self, event: LeadEvent) -> None:
         self._producer.send(self.topic, key=event.lead_id.encode(), value=self.codec.encode_event(event))
 
+    def send_raw(self, key: bytes | None, value: bytes | None) -> None:
+        """Send bytes as they are (the demo uses it to show what happens to malformed input)."""
+        self._producer.send(self.topic, key=key, value=value)
+
     def send_all(self, events: Iterable[LeadEvent]) -> int:
         count = 0
         for event in events:

@@ -31,6 +31,7 @@ from streams.worker import spawn_worker
 
 DRAIN_QUIET_S = 3.0  # after the generator stops, wait until outputs have been quiet this long
 DRAIN_MAX_S = 30.0
+MALFORMED_EVERY = 250  # the generator slips in one malformed message per this many events, to show the DLQ
 
 
 @dataclass
@@ -45,19 +46,23 @@ class Summary:
     events_produced: int = 0
     score_changes: int = 0
     crossings: int = 0
+    dead_letters: int = 0
     leads: dict[str, LeadRow] = field(default_factory=dict)
     recent_crossings: deque[str] = field(default_factory=lambda: deque(maxlen=8))
 
-    def record(self, topic: str, value: dict[str, Any], settings: Settings, persona: str) -> None:
+    def record(self, topic: str, value: dict[str, Any], settings: Settings, journeys: JourneyGenerator) -> None:
         if topic == settings.topics.score_changes:
             self.score_changes += 1
             row = self.leads.setdefault(value["lead_id"], LeadRow())
             row.score, row.level, row.changes = value["score"], value["level"], row.changes + 1
+        elif topic == settings.topics.dead_letters:
+            self.dead_letters += 1
         elif topic == settings.topics.thresholds:
             self.crossings += 1
             arrow = "↑" if value["direction"] == "UP" else "↓"
+            lead_id = value["lead_id"]
             self.recent_crossings.appendleft(
-                f"{arrow} {value['lead_id']} ({persona}) {value['direction'].lower()} {value['level']}"
+                f"{arrow} {lead_id} ({journeys.persona_of(lead_id)}) {value['direction'].lower()} {value['level']}"
                 f" at {value['score']:.0f}"
             )
 
@@ -78,6 +83,8 @@ class _Generator(threading.Thread):
                 break
             self.producer.send(event)
             self.produced += 1
+            if self.produced % MALFORMED_EVERY == 0:
+                self.producer.send_raw(event.lead_id.encode(), b'{"lead_id": "json, not Avro"}')
             ahead = self.produced / self.rate - (time.monotonic() - started)
             if ahead > 0:
                 self.stop_event.wait(ahead)
@@ -110,6 +117,7 @@ def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Pat
         f"[bold]leadscore demo[/]  {elapsed:5.1f} s   events produced [cyan]{summary.events_produced}[/]"
         f"   score changes [cyan]{summary.score_changes}[/]   crossings [cyan]{summary.crossings}[/]"
         f"   leads scored [cyan]{len(summary.leads)}[/]"
+        f"   dead letters [yellow]{summary.dead_letters}[/]"
     )
     crossings = "\n".join(summary.recent_crossings) or "waiting for the first lead to cross a level..."
     footer = f"[dim]worker log: {log}   Ctrl-C to stop[/]"
@@ -143,7 +151,8 @@ def run_demo(duration: float | None, leads: int, rate: float, seed: int, console
         signal.signal(signal.SIGTERM, previous_sigterm)
     console.print(
         f"\nsummary: events produced {summary.events_produced}, score changes {summary.score_changes}, "
-        f"threshold crossings {summary.crossings}, leads scored {len(summary.leads)}"
+        f"threshold crossings {summary.crossings}, leads scored {len(summary.leads)}, "
+        f"dead letters {summary.dead_letters}"
     )
     return summary
 
@@ -163,7 +172,9 @@ def _run(
     journeys = JourneyGenerator(leads, seed=seed, start_ms=int(time.time() * 1000), mean_gap_ms=1000.0 / rate)
     generator = _Generator(EventProducer(settings.bootstrap_servers, codec, settings.topics.events), journeys, rate)
     reader = OutputReader(
-        settings.bootstrap_servers, codec, [settings.topics.score_changes, settings.topics.thresholds]
+        settings.bootstrap_servers,
+        codec,
+        [settings.topics.score_changes, settings.topics.thresholds, settings.topics.dead_letters],
     )
     started = time.monotonic()
     last_output = started
@@ -175,7 +186,7 @@ def _run(
                 if worker.poll() is not None:
                     raise WorkerExitedError(f"the worker exited with code {worker.returncode}: see {log}")
                 for topic, value in reader.poll(timeout_ms=250):
-                    summary.record(topic, value, settings, journeys.persona_of(value["lead_id"]))
+                    summary.record(topic, value, settings, journeys)
                     last_output = now
                 summary.events_produced = generator.produced
                 live.update(_view(summary, journeys, now - started, log))
