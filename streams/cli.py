@@ -26,7 +26,7 @@ Bootstrap = Annotated[
 
 
 def _fail(error: Exception) -> None:
-    err.print(f"[bold red]error:[/] {error}", highlight=False)
+    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -49,12 +49,15 @@ def worker(bootstrap: Bootstrap = None) -> None:
 
 
 @topics_app.command("create")
-def topics_create(bootstrap: Bootstrap = None) -> None:
+def topics_create(
+    bootstrap: Bootstrap = None,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for the cluster.")] = 30.0,
+) -> None:
     """Create every leadscore topic that is missing, with its partitions and configs."""
     from streams.topics import create_topics
 
     try:
-        created, existing = create_topics(_settings(bootstrap_servers=bootstrap))
+        created, existing = create_topics(_settings(bootstrap_servers=bootstrap), timeout_s=timeout)
     except LeadscoreError as exc:
         _fail(exc)
     for name in created:

@@ -56,6 +56,7 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> tuple[list[str
             bootstrap_servers=settings.bootstrap_servers,
             client_id=f"{settings.app_id}-admin",
             request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),
         )
     except KafkaError as exc:
         raise BrokerError(f"cannot reach {settings.bootstrap_servers}: {exc}") from None
