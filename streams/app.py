@@ -11,8 +11,8 @@ from scoring import ScoringModel, load_models
 from streams.codec import AvroCodec
 from streams.metrics import CONTENT_TYPE, Metrics
 from streams.processing import EventProcessor, Message
-from streams.registry import LocalSchemaRegistry
 from streams.settings import Settings
+from streams.topics import schema_registry
 
 STATE_TABLE = "lead-state"
 
@@ -41,7 +41,7 @@ class OutputTopics:
 def create_app(settings: Settings) -> Leadscore:
     """Build the Faust app, its topics, table, agent and web views from ``settings``."""
     models = load_models(settings.model_paths)
-    codec = AvroCodec(LocalSchemaRegistry(settings.schema_registry_file))
+    codec = AvroCodec(schema_registry(settings))
     metrics = Metrics()
     processor = EventProcessor(models, codec, metrics)
     app = faust.App(

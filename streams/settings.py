@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(3.0, gt=0)
     log_level: str = Field("WARNING", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     schema_registry_file: Path | None = Field(None, description="Local registry file; default: the shipped one.")
+    schema_registry_url: str | None = Field(None, description="Confluent-compatible Schema Registry; ids from it.")
     topics: TopicNames = Field(default_factory=TopicNames)
 
     @field_validator("model_paths", mode="before")
@@ -81,6 +82,8 @@ class Settings(BaseSettings):
             "LEADSCORE_HEARTBEAT_INTERVAL_S": str(self.heartbeat_interval_s),
             "LEADSCORE_LOG_LEVEL": self.log_level,
         }
+        if self.schema_registry_url is not None:
+            env["LEADSCORE_SCHEMA_REGISTRY_URL"] = self.schema_registry_url
         if self.schema_registry_file is not None:
             env["LEADSCORE_SCHEMA_REGISTRY_FILE"] = str(self.schema_registry_file)
         for name, value in self.topics.model_dump().items():

@@ -13,6 +13,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.errors import BrokerError
+from streams.registry import HttpSchemaRegistry, LocalSchemaRegistry
 from streams.settings import Settings
 
 SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
@@ -79,3 +80,12 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> tuple[list[str
     finally:
         admin.close()
     return created, existing
+
+
+def schema_registry(settings: Settings) -> LocalSchemaRegistry:
+    """The local registry file; with a Schema Registry URL, each contract registered as ``<topic>-value``."""
+    local = LocalSchemaRegistry(settings.schema_registry_file)
+    if settings.schema_registry_url is None:
+        return local
+    subjects = {spec.schema: f"{spec.name}-value" for spec in topic_specs(settings)}
+    return HttpSchemaRegistry(settings.schema_registry_url, subjects, local)
