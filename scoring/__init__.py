@@ -1,4 +1,4 @@
-"""leadscore's pure scoring domain: models, rules, scores, thresholds and explanations.
+"""leadscore's pure scoring domain: models, rules, conditions, decay, thresholds and explanations.
 
 Nothing here does I/O or reads the clock; time arrives as event time in Unix milliseconds.
 """
@@ -7,44 +7,47 @@ from scoring.engine import (
     Cause,
     Contribution,
     Direction,
-    LeadScore,
-    Outcome,
+    Engine,
+    ModelSnapshot,
     ScoreChange,
     ThresholdCrossing,
+    Update,
     derived_id,
-    level_for,
-    score_event,
 )
 from scoring.errors import InvalidEventError, LeadscoreError, ModelError
-from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, check_event
+from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, check_event, event_fields
 from scoring.examples import example_model_path
 from scoring.model import Level, Rule, ScoringModel, load_model, load_models, parse_model
-from scoring.state import LeadState, score_lead
+from scoring.profiles import LeadProfile, check_profile, profile_fields
+from scoring.state import LeadState, StateFormatError
 
 __all__ = [
     "KNOWN_EVENT_TYPES",
     "Cause",
     "Contribution",
     "Direction",
+    "Engine",
     "InvalidEventError",
     "LeadEvent",
-    "LeadScore",
+    "LeadProfile",
     "LeadState",
     "LeadscoreError",
     "Level",
     "ModelError",
-    "Outcome",
+    "ModelSnapshot",
     "Rule",
     "ScoreChange",
     "ScoringModel",
+    "StateFormatError",
     "ThresholdCrossing",
+    "Update",
     "check_event",
+    "check_profile",
     "derived_id",
+    "event_fields",
     "example_model_path",
-    "level_for",
     "load_model",
     "load_models",
     "parse_model",
-    "score_event",
-    "score_lead",
+    "profile_fields",
 ]

@@ -1,21 +1,36 @@
-"""The scoring step: one event, one lead's state under one model, in; the new state and what changed, out.
+"""The scoring engine: events and profiles in, new lead state and explained outputs out. Pure and deterministic.
 
-Pure and deterministic: no clock, no I/O. Identifiers of outputs are derived from their cause, so replaying the
-same input gives the same ids and a consumer can drop duplicates.
+Time is event time in Unix milliseconds, passed in. ``now_ms`` (the stream's clock) defaults to the latest event
+time the lead has seen. Output ids derive from their cause, so replaying the same input gives the same ids.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
-from scoring.events import LeadEvent
-from scoring.model import ScoringModel
+from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, event_fields
+from scoring.model import Level, ScoringModel
+from scoring.modelstate import (
+    Counted,
+    ModelState,
+    Scores,
+    contributions_at,
+    count,
+    first_time_score,
+    is_monotone,
+    move_anchor,
+    scores_at,
+)
+from scoring.profiles import LeadProfile, profile_fields
+from scoring.state import LeadState
 
 #: Namespace of every id leadscore derives (uuid5), fixed forever so ids stay stable across versions.
 ID_NAMESPACE = uuid.UUID("6f1d3c1e-8a4b-5d2e-9c7f-1a2b3c4d5e6f")
+#: Score moves smaller than this (relative) are float noise, not changes.
+EPSILON = 1e-9
 
 
 class Direction(StrEnum):
@@ -31,24 +46,11 @@ class Cause(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Contribution:
-    """Points that one rule added (or took away) in one change."""
+    """One rule's part in a change: ``points`` it added (or took) now, and its whole decayed ``value_now``."""
 
     rule_id: str
     points: float
-
-
-@dataclass(frozen=True, slots=True)
-class LeadScore:
-    """A lead's score under one model version, and the points each rule has given so far."""
-
-    lead_id: str
-    model_id: str
-    model_version: int
-    score: float = 0.0
-    level: str | None = None
-    events_scored: int = 0
-    updated_at_ms: int = 0
-    points_by_rule: Mapping[str, float] = field(default_factory=dict)
+    value_now: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,9 @@ class ScoreChange:
     model_version: int
     previous_score: float
     score: float
+    engagement: float
+    fit: float
+    grade: str
     level: str | None
     cause: Cause
     cause_event_id: str | None
@@ -86,12 +91,25 @@ class ThresholdCrossing:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one event did to one lead under one model. ``change`` is None when the score did not move."""
+class Update:
+    """The lead's new state and what to emit."""
 
-    state: LeadScore
-    change: ScoreChange | None = None
+    state: LeadState
+    changes: tuple[ScoreChange, ...] = ()
     crossings: tuple[ThresholdCrossing, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSnapshot:
+    model_id: str
+    model_version: int
+    applies: bool
+    score: float
+    engagement: float
+    fit: float
+    grade: str
+    levels: tuple[str, ...]
+    top_contributors: tuple[tuple[str, float], ...]
 
 
 def derived_id(*parts: object) -> str:
@@ -99,77 +117,267 @@ def derived_id(*parts: object) -> str:
     return str(uuid.uuid5(ID_NAMESPACE, "|".join(str(part) for part in parts)))
 
 
-def level_for(model: ScoringModel, score: float) -> str | None:
-    """The highest level whose ``enter`` score ``score`` reaches, or None below every level."""
-    reached = None
-    for level in model.levels:
-        if score >= level.enter:
-            reached = level.name
-    return reached
+def _moved(before: float, after: float) -> bool:
+    return abs(after - before) > EPSILON * max(1.0, abs(before), abs(after))
 
 
-def initial_state(model: ScoringModel, lead_id: str) -> LeadScore:
-    return LeadScore(lead_id=lead_id, model_id=model.id, model_version=model.version)
+class Engine:
+    """Scores leads under several models at once. Build once per process; every method is pure."""
+
+    def __init__(self, models: Sequence[ScoringModel]) -> None:
+        self.models = tuple(models)
+        self.known_event_types = KNOWN_EVENT_TYPES.union(*(model.event_types for model in self.models))
+
+    def _fresh(self, model: ScoringModel) -> ModelState:
+        return ModelState(model.version, applies=model.segment is None)
+
+    def apply_event(self, state: LeadState | None, event: LeadEvent, now_ms: int | None = None) -> Update:
+        lead = state if state is not None else LeadState(event.lead_id)
+        fields = event_fields(event)
+        models = dict(lead.models)
+        out = _Output(event.lead_id)
+        for model in self.models:
+            old = lead.models.get(model.id) or self._fresh(model)
+            new = old.copy()
+            new.events_scored += 1
+            move_anchor(new, model, event.occurred_at_ms)
+            now = max(now_ms or 0, new.anchor_ms)
+            counted = [
+                count(new, model, rule, event.occurred_at_ms, now)
+                for rule in model.rules_for(event.type)
+                if rule.condition(fields)
+            ]
+            contributions = _explain(model, new, now, counted)
+            out.report(model, old, new, now, Cause.EVENT, event.event_id, contributions)
+            models[model.id] = new
+        return out.update(LeadState(event.lead_id, models))
+
+    def apply_profile(self, state: LeadState | None, profile: LeadProfile, now_ms: int | None = None) -> Update:
+        """Recompute fit (and segment membership) from a full profile; an older profile than the last is ignored."""
+        lead = state if state is not None else LeadState(profile.lead_id)
+        fields = profile_fields(profile)
+        models = dict(lead.models)
+        out = _Output(profile.lead_id)
+        cause_id = f"profile@{profile.updated_at_ms}"
+        for model in self.models:
+            old = lead.models.get(model.id) or self._fresh(model)
+            if profile.updated_at_ms < old.fit_at_ms:
+                continue
+            new = old.copy()
+            new.fit_points = {rule.id: rule.points for rule in model.fit_rules if rule.condition(fields)}
+            new.fit_at_ms = profile.updated_at_ms
+            new.applies = model.segment is None or model.segment(fields)
+            now = max(now_ms or 0, new.anchor_ms, profile.updated_at_ms)
+            changed = set(old.fit_points.items()) ^ set(new.fit_points.items())
+            values = contributions_at(model, new, now)
+            contributions = tuple(
+                Contribution(
+                    rule_id,
+                    new.fit_points.get(rule_id, 0.0) - old.fit_points.get(rule_id, 0.0),
+                    values.get(rule_id, 0.0),
+                )
+                for rule_id in sorted({rule_id for rule_id, _ in changed})
+            )
+            out.report(model, old, new, now, Cause.PROFILE, cause_id, contributions)
+            models[model.id] = new
+        return out.update(LeadState(profile.lead_id, models))
+
+    def advance(self, state: LeadState, now_ms: int) -> Update:
+        """Crossings caused by time alone, up to ``now_ms``; each at the exact event time it happened."""
+        models = dict(state.models)
+        out = _Output(state.lead_id)
+        for model in self.models:
+            old = state.models.get(model.id)
+            if old is None or not old.applies:
+                continue
+            new = old.copy()
+            out.decay_crossings(model, new, now_ms)
+            models[model.id] = new
+        return out.update(LeadState(state.lead_id, models))
+
+    def next_due(self, state: LeadState, now_ms: int) -> int | None:
+        """The earliest time after ``now_ms`` at which time alone would move the lead across a level, or None."""
+        due = [
+            at_ms
+            for model in self.models
+            if (model_state := state.models.get(model.id)) is not None and model_state.applies
+            for level in model.levels
+            if (at_ms := _transition_time(model, model_state, level, max(now_ms, model_state.levels_at_ms))) is not None
+        ]
+        return min(due, default=None)
+
+    def snapshot(self, state: LeadState, now_ms: int, top: int = 5) -> tuple[ModelSnapshot, ...]:
+        """Each model's scores for the lead at ``now_ms``, with its top contributors by size."""
+        snapshots = []
+        for model in self.models:
+            model_state = state.models.get(model.id) or self._fresh(model)
+            at = max(now_ms, model_state.anchor_ms)
+            scores = scores_at(model, model_state, at)
+            values = contributions_at(model, model_state, at)
+            ranked = sorted(values.items(), key=lambda item: (-abs(item[1]), item[0]))[:top]
+            snapshots.append(
+                ModelSnapshot(
+                    model.id,
+                    model.version,
+                    model_state.applies,
+                    scores.combined,
+                    scores.engagement,
+                    scores.fit,
+                    scores.grade,
+                    tuple(model_state.levels),
+                    tuple(ranked),
+                )
+            )
+        return tuple(snapshots)
 
 
-def score_event(model: ScoringModel, state: LeadScore | None, event: LeadEvent) -> Outcome:
-    """Apply ``event`` to ``state`` (None for a lead never seen) under ``model``."""
-    before = state if state is not None else initial_state(model, event.lead_id)
-    contributions = tuple(Contribution(rule.id, rule.points) for rule in model.rules_for(event.type))
-    points = dict(before.points_by_rule)
-    for contribution in contributions:
-        points[contribution.rule_id] = points.get(contribution.rule_id, 0.0) + contribution.points
-    score = sum(points.values())
-    after = replace(
-        before,
-        score=score,
-        level=level_for(model, score),
-        events_scored=before.events_scored + 1,
-        updated_at_ms=max(before.updated_at_ms, event.occurred_at_ms),
-        points_by_rule=points,
-    )
-    if score == before.score:
-        return Outcome(state=after)
-    change = ScoreChange(
-        change_id=derived_id("change", event.lead_id, model.id, model.version, event.event_id),
-        lead_id=event.lead_id,
-        model_id=model.id,
-        model_version=model.version,
-        previous_score=before.score,
-        score=score,
-        level=after.level,
-        cause=Cause.EVENT,
-        cause_event_id=event.event_id,
-        occurred_at_ms=event.occurred_at_ms,
-        contributions=contributions,
-    )
-    return Outcome(state=after, change=change, crossings=_crossings(model, before, after, event))
+def _explain(model: ScoringModel, state: ModelState, now_ms: int, counted: list[Counted]) -> tuple[Contribution, ...]:
+    if not counted:
+        return ()
+    values = contributions_at(model, state, now_ms)
+    return tuple(Contribution(c.rule.id, c.points_now, values.get(c.rule.id, 0.0)) for c in counted)
 
 
-def _crossings(
-    model: ScoringModel, before: LeadScore, after: LeadScore, event: LeadEvent
-) -> tuple[ThresholdCrossing, ...]:
-    """One crossing per level passed, in the order passed (MQL before SQL going up, SQL before MQL going down)."""
-    crossed = []
-    for level in model.levels:
-        was_in, is_in = before.score >= level.enter, after.score >= level.enter
-        if was_in != is_in:
-            crossed.append((level, Direction.UP if is_in else Direction.DOWN))
-    if crossed and crossed[0][1] is Direction.DOWN:
-        crossed.reverse()
-    return tuple(
-        ThresholdCrossing(
-            crossing_id=derived_id("crossing", event.lead_id, model.id, model.version, level.name, event.event_id),
-            lead_id=event.lead_id,
+def _transition_time(model: ScoringModel, state: ModelState, level: Level, after_ms: int) -> int | None:
+    start = max(after_ms, state.anchor_ms)
+    if level.name in state.levels:
+        return first_time_score(model, state, start, below=level.leave)
+    return first_time_score(model, state, start, at_least=level.enter)
+
+
+class _Output:
+    """Collects the changes and crossings of one update, and keeps each model's level state in step."""
+
+    def __init__(self, lead_id: str) -> None:
+        self.lead_id = lead_id
+        self.changes: list[ScoreChange] = []
+        self.crossings: list[ThresholdCrossing] = []
+
+    def update(self, state: LeadState) -> Update:
+        return Update(state, tuple(self.changes), tuple(self.crossings))
+
+    def report(
+        self,
+        model: ScoringModel,
+        old: ModelState,
+        new: ModelState,
+        now_ms: int,
+        cause: Cause,
+        cause_id: str,
+        contributions: tuple[Contribution, ...],
+    ) -> None:
+        if old.applies:  # time alone may have crossed a line before this input arrived
+            probe = old.copy()
+            self.decay_crossings(model, probe, now_ms)
+            new.levels, new.levels_at_ms = probe.levels, probe.levels_at_ms
+        before = scores_at(model, old, now_ms) if old.applies else None
+        after = scores_at(model, new, now_ms)
+        new.score = after.combined
+        if not new.applies:
+            self._leave_all(model, new, after.combined, cause, cause_id, now_ms)
+            return
+        previous = before.combined if before is not None else 0.0
+        self._levels(model, new, after.combined, cause, cause_id, now_ms)
+        new.levels_at_ms = max(new.levels_at_ms, now_ms)
+        if _moved(previous, after.combined):
+            self.changes.append(self._change(model, new, previous, after, cause, cause_id, now_ms, contributions))
+
+    def decay_crossings(self, model: ScoringModel, state: ModelState, now_ms: int) -> None:
+        """Levels left (or entered) through time alone up to ``now_ms``, each at the exact time it happened."""
+        since = max(state.anchor_ms, state.levels_at_ms)
+        if now_ms <= since or not model.levels:
+            return
+        score_now = scores_at(model, state, now_ms).combined
+        pending = any(
+            (score_now < lv.leave) if lv.name in state.levels else (score_now >= lv.enter) for lv in model.levels
+        )
+        if pending or not is_monotone(model, state, now_ms):  # a non-monotone score may have dipped and recovered
+            while True:
+                due = [
+                    (at, lv)
+                    for lv in model.levels
+                    if (at := _transition_time(model, state, lv, since)) is not None and at <= now_ms
+                ]
+                if not due:
+                    break
+                since, _ = min(due, key=lambda item: (item[0], item[1].enter))
+                self._levels(model, state, scores_at(model, state, since).combined, Cause.DECAY, None, since)
+        state.levels_at_ms = now_ms
+
+    def _levels(
+        self, model: ScoringModel, state: ModelState, score: float, cause: Cause, cause_id: str | None, at_ms: int
+    ) -> None:
+        entered = [lv for lv in model.levels if lv.name not in state.levels and score >= lv.enter]
+        left = [lv for lv in reversed(model.levels) if lv.name in state.levels and score < lv.leave]
+        for level in entered:
+            state.levels.append(level.name)
+            self._cross(model, level, Direction.UP, level.enter, score, cause, cause_id, at_ms)
+        for level in left:
+            state.levels.remove(level.name)
+            self._cross(model, level, Direction.DOWN, level.leave, score, cause, cause_id, at_ms)
+        state.levels.sort(key=lambda name: [lv.name for lv in model.levels].index(name))
+
+    def _leave_all(
+        self, model: ScoringModel, state: ModelState, score: float, cause: Cause, cause_id: str, at_ms: int
+    ) -> None:
+        for level in reversed(model.levels):
+            if level.name in state.levels:
+                state.levels.remove(level.name)
+                self._cross(model, level, Direction.DOWN, level.leave, score, cause, cause_id, at_ms)
+
+    def _cross(
+        self,
+        model: ScoringModel,
+        level: Level,
+        direction: Direction,
+        threshold: float,
+        score: float,
+        cause: Cause,
+        cause_id: str | None,
+        at_ms: int,
+    ) -> None:
+        self.crossings.append(
+            ThresholdCrossing(
+                crossing_id=derived_id(
+                    "crossing", self.lead_id, model.id, model.version, level.name, direction, cause, cause_id or at_ms
+                ),
+                lead_id=self.lead_id,
+                model_id=model.id,
+                model_version=model.version,
+                level=level.name,
+                direction=direction,
+                threshold=threshold,
+                score=score,
+                cause=cause,
+                cause_event_id=cause_id,
+                occurred_at_ms=at_ms,
+            )
+        )
+
+    def _change(
+        self,
+        model: ScoringModel,
+        state: ModelState,
+        previous: float,
+        after: Scores,
+        cause: Cause,
+        cause_id: str,
+        at_ms: int,
+        contributions: tuple[Contribution, ...],
+    ) -> ScoreChange:
+        return ScoreChange(
+            change_id=derived_id("change", self.lead_id, model.id, model.version, cause, cause_id),
+            lead_id=self.lead_id,
             model_id=model.id,
             model_version=model.version,
-            level=level.name,
-            direction=direction,
-            threshold=level.enter,
-            score=after.score,
-            cause=Cause.EVENT,
-            cause_event_id=event.event_id,
-            occurred_at_ms=event.occurred_at_ms,
+            previous_score=previous,
+            score=after.combined,
+            engagement=after.engagement,
+            fit=after.fit,
+            grade=after.grade,
+            level=state.levels[-1] if state.levels else None,
+            cause=cause,
+            cause_event_id=cause_id,
+            occurred_at_ms=at_ms,
+            contributions=contributions,
         )
-        for level, direction in crossed
-    )

@@ -56,3 +56,11 @@ def check_event(event: LeadEvent, known_types: frozenset[str]) -> None:
         raise InvalidEventError(f"occurred_at {event.occurred_at_ms} ms is outside 2000-01-01..2100-01-01")
     if event.type not in known_types:
         raise InvalidEventError(f"unknown event type {event.type!r}")
+
+
+def event_fields(event: LeadEvent) -> dict[str, str | None]:
+    """Fields for engagement rule conditions: ``type``, ``source``, ``account_id`` and ``properties.<name>``."""
+    fields: dict[str, str | None] = {"type": event.type, "source": event.source, "account_id": event.account_id}
+    for name, value in event.properties.items():
+        fields[f"properties.{name}"] = value
+    return fields

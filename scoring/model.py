@@ -1,77 +1,230 @@
-"""Scoring model files: YAML in, validated immutable models out.
+"""Scoring model files: YAML in, validated and compiled immutable models out.
 
-A model names itself (``id``), carries a ``version`` and a ``change_note`` so that every score can say which
-model version produced it, lists its ``rules`` (points per event type) and its ``levels`` (named thresholds such
-as MQL). Validation errors name the file, the rule and the field: ``b2b.yaml: rules[3] (id 'demo').points:
-expected a number``.
+A model names itself (``id``), carries a ``version`` and a ``change_note`` so that every score says which model
+version produced it. It has two dimensions: **engagement** (rules on behavioural events) and **fit** (rules on
+profile attributes), each with an optional half-life, time-frame window, floor and ceiling; fit grades; levels
+with hysteresis; named lists; and an optional segment condition that selects the leads it applies to.
+Errors name the file, the rule and the field: ``b2b.yaml: rules[3] (id 'demo').points: expected a number``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from scoring.conditions import Condition, ConditionError, Lists, always, parse_condition
+from scoring.durations import parse_duration
 from scoring.errors import ModelError
 
 _IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+Number = Annotated[float, Field(allow_inf_nan=False)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Rule(_Frozen):
-    """Points given when a lead does ``event``."""
+class DimensionSpec(_Spec):
+    half_life: Duration | None = None
+    window: Duration | None = None
+    floor: Number | None = None
+    ceiling: Number | None = None
 
+    @model_validator(mode="after")
+    def _floor_below_ceiling(self) -> DimensionSpec:
+        if self.floor is not None and self.ceiling is not None and self.floor > self.ceiling:
+            raise ValueError("floor must not be above ceiling")
+        return self
+
+
+class CapSpec(_Spec):
+    points: Number = Field(gt=0)
+    per: Duration
+
+
+class RuleSpec(_Spec):
     id: str = Field(pattern=_IDENTIFIER)
-    event: str = Field(min_length=1, max_length=64)
-    points: float = Field(allow_inf_nan=False)
+    dimension: Literal["engagement", "fit"] = "engagement"
+    event: str | None = Field(None, min_length=1, max_length=64)
+    when: Any = None
+    points: Number
+    half_life: Duration | None = None
+    window: Duration | None = None
+    cap: CapSpec | None = None
+    once_per: Duration | None = None
     description: str = ""
 
+    @model_validator(mode="after")
+    def _dimension_fields(self) -> RuleSpec:
+        if self.dimension == "engagement" and self.event is None:
+            raise ValueError("an engagement rule needs 'event' (the event type it scores)")
+        if self.dimension == "fit" and (self.event or self.cap or self.once_per or self.window):
+            raise ValueError("a fit rule scores profile attributes: no event, cap, once_per or window")
+        if self.cap is not None and self.once_per is not None:
+            raise ValueError("use either cap or once_per, not both")
+        if self.cap is not None and self.cap.points < abs(self.points):
+            raise ValueError("cap.points is below the rule's points: the rule could never count")
+        return self
 
-class Level(_Frozen):
-    """A named threshold: a lead whose score is at least ``enter`` is at this level."""
 
+class LevelSpec(_Spec):
     name: str = Field(pattern=_IDENTIFIER)
-    enter: float = Field(allow_inf_nan=False)
+    enter: Number
+    leave: Number | None = None
+
+    @model_validator(mode="after")
+    def _leave_not_above_enter(self) -> LevelSpec:
+        if self.leave is not None and self.leave > self.enter:
+            raise ValueError("leave must not be above enter (hysteresis: enter at 60, leave below 50)")
+        return self
 
 
-class ScoringModel(_Frozen):
-    """One scoring model, as read from one YAML file."""
+class GradeSpec(_Spec):
+    name: str = Field(min_length=1, max_length=8)
+    min: Number | None = None
+
+
+class WeightsSpec(_Spec):
+    engagement: Number = Field(1.0, ge=0)
+    fit: Number = Field(1.0, ge=0)
+
+
+class ModelSpec(_Spec):
+    """The YAML file's structure, as validated by pydantic."""
 
     id: str = Field(pattern=_IDENTIFIER)
     version: int = Field(ge=1)
     change_note: str = Field(min_length=1)
     description: str = ""
-    rules: tuple[Rule, ...] = Field(min_length=1)
-    levels: tuple[Level, ...] = ()
-
-    @field_validator("rules")
-    @classmethod
-    def _unique_rule_ids(cls, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
-        _reject_duplicates("rule id", (rule.id for rule in rules))
-        return rules
+    author: str = ""
+    segment: Any = None
+    lists: dict[str, list[str]] = Field(default_factory=dict)
+    engagement: DimensionSpec = DimensionSpec(floor=0.0)
+    fit: DimensionSpec = DimensionSpec()
+    combined: WeightsSpec = WeightsSpec()
+    grades: list[GradeSpec] = Field(
+        default_factory=lambda: [
+            GradeSpec(name="A", min=60),
+            GradeSpec(name="B", min=30),
+            GradeSpec(name="C", min=10),
+            GradeSpec(name="D"),
+        ]
+    )
+    lateness: Duration = 7 * 86_400_000
+    rules: list[RuleSpec] = Field(min_length=1)
+    levels: list[LevelSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _levels_ascend(self) -> ScoringModel:
+    def _consistent(self) -> ModelSpec:
+        _reject_duplicates("rule id", (rule.id for rule in self.rules))
         _reject_duplicates("level name", (level.name for level in self.levels))
         enters = [level.enter for level in self.levels]
         if enters != sorted(enters) or len(set(enters)) != len(enters):
             raise ValueError("levels must be listed with strictly increasing 'enter' scores")
+        floors = [grade.min for grade in self.grades]
+        if not floors or floors[-1] is not None or any(f is None for f in floors[:-1]):
+            raise ValueError("grades: every grade but the last needs 'min'; the last catches the rest")
+        if floors[:-1] != sorted(floors[:-1], reverse=True):  # type: ignore[type-var]
+            raise ValueError("grades must be listed from the highest 'min' down")
         return self
+
+
+# ---- compiled model ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A compiled rule. Durations in ms; 0 means none (no decay, no window, no cap)."""
+
+    index: int
+    id: str
+    dimension: str
+    event: str | None
+    points: float
+    condition: Condition = always
+    half_life_ms: int = 0
+    window_ms: int = 0
+    cap_count: int = 0
+    cap_per_ms: int = 0
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    floor: float | None = None
+    ceiling: float | None = None
+
+    def clamp(self, value: float) -> float:
+        if self.floor is not None and value < self.floor:
+            return self.floor
+        if self.ceiling is not None and value > self.ceiling:
+            return self.ceiling
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    name: str
+    enter: float
+    leave: float
+
+
+@dataclass(frozen=True, slots=True)
+class Grade:
+    name: str
+    min: float | None
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    id: str
+    version: int
+    change_note: str
+    rules: tuple[Rule, ...]
+    levels: tuple[Level, ...] = ()
+    engagement: Dimension = Dimension(floor=0.0)
+    fit: Dimension = Dimension()
+    engagement_weight: float = 1.0
+    fit_weight: float = 1.0
+    grades: tuple[Grade, ...] = (Grade("A", 60), Grade("B", 30), Grade("C", 10), Grade("D", None))
+    segment: Condition | None = None
+    lateness_ms: int = 7 * 86_400_000
+    description: str = ""
+    author: str = ""
+    _by_event: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        by_event: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            if rule.event is not None:
+                by_event.setdefault(rule.event, []).append(rule)
+        object.__setattr__(self, "_by_event", {key: tuple(value) for key, value in by_event.items()})
+        object.__setattr__(self, "fit_rules", tuple(r for r in self.rules if r.dimension == "fit"))
+        object.__setattr__(self, "by_id", {rule.id: rule for rule in self.rules})
+
+    fit_rules: tuple[Rule, ...] = ()
+    by_id: Mapping[str, Rule] = field(default_factory=dict, repr=False)
 
     @property
     def event_types(self) -> frozenset[str]:
         """Every event type that some rule of this model scores."""
-        return frozenset(rule.event for rule in self.rules)
+        return frozenset(self._by_event)
 
     def rules_for(self, event_type: str) -> tuple[Rule, ...]:
-        """The rules that score an event of ``event_type``, in file order."""
-        return tuple(rule for rule in self.rules if rule.event == event_type)
+        """The engagement rules that score an event of ``event_type``, in file order."""
+        return self._by_event.get(event_type, ())
+
+    def grade_for(self, fit: float) -> str:
+        for grade in self.grades:
+            if grade.min is None or fit >= grade.min:
+                return grade.name
+        return self.grades[-1].name
 
 
 def _reject_duplicates(what: str, values: Iterable[str]) -> None:
@@ -80,6 +233,61 @@ def _reject_duplicates(what: str, values: Iterable[str]) -> None:
         if value in seen:
             raise ValueError(f"duplicate {what} {value!r}")
         seen.add(value)
+
+
+def compile_model(spec: ModelSpec, source: str) -> ScoringModel:
+    lists: Lists = {name: frozenset(items) for name, items in spec.lists.items()}
+    rules = []
+    for index, rule in enumerate(spec.rules):
+        where = f"{source}: rules[{index}] (id {rule.id!r}).when"
+        dimension = spec.engagement if rule.dimension == "engagement" else spec.fit
+        half_life = rule.half_life if rule.half_life is not None else (dimension.half_life or 0)
+        window = rule.window if rule.window is not None else (dimension.window or 0)
+        cap_count, cap_per = 0, 0
+        if rule.cap is not None:
+            cap_count, cap_per = int(rule.cap.points // abs(rule.points)) if rule.points else 1, rule.cap.per
+        elif rule.once_per is not None:
+            cap_count, cap_per = 1, rule.once_per
+        rules.append(
+            Rule(
+                index,
+                rule.id,
+                rule.dimension,
+                rule.event,
+                rule.points,
+                _condition(rule.when, lists, where) if rule.when is not None else always,
+                half_life,
+                window,
+                cap_count,
+                cap_per,
+                rule.description,
+            )
+        )
+    levels = tuple(Level(lv.name, lv.enter, lv.leave if lv.leave is not None else lv.enter) for lv in spec.levels)
+    return ScoringModel(
+        id=spec.id,
+        version=spec.version,
+        change_note=spec.change_note,
+        rules=tuple(rules),
+        levels=levels,
+        engagement=Dimension(spec.engagement.floor, spec.engagement.ceiling),
+        fit=Dimension(spec.fit.floor, spec.fit.ceiling),
+        engagement_weight=spec.combined.engagement,
+        fit_weight=spec.combined.fit,
+        grades=tuple(Grade(g.name, g.min) for g in spec.grades),
+        segment=_condition(spec.segment, lists, f"{source}: segment") if spec.segment is not None else None,
+        lateness_ms=spec.lateness,
+        description=spec.description,
+        author=spec.author,
+    )
+
+
+def _condition(raw: Any, lists: Lists, where: str) -> Condition:
+    try:
+        return parse_condition(raw, lists)
+    except ConditionError as exc:
+        inner = "" if not exc.path else (exc.path if exc.path.startswith("[") else f".{exc.path}")
+        raise ModelError(f"{where}{inner}: {exc.message}") from None
 
 
 _FRIENDLY = {
@@ -94,6 +302,9 @@ _FRIENDLY = {
     "extra_forbidden": "unknown field (check the spelling)",
     "too_short": "must not be empty",
     "string_pattern_mismatch": "must be letters, digits, '_', '.' or '-' (at most 64)",
+    "literal_error": "expected one of: engagement, fit",
+    "greater_than": "must be above 0",
+    "greater_than_equal": "must be at least 1",
 }
 
 
@@ -120,17 +331,18 @@ def _describe(error: ValidationError, raw: Any, source: str) -> str:
 
 
 def parse_model(raw: Any, source: str = "<model>") -> ScoringModel:
-    """Validate already-parsed YAML data. Raises :class:`ModelError` naming ``source`` and the field."""
+    """Validate and compile already-parsed YAML data. Raises :class:`ModelError` naming ``source`` and the field."""
     if not isinstance(raw, dict):
         raise ModelError(f"{source}: expected a mapping with id, version, change_note, rules")
     try:
-        return ScoringModel.model_validate(raw)
+        spec = ModelSpec.model_validate(raw)
     except ValidationError as exc:
         raise ModelError(_describe(exc, raw, source)) from None
+    return compile_model(spec, source)
 
 
 def load_model(path: Path) -> ScoringModel:
-    """Read and validate one model file."""
+    """Read, validate and compile one model file."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -1,37 +1,103 @@
-"""A lead's scores under every model, and its plain-data form for changelog-backed tables."""
+"""A lead's state under every model, and its compact, versioned plain-data form for changelog-backed tables.
+
+Format 1 (JSON-friendly; keys kept short because every changelog record carries them)::
+
+    {"v": 1, "id": lead_id, "m": {model_id: {"mv": version, "a": anchor_ms, "r": {rule_id: value |
+      [value, [ages], {bucket: [ages]}]}, "f": {rule_id: points}, "fa": fit_at_ms, "l": [levels], "la":
+      levels_at_ms, "s": score, "n": events_scored, "x": 0 when the model does not apply}}}
+
+Times of windowed and capped contributions are stored as ages (``anchor - time``, small integers). Floats are
+written exactly (shortest round-trip repr), so a state read back scores exactly as the one written.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from scoring.engine import LeadScore, Outcome, score_event
-from scoring.events import LeadEvent
-from scoring.model import ScoringModel
+from scoring.errors import LeadscoreError
+from scoring.modelstate import ModelState, RuleState
+
+FORMAT_VERSION = 1
+
+
+class StateFormatError(LeadscoreError):
+    """A stored lead state has a format this version cannot read (written by a newer leadscore?).
+
+    Upgrade the workers so that all run the same version, then restart them.
+    """
 
 
 @dataclass(frozen=True, slots=True)
 class LeadState:
-    """Everything leadscore keeps about one lead: one :class:`LeadScore` per model id."""
+    """Everything leadscore keeps about one lead: one :class:`ModelState` per model id."""
 
     lead_id: str
-    scores: Mapping[str, LeadScore] = field(default_factory=dict)
+    models: Mapping[str, ModelState] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"lead_id": self.lead_id, "scores": {key: asdict(value) for key, value in self.scores.items()}}
+        return {"v": FORMAT_VERSION, "id": self.lead_id, "m": {key: _dump(value) for key, value in self.models.items()}}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LeadState:
-        scores = {key: LeadScore(**value) for key, value in data["scores"].items()}
-        return cls(lead_id=data["lead_id"], scores=scores)
+        if data.get("v") != FORMAT_VERSION:
+            raise StateFormatError(f"lead state format {data.get('v')!r} is not {FORMAT_VERSION}")
+        return cls(data["id"], {key: _load(value) for key, value in data["m"].items()})
 
 
-def score_lead(
-    models: Sequence[ScoringModel], state: LeadState | None, event: LeadEvent
-) -> tuple[LeadState, tuple[Outcome, ...]]:
-    """Apply ``event`` under every model; return the lead's new state and one outcome per model."""
-    previous = state.scores if state is not None else {}
-    outcomes = tuple(score_event(model, previous.get(model.id), event) for model in models)
-    new_state = LeadState(lead_id=event.lead_id, scores={o.state.model_id: o.state for o in outcomes})
-    return new_state, outcomes
+def _dump(state: ModelState) -> dict[str, Any]:
+    data: dict[str, Any] = {"mv": state.model_version, "a": state.anchor_ms, "s": state.score, "n": state.events_scored}
+    if state.rules:
+        data["r"] = {
+            rule_id: rs.value
+            if not rs.times and not rs.buckets
+            else [
+                rs.value,
+                _ages(state.anchor_ms, rs.times),
+                {str(b): _ages(state.anchor_ms, t) for b, t in rs.buckets.items()},
+            ]
+            for rule_id, rs in state.rules.items()
+        }
+    if state.fit_points or state.fit_at_ms:
+        data["f"], data["fa"] = state.fit_points, state.fit_at_ms
+    if state.levels:
+        data["l"] = state.levels
+    if state.levels_at_ms:
+        data["la"] = state.levels_at_ms
+    if not state.applies:
+        data["x"] = 0
+    return data
+
+
+def _ages(anchor_ms: int, times: list[int]) -> list[int]:
+    return [anchor_ms - at_ms for at_ms in times]
+
+
+def _times(anchor_ms: int, ages: list[int]) -> list[int]:
+    return [anchor_ms - age for age in ages]
+
+
+def _load(data: Mapping[str, Any]) -> ModelState:
+    rules = {}
+    anchor = data["a"]
+    for rule_id, raw in data.get("r", {}).items():
+        if isinstance(raw, list):
+            value, ages, buckets = raw
+            rules[rule_id] = RuleState(
+                float(value), _times(anchor, ages), {int(b): _times(anchor, a) for b, a in buckets.items()}
+            )
+        else:
+            rules[rule_id] = RuleState(float(raw))
+    return ModelState(
+        model_version=data["mv"],
+        anchor_ms=data["a"],
+        rules=rules,
+        fit_points=dict(data.get("f", {})),
+        fit_at_ms=data.get("fa", 0),
+        levels=list(data.get("l", [])),
+        score=data["s"],
+        events_scored=data["n"],
+        applies="x" not in data,
+        levels_at_ms=data.get("la", 0),
+    )

@@ -7,10 +7,10 @@ from typing import Any
 
 import faust
 
-from scoring import ScoringModel, load_models
+from scoring import Engine, ScoringModel, load_models
 from streams.codec import AvroCodec
 from streams.metrics import CONTENT_TYPE, Metrics
-from streams.processing import EventProcessor, Message
+from streams.processing import Message, Processor, Result
 from streams.settings import Settings
 from streams.topics import schema_registry
 
@@ -28,6 +28,7 @@ class Leadscore:
     codec: AvroCodec
     table: Any
     score_events: Any  # the events agent
+    apply_profiles: Any  # the profiles agent
     outputs: OutputTopics
 
 
@@ -43,7 +44,7 @@ def create_app(settings: Settings) -> Leadscore:
     models = load_models(settings.model_paths)
     codec = AvroCodec(schema_registry(settings))
     metrics = Metrics()
-    processor = EventProcessor(models, codec, metrics)
+    processor = Processor(Engine(models), codec, metrics)
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> Leadscore:
     )
     names = settings.topics
     events_topic = app.topic(names.events, key_type=bytes, value_type=bytes, allow_empty=True)
+    profiles_topic = app.topic(names.profiles, key_type=bytes, value_type=bytes, allow_empty=True)
     outputs = OutputTopics(
         score_changes=app.topic(names.score_changes, key_type=bytes, value_type=bytes),
         thresholds=app.topic(names.thresholds, key_type=bytes, value_type=bytes),
@@ -78,24 +80,34 @@ def create_app(settings: Settings) -> Leadscore:
         help="Per-lead scores under every model (changelog-backed).",
     )
 
+    async def emit(message: Message, result: Result) -> None:
+        if result.dead_letter is not None:
+            await outputs.dead_letters.send(key=message.key, value=result.dead_letter)
+            return
+        table[result.lead_id] = result.state
+        for change in result.changes:
+            await outputs.score_changes.send(key=message.key, value=change)
+        for crossing in result.crossings:
+            await outputs.thresholds.send(key=message.key, value=crossing)
+
     @app.agent(events_topic, name="score-events")
     async def score_events(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            message = Message(
-                event.message.topic, event.message.partition, event.message.offset, event.key, event.value
-            )
-            result = processor.process(message, table.get)
-            if result.dead_letter is not None:
-                await outputs.dead_letters.send(key=message.key, value=result.dead_letter)
-                continue
-            table[result.lead_id] = result.state
-            for change in result.changes:
-                await outputs.score_changes.send(key=message.key, value=change)
-            for crossing in result.crossings:
-                await outputs.thresholds.send(key=message.key, value=crossing)
+            message = _message(event)
+            await emit(message, processor.process_event(message, table.get))
+
+    @app.agent(profiles_topic, name="apply-profiles")
+    async def apply_profiles(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = _message(event)
+            await emit(message, processor.process_profile(message, table.get))
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:
         return web.bytes(metrics.exposition(), content_type=CONTENT_TYPE)
 
-    return Leadscore(app, settings, models, metrics, codec, table, score_events, outputs)
+    return Leadscore(app, settings, models, metrics, codec, table, score_events, apply_profiles, outputs)
+
+
+def _message(event: Any) -> Message:
+    return Message(event.message.topic, event.message.partition, event.message.offset, event.key, event.value)

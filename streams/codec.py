@@ -14,7 +14,7 @@ from typing import Any
 
 import fastavro
 
-from scoring import Cause, LeadEvent, ScoreChange, ThresholdCrossing
+from scoring import LeadEvent, LeadProfile, ScoreChange, ThresholdCrossing
 from streams.errors import DecodeError, SchemaRegistryError
 from streams.registry import LocalSchemaRegistry
 
@@ -72,6 +72,13 @@ class AvroCodec:
         _, record = self.decode(data, expected="LeadEvent")
         return event_from_record(record)
 
+    def decode_profile(self, data: bytes | None) -> LeadProfile:
+        _, record = self.decode(data, expected="LeadProfile")
+        return profile_from_record(record)
+
+    def encode_profile(self, profile: LeadProfile) -> bytes:
+        return self.encode("LeadProfile", profile_to_record(profile))
+
     def encode_event(self, event: LeadEvent) -> bytes:
         return self.encode("LeadEvent", event_to_record(event))
 
@@ -106,6 +113,24 @@ def event_to_record(event: LeadEvent) -> dict[str, Any]:
     }
 
 
+_PROFILE_FIELDS = ("email", "company", "company_size", "industry", "title", "seniority", "department", "country")
+
+
+def profile_from_record(record: dict[str, Any]) -> LeadProfile:
+    return LeadProfile(
+        lead_id=record["lead_id"],
+        updated_at_ms=to_millis(record["updated_at"]),
+        attributes=record["attributes"],
+        **{name: record[name] for name in _PROFILE_FIELDS},
+    )
+
+
+def profile_to_record(profile: LeadProfile) -> dict[str, Any]:
+    record: dict[str, Any] = {name: getattr(profile, name) for name in _PROFILE_FIELDS}
+    record.update(lead_id=profile.lead_id, updated_at=profile.updated_at_ms, attributes=dict(profile.attributes))
+    return record
+
+
 def change_to_record(change: ScoreChange) -> dict[str, Any]:
     return {
         "change_id": change.change_id,
@@ -115,11 +140,16 @@ def change_to_record(change: ScoreChange) -> dict[str, Any]:
         "score": change.score,
         "previous_score": change.previous_score,
         "delta": change.delta,
+        "engagement": change.engagement,
+        "fit": change.fit,
+        "grade": change.grade,
         "level": change.level,
         "cause": change.cause.value,
         "cause_event_id": change.cause_event_id,
         "occurred_at": change.occurred_at_ms,
-        "contributions": [{"rule_id": c.rule_id, "points": c.points} for c in change.contributions],
+        "contributions": [
+            {"rule_id": c.rule_id, "points": c.points, "value_now": c.value_now} for c in change.contributions
+        ],
     }
 
 
@@ -133,7 +163,7 @@ def crossing_to_record(crossing: ThresholdCrossing) -> dict[str, Any]:
         "direction": crossing.direction.value,
         "threshold": crossing.threshold,
         "score": crossing.score,
-        "cause": Cause(crossing.cause).value,
+        "cause": crossing.cause.value,
         "cause_event_id": crossing.cause_event_id,
         "occurred_at": crossing.occurred_at_ms,
     }

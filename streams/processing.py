@@ -1,21 +1,22 @@
-"""What the events agent does with one message, as a plain object the agent calls: decode, check, score.
+"""What the agents do with one message, as a plain object they call: decode, check, score, encode.
 
-The agent keeps only the I/O (table read/write, sends); all decisions happen here, so they are testable without
-a broker and the agent loop stays free of arithmetic.
+The agents keep only the I/O (table read and write, sends); every decision happens here, so it is testable
+without a broker and the agent loops hold no arithmetic.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scoring import LeadscoreError, LeadState, ScoringModel, check_event, score_lead
-from scoring.events import KNOWN_EVENT_TYPES
+from scoring import Engine, LeadscoreError, LeadState, Update, check_event, check_profile
 from streams.codec import AvroCodec
 from streams.errors import KeyMismatchError
 from streams.metrics import Metrics
+
+LoadState = Callable[[str], dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -40,34 +41,54 @@ class Result:
     dead_letter: bytes | None = None
 
 
-class EventProcessor:
-    def __init__(self, models: Sequence[ScoringModel], codec: AvroCodec, metrics: Metrics) -> None:
-        self.models = tuple(models)
+class Processor:
+    def __init__(self, engine: Engine, codec: AvroCodec, metrics: Metrics) -> None:
+        self.engine = engine
         self.codec = codec
         self.metrics = metrics
-        self.known_types = KNOWN_EVENT_TYPES.union(*(model.event_types for model in self.models))
 
-    def process(self, message: Message, load_state: Callable[[str], dict[str, Any] | None]) -> Result:
+    def process_event(self, message: Message, load_state: LoadState) -> Result:
         """Score one ``lead-events`` message; bad input comes back as a dead letter, never as an exception."""
         self.metrics.events_consumed.labels(message.topic).inc()
         try:
             event = self.codec.decode_event(message.value)
-            check_event(event, self.known_types)
-            if message.key != event.lead_id.encode():
-                raise KeyMismatchError(f"message key {message.key!r:.80} is not the lead_id {event.lead_id!r:.80}")
-            stored = load_state(event.lead_id)
-            state = LeadState.from_dict(stored) if stored is not None else None
-            new_state, outcomes = score_lead(self.models, state, event)
+            check_event(event, self.engine.known_event_types)
+            self._check_key(message, event.lead_id)
+            update = self.engine.apply_event(self._state(load_state, event.lead_id), event)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
-        result = Result(lead_id=event.lead_id, state=new_state.to_dict())
-        for outcome in outcomes:
-            if outcome.change is not None:
-                result.changes.append(self.codec.encode_change(outcome.change))
-                self.metrics.score_changes.labels(outcome.change.model_id).inc()
-            for crossing in outcome.crossings:
-                result.crossings.append(self.codec.encode_crossing(crossing))
-                self.metrics.crossings.labels(crossing.model_id, crossing.level, crossing.direction.value).inc()
+        return self._result(update)
+
+    def process_profile(self, message: Message, load_state: LoadState) -> Result:
+        """Apply one ``lead-profiles`` message: recompute fit and segments, emit what moved."""
+        self.metrics.events_consumed.labels(message.topic).inc()
+        try:
+            profile = self.codec.decode_profile(message.value)
+            check_profile(profile)
+            self._check_key(message, profile.lead_id)
+            update = self.engine.apply_profile(self._state(load_state, profile.lead_id), profile)
+        except LeadscoreError as exc:
+            return Result(dead_letter=self.dead_letter(message, exc))
+        return self._result(update)
+
+    @staticmethod
+    def _check_key(message: Message, lead_id: str) -> None:
+        if message.key != lead_id.encode():
+            raise KeyMismatchError(f"message key {message.key!r:.80} is not the lead_id {lead_id!r:.80}")
+
+    @staticmethod
+    def _state(load_state: LoadState, lead_id: str) -> LeadState | None:
+        stored = load_state(lead_id)
+        return LeadState.from_dict(stored) if stored is not None else None
+
+    def _result(self, update: Update) -> Result:
+        result = Result(lead_id=update.state.lead_id, state=update.state.to_dict())
+        for change in update.changes:
+            result.changes.append(self.codec.encode_change(change))
+            self.metrics.score_changes.labels(change.model_id).inc()
+        for crossing in update.crossings:
+            result.crossings.append(self.codec.encode_crossing(crossing))
+            self.metrics.crossings.labels(crossing.model_id, crossing.level, crossing.direction.value).inc()
         return result
 
     def dead_letter(self, message: Message, error: Exception) -> bytes:

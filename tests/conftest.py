@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -11,12 +12,21 @@ from streams.codec import AvroCodec
 from streams.registry import LocalSchemaRegistry
 
 T0 = 1_767_603_600_000  # 2026-01-05T09:00:00Z
+DAY = 86_400_000
+SIMPLE_MODEL = Path(__file__).parent / "fixtures" / "simple.yaml"
 _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def b2b_model() -> ScoringModel:
+    """The shipped example B2B model (decay, caps, fit, hysteresis)."""
     return load_model(example_model_path("b2b"))
+
+
+@pytest.fixture(scope="session")
+def simple_model() -> ScoringModel:
+    """Points per event type, no decay: exact scores by hand."""
+    return load_model(SIMPLE_MODEL)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from streams.broker import EmbeddedBroker, free_port
 from streams.settings import Settings, TopicNames, load_settings
 from streams.topics import create_topics
 from tests.avro_reference import reference_decode
+from tests.conftest import SIMPLE_MODEL
 
 _run = itertools.count()
 
@@ -42,6 +43,7 @@ def settings(broker: EmbeddedBroker, tmp_path) -> Settings:
         session_timeout_s=6.0,
         heartbeat_interval_s=1.0,
         topics=TopicNames(**names),
+        model_paths=[SIMPLE_MODEL],
     )
     create_topics(built)
     return built

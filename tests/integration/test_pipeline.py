@@ -28,7 +28,7 @@ JOURNEYS = {
 EXPECTED_SCORES = {
     "lead-A": [1.0, 3.0, 11.0, 21.0, 51.0, 81.0, 91.0, 106.0],
     "lead-B": [8.0, 16.0],
-    "lead-C": [1.0, -19.0],
+    "lead-C": [1.0, -19.0],  # the simple model has no floor
 }
 
 
@@ -73,7 +73,8 @@ def test_events_in_scores_and_crossings_out(settings, codec, tmp_path):
         scores.setdefault(value["lead_id"], []).append(value["score"])
     assert scores == EXPECTED_SCORES
     last_a = [value for _, value in changes if value["lead_id"] == "lead-A"][-1]
-    assert last_a["contributions"] == [{"rule_id": "webinar-attended", "points": 15.0}]
+    assert last_a["contributions"] == [{"rule_id": "webinar-attended", "points": 15.0, "value_now": 15.0}]
+    assert (last_a["engagement"], last_a["fit"], last_a["grade"]) == (106.0, 0.0, "D")
     assert (last_a["previous_score"], last_a["delta"], last_a["level"]) == (91.0, 15.0, "SQL")
     assert last_a["cause"] == "EVENT" and last_a["cause_event_id"] == "lead-A-8"
 
