@@ -10,12 +10,15 @@ import pytest
 
 from streams.app import create_app
 from streams.settings import load_settings
-from tests.conftest import make_event
+from scoring import LeadProfile
+from tests.conftest import SIMPLE_MODEL, T0, make_event
 
 
 @pytest.fixture
 def leadscore(tmp_path):
-    settings = load_settings(store="memory://", data_dir=tmp_path, app_id="leadscore-stream-test")
+    settings = load_settings(
+        store="memory://", data_dir=tmp_path, app_id="leadscore-stream-test", model_paths=[SIMPLE_MODEL]
+    )
     built = create_app(settings)
     for topic in (built.outputs.score_changes, built.outputs.thresholds, built.outputs.dead_letters):
         topic.send = AsyncMock()
@@ -32,8 +35,8 @@ async def test_agent_scores_updates_table_and_sends(leadscore):
         for event_type in ["demo_request", "email_open", "trial_request"]:
             await agent.put(codec.encode_event(make_event("lead-1", event_type)), key=b"lead-1")
         await agent.put(codec.encode_event(make_event("lead-2", "content_download")), key=b"lead-2")
-    assert leadscore.table["lead-1"]["scores"]["b2b"]["score"] == 61
-    assert leadscore.table["lead-2"]["scores"]["b2b"]["score"] == 8
+    assert leadscore.table["lead-1"]["m"]["b2b"]["s"] == 61
+    assert leadscore.table["lead-2"]["m"]["b2b"]["s"] == 8
     changes = sent(leadscore.outputs.score_changes, codec)
     assert [(key, change["score"]) for key, change in changes] == [
         (b"lead-1", 30.0),
@@ -54,4 +57,28 @@ async def test_bad_message_goes_to_dead_letters_and_the_agent_goes_on(leadscore)
         await agent.put(codec.encode_event(make_event("lead-1", "demo_request")), key=b"lead-1")
     letters = sent(leadscore.outputs.dead_letters, codec)
     assert [letter["error_type"] for _, letter in letters] == ["DecodeError", "InvalidEventError"]
-    assert leadscore.table["lead-1"]["scores"]["b2b"]["score"] == 30
+    assert leadscore.table["lead-1"]["m"]["b2b"]["s"] == 30
+
+
+async def test_profiles_agent_recomputes_fit_into_the_same_table(tmp_path):
+    from scoring import example_model_path
+
+    settings = load_settings(store="memory://", data_dir=tmp_path, model_paths=[example_model_path("b2b")])
+    built = create_app(settings)
+    for topic in (built.outputs.score_changes, built.outputs.thresholds, built.outputs.dead_letters):
+        topic.send = AsyncMock()
+    codec = built.codec
+    async with built.score_events.test_context() as events:
+        await events.put(codec.encode_event(make_event("lead-1", "demo_request", T0)), key=b"lead-1")
+    profile = LeadProfile("lead-1", T0 + 1000, email="cfo@bank.example", industry="banking", company_size=4000)
+    async with built.apply_profiles.test_context() as profiles:
+        await profiles.put(codec.encode_profile(profile), key=b"lead-1")
+    stored = built.table["lead-1"]["m"]["b2b"]
+    assert stored["f"] == {"finance-enterprise": 50.0, "target-industry": 10.0, "mid-market-or-larger": 15.0}
+    changes = sent(built.outputs.score_changes, codec)
+    assert [(c["cause"], round(c["fit"]), c["grade"]) for _, c in changes] == [("EVENT", 0, "D"), ("PROFILE", 75, "A")]
+    crossings = sent(built.outputs.thresholds, codec)
+    assert [(c["level"], c["direction"], c["cause"]) for _, c in crossings] == [
+        ("MQL", "UP", "PROFILE"),
+        ("SQL", "UP", "PROFILE"),
+    ]

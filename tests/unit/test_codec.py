@@ -8,7 +8,7 @@ import avro.schema
 import pytest
 
 from schemas import SCHEMAS_DIR
-from scoring import score_event
+from scoring import Engine
 from streams.codec import change_to_record, event_to_record
 from streams.errors import DecodeError
 from tests.avro_reference import reference_decode
@@ -42,17 +42,17 @@ def test_event_round_trip_and_confluent_framing(codec):
     assert codec.decode_event(data) == event
 
 
-def test_reference_library_reads_what_leadscore_writes(codec, b2b_model):
+def test_reference_library_reads_what_leadscore_writes(codec, simple_model):
     event = make_event("lead-1", "demo_request", event_id="ev-9")
     name, record = reference_decode(codec.encode_event(event))
     assert name == "LeadEvent"
     assert record["lead_id"] == "lead-1"
     assert record["type"] == "demo_request"
-    change = score_event(b2b_model, None, event).change
+    [change] = Engine([simple_model]).apply_event(None, event).changes
     _, decoded = reference_decode(codec.encode_change(change))
     expected = change_to_record(change)
     assert decoded["score"] == expected["score"] == 30
-    assert decoded["contributions"] == [{"rule_id": "demo-request", "points": 30.0}]
+    assert decoded["contributions"] == [{"rule_id": "demo-request", "points": 30.0, "value_now": 30.0}]
     assert decoded["change_id"] == change.change_id
 
 
@@ -84,3 +84,10 @@ def test_malformed_messages_raise_decode_error(codec, mutate, reason):
     data = codec.encode_event(make_event("lead-1", "page_view"))
     with pytest.raises(DecodeError, match=reason):
         codec.decode_event(mutate(data))
+
+
+def test_profile_round_trip(codec):
+    from scoring import LeadProfile
+
+    profile = LeadProfile("l", T0, email="a@b.c", company_size=12, attributes={"budget": "yes"})
+    assert codec.decode_profile(codec.encode_profile(profile)) == profile

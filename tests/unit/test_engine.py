@@ -51,7 +51,12 @@ def test_change_explains_itself(simple_model):
     [change] = update.changes
     assert (change.previous_score, change.score, change.delta) == (0, 30, 30)
     assert [(c.rule_id, c.points, c.value_now) for c in change.contributions] == [("demo-request", 30, 30)]
-    assert (change.cause, change.cause_event_id, change.model_id, change.model_version) == (Cause.EVENT, "ev-1", "b2b", 1)
+    assert (change.cause, change.cause_event_id, change.model_id, change.model_version) == (
+        Cause.EVENT,
+        "ev-1",
+        "b2b",
+        1,
+    )
 
 
 def test_conditions_on_event_properties_select_rules(b2b_model):
@@ -74,7 +79,7 @@ def test_exponential_decay_is_exact_in_event_time():
     engine = Engine([model(engagement={"half_life": "30d", "floor": None})])
     state, _ = run(engine, [make_event("a", "demo_request", T0)])
     assert score(engine, state, T0 + 30 * DAY) == pytest.approx(15, rel=1e-12)
-    assert score(engine, state, T0 + 45 * DAY) == pytest.approx(30 * 2 ** -1.5, rel=1e-12)
+    assert score(engine, state, T0 + 45 * DAY) == pytest.approx(30 * 2**-1.5, rel=1e-12)
     state, updates = run(engine, [make_event("a", "demo_request", T0 + 30 * DAY)], state)
     change = updates[0].changes[0]
     assert (change.previous_score, change.score) == (pytest.approx(15), pytest.approx(45))
@@ -82,11 +87,17 @@ def test_exponential_decay_is_exact_in_event_time():
 
 
 def test_rule_half_life_overrides_dimension_and_never_disables_decay():
-    engine = Engine([model(
-        engagement={"half_life": "10d", "floor": None},
-        rules=[{"id": "demo", "event": "demo_request", "points": 30, "half_life": "20d"},
-               {"id": "unsub", "event": "unsubscribe", "points": -20, "half_life": "never"}],
-    )])
+    engine = Engine(
+        [
+            model(
+                engagement={"half_life": "10d", "floor": None},
+                rules=[
+                    {"id": "demo", "event": "demo_request", "points": 30, "half_life": "20d"},
+                    {"id": "unsub", "event": "unsubscribe", "points": -20, "half_life": "never"},
+                ],
+            )
+        ]
+    )
     state, _ = run(engine, [make_event("a", "demo_request", T0), make_event("a", "unsubscribe", T0)])
     assert score(engine, state, T0 + 20 * DAY) == pytest.approx(15 - 20)
 
@@ -95,7 +106,7 @@ def test_time_frame_window_drops_points_exactly_and_combines_with_decay():
     engine = Engine([model(engagement={"half_life": "10d", "window": "15d", "floor": None})])
     state, _ = run(engine, [make_event("a", "demo_request", T0)])
     assert score(engine, state, T0 + 10 * DAY) == pytest.approx(15)
-    assert score(engine, state, T0 + 15 * DAY - 1) == pytest.approx(30 * 2 ** -1.5, rel=1e-6)
+    assert score(engine, state, T0 + 15 * DAY - 1) == pytest.approx(30 * 2**-1.5, rel=1e-6)
     assert score(engine, state, T0 + 15 * DAY) == 0
 
 
@@ -120,8 +131,10 @@ def test_cap_limits_points_per_window():
 
 
 def test_floor_and_ceiling_per_dimension():
-    rules = [{"id": "demo", "event": "demo_request", "points": 30},
-             {"id": "unsub", "event": "unsubscribe", "points": -20}]
+    rules = [
+        {"id": "demo", "event": "demo_request", "points": 30},
+        {"id": "unsub", "event": "unsubscribe", "points": -20},
+    ]
     engine = Engine([model(rules=rules, engagement={"floor": 0, "ceiling": 50}, levels=[])])
     state, updates = run(engine, [make_event("a", "unsubscribe", T0), make_event("a", "unsubscribe", T0 + 1)])
     assert score(engine, state, T0 + 1) == 0 and all(not u.changes for u in updates)
@@ -136,7 +149,11 @@ def test_fit_from_profile_with_grade_and_negative_signals(b2b_model):
     [change] = update.changes
     assert (change.fit, change.grade, change.cause) == (95, "A", Cause.PROFILE)
     assert {c.rule_id for c in change.contributions} == {
-        "finance-enterprise", "target-industry", "mid-market-or-larger", "decision-maker"}
+        "finance-enterprise",
+        "target-industry",
+        "mid-market-or-larger",
+        "decision-maker",
+    }
     advisor = LeadProfile("b", T0, email="joe@GMail.com", title="Independent Financial Advisor")
     [change] = engine.apply_profile(None, advisor).changes
     assert (change.fit, change.grade) == (-60, "D")
@@ -161,7 +178,10 @@ def test_hysteresis_enters_at_enter_and_leaves_below_leave():
 
 
 def test_two_levels_in_one_step_are_reported_in_order():
-    rules = [{"id": "big", "event": "demo_request", "points": 120}, {"id": "out", "event": "unsubscribe", "points": -150}]
+    rules = [
+        {"id": "big", "event": "demo_request", "points": 120},
+        {"id": "out", "event": "unsubscribe", "points": -150},
+    ]
     engine = Engine([model(rules=rules)])
     up = engine.apply_event(None, make_event("a", "demo_request"))
     assert [(c.level, c.direction) for c in up.crossings] == [("MQL", Direction.UP), ("SQL", Direction.UP)]
@@ -180,7 +200,11 @@ def test_decay_crossing_at_the_exact_time_without_new_events():
     assert engine.advance(state, due - 1).crossings == ()
     [crossing] = engine.advance(state, due + 5 * DAY).crossings
     assert (crossing.level, crossing.direction, crossing.cause, crossing.occurred_at_ms) == (
-        "MQL", Direction.DOWN, Cause.DECAY, due)
+        "MQL",
+        Direction.DOWN,
+        Cause.DECAY,
+        due,
+    )
     assert crossing.crossing_id == engine.advance(state, due + 9 * DAY).crossings[0].crossing_id
 
 
@@ -195,10 +219,16 @@ def test_a_late_event_reports_the_decay_crossing_first():
 
 
 def test_segments_select_models_per_lead(b2b_model):
-    b2c = parse_model({
-        "id": "b2c", "version": 1, "change_note": "t", "segment": {"field": "attributes.segment", "equals": "b2c"},
-        "rules": [{"id": "cart", "event": "cart_add", "points": 70}], "levels": [{"name": "hot", "enter": 50}],
-    })
+    b2c = parse_model(
+        {
+            "id": "b2c",
+            "version": 1,
+            "change_note": "t",
+            "segment": {"field": "attributes.segment", "equals": "b2c"},
+            "rules": [{"id": "cart", "event": "cart_add", "points": 70}],
+            "levels": [{"name": "hot", "enter": 50}],
+        }
+    )
     engine = Engine([b2b_model, b2c])
     update = engine.apply_event(None, make_event("a", "cart_add"))
     assert update.changes == ()  # b2c does not apply until the profile says so; b2b has no cart rule
@@ -224,7 +254,9 @@ def test_output_ids_are_deterministic(simple_model):
     event = make_event("a", "demo_request", event_id="same")
     first = engine.apply_event(None, event).changes[0]
     assert first.change_id == engine.apply_event(None, event).changes[0].change_id
-    assert first.change_id != engine.apply_event(None, make_event("a", "demo_request", event_id="x")).changes[0].change_id
+    assert (
+        first.change_id != engine.apply_event(None, make_event("a", "demo_request", event_id="x")).changes[0].change_id
+    )
 
 
 def test_state_round_trips_through_plain_data(b2b_model):

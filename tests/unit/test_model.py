@@ -118,9 +118,19 @@ def test_duplicate_model_ids_across_files():
         load_models([example_model_path("b2b"), example_model_path("b2b")])
 
 
-@pytest.mark.parametrize(("text", "ms"), [("500ms", 500), ("90s", 90_000), ("15m", 900_000), ("12h", 43_200_000),
-                                          ("30d", 2_592_000_000), ("2w", 1_209_600_000), ("1.5h", 5_400_000),
-                                          ("never", 0)])
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("500ms", 500),
+        ("90s", 90_000),
+        ("15m", 900_000),
+        ("12h", 43_200_000),
+        ("30d", 2_592_000_000),
+        ("2w", 1_209_600_000),
+        ("1.5h", 5_400_000),
+        ("never", 0),
+    ],
+)
 def test_durations(text, ms):
     assert parse_duration(text) == ms
     assert parse_duration(format_duration(ms)) == ms

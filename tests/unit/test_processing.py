@@ -1,37 +1,37 @@
 import pytest
 
-from scoring import score_event
+from scoring import Engine, LeadProfile
 from streams.metrics import Metrics
-from streams.processing import EventProcessor, Message
+from streams.processing import Message, Processor
 from tests.conftest import make_event
 
 
 @pytest.fixture
-def processor(b2b_model, codec):
-    return EventProcessor([b2b_model], codec, Metrics())
+def processor(simple_model, codec):
+    return Processor(Engine([simple_model]), codec, Metrics())
 
 
 def message(value: bytes | None, key: bytes | None, offset: int = 0) -> Message:
     return Message("lead-events", 2, offset, key, value)
 
 
-def test_valid_event_is_scored_and_encoded(processor, codec, b2b_model):
+def test_valid_event_is_scored_and_encoded(processor, codec, simple_model):
     event = make_event("lead-7", "demo_request", event_id="e1")
-    result = processor.process(message(codec.encode_event(event), b"lead-7"), lambda lead: None)
+    result = processor.process_event(message(codec.encode_event(event), b"lead-7"), lambda lead: None)
     assert result.dead_letter is None
     assert result.lead_id == "lead-7"
-    assert result.state["scores"]["b2b"]["score"] == 30
+    assert result.state["m"]["b2b"]["s"] == 30
     _, change = codec.decode(result.changes[0])
-    assert change["change_id"] == score_event(b2b_model, None, event).change.change_id
+    assert change["change_id"] == Engine([simple_model]).apply_event(None, event).changes[0].change_id
     assert result.crossings == []
 
 
 def test_state_is_read_from_the_table(processor, codec):
-    first = processor.process(message(codec.encode_event(make_event("l", "demo_request")), b"l"), lambda _: None)
-    second = processor.process(
+    first = processor.process_event(message(codec.encode_event(make_event("l", "demo_request")), b"l"), lambda _: None)
+    second = processor.process_event(
         message(codec.encode_event(make_event("l", "trial_request")), b"l"), lambda _: first.state
     )
-    assert second.state["scores"]["b2b"]["score"] == 60
+    assert second.state["m"]["b2b"]["s"] == 60
     _, crossing = codec.decode(second.crossings[0])
     assert (crossing["level"], crossing["direction"], crossing["score"]) == ("MQL", "UP", 60.0)
 
@@ -56,7 +56,7 @@ def test_bad_input_becomes_a_dead_letter(processor, codec, value, key, error_typ
         "event:ok": make_event("l", "email_open"),
     }
     raw = codec.encode_event(events[value]) if isinstance(value, str) else value
-    result = processor.process(message(raw, key, offset=41), lambda _: pytest.fail("must not read state"))
+    result = processor.process_event(message(raw, key, offset=41), lambda _: pytest.fail("must not read state"))
     assert result.state is None and result.changes == []
     _, letter = codec.decode(result.dead_letter)
     assert letter["error_type"] == error_type
@@ -68,7 +68,26 @@ def test_bad_input_becomes_a_dead_letter(processor, codec, value, key, error_typ
 
 def test_metrics_count_what_happened(processor, codec):
     for n, event_type in enumerate(["demo_request", "trial_request", "email_open"]):
-        processor.process(message(codec.encode_event(make_event("l", event_type)), b"l", n), lambda _: None)
+        processor.process_event(message(codec.encode_event(make_event("l", event_type)), b"l", n), lambda _: None)
     text = processor.metrics.exposition().decode()
     assert 'leadscore_events_consumed_total{topic="lead-events"} 3.0' in text
     assert 'leadscore_score_changes_total{model="b2b"} 3.0' in text
+
+
+def test_profile_message_recomputes_fit(codec, b2b_model):
+    processor = Processor(Engine([b2b_model]), codec, Metrics())
+    profile = LeadProfile("l", 1_767_603_600_000, email="x@bank.com", industry="finance", company_size=3000)
+    result = processor.process_profile(
+        Message("lead-profiles", 0, 3, b"l", codec.encode_profile(profile)), lambda _: None
+    )
+    _, change = codec.decode(result.changes[0])
+    assert (change["fit"], change["grade"], change["cause"], change["cause_event_id"]) == (
+        75.0,
+        "A",
+        "PROFILE",
+        "profile@1767603600000",
+    )
+    bad = processor.process_profile(
+        Message("lead-profiles", 0, 4, b"other", codec.encode_profile(profile)), lambda _: None
+    )
+    assert codec.decode(bad.dead_letter)[1]["error_type"] == "KeyMismatchError"
