@@ -8,9 +8,9 @@ from unittest.mock import AsyncMock
 
 import pytest
 
+from scoring import LeadProfile
 from streams.app import create_app
 from streams.settings import load_settings
-from scoring import LeadProfile
 from tests.conftest import SIMPLE_MODEL, T0, make_event
 
 

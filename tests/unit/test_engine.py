@@ -172,7 +172,7 @@ def test_hysteresis_enters_at_enter_and_leaves_below_leave():
     engine = Engine([model(rules=rules)])
     events = [make_event("a", "demo_request", T0), make_event("a", "demo_request", T0 + 1)]
     events += [make_event("a", "unsubscribe", T0 + 2 + n) for n in range(3)]  # 55, 50, 45
-    state, updates = run(engine, events)
+    _state, updates = run(engine, events)
     crossings = [(c.level, c.direction, c.score, c.threshold) for u in updates for c in u.crossings]
     assert crossings == [("MQL", Direction.UP, 60, 60), ("MQL", Direction.DOWN, 45, 50)]
 

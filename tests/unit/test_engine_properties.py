@@ -1,5 +1,6 @@
 """Properties of the engine, checked by hypothesis over generated event histories."""
 
+import itertools
 import json
 import random
 
@@ -86,7 +87,7 @@ def test_with_positive_points_the_score_only_falls_as_time_passes(events, offset
     state, _ = apply_all(ENGINE, events)
     times = sorted(T0 + 5 * DAY + offset for offset in offsets)
     scores = [final_score(ENGINE, state, at) for at in times]
-    assert all(b <= a + 1e-9 for a, b in zip(scores, scores[1:], strict=False))
+    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(scores))
 
 
 CAPPED = parse_model(
