@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit test-integration lint format clean
+.PHONY: help install demo test test-unit test-integration lint format bench clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ lint: $(STAMP) ## ruff and mypy (strict on scoring/)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy scoring streams
+
+bench: $(STAMP) ## Benchmarks (not tests): the scoring engine alone; results in bench/results/
+	$(BIN)/python -m bench.engine_bench
 
 format: $(STAMP) ## Format and fix what ruff can
 	$(BIN)/ruff format .

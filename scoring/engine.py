@@ -14,14 +14,13 @@ from enum import StrEnum
 from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, event_fields
 from scoring.model import Level, ScoringModel
 from scoring.modelstate import (
-    Counted,
     ModelState,
     Scores,
     contributions_at,
     count,
     first_time_score,
-    is_monotone,
-    move_anchor,
+    monotone_between,
+    rule_value,
     scores_at,
 )
 from scoring.profiles import LeadProfile, profile_fields
@@ -140,14 +139,18 @@ class Engine:
             old = lead.models.get(model.id) or self._fresh(model)
             new = old.copy()
             new.events_scored += 1
-            move_anchor(new, model, event.occurred_at_ms)
+            new.anchor_ms = max(new.anchor_ms, event.occurred_at_ms)
             now = max(now_ms or 0, new.anchor_ms)
             counted = [
                 count(new, model, rule, event.occurred_at_ms, now)
                 for rule in model.rules_for(event.type)
                 if rule.condition(fields)
             ]
-            contributions = _explain(model, new, now, counted)
+            contributions = tuple(
+                Contribution(c.rule.id, c.points_now, rule_value(c.rule, new.rules[c.rule.id], now))
+                for c in counted
+                if c.rule.id in new.rules
+            )
             out.report(model, old, new, now, Cause.EVENT, event.event_id, contributions)
             models[model.id] = new
         return out.update(LeadState(event.lead_id, models))
@@ -231,11 +234,14 @@ class Engine:
         return tuple(snapshots)
 
 
-def _explain(model: ScoringModel, state: ModelState, now_ms: int, counted: list[Counted]) -> tuple[Contribution, ...]:
-    if not counted:
-        return ()
-    values = contributions_at(model, state, now_ms)
-    return tuple(Contribution(c.rule.id, c.points_now, values.get(c.rule.id, 0.0)) for c in counted)
+def _time_may_have_crossed(model: ScoringModel, state: ModelState, now_ms: int, score_now: float) -> bool:
+    """Whether time alone may have moved the lead across a level since its levels were last checked."""
+    since = max(state.anchor_ms, state.levels_at_ms)
+    if now_ms <= since or not model.levels:
+        return False
+    if any((score_now < lv.leave) if lv.name in state.levels else (score_now >= lv.enter) for lv in model.levels):
+        return True
+    return not monotone_between(model, state, since, now_ms)  # it may have crossed and come back
 
 
 def _transition_time(model: ScoringModel, state: ModelState, level: Level, after_ms: int) -> int | None:
@@ -266,11 +272,11 @@ class _Output:
         cause_id: str,
         contributions: tuple[Contribution, ...],
     ) -> None:
-        if old.applies:  # time alone may have crossed a line before this input arrived
+        before = scores_at(model, old, now_ms) if old.applies else None
+        if before is not None and _time_may_have_crossed(model, old, now_ms, before.combined):
             probe = old.copy()
             self.decay_crossings(model, probe, now_ms)
-            new.levels, new.levels_at_ms = probe.levels, probe.levels_at_ms
-        before = scores_at(model, old, now_ms) if old.applies else None
+            new.levels = probe.levels
         after = scores_at(model, new, now_ms)
         new.score = after.combined
         if not new.applies:
@@ -285,13 +291,7 @@ class _Output:
     def decay_crossings(self, model: ScoringModel, state: ModelState, now_ms: int) -> None:
         """Levels left (or entered) through time alone up to ``now_ms``, each at the exact time it happened."""
         since = max(state.anchor_ms, state.levels_at_ms)
-        if now_ms <= since or not model.levels:
-            return
-        score_now = scores_at(model, state, now_ms).combined
-        pending = any(
-            (score_now < lv.leave) if lv.name in state.levels else (score_now >= lv.enter) for lv in model.levels
-        )
-        if pending or not is_monotone(model, state, now_ms):  # a non-monotone score may have dipped and recovered
+        if _time_may_have_crossed(model, state, now_ms, scores_at(model, state, now_ms).combined):
             while True:
                 due = [
                     (at, lv)

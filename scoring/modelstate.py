@@ -1,17 +1,16 @@
 """One lead's state under one model, and the exact arithmetic on it: counting, caps, windows, decay, evaluation.
 
-Engagement points are kept per rule: ``value`` is the decayed sum, at the model state's ``anchor_ms`` (the latest
-event time applied), of counted contributions of rules without a time-frame window; rules with a window keep the
-times of their counted contributions instead, so that each drops out exactly when it gets too old. Rules with a
-cap or ``once_per`` keep, per aligned time bucket, the times of the contributions that counted (the earliest ones,
-so the result does not depend on arrival order). Fit points come from the latest profile and decay only when the
-model gives fit a half-life.
+Engagement points are kept per rule. ``value`` is the decayed sum, valued at the rule's ``at_ms``, of the counted
+contributions of a rule without a time-frame window; a rule with a window keeps the times of its counted
+contributions instead, so that each drops out exactly when it gets too old. A rule with a cap or ``once_per``
+keeps, per aligned time bucket, the times of the contributions that counted: the earliest ones, so the result
+does not depend on arrival order. Fit points come from the latest profile and decay only when the model gives fit
+a half-life. Evaluating at a later time only multiplies by ``2 ** (-elapsed / half_life)``: nothing is stepped.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from scoring.decay import HORIZON_HALF_LIVES, decay, first_time
@@ -21,19 +20,20 @@ from scoring.model import Rule, ScoringModel
 @dataclass(slots=True)
 class RuleState:
     value: float = 0.0
+    at_ms: int = 0  # the time ``value`` is valued at
     times: list[int] = field(default_factory=list)
     buckets: dict[int, list[int]] = field(default_factory=dict)
 
     def copy(self) -> RuleState:
-        return RuleState(self.value, list(self.times), {key: list(value) for key, value in self.buckets.items()})
+        return RuleState(self.value, self.at_ms, list(self.times), {b: list(t) for b, t in self.buckets.items()})
 
 
 @dataclass(slots=True)
 class ModelState:
-    """Mutable on purpose, for speed: the engine copies a state before it changes it."""
+    """Copy before changing: the engine copies the rule states it touches (copy-on-write)."""
 
     model_version: int
-    anchor_ms: int = 0
+    anchor_ms: int = 0  # the latest event time applied
     rules: dict[str, RuleState] = field(default_factory=dict)
     fit_points: dict[str, float] = field(default_factory=dict)
     fit_at_ms: int = 0
@@ -44,10 +44,11 @@ class ModelState:
     levels_at_ms: int = 0  # levels are known to be right up to this time
 
     def copy(self) -> ModelState:
+        """A copy whose containers can change without touching this one (rule states are shared until copied)."""
         return ModelState(
             self.model_version,
             self.anchor_ms,
-            {key: value.copy() for key, value in self.rules.items()},
+            dict(self.rules),
             dict(self.fit_points),
             self.fit_at_ms,
             list(self.levels),
@@ -67,45 +68,17 @@ class Counted:
     counted: bool
 
 
-def move_anchor(state: ModelState, model: ScoringModel, to_ms: int) -> None:
-    """Revalue every rule at ``to_ms`` (later than the anchor) and drop what can no longer count."""
-    if state.anchor_ms == 0:
-        state.anchor_ms = to_ms
-        return
-    if to_ms <= state.anchor_ms:
-        return
-    elapsed = to_ms - state.anchor_ms
-    state.anchor_ms = to_ms
-    rules = _rules_by_id(model)
-    for rule_id in list(state.rules):
-        rule = rules.get(rule_id)
-        rule_state = state.rules[rule_id]
-        if rule is None:
-            del state.rules[rule_id]  # the rule left the model
-            continue
-        rule_state.value *= decay(elapsed, rule.half_life_ms)
-        if rule.window_ms:
-            keep_from = bisect.bisect_right(rule_state.times, to_ms - rule.window_ms)
-            del rule_state.times[:keep_from]
-        if rule.cap_per_ms:
-            oldest = (to_ms - max(model.lateness_ms, rule.window_ms)) // rule.cap_per_ms
-            for bucket in [b for b in rule_state.buckets if b < oldest]:
-                del rule_state.buckets[bucket]
-        if not rule_state.times and not rule_state.buckets and abs(rule_state.value) < 1e-12:
-            del state.rules[rule_id]
-
-
 def count(state: ModelState, model: ScoringModel, rule: Rule, at_ms: int, now_ms: int) -> Counted:
-    """Count one matching event of ``rule`` at ``at_ms`` (``state.anchor_ms`` must already be >= ``at_ms``)."""
-    rule_state = state.rules.get(rule.id)
-    if rule_state is None:
-        rule_state = state.rules[rule.id] = RuleState()
+    """Count one matching event of ``rule`` at ``at_ms``; ``state.anchor_ms`` must already include ``at_ms``."""
     if rule.window_ms and at_ms <= now_ms - rule.window_ms:
         return Counted(rule, 0.0, False)  # already outside the time frame
+    if rule.cap_per_ms and at_ms < state.anchor_ms - model.lateness_ms:
+        return Counted(rule, 0.0, False)  # later than the model's lateness: its cap bucket is gone
+    old = state.rules.get(rule.id)
+    rule_state = old.copy() if old is not None else RuleState(at_ms=at_ms)
+    _prune(rule_state, model, rule, state.anchor_ms)
     replaced: int | None = None
     if rule.cap_per_ms:
-        if at_ms < state.anchor_ms - model.lateness_ms:
-            return Counted(rule, 0.0, False)  # later than the model's lateness: cap buckets are gone
         times = rule_state.buckets.setdefault(at_ms // rule.cap_per_ms, [])
         if len(times) >= rule.cap_count:
             if at_ms >= times[-1]:
@@ -114,38 +87,46 @@ def count(state: ModelState, model: ScoringModel, rule: Rule, at_ms: int, now_ms
         bisect.insort(times, at_ms)
     worth_now = rule.points * decay(now_ms - at_ms, rule.half_life_ms)
     if replaced is not None:
-        _uncount(rule_state, rule, replaced, state.anchor_ms)
-        worth_now -= rule.points * decay(now_ms - replaced, rule.half_life_ms) * _live(rule, replaced, now_ms)
-    if rule.window_ms:
-        bisect.insort(rule_state.times, at_ms)
-    else:
-        rule_state.value += rule.points * decay(state.anchor_ms - at_ms, rule.half_life_ms)
+        _add(rule_state, rule, replaced, -1.0)
+        if not (rule.window_ms and replaced <= now_ms - rule.window_ms):
+            worth_now -= rule.points * decay(now_ms - replaced, rule.half_life_ms)
+    _add(rule_state, rule, at_ms, 1.0)
+    state.rules[rule.id] = rule_state
     return Counted(rule, worth_now, True)
 
 
-def _uncount(rule_state: RuleState, rule: Rule, at_ms: int, anchor_ms: int) -> None:
+def _add(rule_state: RuleState, rule: Rule, at_ms: int, sign: float) -> None:
+    """Add (sign 1) or remove (sign -1) one contribution made at ``at_ms``."""
     if rule.window_ms:
-        index = bisect.bisect_left(rule_state.times, at_ms)
-        if index < len(rule_state.times) and rule_state.times[index] == at_ms:
-            del rule_state.times[index]
-    else:
-        rule_state.value -= rule.points * decay(anchor_ms - at_ms, rule.half_life_ms)
+        if sign > 0:
+            bisect.insort(rule_state.times, at_ms)
+        else:
+            index = bisect.bisect_left(rule_state.times, at_ms)
+            if index < len(rule_state.times) and rule_state.times[index] == at_ms:
+                del rule_state.times[index]
+        return
+    if at_ms > rule_state.at_ms:  # revalue at the later time, so that values only ever shrink
+        rule_state.value *= decay(at_ms - rule_state.at_ms, rule.half_life_ms)
+        rule_state.at_ms = at_ms
+    rule_state.value += sign * rule.points * decay(rule_state.at_ms - at_ms, rule.half_life_ms)
 
 
-def _live(rule: Rule, at_ms: int, now_ms: int) -> float:
-    return 0.0 if rule.window_ms and at_ms <= now_ms - rule.window_ms else 1.0
-
-
-def _rules_by_id(model: ScoringModel) -> Mapping[str, Rule]:
-    return model.by_id
+def _prune(rule_state: RuleState, model: ScoringModel, rule: Rule, anchor_ms: int) -> None:
+    """Drop window entries and cap buckets that can no longer matter."""
+    if rule.window_ms and rule_state.times:
+        del rule_state.times[: bisect.bisect_right(rule_state.times, anchor_ms - rule.window_ms)]
+    if rule.cap_per_ms and rule_state.buckets:
+        oldest = (anchor_ms - max(model.lateness_ms, rule.window_ms)) // rule.cap_per_ms
+        for bucket in [b for b in rule_state.buckets if b < oldest]:
+            del rule_state.buckets[bucket]
 
 
 # ---- evaluation -------------------------------------------------------------------------------------------
 
 
-def rule_value(rule: Rule, rule_state: RuleState, anchor_ms: int, now_ms: int) -> float:
-    """What ``rule`` contributes at ``now_ms`` (>= anchor), decayed, with expired window entries left out."""
-    value = rule_state.value * decay(now_ms - anchor_ms, rule.half_life_ms)
+def rule_value(rule: Rule, rule_state: RuleState, now_ms: int) -> float:
+    """What ``rule`` contributes at ``now_ms``, decayed, with window entries that have expired left out."""
+    value = rule_state.value * decay(now_ms - rule_state.at_ms, rule.half_life_ms) if rule_state.value else 0.0
     if rule.window_ms:
         start = bisect.bisect_right(rule_state.times, now_ms - rule.window_ms)
         for at_ms in rule_state.times[start:]:
@@ -153,22 +134,8 @@ def rule_value(rule: Rule, rule_state: RuleState, anchor_ms: int, now_ms: int) -
     return value
 
 
-def engagement_raw(model: ScoringModel, state: ModelState, now_ms: int) -> float:
-    rules = _rules_by_id(model)
-    return sum(
-        rule_value(rules[rule_id], rule_state, state.anchor_ms, now_ms)
-        for rule_id, rule_state in state.rules.items()
-        if rule_id in rules
-    )
-
-
-def fit_raw(model: ScoringModel, state: ModelState, now_ms: int) -> float:
-    rules = _rules_by_id(model)
-    return sum(
-        points * decay(max(0, now_ms - state.fit_at_ms), rules[rule_id].half_life_ms)
-        for rule_id, points in state.fit_points.items()
-        if rule_id in rules
-    )
+def fit_value(rule: Rule, points: float, state: ModelState, now_ms: int) -> float:
+    return points * decay(max(0, now_ms - state.fit_at_ms), rule.half_life_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,53 +148,75 @@ class Scores:
 
 def scores_at(model: ScoringModel, state: ModelState, now_ms: int) -> Scores:
     """Engagement and fit (each clamped to its floor and ceiling), their weighted sum, and the fit grade."""
-    engagement = model.engagement.clamp(engagement_raw(model, state, now_ms))
-    fit = model.fit.clamp(fit_raw(model, state, now_ms))
-    combined = model.engagement_weight * engagement + model.fit_weight * fit
-    return Scores(engagement, fit, combined, model.grade_for(fit))
+    rules = model.by_id
+    engagement = 0.0
+    for rule_id, rule_state in state.rules.items():
+        rule = rules.get(rule_id)
+        if rule is not None:
+            engagement += rule_value(rule, rule_state, now_ms)
+    fit = 0.0
+    for rule_id, points in state.fit_points.items():
+        rule = rules.get(rule_id)
+        if rule is not None:
+            fit += fit_value(rule, points, state, now_ms)
+    engagement, fit = model.engagement.clamp(engagement), model.fit.clamp(fit)
+    return Scores(engagement, fit, model.engagement_weight * engagement + model.fit_weight * fit, model.grade_for(fit))
 
 
 def contributions_at(model: ScoringModel, state: ModelState, now_ms: int) -> dict[str, float]:
     """Every rule's current (decayed) value, engagement and fit, before floors and ceilings."""
-    rules = _rules_by_id(model)
-    values = {
-        rule_id: rule_value(rules[rule_id], rule_state, state.anchor_ms, now_ms)
-        for rule_id, rule_state in state.rules.items()
-        if rule_id in rules
-    }
+    rules = model.by_id
+    values = {rid: rule_value(rules[rid], rs, now_ms) for rid, rs in state.rules.items() if rid in rules}
     for rule_id, points in state.fit_points.items():
         if rule_id in rules:
-            values[rule_id] = points * decay(max(0, now_ms - state.fit_at_ms), rules[rule_id].half_life_ms)
+            values[rule_id] = fit_value(rules[rule_id], points, state, now_ms)
     return values
 
 
-def is_monotone(model: ScoringModel, state: ModelState, now_ms: int) -> bool:
-    """True when every contribution has the same sign: the score then only falls (or only rises) with time."""
-    signs = {value > 0 for value in contributions_at(model, state, now_ms).values() if value != 0}
-    return len(signs) <= 1
+def _expiries(
+    model: ScoringModel, state: ModelState, after_ms: int, until_ms: int | None = None
+) -> list[tuple[int, bool]]:
+    """(time, points > 0) of every window entry that expires in (after_ms, until_ms]: the score jumps there."""
+    rules = model.by_id
+    return sorted(
+        (at_ms + rule.window_ms, rule.points > 0)
+        for rule_id, rule_state in state.rules.items()
+        if (rule := rules.get(rule_id)) is not None and rule.window_ms
+        for at_ms in rule_state.times
+        if after_ms < at_ms + rule.window_ms and (until_ms is None or at_ms + rule.window_ms <= until_ms)
+    )
+
+
+def _decaying_signs(model: ScoringModel, state: ModelState) -> set[bool]:
+    rules = model.by_id
+    signs = {rules[r].points > 0 for r in state.rules if r in rules and rules[r].half_life_ms and rules[r].points}
+    signs |= {p > 0 for r, p in state.fit_points.items() if r in rules and rules[r].half_life_ms and p}
+    return signs
+
+
+def monotone_between(model: ScoringModel, state: ModelState, since_ms: int, until_ms: int) -> bool:
+    """True when the score moves in one direction only over ``[since_ms, until_ms]`` (decay and jumps agree)."""
+    directions = _decaying_signs(model, state)
+    directions |= {positive for _, positive in _expiries(model, state, since_ms, until_ms)}
+    return len(directions) <= 1
 
 
 def first_time_score(
     model: ScoringModel, state: ModelState, now_ms: int, below: float | None = None, at_least: float | None = None
 ) -> int | None:
     """The first time ``>= now_ms`` at which, with no new input, the combined score is ``< below`` (or
-    ``>= at_least``). None when that never happens. Exact to the millisecond where the score is monotone (all
-    contributions of one sign, the usual case); otherwise found on a grid of an eighth of the shortest half-life.
+    ``>= at_least``); None when that never happens. Exact to the millisecond when all decaying terms have one
+    sign (the usual case: the score is then monotone between window expiries, which are probed exactly);
+    otherwise found on a grid of an eighth of the shortest half-life.
     """
-    rules = _rules_by_id(model)
+    rules = model.by_id
     half_lives = [rules[r].half_life_ms for r in state.rules if r in rules and rules[r].half_life_ms]
     half_lives += [rules[r].half_life_ms for r in state.fit_points if r in rules and rules[r].half_life_ms]
-    breakpoints = sorted(
-        at_ms + rules[r].window_ms
-        for r, s in state.rules.items()
-        if r in rules and rules[r].window_ms
-        for at_ms in s.times
-        if at_ms + rules[r].window_ms > now_ms
-    )
+    breakpoints = [at for at, _ in _expiries(model, state, now_ms)]
     if not half_lives and not breakpoints:
         return None  # nothing changes with time
     end = max([now_ms + HORIZON_HALF_LIVES * max(half_lives, default=0), *breakpoints]) + 1
-    step = None if is_monotone(model, state, now_ms) else max(1, min(half_lives, default=end - now_ms) // 8)
+    step = None if len(_decaying_signs(model, state)) <= 1 else max(1, min(half_lives) // 8)
 
     def condition(at_ms: int) -> bool:
         score = scores_at(model, state, at_ms).combined

@@ -3,7 +3,7 @@
 Format 1 (JSON-friendly; keys kept short because every changelog record carries them)::
 
     {"v": 1, "id": lead_id, "m": {model_id: {"mv": version, "a": anchor_ms, "r": {rule_id: value |
-      [value, [ages], {bucket: [ages]}]}, "f": {rule_id: points}, "fa": fit_at_ms, "l": [levels], "la":
+      [value, age, [ages], {bucket: [ages]}]}, "f": {rule_id: points}, "fa": fit_at_ms, "l": [levels], "la":
       levels_at_ms, "s": score, "n": events_scored, "x": 0 when the model does not apply}}}
 
 Times of windowed and capped contributions are stored as ages (``anchor - time``, small integers). Floats are
@@ -50,10 +50,11 @@ def _dump(state: ModelState) -> dict[str, Any]:
     data: dict[str, Any] = {"mv": state.model_version, "a": state.anchor_ms, "s": state.score, "n": state.events_scored}
     if state.rules:
         data["r"] = {
-            rule_id: rs.value
+            rule_id: [rs.value, state.anchor_ms - rs.at_ms]
             if not rs.times and not rs.buckets
             else [
                 rs.value,
+                state.anchor_ms - rs.at_ms,
                 _ages(state.anchor_ms, rs.times),
                 {str(b): _ages(state.anchor_ms, t) for b, t in rs.buckets.items()},
             ]
@@ -82,13 +83,11 @@ def _load(data: Mapping[str, Any]) -> ModelState:
     rules = {}
     anchor = data["a"]
     for rule_id, raw in data.get("r", {}).items():
-        if isinstance(raw, list):
-            value, ages, buckets = raw
-            rules[rule_id] = RuleState(
-                float(value), _times(anchor, ages), {int(b): _times(anchor, a) for b, a in buckets.items()}
-            )
-        else:
-            rules[rule_id] = RuleState(float(raw))
+        value, age, *rest = raw
+        times, buckets = rest if rest else ([], {})
+        rules[rule_id] = RuleState(
+            float(value), anchor - age, _times(anchor, times), {int(b): _times(anchor, a) for b, a in buckets.items()}
+        )
     return ModelState(
         model_version=data["mv"],
         anchor_ms=data["a"],

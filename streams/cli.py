@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -79,6 +80,42 @@ def validate_model(paths: Annotated[list[Path], typer.Argument(help="Model YAML 
 
 
 @app.command()
+def score(
+    model: Annotated[list[Path], typer.Option("--model", "-m", help="Model YAML file (repeat for several).")],
+    events: Annotated[Path, typer.Option("--events", "-e", help="LeadEvent JSON lines (as `generate` writes).")],
+    profiles: Annotated[Path | None, typer.Option("--profiles", "-p", help="LeadProfile JSON lines.")] = None,
+    at: Annotated[
+        datetime | None, typer.Option(help="Score as of this time (UTC); default: the latest time in the input.")
+    ] = None,
+    top: Annotated[int, typer.Option(min=0, help="Top contributors to list per lead.")] = 5,
+    skip_invalid: Annotated[bool, typer.Option(help="Count and skip invalid lines instead of stopping.")] = False,
+) -> None:
+    """Score a file of events offline (same engine, no broker): final scores, levels and top contributors per
+    lead as JSON lines. Try a model on history before you deploy it."""
+    from scoring import Engine, LeadEvent, load_models
+    from streams.offline import OfflineRun, event_from_json, profile_from_json, read_jsonl, result_rows, score_history
+
+    try:
+        engine = Engine(load_models(model))
+        run = OfflineRun()
+        profile_rows = read_jsonl(profiles, profile_from_json, run, skip_invalid) if profiles else ()
+        event_rows: Iterable[LeadEvent] = read_jsonl(events, event_from_json, run, skip_invalid)
+        if err.is_terminal:
+            event_rows = track(event_rows, description="scoring", console=err, total=None)
+        score_history(engine, event_rows, profile_rows, run, skip_invalid)
+        at_ms = int(at.replace(tzinfo=at.tzinfo or UTC).timestamp() * 1000) if at else None
+        out = sys.stdout
+        for row in result_rows(engine, run, at_ms, top):
+            out.write(json.dumps(row, separators=(",", ":")) + "\n")
+    except LeadscoreError as exc:
+        _fail(exc)
+    note = f"scored {run.events} events and {run.profiles} profiles of {len(run.states)} leads"
+    if run.skipped:
+        note += f"; skipped {len(run.skipped)} invalid (first: {run.skipped[0]})"
+    err.print(note, highlight=False, soft_wrap=True)
+
+
+@app.command()
 def generate(
     leads: Annotated[int, typer.Option(min=1, help="Number of distinct leads.")] = 1000,
     events: Annotated[int, typer.Option(min=0, help="Number of events to make.")] = 10000,
@@ -87,18 +124,32 @@ def generate(
         datetime | None, typer.Option(help="Event time of the first event (UTC); default 2026-01-05T09:00.")
     ] = None,
     bootstrap: Bootstrap = None,
+    profiles_out: Annotated[
+        Path | None, typer.Option(help="Also write each lead's LeadProfile as JSON lines to this file.")
+    ] = None,
 ) -> None:
     """Make synthetic lead journeys: JSON lines on stdout, or produced to the broker with --bootstrap."""
     from streams.generator import DEFAULT_START_MS, JourneyGenerator
 
     start_ms = int(start.replace(tzinfo=start.tzinfo or UTC).timestamp() * 1000) if start else DEFAULT_START_MS
-    journeys = JourneyGenerator(leads, seed=seed, start_ms=start_ms).events(events)
+    generator = JourneyGenerator(leads, seed=seed, start_ms=start_ms)
+    journeys = generator.events(events)
+    if profiles_out is not None:
+        from streams.codec import profile_to_record
+
+        seen: set[str] = set()
+        journeys = _remember_leads(journeys, seen)
     if bootstrap is None:
         from streams.codec import event_to_record
 
         out = sys.stdout
         for event in journeys:
             out.write(json.dumps(event_to_record(event), separators=(",", ":")) + "\n")
+        if profiles_out is not None:
+            with profiles_out.open("w", encoding="utf-8") as handle:
+                for lead_id in sorted(seen):
+                    record = profile_to_record(generator.profile(lead_id))
+                    handle.write(json.dumps(record, separators=(",", ":")) + "\n")
         return
     try:
         settings = _settings(bootstrap_servers=bootstrap)
@@ -152,6 +203,12 @@ def broker(port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any fre
         pass
     except LeadscoreError as exc:
         _fail(exc)
+
+
+def _remember_leads(events, seen: set[str]):  # type: ignore[no-untyped-def]
+    for event in events:
+        seen.add(event.lead_id)
+        yield event
 
 
 def main() -> None:

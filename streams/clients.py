@@ -8,7 +8,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
-from scoring import LeadEvent
+from scoring import LeadEvent, LeadProfile
 from streams.codec import AvroCodec
 from streams.errors import BrokerError, DecodeError
 
@@ -26,6 +26,9 @@ class EventProducer:
 
     def send(self, event: LeadEvent) -> None:
         self._producer.send(self.topic, key=event.lead_id.encode(), value=self.codec.encode_event(event))
+
+    def send_profile(self, profile: LeadProfile, topic: str) -> None:
+        self._producer.send(topic, key=profile.lead_id.encode(), value=self.codec.encode_profile(profile))
 
     def send_raw(self, key: bytes | None, value: bytes | None) -> None:
         """Send bytes as they are (the demo uses it to show what happens to malformed input)."""

@@ -37,6 +37,8 @@ MALFORMED_EVERY = 250  # the generator slips in one malformed message per this m
 @dataclass
 class LeadRow:
     score: float = 0.0
+    fit: float = 0.0
+    grade: str = "-"
     level: str | None = None
     changes: int = 0
 
@@ -54,7 +56,8 @@ class Summary:
         if topic == settings.topics.score_changes:
             self.score_changes += 1
             row = self.leads.setdefault(value["lead_id"], LeadRow())
-            row.score, row.level, row.changes = value["score"], value["level"], row.changes + 1
+            row.score, row.fit, row.grade = value["score"], value["fit"], value["grade"]
+            row.level, row.changes = value["level"], row.changes + 1
         elif topic == settings.topics.dead_letters:
             self.dead_letters += 1
         elif topic == settings.topics.thresholds:
@@ -68,11 +71,14 @@ class Summary:
 
 
 class _Generator(threading.Thread):
-    """Produces synthetic events at ``rate`` per second, event time = wall time, until stopped."""
+    """Produces synthetic events at ``rate`` per second, event time = wall time, until stopped. Each lead's
+    profile goes to the profiles topic just before its first event."""
 
-    def __init__(self, producer: EventProducer, journeys: JourneyGenerator, rate: float) -> None:
+    def __init__(self, producer: EventProducer, journeys: JourneyGenerator, rate: float, profiles_topic: str) -> None:
         super().__init__(name="generator", daemon=True)
         self.producer, self.journeys, self.rate = producer, journeys, rate
+        self.profiles_topic = profiles_topic
+        self.profiled: set[str] = set()
         self.produced = 0
         self.stop_event = threading.Event()
 
@@ -81,6 +87,9 @@ class _Generator(threading.Thread):
         for event in self.journeys.events(10**12):
             if self.stop_event.is_set():
                 break
+            if event.lead_id not in self.profiled:
+                self.profiled.add(event.lead_id)
+                self.producer.send_profile(self.journeys.profile(event.lead_id), self.profiles_topic)
             self.producer.send(event)
             self.produced += 1
             if self.produced % MALFORMED_EVERY == 0:
@@ -170,7 +179,8 @@ def _run(
 ) -> None:
     codec = AvroCodec(LocalSchemaRegistry())
     journeys = JourneyGenerator(leads, seed=seed, start_ms=int(time.time() * 1000), mean_gap_ms=1000.0 / rate)
-    generator = _Generator(EventProducer(settings.bootstrap_servers, codec, settings.topics.events), journeys, rate)
+    producer = EventProducer(settings.bootstrap_servers, codec, settings.topics.events)
+    generator = _Generator(producer, journeys, rate, settings.topics.profiles)
     reader = OutputReader(
         settings.bootstrap_servers,
         codec,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import random
 from bisect import bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 
-from scoring import LeadEvent
+from scoring import LeadEvent, LeadProfile
 
 Step = tuple[str, dict[str, str]]
 
@@ -35,6 +35,7 @@ class Persona:
     script: tuple[Step, ...]  # what such a lead does first, in order
     tail: tuple[Step, ...]  # what it keeps doing afterwards, picked at random
     has_account: bool
+    profile: dict[str, tuple[object, ...]] = field(default_factory=dict)  # attribute -> choices
 
 
 PERSONAS: tuple[Persona, ...] = (
@@ -59,6 +60,15 @@ PERSONAS: tuple[Persona, ...] = (
             ("email_open", {"campaign": "demo-follow-up"}),
             ("email_click", {"campaign": "demo-follow-up", "link": "/case-studies"}),
         ),
+        profile={
+            "domain": ("acme-bank.com", "globex.io", "initech.com", "umbrella-ins.com"),
+            "company_size": (250, 1200, 3500, 8000),
+            "industry": ("software", "finance", "banking", "manufacturing"),
+            "seniority": ("vp", "director", "c-level", "manager"),
+            "title": ("VP Marketing", "Head of Sales Ops", "CFO", "Marketing Manager"),
+            "country": ("DE", "US", "GB", "NL"),
+            "budget": ("confirmed", "unknown"),
+        },
         has_account=True,
     ),
     Persona(
@@ -75,6 +85,13 @@ PERSONAS: tuple[Persona, ...] = (
             ("page_view", {"path": "/blog"}),
             ("content_download", {"asset": "ebook-marketing-glossary"}),
         ),
+        profile={
+            "domain": ("gmail.com", "uni-example.edu"),
+            "seniority": ("student",),
+            "title": ("MSc Student", "Student Assistant"),
+            "industry": ("education",),
+            "country": ("DE", "IN", "BR"),
+        },
         has_account=False,
     ),
     Persona(
@@ -87,6 +104,14 @@ PERSONAS: tuple[Persona, ...] = (
             ("content_download", {"asset": "whitepaper-benchmarks"}),
         ),
         tail=(("page_view", {"path": "/blog"}), ("email_open", {"campaign": "newsletter"})),
+        profile={
+            "domain": ("analyst-firm.com", "smallco.de"),
+            "company_size": (15, 80, 400),
+            "industry": ("consulting", "software"),
+            "seniority": ("individual", "manager"),
+            "title": ("Analyst", "Researcher"),
+            "country": ("US", "FR"),
+        },
         has_account=True,
     ),
     Persona(
@@ -95,6 +120,11 @@ PERSONAS: tuple[Persona, ...] = (
         0.1,
         script=(("email_open", {"campaign": "q4-launch"}),),
         tail=(("email_open", {"campaign": "newsletter"}),),
+        profile={
+            "domain": ("gmail.com", "yahoo.com", "outlook.com"),
+            "title": ("Financial Advisor", "Consultant", "Owner"),
+            "country": ("US", "GB"),
+        },
         has_account=False,
     ),
     Persona(
@@ -107,9 +137,18 @@ PERSONAS: tuple[Persona, ...] = (
             ("unsubscribe", {"campaign": "newsletter"}),
         ),
         tail=(("page_view", {"path": "/blog"}),),
+        profile={
+            "domain": ("tinyshop.com",),
+            "company_size": (3, 12),
+            "industry": ("retail",),
+            "title": ("Owner",),
+            "country": ("US",),
+        },
         has_account=False,
     ),
 )
+
+FREE_MAIL = frozenset({"gmail.com", "yahoo.com", "outlook.com"})
 
 #: 2026-01-05T09:00:00Z: the default start of event time, so that `generate` output is reproducible.
 DEFAULT_START_MS = 1_767_603_600_000
@@ -135,6 +174,26 @@ class JourneyGenerator:
     def persona_of(self, lead_id: str) -> str:
         return self.personas[int(lead_id.removeprefix("lead-"))].name
 
+    def profile(self, lead_id: str) -> LeadProfile:
+        """The lead's profile, fixed per seed and lead, dated at the generator's start."""
+        index = int(lead_id.removeprefix("lead-"))
+        persona = self.personas[index]
+        rng = random.Random(f"{self.seed}/{lead_id}")
+        pick = {name: rng.choice(choices) for name, choices in persona.profile.items()}
+        size = pick.get("company_size")
+        return LeadProfile(
+            lead_id=lead_id,
+            updated_at_ms=self.start_ms,
+            email=f"{lead_id}@{pick['domain']}" if "domain" in pick else None,
+            company=None if pick.get("domain") in FREE_MAIL else str(pick.get("domain", "")).split(".")[0] or None,
+            company_size=int(size) if isinstance(size, int) else None,
+            industry=_text(pick.get("industry")),
+            title=_text(pick.get("title")),
+            seniority=_text(pick.get("seniority")),
+            country=_text(pick.get("country")),
+            attributes={"budget": str(pick["budget"])} if "budget" in pick else {},
+        )
+
     def events(self, count: int) -> Iterator[LeadEvent]:
         """Lazily yield ``count`` events (``count`` may be huge: nothing is made in advance)."""
         now = float(self.start_ms)
@@ -158,3 +217,7 @@ class JourneyGenerator:
             properties=dict(properties),
             account_id=f"acct-{lead // 4:06d}" if persona.has_account else None,
         )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

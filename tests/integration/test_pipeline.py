@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import urllib.request
 
+import pytest
 from kafka import KafkaProducer
 
-from streams.broker import stop_process
+from streams.broker import free_port, stop_process
+from streams.codec import AvroCodec
+from streams.registry import LocalSchemaRegistry
+from streams.settings import TopicNames
 from streams.worker import spawn_worker
 from tests.conftest import T0, make_event
 from tests.integration.conftest import read_topics
@@ -92,3 +96,48 @@ def test_events_in_scores_and_crossings_out(settings, codec, tmp_path):
     assert f'leadscore_events_consumed_total{{topic="{names.events}"}} 14.0' in metrics
     assert 'leadscore_score_changes_total{model="b2b"} 12.0' in metrics
     assert 'leadscore_threshold_crossings_total{direction="UP",level="MQL",model="b2b"} 1.0' in metrics
+
+
+def test_profiles_recompute_fit_on_the_wire(broker, tmp_path):
+    """The example B2B model: an event, then a profile on lead-profiles; fit arrives and crosses both levels."""
+    from scoring import LeadProfile, example_model_path
+    from streams.settings import load_settings
+    from streams.topics import create_topics
+
+    settings = load_settings(
+        bootstrap_servers=broker.bootstrap,
+        app_id="leadscore-it-profiles",
+        web_port=free_port(),
+        data_dir=tmp_path / "state",
+        session_timeout_s=6.0,
+        heartbeat_interval_s=1.0,
+        model_paths=[example_model_path("b2b")],
+        topics=TopicNames(**{f: f"{d}-profiles-it" for f, d in TopicNames().model_dump().items()}),
+    )
+    create_topics(settings)
+    codec = AvroCodec(LocalSchemaRegistry())
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    event = make_event("lead-P", "demo_request", at_ms=T0, event_id="p-1")
+    producer.send(settings.topics.events, key=b"lead-P", value=codec.encode_event(event))
+    profile = LeadProfile("lead-P", T0 + 60_000, email="cfo@bank.example", industry="banking", company_size=4000)
+    producer.send(settings.topics.profiles, key=b"lead-P", value=codec.encode_profile(profile))
+    producer.flush()
+    producer.close()
+
+    worker = spawn_worker(settings, log_file=tmp_path / "worker.log")
+    try:
+        names = settings.topics
+        records = read_topics(
+            settings.bootstrap_servers,
+            [names.score_changes, names.thresholds],
+            lambda rs: sum(1 for r in rs if r[0] == names.thresholds) >= 2,
+            90,
+        )
+    finally:
+        stop_process(worker, grace_s=15)
+    changes = [value for topic, _, value in records if topic == names.score_changes]
+    profile_change = next(c for c in changes if c["cause"] == "PROFILE")
+    assert (profile_change["fit"], profile_change["grade"]) == (75.0, "A")
+    assert profile_change["score"] == pytest.approx(40 * 2 ** (-60_000 / (30 * 86_400_000)) + 75)
+    crossings = [(v["level"], v["direction"], v["cause"]) for topic, _, v in records if topic == names.thresholds]
+    assert crossings == [("MQL", "UP", "PROFILE"), ("SQL", "UP", "PROFILE")]
