@@ -147,3 +147,13 @@ def test_validate_model_command(tmp_path: Path):
     assert failed.exit_code == 2
     assert "bad.yaml: rules[0] (id 'r').points: expected a number" in failed.output
     assert "Traceback" not in failed.output
+
+
+def test_worker_refuses_to_start_with_an_invalid_model(tmp_path: Path, monkeypatch):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: bad\nversion: 1\nchange_note: x\nrules:\n  - {id: r, event: email_open, points: 1, cap: 3}\n")
+    monkeypatch.setenv("LEADSCORE_MODEL_PATHS", str(bad))
+    result = CliRunner().invoke(app, ["worker", "--bootstrap", "127.0.0.1:1"])
+    assert result.exit_code == 2
+    assert "bad.yaml: rules[0] (id 'r').cap" in result.output
+    assert "Traceback" not in result.output
