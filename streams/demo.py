@@ -103,24 +103,36 @@ class _Generator(threading.Thread):
 
 def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Path) -> Group:
     table = Table(title="Top leads (model b2b)", expand=True)
-    for column, justify in (
-        ("lead", "left"),
-        ("persona", "left"),
-        ("score", "right"),
-        ("level", "left"),
-        ("changes", "right"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    top = sorted(summary.leads.items(), key=lambda item: -item[1].score)[:12]
+    columns = ("lead", "persona", "score", "fit", "grade", "level", "changes")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("score", "fit", "changes") else "left")
+    top = sorted(summary.leads.items(), key=lambda item: -item[1].score)[:10]
     for lead_id, row in top:
         style = {"SQL": "bold green", "MQL": "green"}.get(row.level or "", "")
-        table.add_row(
+        cells = (
             lead_id,
             journeys.persona_of(lead_id),
             f"{row.score:.0f}",
+            f"{row.fit:.0f}",
+            row.grade,
             row.level or "-",
             str(row.changes),
-            style=style,
+        )
+        table.add_row(*cells, style=style)
+    personas = Table(title="By persona", expand=True)
+    for column in ("persona", "leads", "mean score", "mean fit", "MQL or above"):
+        personas.add_column(column, justify="left" if column == "persona" else "right")
+    groups: dict[str, list[LeadRow]] = {}
+    for lead_id, row in summary.leads.items():
+        groups.setdefault(journeys.persona_of(lead_id), []).append(row)
+    for persona, rows in sorted(groups.items(), key=lambda item: -sum(r.score for r in item[1]) / len(item[1])):
+        qualified = sum(1 for r in rows if r.level)
+        personas.add_row(
+            persona,
+            str(len(rows)),
+            f"{sum(r.score for r in rows) / len(rows):.1f}",
+            f"{sum(r.fit for r in rows) / len(rows):.1f}",
+            str(qualified),
         )
     header = (
         f"[bold]leadscore demo[/]  {elapsed:5.1f} s   events produced [cyan]{summary.events_produced}[/]"
@@ -130,7 +142,7 @@ def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Pat
     )
     crossings = "\n".join(summary.recent_crossings) or "waiting for the first lead to cross a level..."
     footer = f"[dim]worker log: {log}   Ctrl-C to stop[/]"
-    return Group(header, table, Panel(crossings, title="Latest threshold crossings"), footer)
+    return Group(header, table, personas, Panel(crossings, title="Latest threshold crossings"), footer)
 
 
 def run_demo(duration: float | None, leads: int, rate: float, seed: int, console: Console | None = None) -> Summary:
