@@ -8,11 +8,13 @@ from scoring.engine import (
     Contribution,
     Direction,
     Engine,
+    LateEventError,
     ModelSnapshot,
     ScoreChange,
     ThresholdCrossing,
     Update,
     derived_id,
+    event_digest,
 )
 from scoring.errors import InvalidEventError, LeadscoreError, ModelError
 from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, check_event, event_fields
@@ -28,6 +30,7 @@ __all__ = [
     "Direction",
     "Engine",
     "InvalidEventError",
+    "LateEventError",
     "LeadEvent",
     "LeadProfile",
     "LeadState",
@@ -44,6 +47,7 @@ __all__ = [
     "check_event",
     "check_profile",
     "derived_id",
+    "event_digest",
     "event_fields",
     "example_model_path",
     "load_model",

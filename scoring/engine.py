@@ -6,11 +6,13 @@ time the lead has seen. Output ids derive from their cause, so replaying the sam
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from scoring.errors import InvalidEventError
 from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, event_fields
 from scoring.model import Level, ScoringModel
 from scoring.modelstate import (
@@ -91,11 +93,25 @@ class ThresholdCrossing:
 
 @dataclass(frozen=True, slots=True)
 class Update:
-    """The lead's new state and what to emit."""
+    """The lead's new state and what to emit. ``duplicate``: the event was applied before; nothing changed."""
 
     state: LeadState
     changes: tuple[ScoreChange, ...] = ()
     crossings: tuple[ThresholdCrossing, ...] = ()
+    duplicate: bool = False
+
+
+class LateEventError(InvalidEventError):
+    """An event arrived later than the model's ``lateness`` allows (its lead has seen events much newer).
+
+    It is not scored: leadscore could no longer tell it from a re-delivery. Raise ``lateness`` in the model if
+    such delays are normal for this source, or fix the source's delay.
+    """
+
+
+def event_digest(event_id: str) -> str:
+    """A short, stable digest of an event id (48 bits), for recognising re-deliveries."""
+    return hashlib.blake2b(event_id.encode(), digest_size=6).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,12 +142,26 @@ class Engine:
     def __init__(self, models: Sequence[ScoringModel]) -> None:
         self.models = tuple(models)
         self.known_event_types = KNOWN_EVENT_TYPES.union(*(model.event_types for model in self.models))
+        self.horizon_ms = max((model.lateness_ms for model in self.models), default=0)
 
     def _fresh(self, model: ScoringModel) -> ModelState:
         return ModelState(model.version, applies=model.segment is None)
 
     def apply_event(self, state: LeadState | None, event: LeadEvent, now_ms: int | None = None) -> Update:
+        """Score one event. A re-delivered event (same id) changes nothing; one later than the lateness horizon
+        raises :class:`LateEventError`."""
         lead = state if state is not None else LeadState(event.lead_id)
+        digest = event_digest(event.event_id)
+        if digest in lead.seen:
+            return Update(lead, duplicate=True)
+        if event.occurred_at_ms < lead.latest_ms - self.horizon_ms:
+            raise LateEventError(
+                f"event {event.event_id!r} is {(lead.latest_ms - event.occurred_at_ms) // 3_600_000} h older than"
+                f" the lead's latest event; the models allow {self.horizon_ms // 3_600_000} h of lateness"
+            )
+        latest = max(lead.latest_ms, event.occurred_at_ms)
+        seen = {d: at for d, at in lead.seen.items() if at >= latest - self.horizon_ms}
+        seen[digest] = event.occurred_at_ms
         fields = event_fields(event)
         models = dict(lead.models)
         out = _Output(event.lead_id)
@@ -153,7 +183,7 @@ class Engine:
             )
             out.report(model, old, new, now, Cause.EVENT, event.event_id, contributions)
             models[model.id] = new
-        return out.update(LeadState(event.lead_id, models))
+        return out.update(LeadState(event.lead_id, models, seen, latest))
 
     def apply_profile(self, state: LeadState | None, profile: LeadProfile, now_ms: int | None = None) -> Update:
         """Recompute fit (and segment membership) from a full profile; an older profile than the last is ignored."""
@@ -183,7 +213,7 @@ class Engine:
             )
             out.report(model, old, new, now, Cause.PROFILE, cause_id, contributions)
             models[model.id] = new
-        return out.update(LeadState(profile.lead_id, models))
+        return out.update(LeadState(profile.lead_id, models, lead.seen, lead.latest_ms))
 
     def advance(self, state: LeadState, now_ms: int) -> Update:
         """Crossings caused by time alone, up to ``now_ms``; each at the exact event time it happened."""
@@ -196,7 +226,7 @@ class Engine:
             new = old.copy()
             out.decay_crossings(model, new, now_ms)
             models[model.id] = new
-        return out.update(LeadState(state.lead_id, models))
+        return out.update(LeadState(state.lead_id, models, state.seen, state.latest_ms))
 
     def next_due(self, state: LeadState, now_ms: int) -> int | None:
         """The earliest time after ``now_ms`` at which time alone would move the lead across a level, or None."""

@@ -2,7 +2,8 @@
 
 Format 1 (JSON-friendly; keys kept short because every changelog record carries them)::
 
-    {"v": 1, "id": lead_id, "m": {model_id: {"mv": version, "a": anchor_ms, "r": {rule_id: value |
+    {"v": 1, "id": lead_id, "t": latest_ms, "e": {event_digest: age},
+     "m": {model_id: {"mv": version, "a": anchor_ms, "r": {rule_id: value |
       [value, age, [ages], {bucket: [ages]}]}, "f": {rule_id: points}, "fa": fit_at_ms, "l": [levels], "la":
       levels_at_ms, "s": score, "n": events_scored, "x": 0 when the model does not apply}}}
 
@@ -35,15 +36,25 @@ class LeadState:
 
     lead_id: str
     models: Mapping[str, ModelState] = field(default_factory=dict)
+    #: Digests of the event ids applied within the lateness horizon, with their event times: re-deliveries of
+    #: these are recognised and change nothing (at-least-once delivery never double-counts).
+    seen: Mapping[str, int] = field(default_factory=dict)
+    latest_ms: int = 0  # the latest event time applied to this lead
 
     def to_dict(self) -> dict[str, Any]:
-        return {"v": FORMAT_VERSION, "id": self.lead_id, "m": {key: _dump(value) for key, value in self.models.items()}}
+        data = {"v": FORMAT_VERSION, "id": self.lead_id, "m": {key: _dump(value) for key, value in self.models.items()}}
+        if self.seen:
+            data["e"] = {digest: self.latest_ms - at_ms for digest, at_ms in self.seen.items()}
+            data["t"] = self.latest_ms
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LeadState:
         if data.get("v") != FORMAT_VERSION:
             raise StateFormatError(f"lead state format {data.get('v')!r} is not {FORMAT_VERSION}")
-        return cls(data["id"], {key: _load(value) for key, value in data["m"].items()})
+        latest = data.get("t", 0)
+        seen = {digest: latest - age for digest, age in data.get("e", {}).items()}
+        return cls(data["id"], {key: _load(value) for key, value in data["m"].items()}, seen, latest)
 
 
 def _dump(state: ModelState) -> dict[str, Any]:

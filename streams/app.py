@@ -81,14 +81,17 @@ def create_app(settings: Settings) -> Leadscore:
     )
 
     async def emit(message: Message, result: Result) -> None:
+        """Outputs first, then the state: a crash in between re-delivers the input, which is then applied again
+        (its outputs carry the same ids), rather than recorded as applied with its outputs lost (ADR 008)."""
         if result.dead_letter is not None:
             await outputs.dead_letters.send(key=message.key, value=result.dead_letter)
             return
-        table[result.lead_id] = result.state
         for change in result.changes:
             await outputs.score_changes.send(key=message.key, value=change)
         for crossing in result.crossings:
             await outputs.thresholds.send(key=message.key, value=crossing)
+        if result.state is not None:
+            table[result.lead_id] = result.state
 
     @app.agent(events_topic, name="score-events")
     async def score_events(stream: faust.StreamT[bytes]) -> None:

@@ -27,6 +27,12 @@ class Metrics:
             ["model", "level", "direction"],
             registry=self.registry,
         )
+        self.duplicates = Counter(
+            "leadscore_duplicate_events",
+            "Re-delivered events recognised by their event id and not counted again.",
+            ["topic"],
+            registry=self.registry,
+        )
         self.dead_letters = Counter(
             "leadscore_dead_letters",
             "Input messages sent to the dead-letter topic.",

@@ -57,6 +57,9 @@ class Processor:
             update = self.engine.apply_event(self._state(load_state, event.lead_id), event)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
+        if update.duplicate:
+            self.metrics.duplicates.labels(message.topic).inc()
+            return Result()
         return self._result(update)
 
     def process_profile(self, message: Message, load_state: LoadState) -> Result:

@@ -264,3 +264,30 @@ def test_state_round_trips_through_plain_data(b2b_model):
     state, _ = run(engine, [make_event("a", "email_open", T0), make_event("a", "email_bounce", T0 + 5)])
     assert LeadState.from_dict(state.to_dict()) == state
     assert parse_duration("30d") == 30 * DAY
+
+
+def test_a_redelivered_event_changes_nothing(simple_model):
+    engine = Engine([simple_model])
+    event = make_event("a", "demo_request", T0, event_id="once")
+    first = engine.apply_event(None, event)
+    again = engine.apply_event(first.state, event)
+    assert again.duplicate and again.changes == () and again.state == first.state
+    later = engine.apply_event(again.state, make_event("a", "demo_request", T0 + 5 * DAY))
+    assert engine.apply_event(later.state, event).duplicate  # still recognised within the lateness horizon
+
+
+def test_an_event_later_than_the_lateness_is_rejected(simple_model):
+    from scoring import LateEventError
+
+    engine = Engine([simple_model])
+    state = engine.apply_event(None, make_event("a", "demo_request", T0 + 30 * DAY)).state
+    with pytest.raises(LateEventError, match="allow 168 h of lateness"):
+        engine.apply_event(state, make_event("a", "demo_request", T0))
+    assert not engine.apply_event(state, make_event("a", "demo_request", T0 + 24 * DAY)).duplicate
+
+
+def test_seen_event_ids_are_forgotten_after_the_horizon(simple_model):
+    engine = Engine([simple_model])
+    state = engine.apply_event(None, make_event("a", "email_open", T0, event_id="old")).state
+    state = engine.apply_event(state, make_event("a", "email_open", T0 + 8 * DAY)).state
+    assert len(state.seen) == 1 and LeadState.from_dict(state.to_dict()) == state

@@ -209,3 +209,16 @@ def test_order_independence_on_a_long_realistic_history():
     second, _ = apply_all(ENGINE, events)
     a, b = final_score(ENGINE, first, T0 + 6 * DAY), final_score(ENGINE, second, T0 + 6 * DAY)
     assert abs(a - b) <= 1e-9 * max(1.0, abs(a))
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(histories(), st.randoms(use_true_random=False))
+def test_at_least_once_delivery_never_double_counts(events, rnd):
+    """Every event delivered one to three times, in any order: the same score as each delivered once."""
+    deliveries = [event for event in events for _ in range(rnd.randint(1, 3))]
+    rnd.shuffle(deliveries)
+    once, _ = apply_all(ENGINE, events)
+    many, _ = apply_all(ENGINE, deliveries)
+    at_ms = T0 + 6 * DAY
+    a, b = final_score(ENGINE, once, at_ms), final_score(ENGINE, many, at_ms)
+    assert abs(a - b) <= 1e-9 * max(1.0, abs(a))
