@@ -29,6 +29,7 @@ class Leadscore:
     table: Any
     score_events: Any  # the events agent
     apply_profiles: Any  # the profiles agent
+    erase_leads: Any  # the erasures agent
     outputs: OutputTopics
 
 
@@ -37,6 +38,8 @@ class OutputTopics:
     score_changes: Any
     thresholds: Any
     dead_letters: Any
+    scores: Any
+    erasures_completed: Any
 
 
 def create_app(settings: Settings) -> Leadscore:
@@ -68,10 +71,13 @@ def create_app(settings: Settings) -> Leadscore:
     names = settings.topics
     events_topic = app.topic(names.events, key_type=bytes, value_type=bytes, allow_empty=True)
     profiles_topic = app.topic(names.profiles, key_type=bytes, value_type=bytes, allow_empty=True)
+    erasures_topic = app.topic(names.erasures, key_type=bytes, value_type=bytes, allow_empty=True)
     outputs = OutputTopics(
         score_changes=app.topic(names.score_changes, key_type=bytes, value_type=bytes),
         thresholds=app.topic(names.thresholds, key_type=bytes, value_type=bytes),
         dead_letters=app.topic(names.dead_letters, key_type=bytes, value_type=bytes),
+        scores=app.topic(names.scores, key_type=bytes, value_type=bytes),
+        erasures_completed=app.topic(names.erasures_completed, key_type=bytes, value_type=bytes),
     )
     table = app.Table(
         STATE_TABLE,
@@ -90,8 +96,14 @@ def create_app(settings: Settings) -> Leadscore:
             await outputs.score_changes.send(key=message.key, value=change)
         for crossing in result.crossings:
             await outputs.thresholds.send(key=message.key, value=crossing)
+        if result.scores is not None:
+            await outputs.scores.send(key=message.key, value=result.scores)
         if result.state is not None:
             table[result.lead_id] = result.state
+        if result.erased is not None:
+            table.pop(result.lead_id, None)  # a tombstone in the changelog
+            await outputs.scores.send(key=message.key, value=None)  # and in the compacted lead-scores
+            await outputs.erasures_completed.send(key=message.key, value=result.erased)
 
     @app.agent(events_topic, name="score-events")
     async def score_events(stream: faust.StreamT[bytes]) -> None:
@@ -105,11 +117,17 @@ def create_app(settings: Settings) -> Leadscore:
             message = _message(event)
             await emit(message, processor.process_profile(message, table.get))
 
+    @app.agent(erasures_topic, name="erase-leads")
+    async def erase_leads(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = _message(event)
+            await emit(message, processor.process_erasure(message, lambda lead_id: table.get(lead_id) is not None))
+
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:
         return web.bytes(metrics.exposition(), content_type=CONTENT_TYPE)
 
-    return Leadscore(app, settings, models, metrics, codec, table, score_events, apply_profiles, outputs)
+    return Leadscore(app, settings, models, metrics, codec, table, score_events, apply_profiles, erase_leads, outputs)
 
 
 def _message(event: Any) -> Message:

@@ -14,7 +14,7 @@ from typing import Any
 
 import fastavro
 
-from scoring import LeadEvent, LeadProfile, ScoreChange, ThresholdCrossing
+from scoring import LeadEvent, LeadProfile, ModelSnapshot, ScoreChange, ThresholdCrossing
 from streams.errors import DecodeError, SchemaRegistryError
 from streams.registry import LocalSchemaRegistry
 
@@ -81,6 +81,31 @@ class AvroCodec:
 
     def encode_event(self, event: LeadEvent) -> bytes:
         return self.encode("LeadEvent", event_to_record(event))
+
+    def encode_scores(self, lead_id: str, at_ms: int, snapshots: tuple[ModelSnapshot, ...]) -> bytes:
+        models = [
+            {
+                "model_id": s.model_id,
+                "model_version": s.model_version,
+                "score": s.score,
+                "engagement": s.engagement,
+                "fit": s.fit,
+                "grade": s.grade,
+                "levels": list(s.levels),
+            }
+            for s in snapshots
+            if s.applies
+        ]
+        return self.encode("LeadScore", {"lead_id": lead_id, "updated_at": at_ms, "models": models})
+
+    def decode_erasure(self, data: bytes | None) -> tuple[str, str]:
+        """``(request_id, lead_id)`` of a LeadErasure."""
+        _, record = self.decode(data, expected="LeadErasure")
+        return record["request_id"], record["lead_id"]
+
+    def encode_erasure_completed(self, request_id: str, lead_id: str, had_state: bool, at_ms: int) -> bytes:
+        record = {"request_id": request_id, "lead_id": lead_id, "had_state": had_state, "completed_at": at_ms}
+        return self.encode("ErasureCompleted", record)
 
     def encode_change(self, change: ScoreChange) -> bytes:
         return self.encode("ScoreChanged", change_to_record(change))

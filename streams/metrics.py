@@ -33,6 +33,7 @@ class Metrics:
             ["topic"],
             registry=self.registry,
         )
+        self.erasures = Counter("leadscore_erasures", "Leads erased on request.", registry=self.registry)
         self.dead_letters = Counter(
             "leadscore_dead_letters",
             "Input messages sent to the dead-letter topic.",

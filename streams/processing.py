@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scoring import Engine, LeadscoreError, LeadState, Update, check_event, check_profile
+from scoring import Engine, InvalidEventError, LeadscoreError, LeadState, Update, check_event, check_profile
 from streams.codec import AvroCodec
 from streams.errors import KeyMismatchError
 from streams.metrics import Metrics
@@ -38,7 +38,9 @@ class Result:
     state: dict[str, Any] | None = None
     changes: list[bytes] = field(default_factory=list)
     crossings: list[bytes] = field(default_factory=list)
+    scores: bytes | None = None  # the lead's latest scores, for the compacted lead-scores topic
     dead_letter: bytes | None = None
+    erased: bytes | None = None  # an ErasureCompleted: delete the state, tombstone lead-scores
 
 
 class Processor:
@@ -84,6 +86,20 @@ class Processor:
         stored = load_state(lead_id)
         return LeadState.from_dict(stored) if stored is not None else None
 
+    def process_erasure(self, message: Message, has_state: Callable[[str], bool]) -> Result:
+        """Forget a lead: the agent deletes its state and writes tombstones; the result says so."""
+        self.metrics.events_consumed.labels(message.topic).inc()
+        try:
+            request_id, lead_id = self.codec.decode_erasure(message.value)
+            if not lead_id.strip():
+                raise InvalidEventError("lead_id is empty")
+            self._check_key(message, lead_id)
+        except LeadscoreError as exc:
+            return Result(dead_letter=self.dead_letter(message, exc))
+        self.metrics.erasures.inc()
+        completed = self.codec.encode_erasure_completed(request_id, lead_id, has_state(lead_id), _wall_ms())
+        return Result(lead_id=lead_id, erased=completed)
+
     def _result(self, update: Update) -> Result:
         result = Result(lead_id=update.state.lead_id, state=update.state.to_dict())
         for change in update.changes:
@@ -92,6 +108,10 @@ class Processor:
         for crossing in update.crossings:
             result.crossings.append(self.codec.encode_crossing(crossing))
             self.metrics.crossings.labels(crossing.model_id, crossing.level, crossing.direction.value).inc()
+        if result.changes or result.crossings:
+            at_ms = max((m.levels_at_ms for m in update.state.models.values()), default=0)
+            snapshots = self.engine.snapshot(update.state, at_ms)
+            result.scores = self.codec.encode_scores(update.state.lead_id, at_ms, snapshots)
         return result
 
     def dead_letter(self, message: Message, error: Exception) -> bytes:
@@ -107,6 +127,10 @@ class Processor:
                 "value": message.value,
                 "reason": str(error)[:1000],
                 "error_type": error_type,
-                "failed_at": int(time.time() * 1000),  # wall time: when the worker rejected it, not scoring
+                "failed_at": _wall_ms(),  # wall time: when the worker rejected it, not scoring
             },
         )
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)

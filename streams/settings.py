@@ -28,6 +28,8 @@ class TopicNames(BaseSettings):
     conversions: str = "lead-conversions"
     erasures: str = "lead-erasures"
     score_changes: str = "lead-score-changes"
+    scores: str = "lead-scores"
+    erasures_completed: str = "lead-erasures-completed"
     thresholds: str = "lead-thresholds"
     dead_letters: str = "lead-events-dlq"
 

@@ -45,6 +45,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.conversions, "Conversion", False, FOREVER, "input", "CRM outcomes"),
         TopicSpec(names.erasures, "LeadErasure", False, SEVEN_DAYS_MS, "input", "erasure requests"),
         TopicSpec(names.score_changes, "ScoreChanged", False, SEVEN_DAYS_MS, "output", "every score change"),
+        TopicSpec(names.scores, "LeadScore", True, FOREVER, "output", "latest scores per lead"),
+        TopicSpec(names.erasures_completed, "ErasureCompleted", False, FOREVER, "output", "erasures done"),
         TopicSpec(names.thresholds, "ThresholdCrossed", False, FOREVER, "output", "level crossings"),
         TopicSpec(names.dead_letters, "DeadLetter", False, SEVEN_DAYS_MS, "output", "rejected input"),
     ]

@@ -62,7 +62,10 @@ def read_topics(
     try:
         while time.monotonic() < deadline and not done(records):
             for partition, batch in consumer.poll(timeout_ms=500).items():
-                records.extend((partition.topic, r.key, reference_decode(r.value)[1]) for r in batch)
+                records.extend(
+                    (partition.topic, r.key, reference_decode(r.value)[1] if r.value is not None else None)
+                    for r in batch
+                )
     finally:
         consumer.close()
     return records

@@ -51,6 +51,7 @@ def test_duplicates_and_crash_redelivery_count_once(settings, codec, tmp_path):
     produce(settings, codec, batch2 + batch1[-5:])
     worker = spawn_worker(settings, log_file=tmp_path / "worker-2.log")
     try:
+
         def settled(rs):
             return final_scores(rs, changes_topic) == expected
 

@@ -20,13 +20,18 @@ def leadscore(tmp_path):
         store="memory://", data_dir=tmp_path, app_id="leadscore-stream-test", model_paths=[SIMPLE_MODEL]
     )
     built = create_app(settings)
-    for topic in (built.outputs.score_changes, built.outputs.thresholds, built.outputs.dead_letters):
-        topic.send = AsyncMock()
+    record_sends(built)
     return built
 
 
+def record_sends(built):
+    for topic in vars(built.outputs).values():
+        topic.send = AsyncMock()
+
+
 def sent(topic, codec):
-    return [(call.kwargs["key"], codec.decode(call.kwargs["value"])[1]) for call in topic.send.await_args_list]
+    calls = topic.send.await_args_list
+    return [(c.kwargs["key"], codec.decode(c.kwargs["value"])[1]) for c in calls if c.kwargs["value"] is not None]
 
 
 async def test_agent_scores_updates_table_and_sends(leadscore):
@@ -65,8 +70,7 @@ async def test_profiles_agent_recomputes_fit_into_the_same_table(tmp_path):
 
     settings = load_settings(store="memory://", data_dir=tmp_path, model_paths=[example_model_path("b2b")])
     built = create_app(settings)
-    for topic in (built.outputs.score_changes, built.outputs.thresholds, built.outputs.dead_letters):
-        topic.send = AsyncMock()
+    record_sends(built)
     codec = built.codec
     async with built.score_events.test_context() as events:
         await events.put(codec.encode_event(make_event("lead-1", "demo_request", T0)), key=b"lead-1")
@@ -81,4 +85,28 @@ async def test_profiles_agent_recomputes_fit_into_the_same_table(tmp_path):
     assert [(c["level"], c["direction"], c["cause"]) for _, c in crossings] == [
         ("MQL", "UP", "PROFILE"),
         ("SQL", "UP", "PROFILE"),
+    ]
+
+
+async def test_latest_scores_go_to_the_compacted_topic_and_erasure_removes_everything(leadscore):
+    codec = leadscore.codec
+    async with leadscore.score_events.test_context() as agent:
+        await agent.put(codec.encode_event(make_event("lead-1", "demo_request", T0)), key=b"lead-1")
+        await agent.put(codec.encode_event(make_event("lead-1", "email_click", T0 + 1)), key=b"lead-1")
+    scores = sent(leadscore.outputs.scores, codec)
+    assert [(key, [m["score"] for m in value["models"]]) for key, value in scores] == [
+        (b"lead-1", [30.0]),
+        (b"lead-1", [33.0]),
+    ]
+    erasure = codec.encode("LeadErasure", {"request_id": "r-1", "lead_id": "lead-1", "requested_at": T0})
+    async with leadscore.erase_leads.test_context() as agent:
+        await agent.put(erasure, key=b"lead-1")
+        await agent.put(erasure, key=b"lead-1")  # again: nothing left to erase
+    assert "lead-1" not in leadscore.table
+    tombstone = leadscore.outputs.scores.send.await_args_list[-1].kwargs
+    assert tombstone == {"key": b"lead-1", "value": None}
+    completed = sent(leadscore.outputs.erasures_completed, codec)
+    assert [(v["request_id"], v["lead_id"], v["had_state"]) for _, v in completed] == [
+        ("r-1", "lead-1", True),
+        ("r-1", "lead-1", False),
     ]
