@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import faust
 
 from scoring import Engine, ScoringModel, load_models
 from streams.codec import AvroCodec
+from streams.decay import DueIndex, PartitionClocks
 from streams.metrics import CONTENT_TYPE, Metrics
-from streams.processing import Message, Processor, Result
+from streams.processing import TICK, Message, Processor, Result
 from streams.settings import Settings
 from streams.topics import schema_registry
 
@@ -30,6 +33,8 @@ class Leadscore:
     score_events: Any  # the events agent
     apply_profiles: Any  # the profiles agent
     erase_leads: Any  # the erasures agent
+    decay_ticks: Any  # the decay-ticks agent
+    due_index: DueIndex
     outputs: OutputTopics
 
 
@@ -72,6 +77,16 @@ def create_app(settings: Settings) -> Leadscore:
     events_topic = app.topic(names.events, key_type=bytes, value_type=bytes, allow_empty=True)
     profiles_topic = app.topic(names.profiles, key_type=bytes, value_type=bytes, allow_empty=True)
     erasures_topic = app.topic(names.erasures, key_type=bytes, value_type=bytes, allow_empty=True)
+    ticks_topic = app.topic(
+        f"{settings.app_id}-decay-ticks",
+        key_type=bytes,
+        value_type=bytes,
+        internal=True,
+        partitions=settings.partitions,
+        retention=timedelta(days=1),
+    )
+    due_index = DueIndex()
+    clocks = PartitionClocks(idle_after_ms=int(settings.decay_tick_s * 1000))
     outputs = OutputTopics(
         score_changes=app.topic(names.score_changes, key_type=bytes, value_type=bytes),
         thresholds=app.topic(names.thresholds, key_type=bytes, value_type=bytes),
@@ -100,8 +115,12 @@ def create_app(settings: Settings) -> Leadscore:
             await outputs.scores.send(key=message.key, value=result.scores)
         if result.state is not None:
             table[result.lead_id] = result.state
+            due_index.set(message.partition, result.lead_id, result.due_ms)
+        if result.event_ms is not None:
+            clocks.observe(message.partition, result.event_ms, _wall_ms())
         if result.erased is not None:
             table.pop(result.lead_id, None)  # a tombstone in the changelog
+            due_index.set(message.partition, result.lead_id, None)
             await outputs.scores.send(key=message.key, value=None)  # and in the compacted lead-scores
             await outputs.erasures_completed.send(key=message.key, value=result.erased)
 
@@ -123,11 +142,58 @@ def create_app(settings: Settings) -> Leadscore:
             message = _message(event)
             await emit(message, processor.process_erasure(message, lambda lead_id: table.get(lead_id) is not None))
 
+    @app.agent(ticks_topic, name="decay-ticks")
+    async def decay_ticks(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = _message(event)
+            await emit(message, processor.process_tick(message, table.get))
+
+    @app.timer(settings.decay_tick_s, name="decay-timer")  # type: ignore[untyped-decorator]
+    async def send_decay_ticks() -> None:
+        """Each worker ticks only the leads of the partitions it owns that are due by their partition's clock."""
+        wall_ms = _wall_ms()
+        for partition in sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == names.events):
+            clock = clocks.now(partition, wall_ms)
+            if clock is None:
+                continue
+            for lead_id in due_index.pop_due(partition, clock):
+                await ticks_topic.send(key=lead_id.encode(), value=TICK.pack(clock), partition=partition)
+        metrics.leads_due.set(len(due_index))
+
+    @table.on_recover
+    async def rebuild_due_index() -> None:
+        """After recovery or a rebalance: index the owned leads that have a crossing by decay ahead."""
+        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == names.events}
+        due_index.clear()
+        for lead_id, value in table.items():
+            partition = value.get("p")
+            if partition in owned:
+                due_index.set(partition, lead_id, value.get("d"))
+                clocks.observe(partition, value.get("t", 0), 0)
+        metrics.leads_due.set(len(due_index))
+
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:
         return web.bytes(metrics.exposition(), content_type=CONTENT_TYPE)
 
-    return Leadscore(app, settings, models, metrics, codec, table, score_events, apply_profiles, erase_leads, outputs)
+    return Leadscore(
+        app,
+        settings,
+        models,
+        metrics,
+        codec,
+        table,
+        score_events,
+        apply_profiles,
+        erase_leads,
+        decay_ticks,
+        due_index,
+        outputs,
+    )
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _message(event: Any) -> Message:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 CONTENT_TYPE = "text/plain; version=0.0.4"
 
@@ -31,6 +31,19 @@ class Metrics:
             "leadscore_duplicate_events",
             "Re-delivered events recognised by their event id and not counted again.",
             ["topic"],
+            registry=self.registry,
+        )
+        self.events_by_type = Counter(
+            "leadscore_events_scored", "Valid events scored, by event type.", ["type"], registry=self.registry
+        )
+        self.decay_ticks = Counter(
+            "leadscore_decay_ticks",
+            "Leads re-evaluated because time alone was due to move them.",
+            registry=self.registry,
+        )
+        self.leads_due = Gauge(
+            "leadscore_leads_due",
+            "Leads in this worker's due index (a level crossing by decay ahead).",
             registry=self.registry,
         )
         self.erasures = Counter("leadscore_erasures", "Leads erased on request.", registry=self.registry)

@@ -6,6 +6,7 @@ without a broker and the agent loops hold no arithmetic.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from streams.errors import KeyMismatchError
 from streams.metrics import Metrics
 
 LoadState = Callable[[str], dict[str, Any] | None]
+TICK = struct.Struct(">q")  # a decay tick's value: the partition clock in Unix ms
 
 
 @dataclass(frozen=True)
@@ -34,13 +36,15 @@ class Message:
 class Result:
     """What to write and send for one input message. ``state`` is None when nothing is written."""
 
-    lead_id: str | None = None
+    lead_id: str = ""
     state: dict[str, Any] | None = None
     changes: list[bytes] = field(default_factory=list)
     crossings: list[bytes] = field(default_factory=list)
     scores: bytes | None = None  # the lead's latest scores, for the compacted lead-scores topic
     dead_letter: bytes | None = None
     erased: bytes | None = None  # an ErasureCompleted: delete the state, tombstone lead-scores
+    due_ms: int | None = None  # when time alone would next move the lead across a level
+    event_ms: int | None = None  # event time of the input, for the partition's clock
 
 
 class Processor:
@@ -61,8 +65,11 @@ class Processor:
             return Result(dead_letter=self.dead_letter(message, exc))
         if update.duplicate:
             self.metrics.duplicates.labels(message.topic).inc()
-            return Result()
-        return self._result(update)
+            return Result(event_ms=event.occurred_at_ms)
+        self.metrics.events_by_type.labels(event.type).inc()
+        result = self._result(update, message.partition)
+        result.event_ms = event.occurred_at_ms
+        return result
 
     def process_profile(self, message: Message, load_state: LoadState) -> Result:
         """Apply one ``lead-profiles`` message: recompute fit and segments, emit what moved."""
@@ -74,7 +81,18 @@ class Processor:
             update = self.engine.apply_profile(self._state(load_state, profile.lead_id), profile)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
-        return self._result(update)
+        return self._result(update, message.partition)
+
+    def process_tick(self, message: Message, load_state: LoadState) -> Result:
+        """A decay tick for one lead: crossings caused by time alone up to the partition clock in the tick."""
+        lead_id = (message.key or b"").decode(errors="replace")
+        stored = load_state(lead_id)
+        if stored is None or message.value is None or len(message.value) != TICK.size:
+            return Result()  # erased since, or not a tick: nothing to do
+        (clock_ms,) = TICK.unpack(message.value)
+        self.metrics.decay_ticks.inc()
+        update = self.engine.advance(LeadState.from_dict(stored), clock_ms)
+        return self._result(update, message.partition)
 
     @staticmethod
     def _check_key(message: Message, lead_id: str) -> None:
@@ -100,8 +118,12 @@ class Processor:
         completed = self.codec.encode_erasure_completed(request_id, lead_id, has_state(lead_id), _wall_ms())
         return Result(lead_id=lead_id, erased=completed)
 
-    def _result(self, update: Update) -> Result:
-        result = Result(lead_id=update.state.lead_id, state=update.state.to_dict())
+    def _result(self, update: Update, partition: int) -> Result:
+        at_ms = max((m.levels_at_ms for m in update.state.models.values()), default=0)
+        due = self.engine.next_due(update.state, at_ms)
+        state = update.state.to_dict()
+        state["p"], state["d"] = partition, due  # for rebuilding the due index after recovery (not domain state)
+        result = Result(lead_id=update.state.lead_id, state=state, due_ms=due)
         for change in update.changes:
             result.changes.append(self.codec.encode_change(change))
             self.metrics.score_changes.labels(change.model_id).inc()
@@ -109,7 +131,6 @@ class Processor:
             result.crossings.append(self.codec.encode_crossing(crossing))
             self.metrics.crossings.labels(crossing.model_id, crossing.level, crossing.direction.value).inc()
         if result.changes or result.crossings:
-            at_ms = max((m.levels_at_ms for m in update.state.models.values()), default=0)
             snapshots = self.engine.snapshot(update.state, at_ms)
             result.scores = self.codec.encode_scores(update.state.lead_id, at_ms, snapshots)
         return result

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535, description="Port of /metrics and the query API.")
     session_timeout_s: float = Field(30.0, gt=0, description="Consumer session timeout; rebalances take half.")
     heartbeat_interval_s: float = Field(3.0, gt=0)
+    decay_tick_s: float = Field(60.0, gt=0, description="How often each worker emits decay-driven crossings.")
     log_level: str = Field("WARNING", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     schema_registry_file: Path | None = Field(None, description="Local registry file; default: the shipped one.")
     schema_registry_url: str | None = Field(None, description="Confluent-compatible Schema Registry; ids from it.")
@@ -83,6 +84,7 @@ class Settings(BaseSettings):
             "LEADSCORE_SESSION_TIMEOUT_S": str(self.session_timeout_s),
             "LEADSCORE_HEARTBEAT_INTERVAL_S": str(self.heartbeat_interval_s),
             "LEADSCORE_LOG_LEVEL": self.log_level,
+            "LEADSCORE_DECAY_TICK_S": str(self.decay_tick_s),
         }
         if self.schema_registry_url is not None:
             env["LEADSCORE_SCHEMA_REGISTRY_URL"] = self.schema_registry_url
