@@ -10,6 +10,7 @@ from typing import Any
 import faust
 
 from scoring import Engine, ScoringModel, load_models
+from streams.api import register_api
 from streams.codec import AvroCodec
 from streams.decay import DueIndex, PartitionClocks
 from streams.metrics import CONTENT_TYPE, Metrics
@@ -52,7 +53,8 @@ def create_app(settings: Settings) -> Leadscore:
     models = load_models(settings.model_paths)
     codec = AvroCodec(schema_registry(settings))
     metrics = Metrics()
-    processor = Processor(Engine(models), codec, metrics)
+    engine = Engine(models)
+    processor = Processor(engine, codec, metrics)
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
@@ -72,6 +74,7 @@ def create_app(settings: Settings) -> Leadscore:
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
+        canonical_url=settings.advertised_url,
     )
     names = settings.topics
     events_topic = app.topic(names.events, key_type=bytes, value_type=bytes, allow_empty=True)
@@ -171,6 +174,8 @@ def create_app(settings: Settings) -> Leadscore:
                 due_index.set(partition, lead_id, value.get("d"))
                 clocks.observe(partition, value.get("t", 0), 0)
         metrics.leads_due.set(len(due_index))
+
+    register_api(app, settings, table, engine, table.changelog_topic.get_topic_name())
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:

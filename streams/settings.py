@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from scoring.examples import example_model_path
@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".leadscore-data"), description="Where the worker keeps local table state.")
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535, description="Port of /metrics and the query API.")
+    web_advertised_url: str | None = Field(
+        None, description="URL other workers reach this one at (default http://WEB_HOST:WEB_PORT)."
+    )
+    api_token: SecretStr | None = Field(None, description="Bearer token required by /leads (unset: open).")
     session_timeout_s: float = Field(30.0, gt=0, description="Consumer session timeout; rebalances take half.")
     heartbeat_interval_s: float = Field(3.0, gt=0)
     decay_tick_s: float = Field(60.0, gt=0, description="How often each worker emits decay-driven crossings.")
@@ -63,6 +67,10 @@ class Settings(BaseSettings):
     @classmethod
     def _paths_from_text(cls, value: object) -> object:
         return _split_paths(value)
+
+    @property
+    def advertised_url(self) -> str:
+        return self.web_advertised_url or f"http://{self.web_host}:{self.web_port}"
 
     @property
     def broker_url(self) -> str:
@@ -85,6 +93,8 @@ class Settings(BaseSettings):
             "LEADSCORE_HEARTBEAT_INTERVAL_S": str(self.heartbeat_interval_s),
             "LEADSCORE_LOG_LEVEL": self.log_level,
             "LEADSCORE_DECAY_TICK_S": str(self.decay_tick_s),
+            **({"LEADSCORE_WEB_ADVERTISED_URL": self.web_advertised_url} if self.web_advertised_url else {}),
+            **({"LEADSCORE_API_TOKEN": self.api_token.get_secret_value()} if self.api_token else {}),
         }
         if self.schema_registry_url is not None:
             env["LEADSCORE_SCHEMA_REGISTRY_URL"] = self.schema_registry_url
