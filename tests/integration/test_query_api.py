@@ -53,7 +53,9 @@ def test_two_workers_answer_for_every_lead_and_check_the_token(settings, codec, 
         while time.monotonic() < deadline:  # until both workers own partitions and answer through each other
             answers = [get(f"{urls[0]}/leads/{lead}?at={T0 + 1000}") for lead in leads]
             if all(status == 200 for status, _, _ in answers):
-                served_by = {lead: headers["X-Leadscore-Served-By"] for lead, (_, _, headers) in zip(leads, answers)}
+                served_by = {
+                    lead: headers["X-Leadscore-Served-By"] for lead, (_, _, headers) in zip(leads, answers, strict=True)
+                }
                 if len(set(served_by.values())) == 2:
                     break
             time.sleep(1)
