@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
 
 from scoring import Engine, ScoringModel, load_models
 from streams.api import register_api
 from streams.codec import AvroCodec
 from streams.decay import DueIndex, PartitionClocks
-from streams.metrics import CONTENT_TYPE, Metrics
+from streams.metrics import Metrics
 from streams.processing import TICK, Message, Processor, Result
 from streams.settings import Settings
 from streams.topics import schema_registry
@@ -104,6 +106,14 @@ def create_app(settings: Settings) -> Leadscore:
         help="Per-lead scores under every model (changelog-backed).",
     )
 
+    async def handle(message: Message, process: Callable[[Message, Any], Result]) -> None:
+        started = time.perf_counter()
+        result = process(message, table.get)
+        await emit(message, result)
+        metrics.processing.labels(message.topic).observe(time.perf_counter() - started)
+        if result.event_ms is not None and (result.changes or result.crossings):
+            metrics.event_to_emit.observe(max(0.0, time.time() - result.event_ms / 1000))
+
     async def emit(message: Message, result: Result) -> None:
         """Outputs first, then the state: a crash in between re-delivers the input, which is then applied again
         (its outputs carry the same ids), rather than recorded as applied with its outputs lost (ADR 008)."""
@@ -131,13 +141,13 @@ def create_app(settings: Settings) -> Leadscore:
     async def score_events(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             message = _message(event)
-            await emit(message, processor.process_event(message, table.get))
+            await handle(message, processor.process_event)
 
     @app.agent(profiles_topic, name="apply-profiles")
     async def apply_profiles(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             message = _message(event)
-            await emit(message, processor.process_profile(message, table.get))
+            await handle(message, processor.process_profile)
 
     @app.agent(erasures_topic, name="erase-leads")
     async def erase_leads(stream: faust.StreamT[bytes]) -> None:
@@ -149,7 +159,7 @@ def create_app(settings: Settings) -> Leadscore:
     async def decay_ticks(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             message = _message(event)
-            await emit(message, processor.process_tick(message, table.get))
+            await handle(message, processor.process_tick)
 
     @app.timer(settings.decay_tick_s, name="decay-timer")  # type: ignore[untyped-decorator]
     async def send_decay_ticks() -> None:
@@ -162,6 +172,7 @@ def create_app(settings: Settings) -> Leadscore:
             for lead_id in due_index.pop_due(partition, clock):
                 await ticks_topic.send(key=lead_id.encode(), value=TICK.pack(clock), partition=partition)
         metrics.leads_due.set(len(due_index))
+        metrics.leads.set(len(table))
 
     @table.on_recover
     async def rebuild_due_index() -> None:
@@ -177,9 +188,8 @@ def create_app(settings: Settings) -> Leadscore:
 
     register_api(app, settings, table, engine, table.changelog_topic.get_topic_name())
 
-    @app.page("/metrics")
-    async def metrics_view(web: Any, request: Any) -> Any:
-        return web.bytes(metrics.exposition(), content_type=CONTENT_TYPE)
+    metrics.recovery_remaining.set_function(lambda: app.tables.recovery.active_remaining_total())  # type: ignore[attr-defined]
+    setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.registry, name_prefix="faust")
 
     return Leadscore(
         app,

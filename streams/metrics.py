@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 CONTENT_TYPE = "text/plain; version=0.0.4"
 
@@ -44,6 +44,25 @@ class Metrics:
         self.leads_due = Gauge(
             "leadscore_leads_due",
             "Leads in this worker's due index (a level crossing by decay ahead).",
+            registry=self.registry,
+        )
+        self.event_to_emit = Histogram(
+            "leadscore_event_to_emit_seconds",
+            "From an input's event time to the worker emitting its outputs (wall clock; large during replays).",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+            registry=self.registry,
+        )
+        self.processing = Histogram(
+            "leadscore_message_processing_seconds",
+            "Time to process one input message: decode, score, encode, send, write the state.",
+            ["topic"],
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1),
+            registry=self.registry,
+        )
+        self.leads = Gauge("leadscore_leads_in_state", "Leads held in this worker's table.", registry=self.registry)
+        self.recovery_remaining = Gauge(
+            "leadscore_recovery_remaining_records",
+            "Changelog records still to recover before this worker is ready (0 when ready).",
             registry=self.registry,
         )
         self.erasures = Counter("leadscore_erasures", "Leads erased on request.", registry=self.registry)

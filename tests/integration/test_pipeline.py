@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import urllib.request
 
-import pytest
 from kafka import KafkaProducer
 
 from streams.broker import free_port, stop_process
@@ -96,10 +95,16 @@ def test_events_in_scores_and_crossings_out(settings, codec, tmp_path):
     assert f'leadscore_events_consumed_total{{topic="{names.events}"}} 14.0' in metrics
     assert 'leadscore_score_changes_total{model="b2b"} 12.0' in metrics
     assert 'leadscore_threshold_crossings_total{direction="UP",level="MQL",model="b2b"} 1.0' in metrics
+    assert 'leadscore_events_scored_total{type="demo_request"} 1.0' in metrics
+    assert 'leadscore_dead_letters_total{error_type="DecodeError",topic="' in metrics
+    assert "leadscore_event_to_emit_seconds_count 12.0" in metrics
+    assert f'leadscore_message_processing_seconds_count{{topic="{names.events}"}} 14.0' in metrics
+    assert "leadscore_recovery_remaining_records 0.0" in metrics
+    assert "faust_messages_received_total" in metrics  # Faust's own sensor on the same registry
 
 
 def test_profiles_recompute_fit_on_the_wire(broker, tmp_path):
-    """The example B2B model: an event, then a profile on lead-profiles; fit arrives and crosses both levels."""
+    """The example B2B model: a profile on lead-profiles gives fit (and MQL), then an event adds engagement (SQL)."""
     from scoring import LeadProfile, example_model_path
     from streams.settings import load_settings
     from streams.topics import create_topics
@@ -115,29 +120,31 @@ def test_profiles_recompute_fit_on_the_wire(broker, tmp_path):
         topics=TopicNames(**{f: f"{d}-profiles-it" for f, d in TopicNames().model_dump().items()}),
     )
     create_topics(settings)
+    names = settings.topics
     codec = AvroCodec(LocalSchemaRegistry())
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
-    event = make_event("lead-P", "demo_request", at_ms=T0, event_id="p-1")
-    producer.send(settings.topics.events, key=b"lead-P", value=codec.encode_event(event))
-    profile = LeadProfile("lead-P", T0 + 60_000, email="cfo@bank.example", industry="banking", company_size=4000)
-    producer.send(settings.topics.profiles, key=b"lead-P", value=codec.encode_profile(profile))
+    profile = LeadProfile("lead-P", T0, email="cfo@bank.example", industry="banking", company_size=4000)
+    producer.send(names.profiles, key=b"lead-P", value=codec.encode_profile(profile))
     producer.flush()
-    producer.close()
-
     worker = spawn_worker(settings, log_file=tmp_path / "worker.log")
     try:
-        names = settings.topics
+        first = read_topics(settings.bootstrap_servers, [names.score_changes], lambda rs: len(rs) >= 1, 90)
+        event = make_event("lead-P", "demo_request", at_ms=T0 + 60_000, event_id="p-1")
+        producer.send(names.events, key=b"lead-P", value=codec.encode_event(event))
+        producer.flush()
+        producer.close()
         records = read_topics(
             settings.bootstrap_servers,
             [names.score_changes, names.thresholds],
             lambda rs: sum(1 for r in rs if r[0] == names.thresholds) >= 2,
-            90,
+            60,
         )
     finally:
         stop_process(worker, grace_s=15)
-    changes = [value for topic, _, value in records if topic == names.score_changes]
-    profile_change = next(c for c in changes if c["cause"] == "PROFILE")
-    assert (profile_change["fit"], profile_change["grade"]) == (75.0, "A")
-    assert profile_change["score"] == pytest.approx(40 * 2 ** (-60_000 / (30 * 86_400_000)) + 75)
+    profile_change = first[0][2]
+    assert (profile_change["cause"], profile_change["fit"], profile_change["grade"]) == ("PROFILE", 75.0, "A")
+    assert profile_change["score"] == 75.0
+    event_change = next(v for t, _, v in records if t == names.score_changes and v["cause"] == "EVENT")
+    assert event_change["score"] == 115.0 and event_change["engagement"] == 40.0
     crossings = [(v["level"], v["direction"], v["cause"]) for topic, _, v in records if topic == names.thresholds]
-    assert crossings == [("MQL", "UP", "PROFILE"), ("SQL", "UP", "PROFILE")]
+    assert crossings == [("MQL", "UP", "PROFILE"), ("SQL", "UP", "EVENT")]
