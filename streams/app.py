@@ -17,6 +17,7 @@ from streams.codec import AvroCodec
 from streams.decay import DueIndex, PartitionClocks
 from streams.metrics import Metrics
 from streams.processing import TICK, Message, Processor, Result
+from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.topics import schema_registry
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> Leadscore:
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
+        broker_credentials=faust_credentials(settings),
         store=settings.store,
         datadir=str(settings.data_dir),
         autodiscover=False,

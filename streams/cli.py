@@ -156,8 +156,11 @@ def generate(
         from streams.clients import EventProducer
         from streams.codec import AvroCodec
         from streams.registry import LocalSchemaRegistry
+        from streams.security import kafka_python_config
 
-        producer = EventProducer(bootstrap, AvroCodec(LocalSchemaRegistry()), settings.topics.events)
+        producer = EventProducer(
+            bootstrap, AvroCodec(LocalSchemaRegistry()), settings.topics.events, **kafka_python_config(settings)
+        )
         for event in track(journeys, total=events, description="producing", console=err):
             producer.send(event)
         producer.flush()

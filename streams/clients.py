@@ -16,11 +16,13 @@ from streams.errors import BrokerError, DecodeError
 class EventProducer:
     """Produces LeadEvents, Confluent-framed Avro, keyed by lead id."""
 
-    def __init__(self, bootstrap_servers: str, codec: AvroCodec, topic: str) -> None:
+    def __init__(self, bootstrap_servers: str, codec: AvroCodec, topic: str, **client_config: Any) -> None:
         self.codec = codec
         self.topic = topic
         try:
-            self._producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5)
+            self._producer = KafkaProducer(
+                bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5, **client_config
+            )
         except KafkaError as exc:
             raise BrokerError(f"cannot reach {bootstrap_servers}: {exc}") from None
 

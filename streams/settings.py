@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(30.0, gt=0, description="Consumer session timeout; rebalances take half.")
     heartbeat_interval_s: float = Field(3.0, gt=0)
     decay_tick_s: float = Field(60.0, gt=0, description="How often each worker emits decay-driven crossings.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How to talk to the brokers."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers (default: system CAs).")
+    ssl_certfile: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    ssl_keyfile: Path | None = Field(None, description="Client key for mutual TLS.")
+    ssl_check_hostname: bool = True
     log_level: str = Field("WARNING", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     schema_registry_file: Path | None = Field(None, description="Local registry file; default: the shipped one.")
     schema_registry_url: str | None = Field(None, description="Confluent-compatible Schema Registry; ids from it.")
@@ -96,6 +106,13 @@ class Settings(BaseSettings):
             **({"LEADSCORE_WEB_ADVERTISED_URL": self.web_advertised_url} if self.web_advertised_url else {}),
             **({"LEADSCORE_API_TOKEN": self.api_token.get_secret_value()} if self.api_token else {}),
         }
+        for name in ("security_protocol", "sasl_mechanism", "ssl_check_hostname"):
+            env[f"LEADSCORE_{name.upper()}"] = str(getattr(self, name))
+        for name in ("sasl_username", "ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if getattr(self, name) is not None:
+                env[f"LEADSCORE_{name.upper()}"] = str(getattr(self, name))
+        if self.sasl_password is not None:
+            env["LEADSCORE_SASL_PASSWORD"] = self.sasl_password.get_secret_value()
         if self.schema_registry_url is not None:
             env["LEADSCORE_SCHEMA_REGISTRY_URL"] = self.schema_registry_url
         if self.schema_registry_file is not None:

@@ -14,6 +14,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.errors import BrokerError
 from streams.registry import HttpSchemaRegistry, LocalSchemaRegistry
+from streams.security import kafka_python_config
 from streams.settings import Settings
 
 SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
@@ -59,6 +60,7 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> tuple[list[str
             bootstrap_servers=settings.bootstrap_servers,
             client_id=f"{settings.app_id}-admin",
             request_timeout_ms=int(timeout_s * 1000),
+            **kafka_python_config(settings),
             bootstrap_timeout_ms=int(timeout_s * 1000),
         )
     except KafkaError as exc:
