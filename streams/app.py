@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,11 +18,13 @@ from streams.codec import AvroCodec
 from streams.decay import DueIndex, PartitionClocks
 from streams.metrics import Metrics
 from streams.processing import TICK, Message, Processor, Result
+from streams.recovery import top_up
 from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.topics import schema_registry
 
 STATE_TABLE = "lead-state"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,6 +70,7 @@ def create_app(settings: Settings) -> Leadscore:
         autodiscover=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=settings.standby_replicas,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
@@ -177,9 +181,18 @@ def create_app(settings: Settings) -> Leadscore:
         metrics.leads.set(len(table))
 
     @table.on_recover
-    async def rebuild_due_index() -> None:
-        """After recovery or a rebalance: index the owned leads that have a crossing by decay ahead."""
+    async def complete_recovery() -> None:
+        """After Faust's recovery, before the agents resume: read what a wrong high watermark hid (ADR 011),
+        then index the owned leads that have a crossing by decay ahead."""
         owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == names.events}
+        app.tables.recovery.flush_buffers()  # type: ignore[attr-defined]  # records read after Faust's last flush
+        offsets = {(tp.topic, tp.partition): offset for tp, offset in app.tables.recovery.active_offsets.items()}  # type: ignore[attr-defined]
+        try:
+            metrics.recovery_topped_up.inc(await top_up(settings, table, offsets, owned))
+        except Exception as exc:  # Faust ignores errors of recovery callbacks: never run on incomplete state
+            log.exception("completing the table recovery failed; stopping the worker")
+            await app.crash(exc)
+            return
         due_index.clear()
         for lead_id, value in table.items():
             partition = value.get("p")
@@ -190,7 +203,7 @@ def create_app(settings: Settings) -> Leadscore:
 
     register_api(app, settings, table, engine, table.changelog_topic.get_topic_name())
 
-    metrics.recovery_remaining.set_function(lambda: app.tables.recovery.active_remaining_total())  # type: ignore[attr-defined]
+    metrics.recovery_remaining.set_function(lambda: max(0, app.tables.recovery.active_remaining_total()))  # type: ignore[attr-defined]
     setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.registry, name_prefix="faust")
 
     return Leadscore(

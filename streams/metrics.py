@@ -65,6 +65,11 @@ class Metrics:
             "Changelog records still to recover before this worker is ready (0 when ready).",
             registry=self.registry,
         )
+        self.recovery_topped_up = Counter(
+            "leadscore_recovery_topped_up_records",
+            "Changelog records applied after Faust's recovery because the broker's high watermark ended it early.",
+            registry=self.registry,
+        )
         self.erasures = Counter("leadscore_erasures", "Leads erased on request.", registry=self.registry)
         self.dead_letters = Counter(
             "leadscore_dead_letters",

@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     )
     partitions: int = Field(4, ge=1, description="Partitions of every topic leadscore creates.")
     replication_factor: int = Field(1, ge=1)
-    store: str = Field("memory://", description="Faust table store URL: memory:// or rocksdb://.")
+    store: str = Field("rocksdb://", description="Faust table store: rocksdb:// (durable, default) or memory://.")
+    standby_replicas: int = Field(1, ge=0, description="Standby copies of each table partition on other workers.")
     data_dir: Path = Field(Path(".leadscore-data"), description="Where the worker keeps local table state.")
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535, description="Port of /metrics and the query API.")
@@ -96,6 +97,7 @@ class Settings(BaseSettings):
             "LEADSCORE_PARTITIONS": str(self.partitions),
             "LEADSCORE_REPLICATION_FACTOR": str(self.replication_factor),
             "LEADSCORE_STORE": self.store,
+            "LEADSCORE_STANDBY_REPLICAS": str(self.standby_replicas),
             "LEADSCORE_DATA_DIR": str(self.data_dir),
             "LEADSCORE_WEB_HOST": self.web_host,
             "LEADSCORE_WEB_PORT": str(self.web_port),

@@ -41,7 +41,9 @@ def test_two_workers_answer_for_every_lead_and_check_the_token(settings, codec, 
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     workers = [
         spawn_worker(
-            settings.model_copy(update={"web_port": port, "api_token": SecretStr(TOKEN)}),
+            settings.model_copy(
+                update={"web_port": port, "api_token": SecretStr(TOKEN), "data_dir": tmp_path / str(port)}
+            ),
             log_file=tmp_path / f"worker-{port}.log",
         )
         for port in ports
