@@ -14,18 +14,13 @@ from datetime import datetime
 from typing import Any
 
 import faust
-from kafka.partitioner.default import murmur2
 
 from scoring import Engine, LeadState
+from streams.processing import lead_partition
 from streams.settings import Settings
 
 ROUTED_HEADER = "X-Leadscore-Routed"
 SERVED_BY_HEADER = "X-Leadscore-Served-By"
-
-
-def lead_partition(lead_id: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives a message keyed by ``lead_id`` (Java-compatible)."""
-    return int(murmur2(lead_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 def parse_at(text: str | None) -> int:

@@ -60,7 +60,8 @@ def create_app(settings: Settings) -> Leadscore:
     codec = AvroCodec(schema_registry(settings))
     metrics = Metrics()
     engine = Engine(models)
-    processor = Processor(engine, codec, metrics)
+    rerouted_name = f"{settings.app_id}-rerouted"
+    processor = Processor(engine, codec, metrics, settings.partitions, rerouted_name)
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
@@ -96,6 +97,14 @@ def create_app(settings: Settings) -> Leadscore:
         partitions=settings.partitions,
         retention=timedelta(days=1),
     )
+    rerouted_topic = app.topic(
+        rerouted_name,
+        key_type=bytes,
+        value_type=bytes,
+        internal=True,
+        partitions=settings.partitions,
+        retention=timedelta(days=7),
+    )
     due_index = DueIndex()
     clocks = PartitionClocks(idle_after_ms=int(settings.decay_tick_s * 1000))
     outputs = OutputTopics(
@@ -125,6 +134,10 @@ def create_app(settings: Settings) -> Leadscore:
         (its outputs carry the same ids), rather than recorded as applied with its outputs lost (ADR 008)."""
         if result.dead_letter is not None:
             await outputs.dead_letters.send(key=message.key, value=result.dead_letter)
+            return
+        if result.forward is not None:
+            partition, key = result.forward
+            await rerouted_topic.send(key=key, value=message.value, partition=partition)
             return
         for change in result.changes:
             await outputs.score_changes.send(key=message.key, value=change)
@@ -159,7 +172,16 @@ def create_app(settings: Settings) -> Leadscore:
     async def erase_leads(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             message = _message(event)
-            await emit(message, processor.process_erasure(message, lambda lead_id: table.get(lead_id) is not None))
+            await emit(message, processor.process_erasure(message, _has_state))
+
+    @app.agent(rerouted_topic, name="rerouted-inputs")
+    async def rerouted_inputs(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = _message(event)
+            await handle(message, lambda m, load: processor.process_rerouted(m, load, _has_state))
+
+    def _has_state(lead_id: str) -> bool:
+        return table.get(lead_id) is not None
 
     @app.agent(ticks_topic, name="decay-ticks")
     async def decay_ticks(stream: faust.StreamT[bytes]) -> None:

@@ -44,6 +44,15 @@ class AvroCodec:
         fastavro.schemaless_writer(buffer, entry.parsed, record)
         return buffer.getvalue()
 
+    def schema_name(self, data: bytes | None) -> str:
+        """The record name a framed message says it holds, without decoding the body."""
+        if not data or len(data) < _HEADER.size or data[0] != MAGIC:
+            raise DecodeError("not a Confluent-framed Avro message")
+        try:
+            return self.registry.by_id(_HEADER.unpack_from(data)[1]).name
+        except SchemaRegistryError as exc:
+            raise DecodeError(str(exc)) from None
+
     def decode(self, data: bytes | None, expected: str | None = None) -> tuple[str, dict[str, Any]]:
         """Return ``(schema name, record)``; raise :class:`DecodeError` on anything malformed."""
         if not data or len(data) < _HEADER.size:

@@ -39,12 +39,5 @@ class SettingsError(LeadscoreError):
     """A LEADSCORE_* environment variable has an invalid value; the message names it."""
 
 
-class KeyMismatchError(LeadscoreError):
-    """An input message's key is not its lead_id, so its lead's state would live on the wrong partition.
-
-    The message goes to the dead-letter topic. Make the producer key every message by its lead id (UTF-8).
-    """
-
-
 class WorkerExitedError(LeadscoreError):
     """A worker process started by leadscore (demo, tests) exited on its own. Read the worker log it names."""

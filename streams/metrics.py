@@ -70,6 +70,12 @@ class Metrics:
             "Changelog records applied after Faust's recovery because the broker's high watermark ended it early.",
             registry=self.registry,
         )
+        self.rerouted = Counter(
+            "leadscore_rerouted_messages",
+            "Inputs not keyed or partitioned by lead id, forwarded to the rerouting topic.",
+            ["topic"],
+            registry=self.registry,
+        )
         self.erasures = Counter("leadscore_erasures", "Leads erased on request.", registry=self.registry)
         self.dead_letters = Counter(
             "leadscore_dead_letters",

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafka.partitioner.default import murmur2
+
 from scoring import Engine, InvalidEventError, LeadscoreError, LeadState, Update, check_event, check_profile
 from streams.codec import AvroCodec
-from streams.errors import KeyMismatchError
 from streams.metrics import Metrics
 
 LoadState = Callable[[str], dict[str, Any] | None]
@@ -43,15 +44,47 @@ class Result:
     scores: bytes | None = None  # the lead's latest scores, for the compacted lead-scores topic
     dead_letter: bytes | None = None
     erased: bytes | None = None  # an ErasureCompleted: delete the state, tombstone lead-scores
+    forward: tuple[int, bytes] | None = None  # (partition, key): send the input there, keyed by its lead id
     due_ms: int | None = None  # when time alone would next move the lead across a level
     event_ms: int | None = None  # event time of the input, for the partition's clock
 
 
+def lead_partition(lead_id: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as in Java) gives a message keyed by ``lead_id``."""
+    return int(murmur2(lead_id.encode()) & 0x7FFFFFFF) % partitions
+
+
 class Processor:
-    def __init__(self, engine: Engine, codec: AvroCodec, metrics: Metrics) -> None:
+    """Decides what to do with each input. An input that is not keyed by its lead id, or not on the partition the
+    default partitioner gives that key, is forwarded (once) to the rerouting topic, keyed and partitioned right,
+    so each lead's state lives on one partition whatever partitioner the producer used (ADR 005)."""
+
+    def __init__(self, engine: Engine, codec: AvroCodec, metrics: Metrics, partitions: int, rerouted_topic: str):
         self.engine = engine
         self.codec = codec
         self.metrics = metrics
+        self.partitions = partitions
+        self.rerouted_topic = rerouted_topic
+
+    def _misplaced(self, message: Message, lead_id: str) -> Result | None:
+        partition = lead_partition(lead_id, self.partitions)
+        key = lead_id.encode()
+        if message.topic == self.rerouted_topic or (message.key == key and message.partition == partition):
+            return None
+        self.metrics.rerouted.labels(message.topic).inc()
+        return Result(forward=(partition, key))
+
+    def process_rerouted(self, message: Message, load_state: LoadState, has_state: Callable[[str], bool]) -> Result:
+        """An input forwarded by :meth:`_misplaced`: dispatch by its schema."""
+        try:
+            name = self.codec.schema_name(message.value)
+        except LeadscoreError as exc:
+            return Result(dead_letter=self.dead_letter(message, exc))
+        if name == "LeadProfile":
+            return self.process_profile(message, load_state)
+        if name == "LeadErasure":
+            return self.process_erasure(message, has_state)
+        return self.process_event(message, load_state)
 
     def process_event(self, message: Message, load_state: LoadState) -> Result:
         """Score one ``lead-events`` message; bad input comes back as a dead letter, never as an exception."""
@@ -59,7 +92,8 @@ class Processor:
         try:
             event = self.codec.decode_event(message.value)
             check_event(event, self.engine.known_event_types)
-            self._check_key(message, event.lead_id)
+            if (forward := self._misplaced(message, event.lead_id)) is not None:
+                return forward
             update = self.engine.apply_event(self._state(load_state, event.lead_id), event)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
@@ -77,7 +111,8 @@ class Processor:
         try:
             profile = self.codec.decode_profile(message.value)
             check_profile(profile)
-            self._check_key(message, profile.lead_id)
+            if (forward := self._misplaced(message, profile.lead_id)) is not None:
+                return forward
             update = self.engine.apply_profile(self._state(load_state, profile.lead_id), profile)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
@@ -95,11 +130,6 @@ class Processor:
         return self._result(update, message.partition)
 
     @staticmethod
-    def _check_key(message: Message, lead_id: str) -> None:
-        if message.key != lead_id.encode():
-            raise KeyMismatchError(f"message key {message.key!r:.80} is not the lead_id {lead_id!r:.80}")
-
-    @staticmethod
     def _state(load_state: LoadState, lead_id: str) -> LeadState | None:
         stored = load_state(lead_id)
         return LeadState.from_dict(stored) if stored is not None else None
@@ -111,9 +141,10 @@ class Processor:
             request_id, lead_id = self.codec.decode_erasure(message.value)
             if not lead_id.strip():
                 raise InvalidEventError("lead_id is empty")
-            self._check_key(message, lead_id)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
+        if (forward := self._misplaced(message, lead_id)) is not None:
+            return forward
         self.metrics.erasures.inc()
         completed = self.codec.encode_erasure_completed(request_id, lead_id, has_state(lead_id), _wall_ms())
         return Result(lead_id=lead_id, erased=completed)

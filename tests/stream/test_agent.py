@@ -17,7 +17,7 @@ from tests.conftest import SIMPLE_MODEL, T0, make_event
 @pytest.fixture
 def leadscore(tmp_path):
     settings = load_settings(
-        store="memory://", data_dir=tmp_path, app_id="leadscore-stream-test", model_paths=[SIMPLE_MODEL]
+        store="memory://", data_dir=tmp_path, app_id="leadscore-stream-test", model_paths=[SIMPLE_MODEL], partitions=1
     )
     built = create_app(settings)
     record_sends(built)
@@ -68,7 +68,9 @@ async def test_bad_message_goes_to_dead_letters_and_the_agent_goes_on(leadscore)
 async def test_profiles_agent_recomputes_fit_into_the_same_table(tmp_path):
     from scoring import example_model_path
 
-    settings = load_settings(store="memory://", data_dir=tmp_path, model_paths=[example_model_path("b2b")])
+    settings = load_settings(
+        store="memory://", data_dir=tmp_path, model_paths=[example_model_path("b2b")], partitions=1
+    )
     built = create_app(settings)
     record_sends(built)
     codec = built.codec
