@@ -18,7 +18,7 @@ from streams.codec import AvroCodec
 from streams.decay import DueIndex, PartitionClocks
 from streams.metrics import Metrics
 from streams.processing import TICK, Message, Processor, Result
-from streams.recovery import top_up
+from streams.recovery import correct_highwaters, top_up
 from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.topics import schema_registry
@@ -54,6 +54,17 @@ class OutputTopics:
     erasures_completed: Any
 
 
+class LeadscoreApp(faust.App):
+    """A Faust app whose consumer reports exact end offsets (ADR 011), for recovery on any Kafka-compatible broker."""
+
+    leadscore_settings: Settings
+
+    def _new_consumer(self) -> Any:
+        consumer = super()._new_consumer()
+        correct_highwaters(consumer, self.leadscore_settings)
+        return consumer
+
+
 def create_app(settings: Settings) -> Leadscore:
     """Build the Faust app, its topics, table, agent and web views from ``settings``."""
     models = load_models(settings.model_paths)
@@ -62,7 +73,7 @@ def create_app(settings: Settings) -> Leadscore:
     engine = Engine(models)
     rerouted_name = f"{settings.app_id}-rerouted"
     processor = Processor(engine, codec, metrics, settings.partitions, rerouted_name)
-    app = faust.App(
+    app = LeadscoreApp(
         settings.app_id,
         broker=settings.broker_url,
         broker_credentials=faust_credentials(settings),
@@ -85,6 +96,7 @@ def create_app(settings: Settings) -> Leadscore:
         web_in_thread=False,
         canonical_url=settings.advertised_url,
     )
+    app.leadscore_settings = settings
     names = settings.topics
     events_topic = app.topic(names.events, key_type=bytes, value_type=bytes, allow_empty=True)
     profiles_topic = app.topic(names.profiles, key_type=bytes, value_type=bytes, allow_empty=True)
