@@ -16,6 +16,7 @@ from typing import Any
 import faust
 
 from scoring import Engine, LeadState
+from streams.codec import snapshot_to_record
 from streams.processing import lead_partition
 from streams.settings import Settings
 
@@ -40,13 +41,7 @@ def lead_view(engine: Engine, stored: dict[str, Any], at_ms: int) -> dict[str, A
         "at": at_ms,
         "models": [
             {
-                "model_id": s.model_id,
-                "model_version": s.model_version,
-                "score": s.score,
-                "engagement": s.engagement,
-                "fit": s.fit,
-                "grade": s.grade,
-                "levels": list(s.levels),
+                **snapshot_to_record(s),
                 "top_contributors": [{"rule_id": rule, "value": value} for rule, value in s.top_contributors],
             }
             for s in engine.snapshot(state, at_ms)

@@ -92,19 +92,7 @@ class AvroCodec:
         return self.encode("LeadEvent", event_to_record(event))
 
     def encode_scores(self, lead_id: str, at_ms: int, snapshots: tuple[ModelSnapshot, ...]) -> bytes:
-        models = [
-            {
-                "model_id": s.model_id,
-                "model_version": s.model_version,
-                "score": s.score,
-                "engagement": s.engagement,
-                "fit": s.fit,
-                "grade": s.grade,
-                "levels": list(s.levels),
-            }
-            for s in snapshots
-            if s.applies
-        ]
+        models = [snapshot_to_record(s) for s in snapshots if s.applies]
         return self.encode("LeadScore", {"lead_id": lead_id, "updated_at": at_ms, "models": models})
 
     def decode_erasure(self, data: bytes | None) -> tuple[str, str]:
@@ -163,6 +151,19 @@ def profile_to_record(profile: LeadProfile) -> dict[str, Any]:
     record: dict[str, Any] = {name: getattr(profile, name) for name in _PROFILE_FIELDS}
     record.update(lead_id=profile.lead_id, updated_at=profile.updated_at_ms, attributes=dict(profile.attributes))
     return record
+
+
+def snapshot_to_record(snapshot: ModelSnapshot) -> dict[str, Any]:
+    """One model's view of a lead, as in ``LeadScore.models`` (and the query API)."""
+    return {
+        "model_id": snapshot.model_id,
+        "model_version": snapshot.model_version,
+        "score": snapshot.score,
+        "engagement": snapshot.engagement,
+        "fit": snapshot.fit,
+        "grade": snapshot.grade,
+        "levels": list(snapshot.levels),
+    }
 
 
 def change_to_record(change: ScoreChange) -> dict[str, Any]:

@@ -30,23 +30,30 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
         yield running
 
 
-@pytest.fixture
-def settings(broker: EmbeddedBroker, tmp_path) -> Settings:
-    """Settings for one test: its own topics and consumer group, short session timeout (Tansu joins are slow)."""
-    suffix = f"t{next(_run)}-{int(time.time())}"
+def new_settings(broker: EmbeddedBroker, data_dir, name: str | None = None, **overrides) -> Settings:
+    """Settings for one test's worker(s): own topics and consumer group, a free web port, short session timeout
+    (Tansu's group joins take half of it), and the topics created."""
+    suffix = name or f"t{next(_run)}-{int(time.time())}"
     names = {field: f"{default}-{suffix}" for field, default in TopicNames().model_dump().items()}
-    built = load_settings(
-        bootstrap_servers=broker.bootstrap,
-        app_id=f"leadscore-it-{suffix}",
-        web_port=free_port(),
-        data_dir=tmp_path / "state",
-        session_timeout_s=6.0,
-        heartbeat_interval_s=1.0,
-        topics=TopicNames(**names),
-        model_paths=[SIMPLE_MODEL],
-    )
+    values = {
+        "bootstrap_servers": broker.bootstrap,
+        "app_id": f"leadscore-it-{suffix}",
+        "web_port": free_port(),
+        "data_dir": data_dir,
+        "session_timeout_s": 6.0,
+        "heartbeat_interval_s": 1.0,
+        "topics": TopicNames(**names),
+        "model_paths": [SIMPLE_MODEL],
+        **overrides,
+    }
+    built = load_settings(**values)
     create_topics(built)
     return built
+
+
+@pytest.fixture
+def settings(broker: EmbeddedBroker, tmp_path) -> Settings:
+    return new_settings(broker, tmp_path / "state")
 
 
 def read_topics(

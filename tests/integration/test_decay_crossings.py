@@ -8,31 +8,16 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from scoring import Engine, load_model
-from streams.broker import free_port, stop_process
-from streams.settings import TopicNames, load_settings
-from streams.topics import create_topics
+from streams.broker import stop_process
 from streams.worker import spawn_worker
 from tests.conftest import DAY, T0, make_event
-from tests.integration.conftest import read_topics
+from tests.integration.conftest import new_settings, read_topics
 
 FAST = Path(__file__).parents[1] / "fixtures" / "fast-decay.yaml"
 
 
 def fast_settings(broker, tmp_path, name):
-    settings = load_settings(
-        bootstrap_servers=broker.bootstrap,
-        app_id=f"leadscore-it-{name}",
-        web_port=free_port(),
-        data_dir=tmp_path / "state",
-        session_timeout_s=6.0,
-        heartbeat_interval_s=1.0,
-        model_paths=[FAST],
-        partitions=1,
-        decay_tick_s=1.0,
-        topics=TopicNames(**{f: f"{d}-{name}" for f, d in TopicNames().model_dump().items()}),
-    )
-    create_topics(settings)
-    return settings
+    return new_settings(broker, tmp_path / "state", name, model_paths=[FAST], partitions=1, decay_tick_s=1.0)
 
 
 def produce(settings, codec, events):

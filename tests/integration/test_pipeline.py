@@ -6,13 +6,12 @@ import urllib.request
 
 from kafka import KafkaProducer
 
-from streams.broker import free_port, stop_process
+from streams.broker import stop_process
 from streams.codec import AvroCodec
 from streams.registry import LocalSchemaRegistry
-from streams.settings import TopicNames
 from streams.worker import spawn_worker
 from tests.conftest import T0, make_event
-from tests.integration.conftest import read_topics
+from tests.integration.conftest import new_settings, read_topics
 
 JOURNEYS = {
     "lead-A": [
@@ -106,20 +105,8 @@ def test_events_in_scores_and_crossings_out(settings, codec, tmp_path):
 def test_profiles_recompute_fit_on_the_wire(broker, tmp_path):
     """The example B2B model: a profile on lead-profiles gives fit (and MQL), then an event adds engagement (SQL)."""
     from scoring import LeadProfile, example_model_path
-    from streams.settings import load_settings
-    from streams.topics import create_topics
 
-    settings = load_settings(
-        bootstrap_servers=broker.bootstrap,
-        app_id="leadscore-it-profiles",
-        web_port=free_port(),
-        data_dir=tmp_path / "state",
-        session_timeout_s=6.0,
-        heartbeat_interval_s=1.0,
-        model_paths=[example_model_path("b2b")],
-        topics=TopicNames(**{f: f"{d}-profiles-it" for f, d in TopicNames().model_dump().items()}),
-    )
-    create_topics(settings)
+    settings = new_settings(broker, tmp_path / "state", "profiles-it", model_paths=[example_model_path("b2b")])
     names = settings.topics
     codec = AvroCodec(LocalSchemaRegistry())
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
