@@ -246,7 +246,7 @@ class Engine:
             model_state = state.models.get(model.id) or self._fresh(model)
             at = max(now_ms, model_state.anchor_ms)
             scores = scores_at(model, model_state, at)
-            values = contributions_at(model, model_state, at)
+            values = contributions_at(model, model_state, at) if top else {}
             ranked = sorted(values.items(), key=lambda item: (-abs(item[1]), item[0]))[:top]
             snapshots.append(
                 ModelSnapshot(

@@ -162,7 +162,7 @@ class Processor:
             result.crossings.append(self.codec.encode_crossing(crossing))
             self.metrics.crossings.labels(crossing.model_id, crossing.level, crossing.direction.value).inc()
         if result.changes or result.crossings:
-            snapshots = self.engine.snapshot(update.state, at_ms)
+            snapshots = self.engine.snapshot(update.state, at_ms, top=0)  # lead-scores carries no contributors
             result.scores = self.codec.encode_scores(update.state.lead_id, at_ms, snapshots)
         return result
 

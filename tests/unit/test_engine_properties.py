@@ -7,7 +7,17 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoring import Direction, Engine, LeadEvent, LeadProfile, LeadState, example_model_path, load_model, parse_model
+from scoring import (
+    KNOWN_EVENT_TYPES,
+    Direction,
+    Engine,
+    LeadEvent,
+    LeadProfile,
+    LeadState,
+    example_model_path,
+    load_model,
+    parse_model,
+)
 from tests.conftest import DAY, T0
 
 B2B = load_model(example_model_path("b2b"))
@@ -17,19 +27,7 @@ PROPERTIES = {
     "content_download": [{"asset": "roi-guide"}, {"asset": "ebook"}],
     "form_fill": [{"form": "blog-subscription"}, {"form": "contact-sales"}],
 }
-TYPES = [
-    "email_open",
-    "email_click",
-    "page_view",
-    "content_download",
-    "form_fill",
-    "webinar_signup",
-    "webinar_attended",
-    "demo_request",
-    "trial_request",
-    "unsubscribe",
-    "email_bounce",
-]
+TYPES = sorted(KNOWN_EVENT_TYPES)
 POSITIVE_TYPES = [t for t in TYPES if t not in ("unsubscribe", "email_bounce")]
 PROFILES = st.builds(
     LeadProfile,
