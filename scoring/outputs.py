@@ -1,0 +1,103 @@
+"""What the engine emits: score changes, threshold crossings, snapshots, and the ids that make them idempotent."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from scoring.state import LeadState
+
+#: Namespace of every id leadscore derives (uuid5), fixed forever so ids stay stable across versions.
+ID_NAMESPACE = uuid.UUID("6f1d3c1e-8a4b-5d2e-9c7f-1a2b3c4d5e6f")
+
+
+class Direction(StrEnum):
+    UP = "UP"
+    DOWN = "DOWN"
+
+
+class Cause(StrEnum):
+    EVENT = "EVENT"
+    DECAY = "DECAY"
+    PROFILE = "PROFILE"
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One rule's part in a change: ``points`` it added (or took) now, and its whole decayed ``value_now``."""
+
+    rule_id: str
+    points: float
+    value_now: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreChange:
+    change_id: str
+    lead_id: str
+    model_id: str
+    model_version: int
+    previous_score: float
+    score: float
+    engagement: float
+    fit: float
+    grade: str
+    level: str | None
+    cause: Cause
+    cause_event_id: str | None
+    occurred_at_ms: int
+    contributions: tuple[Contribution, ...]
+
+    @property
+    def delta(self) -> float:
+        return self.score - self.previous_score
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdCrossing:
+    crossing_id: str
+    lead_id: str
+    model_id: str
+    model_version: int
+    level: str
+    direction: Direction
+    threshold: float
+    score: float
+    cause: Cause
+    cause_event_id: str | None
+    occurred_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSnapshot:
+    model_id: str
+    model_version: int
+    applies: bool
+    score: float
+    engagement: float
+    fit: float
+    grade: str
+    levels: tuple[str, ...]
+    top_contributors: tuple[tuple[str, float], ...]
+
+
+def derived_id(*parts: object) -> str:
+    """A stable UUID (v5) for an output, from the parts that identify its cause."""
+    return str(uuid.uuid5(ID_NAMESPACE, "|".join(str(part) for part in parts)))
+
+
+def event_digest(event_id: str) -> str:
+    """A short, stable digest of an event id (48 bits), for recognising re-deliveries."""
+    return hashlib.blake2b(event_id.encode(), digest_size=6).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """The lead's new state and what to emit. ``duplicate``: the event was applied before; nothing changed."""
+
+    state: LeadState
+    changes: tuple[ScoreChange, ...] = ()
+    crossings: tuple[ThresholdCrossing, ...] = ()
+    duplicate: bool = False
