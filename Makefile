@@ -36,8 +36,9 @@ lint: $(STAMP) ## ruff and mypy (strict on scoring/)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy scoring streams
 
-bench: $(STAMP) ## Benchmarks (not tests): the scoring engine alone; results in bench/results/
+bench: $(STAMP) ## Benchmarks (not tests): the engine alone, then stream throughput; results in bench/results/
 	$(BIN)/python -m bench.engine_bench
+	$(BIN)/python -m bench.stream_bench
 
 format: $(STAMP) ## Format and fix what ruff can
 	$(BIN)/ruff format .
