@@ -11,6 +11,7 @@ a half-life. Evaluating at a later time only multiplies by ``2 ** (-elapsed / ha
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
 
 from scoring.decay import HORIZON_HALF_LIVES, decay, first_time
@@ -194,11 +195,17 @@ def _decaying_signs(model: ScoringModel, state: ModelState) -> set[bool]:
     return signs
 
 
-def monotone_between(model: ScoringModel, state: ModelState, since_ms: int, until_ms: int) -> bool:
-    """True when the score moves in one direction only over ``[since_ms, until_ms]`` (decay and jumps agree)."""
+def _directions(model: ScoringModel, state: ModelState, since_ms: int, until_ms: int | None = None) -> set[bool]:
+    """Which ways time alone can move the score after ``since_ms`` (True: down). A decaying term moves it toward
+    zero, a window entry that expires makes it jump by minus its points."""
     directions = _decaying_signs(model, state)
     directions |= {positive for _, positive in _expiries(model, state, since_ms, until_ms)}
-    return len(directions) <= 1
+    return directions
+
+
+def monotone_between(model: ScoringModel, state: ModelState, since_ms: int, until_ms: int) -> bool:
+    """True when the score moves in one direction only over ``[since_ms, until_ms]`` (decay and jumps agree)."""
+    return len(_directions(model, state, since_ms, until_ms)) <= 1
 
 
 def first_time_score(
@@ -209,12 +216,13 @@ def first_time_score(
     sign (the usual case: the score is then monotone between window expiries, which are probed exactly);
     otherwise found on a grid of an eighth of the shortest half-life.
     """
+    directions = _directions(model, state, now_ms)
+    if (below is not None and True not in directions) or (at_least is not None and False not in directions):
+        return None  # time alone cannot move the score that way (also: nothing changes with time)
     rules = model.by_id
     half_lives = [rules[r].half_life_ms for r in state.rules if r in rules and rules[r].half_life_ms]
     half_lives += [rules[r].half_life_ms for r in state.fit_points if r in rules and rules[r].half_life_ms]
     breakpoints = [at for at, _ in _expiries(model, state, now_ms)]
-    if not half_lives and not breakpoints:
-        return None  # nothing changes with time
     end = max([now_ms + HORIZON_HALF_LIVES * max(half_lives, default=0), *breakpoints]) + 1
     step = None if len(_decaying_signs(model, state)) <= 1 else max(1, min(half_lives) // 8)
 
@@ -222,4 +230,33 @@ def first_time_score(
         score = scores_at(model, state, at_ms).combined
         return score < below if below is not None else score >= at_least  # type: ignore[operator]
 
-    return first_time(condition, now_ms, end, breakpoints, step)
+    target = below if below is not None else at_least
+    hint = _closed_form(model, state, now_ms, target) if len(directions) == 1 and target is not None else None
+    return first_time(condition, now_ms, end, breakpoints, step, hint)
+
+
+def _closed_form(model: ScoringModel, state: ModelState, now_ms: int, target: float) -> int | None:
+    """When the decaying engagement terms share one half-life and fit does not decay, the score is
+    ``C + A * 2 ** (-t / h)`` until a window expires or a clamp binds: solve it for ``target``. Only an estimate;
+    :func:`first_time` checks it to the millisecond and searches when it is off."""
+    rules = model.by_id
+    half_lives = {rules[r].half_life_ms for r in state.rules if r in rules and rules[r].half_life_ms}
+    if len(half_lives) != 1 or any(rules[r].half_life_ms for r in state.fit_points if r in rules):
+        return None
+    half_life = half_lives.pop()
+    decaying = constant = 0.0
+    for rule_id, rule_state in state.rules.items():
+        rule = rules.get(rule_id)
+        if rule is not None:
+            value = rule_value(rule, rule_state, now_ms)
+            if rule.half_life_ms:
+                decaying += value
+            else:
+                constant += value
+    fit = model.fit.clamp(sum(points for r, points in state.fit_points.items() if r in rules))
+    if decaying == 0 or model.engagement_weight == 0:
+        return None
+    share = ((target - model.fit_weight * fit) / model.engagement_weight - constant) / decaying
+    if not 0 < share < 1:
+        return None
+    return now_ms + math.ceil(half_life * math.log2(1 / share))
