@@ -3,12 +3,15 @@
 Nothing here does I/O or reads the clock; time arrives as event time in Unix milliseconds.
 """
 
-from scoring.engine import (
+from scoring.engine import Engine, LateEventError
+from scoring.errors import InvalidEventError, LeadscoreError, ModelError
+from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, check_event, event_fields
+from scoring.examples import example_model_path
+from scoring.model import Level, Rule, ScoringModel, load_model, load_models, parse_model
+from scoring.outputs import (
     Cause,
     Contribution,
     Direction,
-    Engine,
-    LateEventError,
     ModelSnapshot,
     ScoreChange,
     ThresholdCrossing,
@@ -16,10 +19,6 @@ from scoring.engine import (
     derived_id,
     event_digest,
 )
-from scoring.errors import InvalidEventError, LeadscoreError, ModelError
-from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, check_event, event_fields
-from scoring.examples import example_model_path
-from scoring.model import Level, Rule, ScoringModel, load_model, load_models, parse_model
 from scoring.profiles import LeadProfile, check_profile, profile_fields
 from scoring.state import LeadState, StateFormatError
 

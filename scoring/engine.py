@@ -15,31 +15,15 @@ from scoring.modelstate import ModelState, contributions_at, count, rule_value, 
 from scoring.outputs import (
     Cause,
     Contribution,
-    Direction,
     ModelSnapshot,
-    ScoreChange,
-    ThresholdCrossing,
     Update,
-    derived_id,
     event_digest,
 )
 from scoring.profiles import LeadProfile, profile_fields
 from scoring.reporting import Output, transition_time
 from scoring.state import LeadState
 
-__all__ = [
-    "Cause",
-    "Contribution",
-    "Direction",
-    "Engine",
-    "LateEventError",
-    "ModelSnapshot",
-    "ScoreChange",
-    "ThresholdCrossing",
-    "Update",
-    "derived_id",
-    "event_digest",
-]
+__all__ = ["Engine", "LateEventError"]
 
 
 class LateEventError(InvalidEventError):
@@ -93,7 +77,7 @@ class Engine:
             contributions = tuple(
                 Contribution(c.rule.id, c.points_now, rule_value(c.rule, new.rules[c.rule.id], now))
                 for c in counted
-                if c.rule.id in new.rules
+                if c.counted  # a capped or too-late event explains nothing
             )
             out.report(model, old, new, now, Cause.EVENT, event.event_id, contributions)
             models[model.id] = new

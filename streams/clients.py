@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
@@ -36,13 +36,6 @@ class EventProducer:
         """Send bytes as they are (the demo uses it to show what happens to malformed input)."""
         self._producer.send(self.topic, key=key, value=value)
 
-    def send_all(self, events: Iterable[LeadEvent]) -> int:
-        count = 0
-        for event in events:
-            self.send(event)
-            count += 1
-        return count
-
     def flush(self, timeout_s: float = 30.0) -> None:
         try:
             self._producer.flush(timeout=timeout_s)
@@ -57,13 +50,13 @@ class EventProducer:
 class OutputReader:
     """Reads and decodes leadscore's output topics from the beginning; yields ``(topic, record)``."""
 
-    def __init__(self, bootstrap_servers: str, codec: AvroCodec, topics: list[str], group_id: str | None = None):
+    def __init__(self, bootstrap_servers: str, codec: AvroCodec, topics: list[str]):
         self.codec = codec
         try:
             self._consumer = KafkaConsumer(
                 *topics,
                 bootstrap_servers=bootstrap_servers,
-                group_id=group_id,
+                group_id=None,
                 auto_offset_reset="earliest",
                 enable_auto_commit=False,
                 consumer_timeout_ms=0,

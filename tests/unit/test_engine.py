@@ -291,3 +291,10 @@ def test_seen_event_ids_are_forgotten_after_the_horizon(simple_model):
     state = engine.apply_event(None, make_event("a", "email_open", T0, event_id="old")).state
     state = engine.apply_event(state, make_event("a", "email_open", T0 + 8 * DAY)).state
     assert len(state.seen) == 1 and LeadState.from_dict(state.to_dict()) == state
+
+
+def test_a_capped_rule_is_left_out_of_the_explanation(b2b_model):
+    engine = Engine([b2b_model])
+    first = engine.apply_event(None, make_event("a", "page_view", T0, path="/pricing"))
+    second = engine.apply_event(first.state, make_event("a", "page_view", T0 + 1000, path="/pricing"))
+    assert [c.rule_id for c in second.changes[0].contributions] == ["page-view"]  # pricing-page: once a day
