@@ -20,12 +20,10 @@ from kafka import KafkaProducer
 from rich.console import Console
 from rich.progress import track
 
-from streams.broker import EmbeddedBroker, free_port, stop_process
+from streams.broker import EmbeddedBroker, stop_process
 from streams.codec import AvroCodec
 from streams.generator import JourneyGenerator
 from streams.registry import LocalSchemaRegistry
-from streams.settings import load_settings
-from streams.topics import create_topics
 from streams.worker import spawn_worker
 
 RESULTS = Path(__file__).parent / "results"
@@ -106,15 +104,7 @@ def main() -> None:
     codec = AvroCodec(LocalSchemaRegistry())
     workdir = Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
     with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
-        settings = load_settings(
-            bootstrap_servers=broker.bootstrap,
-            app_id="bench",
-            web_port=free_port(),
-            data_dir=workdir / "state",
-            session_timeout_s=6.0,
-            heartbeat_interval_s=1.0,
-        )
-        create_topics(settings)
+        settings = broker.settings("bench", workdir / "state")
         produce(broker.bootstrap, settings.topics.events, codec, args.events, args.leads)
         ceiling_eps = asyncio.run(
             ceiling(broker.bootstrap, settings.topics.events, "bench-passthrough", codec, args.events)

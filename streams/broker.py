@@ -17,8 +17,11 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from streams.errors import EmbeddedBrokerError
+from streams.settings import Settings, load_settings
+from streams.topics import create_topics
 
 
 def free_port() -> int:
@@ -109,6 +112,22 @@ class EmbeddedBroker:
             self.stop()
             raise
         return self
+
+    def settings(self, app_id: str, data_dir: Path, **overrides: Any) -> Settings:
+        """Settings for a worker on this broker, its topics created. Tansu takes half the session timeout for
+        every group join, so the session timeout is short (6 s) and heartbeats every second (ADR 003)."""
+        values = {
+            "bootstrap_servers": self.bootstrap,
+            "app_id": app_id,
+            "web_port": free_port(),
+            "data_dir": data_dir,
+            "session_timeout_s": 6.0,
+            "heartbeat_interval_s": 1.0,
+            **overrides,
+        }
+        settings = load_settings(**values)
+        create_topics(settings)
+        return settings
 
     def stop(self) -> None:
         if self._process is not None:

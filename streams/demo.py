@@ -19,14 +19,13 @@ from rich.panel import Panel
 from rich.table import Table
 
 from scoring import LeadscoreError
-from streams.broker import EmbeddedBroker, free_port, stop_process
+from streams.broker import EmbeddedBroker, stop_process
 from streams.clients import EventProducer, OutputReader
 from streams.codec import AvroCodec
 from streams.errors import WorkerExitedError
 from streams.generator import JourneyGenerator
 from streams.registry import LocalSchemaRegistry
-from streams.settings import Settings, load_settings
-from streams.topics import create_topics
+from streams.settings import Settings
 from streams.worker import spawn_worker
 
 DRAIN_QUIET_S = 3.0  # after the generator stops, wait until outputs have been quiet this long
@@ -152,15 +151,7 @@ def run_demo(duration: float | None, leads: int, rate: float, seed: int, console
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up too
     try:
         with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
-            settings = load_settings(
-                bootstrap_servers=broker.bootstrap,
-                app_id="leadscore-demo",
-                web_port=free_port(),
-                data_dir=workdir / "state",
-                session_timeout_s=6.0,
-                heartbeat_interval_s=1.0,
-            )
-            create_topics(settings)
+            settings = broker.settings("leadscore-demo", workdir / "state")
             worker = spawn_worker(settings, log_file=workdir / "worker.log")
             try:
                 _run(console, settings, summary, duration, leads, rate, seed, worker, workdir / "worker.log")

@@ -9,9 +9,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from kafka import KafkaConsumer
 
-from streams.broker import EmbeddedBroker, free_port
-from streams.settings import Settings, TopicNames, load_settings
-from streams.topics import create_topics
+from streams.broker import EmbeddedBroker
+from streams.settings import Settings, TopicNames
 from tests.avro_reference import reference_decode
 from tests.conftest import SIMPLE_MODEL
 
@@ -31,24 +30,12 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 
 
 def new_settings(broker: EmbeddedBroker, data_dir, name: str | None = None, **overrides) -> Settings:
-    """Settings for one test's worker(s): own topics and consumer group, a free web port, short session timeout
-    (Tansu's group joins take half of it), and the topics created."""
+    """Settings for one test's worker(s): own topics and consumer group, the simple model, topics created."""
     suffix = name or f"t{next(_run)}-{int(time.time())}"
     names = {field: f"{default}-{suffix}" for field, default in TopicNames().model_dump().items()}
-    values = {
-        "bootstrap_servers": broker.bootstrap,
-        "app_id": f"leadscore-it-{suffix}",
-        "web_port": free_port(),
-        "data_dir": data_dir,
-        "session_timeout_s": 6.0,
-        "heartbeat_interval_s": 1.0,
-        "topics": TopicNames(**names),
-        "model_paths": [SIMPLE_MODEL],
-        **overrides,
-    }
-    built = load_settings(**values)
-    create_topics(built)
-    return built
+    return broker.settings(
+        f"leadscore-it-{suffix}", data_dir, topics=TopicNames(**names), model_paths=[SIMPLE_MODEL], **overrides
+    )
 
 
 @pytest.fixture

@@ -1,3 +1,5 @@
+import contextlib
+
 import pytest
 
 from scoring.conditions import ConditionError, parse_condition
@@ -79,13 +81,21 @@ def test_malformed_conditions_name_their_path(condition, message):
 @pytest.mark.parametrize(
     "payload",
     [
-        "__import__('os').system('touch /tmp/pwned')",
+        "__import__('os').system('touch {sentinel}')",
+        "open('{sentinel}', 'w').write('x')",
         "{{ 7 * 7 }}",
         "${jndi:ldap://x}",
         "os.system('id')",
     ],
 )
 def test_conditions_never_execute_their_text(payload, tmp_path):
+    sentinel = tmp_path / "pwned"
+    payload = payload.format(sentinel=sentinel) if "{sentinel}" in payload else payload
+    for operator in ("equals", "contains", "matches", "in"):
+        operand = [payload] if operator == "in" else payload
+        with contextlib.suppress(ConditionError):  # a payload may not even be a valid regex
+            parse_condition({"field": "x", operator: operand}, LISTS)({"x": payload})
+    assert not sentinel.exists()
     condition = parse_condition({"field": "x", "equals": payload}, LISTS)
     assert condition({"x": payload}) is True
     assert condition({"x": "49"}) is False
