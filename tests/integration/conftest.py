@@ -34,7 +34,9 @@ def new_settings(broker: EmbeddedBroker, data_dir, name: str | None = None, **ov
     suffix = name or f"t{next(_run)}-{int(time.time())}"
     names = {field: f"{default}-{suffix}" for field, default in TopicNames().model_dump().items()}
     return broker.settings(
-        f"leadscore-it-{suffix}", data_dir, topics=TopicNames(**names), model_paths=[SIMPLE_MODEL], **overrides
+        f"leadscore-it-{suffix}",
+        data_dir,
+        **{"topics": TopicNames(**names), "model_paths": [SIMPLE_MODEL], **overrides},
     )
 
 
