@@ -24,6 +24,7 @@ from streams.settings import Settings
 from streams.topics import schema_registry
 
 STATE_TABLE = "lead-state"
+LAG_INTERVAL_S = 5.0
 log = logging.getLogger(__name__)
 
 
@@ -213,6 +214,18 @@ def create_app(settings: Settings) -> Leadscore:
                 await ticks_topic.send(key=lead_id.encode(), value=TICK.pack(clock), partition=partition)
         metrics.leads_due.set(len(due_index))
         metrics.leads.set(len(table))
+
+    @app.timer(LAG_INTERVAL_S, name="lag-gauge")  # type: ignore[untyped-decorator]
+    async def measure_lag() -> None:
+        """Consumer lag per owned input partition, for dashboards and the lag alert."""
+        inputs = {names.events, names.profiles, names.erasures, rerouted_name}
+        metrics.consumer_lag.clear()
+        for tp in sorted(app.assignor.assigned_actives()):
+            if tp.topic in inputs:
+                position = await app.consumer.position(tp)
+                end = app.consumer.highwater(tp)
+                if position is not None and end is not None:
+                    metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, end - position))
 
     @table.on_recover
     async def complete_recovery() -> None:

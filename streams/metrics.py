@@ -74,6 +74,12 @@ class Metrics:
             ["topic"],
             registry=self.registry,
         )
+        self.consumer_lag = Gauge(
+            "leadscore_consumer_lag_records",
+            "Input records on the broker not yet read by this worker, per owned partition (end offset - position).",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
         self.erasures = Counter("leadscore_erasures", "Leads erased on request.", registry=self.registry)
         self.dead_letters = Counter(
             "leadscore_dead_letters",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
 
 from kafka import KafkaProducer
@@ -63,7 +64,14 @@ def test_events_in_scores_and_crossings_out(settings, codec, tmp_path):
             settings.bootstrap_servers, [names.score_changes, names.thresholds, names.dead_letters], complete, 90
         )
         assert worker.poll() is None, (tmp_path / "worker.log").read_text()
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{settings.web_port}/metrics", timeout=5).read().decode()
+        lag_caught_up = f'leadscore_consumer_lag_records{{partition="0",topic="{names.events}"}} 0.0'
+        deadline = time.monotonic() + 20  # the lag gauge is refreshed every 5 s
+        while True:
+            url = f"http://127.0.0.1:{settings.web_port}/metrics"
+            metrics = urllib.request.urlopen(url, timeout=5).read().decode()
+            if lag_caught_up in metrics or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     finally:
         stop_process(worker, grace_s=15)
     assert worker.returncode is not None
@@ -99,6 +107,7 @@ def test_events_in_scores_and_crossings_out(settings, codec, tmp_path):
     assert "leadscore_event_to_emit_seconds_count 12.0" in metrics
     assert f'leadscore_message_processing_seconds_count{{topic="{names.events}"}} 14.0' in metrics
     assert "leadscore_recovery_remaining_records 0.0" in metrics
+    assert lag_caught_up in metrics
     assert "faust_messages_received_total" in metrics  # Faust's own sensor on the same registry
 
 
