@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -16,7 +17,9 @@ from scoring import Engine, ScoringModel, load_models
 from streams.api import register_api
 from streams.codec import AvroCodec
 from streams.decay import DueIndex, PartitionClocks
+from streams.fastpath import BatchScorer, EventBatcher
 from streams.metrics import Metrics
+from streams.perevent import PerEventWriter
 from streams.processing import TICK, Message, Processor, Result
 from streams.recovery import correct_highwaters, top_up
 from streams.security import faust_credentials
@@ -25,6 +28,7 @@ from streams.topics import schema_registry
 
 STATE_TABLE = "lead-state"
 LAG_INTERVAL_S = 5.0
+PRODUCER_BATCH_BYTES = 256 * 1024
 log = logging.getLogger(__name__)
 
 
@@ -38,12 +42,13 @@ class Leadscore:
     metrics: Metrics
     codec: AvroCodec
     table: Any
-    score_events: Any  # the events agent
+    score_events: Any  # the events agent (None when the fast path scores lead-events: settings.batch_max > 0)
     apply_profiles: Any  # the profiles agent
     erase_leads: Any  # the erasures agent
     decay_ticks: Any  # the decay-ticks agent
     due_index: DueIndex
     outputs: OutputTopics
+    batch_scorer: BatchScorer | None = None  # the fast path (ADR 013), when settings.batch_max > 0
 
 
 @dataclass
@@ -56,12 +61,24 @@ class OutputTopics:
 
 
 class LeadscoreApp(faust.App):
-    """A Faust app whose consumer reports exact end offsets (ADR 011), for recovery on any Kafka-compatible broker."""
+    """A Faust app whose consumer reports exact end offsets (ADR 011), for recovery on any Kafka-compatible broker,
+    and hands the hot topic's messages to the fast path's batcher instead of Faust's conductor (ADR 013)."""
 
     leadscore_settings: Settings
+    leadscore_batcher: EventBatcher | None = None
 
     def _new_consumer(self) -> Any:
-        consumer = super()._new_consumer()
+        batcher = self.leadscore_batcher
+        if batcher is None:
+            consumer = super()._new_consumer()
+        else:  # faust.App._new_consumer, with the batcher in front of the conductor
+            consumer = self.transport.create_consumer(
+                callback=batcher.wrap(self.topics.on_message),
+                on_partitions_revoked=self._on_partitions_revoked,
+                on_partitions_assigned=self._on_partitions_assigned,
+                beacon=self.beacon,
+            )
+            batcher.consumer = consumer
         correct_highwaters(consumer, self.leadscore_settings)
         return consumer
 
@@ -88,6 +105,8 @@ def create_app(settings: Settings) -> Leadscore:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         producer_acks=-1,
+        producer_linger=settings.producer_linger_ms / 1000,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=True,
@@ -134,46 +153,46 @@ def create_app(settings: Settings) -> Leadscore:
         help="Per-lead scores under every model (changelog-backed).",
     )
 
+    lock = asyncio.Lock()  # one writer of lead state at a time: the batch scorer or one of the agents
+    scorer, score_events = None, None
+    if settings.batch_max > 0:  # the fast path (ADR 013) scores lead-events and writes all state
+        scorer = BatchScorer(
+            app=app,
+            table=table,
+            processor=processor,
+            names=names,
+            rerouted_topic=rerouted_name,
+            due_index=due_index,
+            clocks=clocks,
+            metrics=metrics,
+            lock=lock,
+        )
+    writer = scorer or PerEventWriter(table, outputs, rerouted_topic, due_index, clocks)
+
     async def handle(message: Message, process: Callable[[Message, Any], Result]) -> None:
         started = time.perf_counter()
-        result = process(message, table.get)
-        await emit(message, result)
+        async with lock:
+            result = process(message, table.get)
+            await writer.emit(message, result)
         metrics.processing.labels(message.topic).observe(time.perf_counter() - started)
         if result.event_ms is not None and (result.changes or result.crossings):
             metrics.event_to_emit.observe(max(0.0, time.time() - result.event_ms / 1000))
 
-    async def emit(message: Message, result: Result) -> None:
-        """Outputs first, then the state: a crash in between re-delivers the input, which is then applied again
-        (its outputs carry the same ids), rather than recorded as applied with its outputs lost (ADR 008)."""
-        if result.dead_letter is not None:
-            await outputs.dead_letters.send(key=message.key, value=result.dead_letter)
-            return
-        if result.forward is not None:
-            partition, key = result.forward
-            await rerouted_topic.send(key=key, value=message.value, partition=partition)
-            return
-        for change in result.changes:
-            await outputs.score_changes.send(key=message.key, value=change)
-        for crossing in result.crossings:
-            await outputs.thresholds.send(key=message.key, value=crossing)
-        if result.scores is not None:
-            await outputs.scores.send(key=message.key, value=result.scores)
-        if result.state is not None:
-            table[result.lead_id] = result.state
-            due_index.set(message.partition, result.lead_id, result.due_ms)
-        if result.event_ms is not None:
-            clocks.observe(message.partition, result.event_ms, _wall_ms())
-        if result.erased is not None:
-            table.pop(result.lead_id, None)  # a tombstone in the changelog
-            due_index.set(message.partition, result.lead_id, None)
-            await outputs.scores.send(key=message.key, value=None)  # and in the compacted lead-scores
-            await outputs.erasures_completed.send(key=message.key, value=result.erased)
+    if scorer is not None:
+        batcher = app.leadscore_batcher = EventBatcher(names.events, settings.batch_max)
+        app.topics.add(events_topic)  # subscribed and assigned by Faust; its messages go to the batcher
 
-    @app.agent(events_topic, name="score-events")
-    async def score_events(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            message = _message(event)
-            await handle(message, processor.process_event)
+        @app.task  # type: ignore[untyped-decorator]
+        async def score_event_batches() -> None:
+            await scorer.run(batcher)
+
+    else:
+
+        @app.agent(events_topic, name="score-events")
+        async def score_events(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                message = _message(event)
+                await handle(message, processor.process_event)
 
     @app.agent(profiles_topic, name="apply-profiles")
     async def apply_profiles(stream: faust.StreamT[bytes]) -> None:
@@ -185,7 +204,8 @@ def create_app(settings: Settings) -> Leadscore:
     async def erase_leads(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             message = _message(event)
-            await emit(message, processor.process_erasure(message, _has_state))
+            async with lock:
+                await writer.emit(message, processor.process_erasure(message, _has_state))
 
     @app.agent(rerouted_topic, name="rerouted-inputs")
     async def rerouted_inputs(stream: faust.StreamT[bytes]) -> None:
@@ -266,6 +286,7 @@ def create_app(settings: Settings) -> Leadscore:
         decay_ticks,
         due_index,
         outputs,
+        scorer,
     )
 
 

@@ -57,6 +57,18 @@ class Metrics:
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1),
             registry=self.registry,
         )
+        self.batch_size = Histogram(
+            "leadscore_batch_size_messages",
+            "Messages per fast-path batch (as many as arrived while the previous batch was processed).",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+            registry=self.registry,
+        )
+        self.batch_seconds = Histogram(
+            "leadscore_batch_seconds",
+            "Time to score one fast-path batch, send its outputs and state and wait for the broker's acks.",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
         self.leads = Gauge("leadscore_leads_in_state", "Leads held in this worker's table.", registry=self.registry)
         self.recovery_remaining = Gauge(
             "leadscore_recovery_remaining_records",

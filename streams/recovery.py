@@ -70,16 +70,18 @@ async def top_up(settings: Settings, table: Any, recovered_offsets: dict[Any, in
 
 
 def _event(record: Any) -> Any:
-    """The shape of a Faust changelog event that table stores read in ``apply_changelog_batch``."""
     key = json.loads(record.key) if record.key is not None else None
     value = json.loads(record.value) if record.value is not None else None
+    return changelog_event(record.topic, record.partition, record.offset, record.key, record.value, key, value)
+
+
+def changelog_event(
+    topic: str, partition: int, offset: int, raw_key: bytes | None, raw_value: bytes | None, key: Any, value: Any
+) -> Any:
+    """The shape of a Faust changelog event that table stores read in ``apply_changelog_batch``: the raw bytes
+    (RocksDB stores them as they are) and the decoded key and value (the memory store keeps those)."""
     message = SimpleNamespace(
-        key=record.key,
-        value=record.value,
-        partition=record.partition,
-        offset=record.offset,
-        topic=record.topic,
-        tp=TP(record.topic, record.partition),
+        key=raw_key, value=raw_value, partition=partition, offset=offset, topic=topic, tp=TP(topic, partition)
     )
     return SimpleNamespace(key=key, value=value, message=message)
 

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(30.0, gt=0, description="Consumer session timeout; rebalances take half.")
     heartbeat_interval_s: float = Field(3.0, gt=0)
     decay_tick_s: float = Field(60.0, gt=0, description="How often each worker emits decay-driven crossings.")
+    batch_max: int = Field(
+        2000,
+        ge=0,
+        description="Fast path: score lead-events in batches of up to this many messages (0: one Faust event at a "
+        "time, the textbook path; ADR 013).",
+    )
+    producer_linger_ms: int = Field(5, ge=0, description="How long the producer waits to fill a batch (ms).")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How to talk to the brokers."
     )
@@ -105,6 +112,8 @@ class Settings(BaseSettings):
             "LEADSCORE_HEARTBEAT_INTERVAL_S": str(self.heartbeat_interval_s),
             "LEADSCORE_LOG_LEVEL": self.log_level,
             "LEADSCORE_DECAY_TICK_S": str(self.decay_tick_s),
+            "LEADSCORE_BATCH_MAX": str(self.batch_max),
+            "LEADSCORE_PRODUCER_LINGER_MS": str(self.producer_linger_ms),
             **({"LEADSCORE_WEB_ADVERTISED_URL": self.web_advertised_url} if self.web_advertised_url else {}),
             **({"LEADSCORE_API_TOKEN": self.api_token.get_secret_value()} if self.api_token else {}),
         }

@@ -17,7 +17,12 @@ from tests.conftest import SIMPLE_MODEL, T0, make_event
 @pytest.fixture
 def leadscore(tmp_path):
     settings = load_settings(
-        store="memory://", data_dir=tmp_path, app_id="leadscore-stream-test", model_paths=[SIMPLE_MODEL], partitions=1
+        store="memory://",
+        data_dir=tmp_path,
+        app_id="leadscore-stream-test",
+        model_paths=[SIMPLE_MODEL],
+        partitions=1,
+        batch_max=0,  # the per-event agent (the fast path is tested in test_fast_path.py)
     )
     built = create_app(settings)
     record_sends(built)
@@ -69,7 +74,7 @@ async def test_profiles_agent_recomputes_fit_into_the_same_table(tmp_path):
     from scoring import example_model_path
 
     settings = load_settings(
-        store="memory://", data_dir=tmp_path, model_paths=[example_model_path("b2b")], partitions=1
+        store="memory://", data_dir=tmp_path, model_paths=[example_model_path("b2b")], partitions=1, batch_max=0
     )
     built = create_app(settings)
     record_sends(built)
