@@ -103,8 +103,7 @@ def alert_rules(path: Path = ALERTS) -> list[dict[str, Any]]:
 
 def k8s_documents() -> dict[str, list[dict[str, Any]]]:
     return {
-        path.name: [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-        for path in sorted(K8S.glob("*.yaml"))
+        path.name: [doc for doc in yaml.safe_load_all(path.read_text()) if doc] for path in sorted(K8S.glob("*.yaml"))
     }
 
 
