@@ -69,9 +69,9 @@ def substitute_grafana_variables(expr: str) -> str:
     return expr
 
 
-def dashboard_queries(path: Path = DASHBOARD) -> list[tuple[str, str]]:
+def dashboard_queries(path: Path | None = None) -> list[tuple[str, str]]:
     """``(panel title, PromQL)`` for every target of every panel, Grafana variables replaced."""
-    dashboard = json.loads(path.read_text())
+    dashboard = json.loads((path or DASHBOARD).read_text())
 
     def panels(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for item in items:
@@ -85,10 +85,10 @@ def dashboard_queries(path: Path = DASHBOARD) -> list[tuple[str, str]]:
     ]
 
 
-def dashboard_variable_selectors(path: Path = DASHBOARD) -> list[tuple[str, str, str]]:
+def dashboard_variable_selectors(path: Path | None = None) -> list[tuple[str, str, str]]:
     """``(variable, selector, label)`` of every ``label_values(selector, label)`` template variable."""
     found = []
-    for variable in json.loads(path.read_text())["templating"]["list"]:
+    for variable in json.loads((path or DASHBOARD).read_text())["templating"]["list"]:
         query = variable.get("query")
         text = query.get("query", "") if isinstance(query, dict) else str(query or "")
         match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", text.strip())
@@ -97,8 +97,8 @@ def dashboard_variable_selectors(path: Path = DASHBOARD) -> list[tuple[str, str,
     return found
 
 
-def alert_rules(path: Path = ALERTS) -> list[dict[str, Any]]:
-    return [rule for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]]
+def alert_rules(path: Path | None = None) -> list[dict[str, Any]]:
+    return [rule for group in yaml.safe_load((path or ALERTS).read_text())["groups"] for rule in group["rules"]]
 
 
 def k8s_documents() -> dict[str, list[dict[str, Any]]]:

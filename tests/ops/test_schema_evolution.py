@@ -92,7 +92,8 @@ def test_registry_ids_never_change() -> None:
     current = json.loads((SCHEMAS / "registry.json").read_text())["schemas"]
     for commit, text in earlier_versions("schemas/registry.json"):
         for schema_id, name in json.loads(text)["schemas"].items():
-            assert current.get(schema_id) == name, f"id {schema_id} named {name} in {commit}, now {current.get(schema_id)}"
+            now = current.get(schema_id)
+            assert now == name, f"id {schema_id} named {name} in {commit}, now {now}"
 
 
 def _with_fields(text: str, change) -> str:  # type: ignore[no-untyped-def]
