@@ -47,7 +47,7 @@ test-integration: $(STAMP) ## Integration tests against the embedded Tansu broke
 lint: $(STAMP) lint-ops ## ruff and mypy (strict on scoring/), then the deployment kit's checks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy scoring streams
+	$(BIN)/mypy scoring streams deploy/check.py
 
 lint-ops: $(STAMP) ops-tools ## hadolint, kubernetes-validate (offline), promtool check rules on deploy/
 	$(BIN)/python deploy/check.py

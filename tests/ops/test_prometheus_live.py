@@ -28,7 +28,7 @@ import yaml
 from kafka import KafkaProducer
 
 from scoring import example_model_path
-from streams.broker import die_with_parent, free_port, stop_process, wait_for_port
+from streams.broker import EmbeddedBroker, die_with_parent, free_port, stop_process, wait_for_port
 from streams.codec import AvroCodec
 from streams.generator import JourneyGenerator
 from streams.registry import LocalSchemaRegistry
@@ -182,7 +182,7 @@ def _problems(prometheus: PrometheusServer) -> list[str]:
     return problems
 
 
-def test_dashboard_queries_and_alert_expressions_on_a_live_worker(broker, tmp_path: Path) -> None:
+def test_dashboard_queries_and_alert_expressions_on_a_live_worker(broker: EmbeddedBroker, tmp_path: Path) -> None:
     prometheus_binary = require_tool("prometheus")
     promtool = require_tool("promtool")
     settings = new_settings(
