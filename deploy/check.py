@@ -5,8 +5,9 @@
   Kubernetes version we support; the only kinds it may skip are the CRDs and kustomize's file, checked here instead:
   the PrometheusRule's rules with ``promtool check rules``, the ServiceMonitor against the Service it selects, the
   kustomization against the files in the directory;
-- ``promtool check rules`` on ``deploy/prometheus/alerts.yml`` and ``promtool check config`` on the Compose scrape
-  configuration;
+- ``promtool check rules`` on ``deploy/prometheus/alerts.yml``, ``promtool test rules`` on its unit tests
+  (``alerts.test.yml``: each alert fires when it should and stays silent beside it; every alert must have one), and
+  ``promtool check config`` on the Compose scrape configuration;
 - every query of the Grafana dashboard parsed by Prometheus's own parser (as a recording rule, ``promtool check
   rules``), after replacing Grafana's variables.
 
@@ -30,6 +31,7 @@ import yaml
 DEPLOY = Path(__file__).resolve().parent
 K8S = DEPLOY / "k8s"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
+ALERT_TESTS = DEPLOY / "prometheus" / "alerts.test.yml"
 PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "leadscore.json"
 K8S_VERSIONS = ("1.29.0", "1.37.0")  # oldest and newest we support; kubernetes-validate ships both schema sets
@@ -159,13 +161,22 @@ def check_custom_resources() -> str:
 
 def check_prometheus() -> str:
     run([tool("promtool"), "check", "rules", str(ALERTS)])
+    tests = yaml.safe_load(ALERT_TESTS.read_text())
+    tested = {case["alertname"] for test in tests["tests"] for case in test.get("alert_rule_test", [])}
+    untested = {rule["alert"] for rule in alert_rules()} - tested
+    if untested:
+        raise CheckFailed(f"{ALERT_TESTS.name} has no test for {sorted(untested)}")
+    with tempfile.TemporaryDirectory() as tmp:  # the tests name alerts.yml beside them
+        shutil.copy(ALERTS, Path(tmp) / "alerts.yml")
+        shutil.copy(ALERT_TESTS, Path(tmp) / "alerts.test.yml")
+        run([tool("promtool"), "test", "rules", str(Path(tmp) / "alerts.test.yml")])
     with tempfile.TemporaryDirectory() as tmp:
         config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
         shutil.copy(ALERTS, Path(tmp) / "alerts.yml")
         config["rule_files"] = ["alerts.yml"]  # mounted at /etc/prometheus in Compose; here beside the config
         (Path(tmp) / "prometheus.yml").write_text(yaml.safe_dump(config))
         run([tool("promtool"), "check", "config", str(Path(tmp) / "prometheus.yml")])
-    return f"promtool check rules: {len(alert_rules())} alerts; promtool check config: Compose scrape config"
+    return f"promtool check/test rules: {len(alert_rules())} alerts; promtool check config: Compose scrape config"
 
 
 def check_dashboard() -> str:

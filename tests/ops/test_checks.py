@@ -63,3 +63,21 @@ def test_kustomization_must_list_every_manifest(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(checks, "K8S", tmp_path)
     with pytest.raises(checks.CheckFailed, match="kustomization"):
         checks.check_custom_resources()
+
+
+def test_promtool_rule_tests_catch_a_flipped_condition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    flipped = tmp_path / "alerts.yml"
+    flipped.write_text(checks.ALERTS.read_text().replace("[10m]) >= 0", "[10m]) <= 0"))
+    assert flipped.read_text() != checks.ALERTS.read_text()
+    monkeypatch.setattr(checks, "ALERTS", flipped)
+    with pytest.raises(checks.CheckFailed, match="LeadscoreRecoveryStuck"):
+        checks.check_prometheus()
+
+
+def test_every_alert_needs_a_rule_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    extended = tmp_path / "alerts.yml"
+    rule = "      - alert: LeadscoreUntested\n        expr: vector(1)\n"
+    extended.write_text(checks.ALERTS.read_text() + rule)
+    monkeypatch.setattr(checks, "ALERTS", extended)
+    with pytest.raises(checks.CheckFailed, match=r"no test for \['LeadscoreUntested'\]"):
+        checks.check_prometheus()
