@@ -84,12 +84,20 @@ class PrometheusServer:
                 start_new_session=True,
             )
         wait_for_port("127.0.0.1", self.port, 30, self.process)
+        deadline = time.monotonic() + 30
+        while _get(f"http://127.0.0.1:{self.port}/-/ready")[0] != 200:  # 503 until the TSDB is open
+            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.2)
 
     def query(self, expr: str) -> dict[str, Any]:
-        """The JSON answer of ``/api/v1/query`` (status ``success`` or ``error``)."""
+        """The JSON answer of ``/api/v1/query``: ``status`` (``success`` or ``error``), ``data.result``, ``error``."""
         url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        _, body = _get(url)
-        answer: dict[str, Any] = json.loads(body)
+        status, body = _get(url)
+        try:
+            answer: dict[str, Any] = json.loads(body)
+        except ValueError:
+            return {"status": "error", "error": f"HTTP {status}: {body[:200]!r}", "data": {"result": []}}
+        answer.setdefault("data", {"result": []})  # errors (HTTP 400) come without data
         return answer
 
     def stop(self) -> None:
