@@ -44,12 +44,12 @@ test-unit: $(STAMP) ## Unit and stream tests only (no broker)
 test-integration: $(STAMP) ## Integration tests against the embedded Tansu broker
 	$(BIN)/python -m pytest -m integration
 
-lint: $(STAMP) lint-ops ## ruff and mypy (strict on scoring/), then the deployment kit's checks
+lint: $(STAMP) lint-ops ## Deployment kit checks (lint-ops), ruff, mypy (strict on scoring/)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy scoring streams deploy/check.py
 
-lint-ops: $(STAMP) ops-tools ## hadolint, kubernetes-validate (offline), promtool check rules on deploy/
+lint-ops: $(STAMP) ops-tools ## hadolint, kubernetes-validate (offline), promtool check/test rules and dashboard queries on deploy/
 	$(BIN)/python deploy/check.py
 
 bench: $(STAMP) ## Benchmarks (not tests): the engine alone, then stream throughput; results in bench/results/
