@@ -41,3 +41,9 @@ class SettingsError(LeadscoreError):
 
 class WorkerExitedError(LeadscoreError):
     """A worker process started by leadscore (demo, tests) exited on its own. Read the worker log it names."""
+
+
+class ProduceError(LeadscoreError):
+    """A record could not be produced (for example larger than the producer's batch limit). The worker stops
+    without committing the input, so nothing is lost: fix the cause (raise the limit, or drop the rule that
+    produced an oversized explanation) and restart it."""

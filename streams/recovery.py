@@ -25,7 +25,7 @@ EMPTY_FETCHES_TO_STOP = 2
 FETCH_TIMEOUT_MS = 300
 
 
-def _aiokafka_security(settings: Settings) -> dict[str, Any]:
+def aiokafka_security(settings: Settings) -> dict[str, Any]:
     config = kafka_python_config(settings)
     if "ssl_cafile" in config or settings.security_protocol in ("SSL", "SASL_SSL"):
         from streams.security import ssl_context
@@ -45,7 +45,7 @@ async def top_up(settings: Settings, table: Any, recovered_offsets: dict[Any, in
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
         group_id=None,
-        **_aiokafka_security(settings),
+        **aiokafka_security(settings),
     )
     await consumer.start()
     applied = 0
@@ -100,7 +100,7 @@ async def exact_end_offsets(settings: Settings, reported: Mapping[Any, int]) -> 
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
         group_id=None,
-        **_aiokafka_security(settings),
+        **aiokafka_security(settings),
     )
     await consumer.start()
     ends = dict(reported)
