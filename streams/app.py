@@ -19,6 +19,7 @@ from streams.codec import AvroCodec
 from streams.decay import DueIndex, PartitionClocks
 from streams.fastpath import BatchScorer, EventBatcher
 from streams.metrics import Metrics
+from streams.output import BatchProducer
 from streams.perevent import PerEventWriter
 from streams.processing import TICK, Message, Processor, Result
 from streams.recovery import correct_highwaters, top_up
@@ -166,6 +167,7 @@ def create_app(settings: Settings) -> Leadscore:
             clocks=clocks,
             metrics=metrics,
             lock=lock,
+            producer=BatchProducer(settings),
         )
     writer = scorer or PerEventWriter(table, outputs, rerouted_topic, due_index, clocks)
 
@@ -179,7 +181,9 @@ def create_app(settings: Settings) -> Leadscore:
             metrics.event_to_emit.observe(max(0.0, time.time() - result.event_ms / 1000))
 
     if scorer is not None:
-        batcher = app.leadscore_batcher = EventBatcher(names.events, settings.batch_max)
+        batcher = app.leadscore_batcher = EventBatcher(
+            names.events, settings.batch_max, settings.batch_linger_ms / 1000
+        )
         app.topics.add(events_topic)  # subscribed and assigned by Faust; its messages go to the batcher
 
         @app.task  # type: ignore[untyped-decorator]

@@ -20,9 +20,10 @@ per-event plumbing of the hot topic:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ import orjson
 
 from streams.decay import DueIndex, PartitionClocks
 from streams.metrics import Metrics
+from streams.output import BatchProducer, Record
 from streams.processing import Message, Processor, Result
 from streams.recovery import changelog_event
 from streams.settings import TopicNames
@@ -44,14 +46,16 @@ class EventBatcher:
     Backpressure: when ``batch_max`` messages wait, the consumer's fetch loop waits until the scorer takes them.
     """
 
-    def __init__(self, topic: str, batch_max: int) -> None:
+    def __init__(self, topic: str, batch_max: int, linger_s: float = 0.0) -> None:
         self.topic = topic
         self.batch_max = batch_max
+        self.linger_s = linger_s
         self.consumer: Any = None  # Faust's consumer: set by the app when it builds it
         self._buffer: list[Any] = []
         self._ready = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
+        self._full = asyncio.Event()
 
     def wrap(self, conductor_callback: ConsumerCallback) -> ConsumerCallback:
         """The consumer callback: messages of our topic are kept here, others delivered as usual."""
@@ -65,6 +69,7 @@ class EventBatcher:
             self._buffer.append(message)
             self._ready.set()
             if len(self._buffer) >= self.batch_max:
+                self._full.set()
                 self._room.clear()
                 await self._room.wait()
 
@@ -73,6 +78,10 @@ class EventBatcher:
     async def next_batch(self) -> list[Any]:
         """Everything collected so far (waits until there is something)."""
         await self._ready.wait()
+        if self.linger_s > 0 and len(self._buffer) < self.batch_max:  # let a batch fill, at most linger_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), self.linger_s)
+        self._full.clear()
         batch, self._buffer = self._buffer, []
         self._ready.clear()
         self._room.set()
@@ -86,7 +95,7 @@ class EventBatcher:
 class Outbox:
     """What one batch sends and writes, in the order it must happen."""
 
-    records: list[tuple[str, bytes | None, bytes | None, int | None]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     states: dict[str, tuple[int, dict[str, Any] | None]] = field(default_factory=dict)  # None: erased
     dues: dict[str, tuple[int, int | None]] = field(default_factory=dict)
     event_times: list[tuple[int, int]] = field(default_factory=list)  # (partition, event ms)
@@ -108,6 +117,7 @@ class BatchScorer:
         clocks: PartitionClocks,
         metrics: Metrics,
         lock: asyncio.Lock,
+        producer: BatchProducer,
     ) -> None:
         self.app = app
         self.table = table
@@ -118,19 +128,23 @@ class BatchScorer:
         self.clocks = clocks
         self.metrics = metrics
         self.lock = lock
+        self.producer = producer
 
     async def run(self, batcher: EventBatcher) -> None:
         """Score batches for as long as the app runs; a failure stops the worker (the batch is re-delivered)."""
-        while True:
-            batch = await batcher.next_batch()
-            try:
-                await self.score(batch, batcher.consumer.ack)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.exception("scoring a batch of %d messages failed; stopping the worker", len(batch))
-                await self.app.crash(exc)
-                return
+        try:
+            while True:
+                batch = await batcher.next_batch()
+                try:
+                    await self.score(batch, batcher.consumer.ack)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.exception("scoring a batch of %d messages failed; stopping the worker", len(batch))
+                    await self.app.crash(exc)
+                    return
+        finally:
+            await self.producer.stop()
 
     async def score(self, batch: list[Any], ack: Callable[[Any], Any]) -> None:
         """Score ``batch`` (Faust consumer messages), send, write, then ack each message."""
@@ -160,11 +174,17 @@ class BatchScorer:
         self._index(outbox)
 
     def _loader(self, outbox: Outbox) -> Callable[[str], dict[str, Any] | None]:
-        table_get = self.table.get
+        stored = self.table.data  # the store: one lookup per read (``table.get`` makes two)
 
         def load(lead_id: str) -> dict[str, Any] | None:
             held = outbox.states.get(lead_id)
-            return held[1] if held is not None else table_get(lead_id)
+            if held is not None:
+                return held[1]
+            try:
+                value: dict[str, Any] | None = stored[lead_id]
+            except KeyError:
+                return None
+            return value
 
         return load
 
@@ -194,11 +214,9 @@ class BatchScorer:
             if result.changes or result.crossings:
                 outbox.emitted_event_ms.append(result.event_ms)
 
-    async def _send(self, records: Iterable[tuple[str, bytes | None, bytes | None, int | None]]) -> list[Any]:
-        """Produce ``records`` in order and wait until the broker has acknowledged every one."""
-        send = self.app.producer.send
-        futures = [await send(topic, key, value, partition, None, None) for topic, key, value, partition in records]
-        return list(await asyncio.gather(*futures)) if futures else []
+    async def _send(self, records: list[Record]) -> list[int]:
+        """Produce ``records`` and wait until the broker has acknowledged every one; their offsets."""
+        return await self.producer.send_all(records)
 
     async def _write_states(self, states: dict[str, tuple[int, dict[str, Any] | None]]) -> None:
         """One changelog record per lead, acknowledged, then applied to the local store (with its offset)."""
@@ -209,11 +227,11 @@ class BatchScorer:
             (lead_id, partition, state, orjson.dumps(lead_id), None if state is None else orjson.dumps(state))
             for lead_id, (partition, state) in states.items()
         ]
-        acked = await self._send((topic, key, value, partition) for _, partition, _, key, value in entries)
+        offsets = await self._send([(topic, key, value, partition) for _, partition, _, key, value in entries])
         self.table.apply_changelog_batch(
             [
-                changelog_event(topic, partition, metadata.offset, key, value, lead_id, state)
-                for (lead_id, partition, state, key, value), metadata in zip(entries, acked, strict=True)
+                changelog_event(topic, partition, offset, key, value, lead_id, state)
+                for (lead_id, partition, state, key, value), offset in zip(entries, offsets, strict=True)
             ]
         )
 

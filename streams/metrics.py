@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -99,6 +103,11 @@ class Metrics:
             ["topic", "error_type"],
             registry=self.registry,
         )
+
+    def child(self, metric: Any) -> Callable[..., Any]:
+        """``metric.labels`` with the children cached: label lookups run per event on the hot path. Only for label
+        values from a small set (topics, models, levels, known event types, error types)."""
+        return functools.lru_cache(maxsize=1024)(metric.labels)
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus text format."""

@@ -9,6 +9,7 @@ Kafka's default partitioner puts them (murmur2 of the key), so consumers see the
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,12 @@ from streams.settings import Settings
 
 Record = tuple[str, bytes | None, bytes | None, int | None]  # topic, key, value, partition (None: by key)
 BATCH_BYTES = 512 * 1024  # below Kafka's default message.max.bytes (1 MiB)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _partition_of(key: bytes, count: int) -> int:
+    """Kafka's default partitioner (murmur2, as in Java), cached: kafka-python's murmur2 is pure Python."""
+    return int(murmur2(key) & 0x7FFFFFFF) % count
 
 
 class BatchProducer:
@@ -59,7 +66,7 @@ class BatchProducer:
             count = self._partitions[topic] = len(await producer.partitions_for(topic))
         if key is None:
             return random.randrange(count)  # as Kafka's default partitioner does for records without a key
-        return int(murmur2(key) & 0x7FFFFFFF) % count
+        return _partition_of(key, count)
 
     async def send_all(self, records: Sequence[Record]) -> list[int]:
         """Produce ``records`` and wait until the broker has acknowledged every one; returns their offsets."""
@@ -73,7 +80,7 @@ class BatchProducer:
             groups.setdefault((topic, partition), []).append(index)
         sent: list[tuple[Any, list[int]]] = []
         for (topic, partition), indexes in groups.items():
-            batch, members = producer.create_batch(), []
+            batch, members = producer.create_batch(), list[int]()
             for index in indexes:
                 _, key, value, _ = records[index]
                 if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another

@@ -6,6 +6,7 @@ without a broker and the agent loops hold no arithmetic.
 
 from __future__ import annotations
 
+import functools
 import struct
 import time
 from collections.abc import Callable
@@ -49,6 +50,7 @@ class Result:
     event_ms: int | None = None  # event time of the input, for the partition's clock
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def lead_partition(lead_id: str, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2, as in Java) gives a message keyed by ``lead_id``."""
     return int(murmur2(lead_id.encode()) & 0x7FFFFFFF) % partitions
@@ -65,6 +67,10 @@ class Processor:
         self.metrics = metrics
         self.partitions = partitions
         self.rerouted_topic = rerouted_topic
+        self._consumed = metrics.child(metrics.events_consumed)
+        self._by_type = metrics.child(metrics.events_by_type)
+        self._changes = metrics.child(metrics.score_changes)
+        self._crossings = metrics.child(metrics.crossings)
 
     def _misplaced(self, message: Message, lead_id: str) -> Result | None:
         partition = lead_partition(lead_id, self.partitions)
@@ -88,7 +94,7 @@ class Processor:
 
     def process_event(self, message: Message, load_state: LoadState) -> Result:
         """Score one ``lead-events`` message; bad input comes back as a dead letter, never as an exception."""
-        self.metrics.events_consumed.labels(message.topic).inc()
+        self._consumed(message.topic).inc()
         try:
             event = self.codec.decode_event(message.value)
             check_event(event, self.engine.known_event_types)
@@ -100,14 +106,14 @@ class Processor:
         if update.duplicate:
             self.metrics.duplicates.labels(message.topic).inc()
             return Result(event_ms=event.occurred_at_ms)
-        self.metrics.events_by_type.labels(event.type).inc()
+        self._by_type(event.type).inc()
         result = self._result(update, message.partition)
         result.event_ms = event.occurred_at_ms
         return result
 
     def process_profile(self, message: Message, load_state: LoadState) -> Result:
         """Apply one ``lead-profiles`` message: recompute fit and segments, emit what moved."""
-        self.metrics.events_consumed.labels(message.topic).inc()
+        self._consumed(message.topic).inc()
         try:
             profile = self.codec.decode_profile(message.value)
             check_profile(profile)
@@ -136,7 +142,7 @@ class Processor:
 
     def process_erasure(self, message: Message, has_state: Callable[[str], bool]) -> Result:
         """Forget a lead: the agent deletes its state and writes tombstones; the result says so."""
-        self.metrics.events_consumed.labels(message.topic).inc()
+        self._consumed(message.topic).inc()
         try:
             request_id, lead_id = self.codec.decode_erasure(message.value)
             if not lead_id.strip():
@@ -157,10 +163,10 @@ class Processor:
         result = Result(lead_id=update.state.lead_id, state=state, due_ms=due)
         for change in update.changes:
             result.changes.append(self.codec.encode_change(change))
-            self.metrics.score_changes.labels(change.model_id).inc()
+            self._changes(change.model_id).inc()
         for crossing in update.crossings:
             result.crossings.append(self.codec.encode_crossing(crossing))
-            self.metrics.crossings.labels(crossing.model_id, crossing.level, crossing.direction.value).inc()
+            self._crossings(crossing.model_id, crossing.level, crossing.direction.value).inc()
         if result.changes or result.crossings:
             snapshots = self.engine.snapshot(update.state, at_ms, top=0)  # lead-scores carries no contributors
             result.scores = self.codec.encode_scores(update.state.lead_id, at_ms, snapshots)

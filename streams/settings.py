@@ -65,6 +65,9 @@ class Settings(BaseSettings):
         description="Fast path: score lead-events in batches of up to this many messages (0: one Faust event at a "
         "time, the textbook path; ADR 013).",
     )
+    batch_linger_ms: float = Field(
+        5.0, ge=0, description="Fast path: how long a batch may wait to fill up to batch_max (adds that much latency)."
+    )
     producer_linger_ms: int = Field(5, ge=0, description="How long the producer waits to fill a batch (ms).")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How to talk to the brokers."
@@ -114,6 +117,7 @@ class Settings(BaseSettings):
             "LEADSCORE_DECAY_TICK_S": str(self.decay_tick_s),
             "LEADSCORE_BATCH_MAX": str(self.batch_max),
             "LEADSCORE_PRODUCER_LINGER_MS": str(self.producer_linger_ms),
+            "LEADSCORE_BATCH_LINGER_MS": str(self.batch_linger_ms),
             **({"LEADSCORE_WEB_ADVERTISED_URL": self.web_advertised_url} if self.web_advertised_url else {}),
             **({"LEADSCORE_API_TOKEN": self.api_token.get_secret_value()} if self.api_token else {}),
         }

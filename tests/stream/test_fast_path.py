@@ -25,7 +25,7 @@ EVENTS = "lead-events"
 
 
 class RecordingProducer:
-    """Stands in for Faust's producer: logs every send, acknowledges it on a later loop iteration."""
+    """Stands in for the fast path's batch producer: logs every record, acknowledges them a loop iteration later."""
 
     def __init__(self, fail_topic: str | None = None) -> None:
         self.log: list[tuple[str, str]] = []
@@ -33,24 +33,20 @@ class RecordingProducer:
         self.offsets: dict[tuple[str, int | None], itertools.count[int]] = {}
         self.fail_topic = fail_topic
 
-    async def send(self, topic, key, value, partition, timestamp, headers):
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        offset = next(self.offsets.setdefault((topic, partition), itertools.count()))
-        self.log.append(("send", topic))
-        self.records.append((topic, key, value, partition))
+    async def send_all(self, records):
+        offsets = [
+            next(self.offsets.setdefault((topic, partition), itertools.count())) for topic, *_, partition in records
+        ]
+        self.log += [("send", topic) for topic, *_ in records]
+        self.records += records
+        await asyncio.sleep(0)  # the broker answers later
+        self.log += [("acked", topic) for topic, *_ in records]
+        if any(topic == self.fail_topic for topic, *_ in records):
+            raise RuntimeError("broker refused the record")
+        return offsets
 
-        def acknowledge() -> None:
-            self.log.append(("acked", topic))
-            if future.done():
-                return
-            if topic == self.fail_topic:
-                future.set_exception(RuntimeError("broker refused the record"))
-            else:
-                future.set_result(SimpleNamespace(topic=topic, partition=partition or 0, offset=offset))
-
-        loop.call_soon(acknowledge)
-        return future
+    async def stop(self) -> None:
+        pass
 
 
 def build(tmp_path, batch_max: int):
@@ -95,7 +91,7 @@ async def per_event_reference(tmp_path, inputs):
 
 async def fast_path(tmp_path, inputs, batch_size: int, producer: RecordingProducer):
     built = build(tmp_path, batch_max=1000)
-    built.app.producer = producer
+    built.batch_scorer.producer = producer
     acked: list[int] = []
     for start in range(0, len(inputs), batch_size):
         await built.batch_scorer.score(inputs[start : start + batch_size], lambda m: acked.append(m.offset))
@@ -152,13 +148,13 @@ async def test_outputs_are_acknowledged_before_state_and_both_before_inputs(tmp_
 async def test_a_refused_output_stops_the_batch_before_state_and_acks(tmp_path, codec):
     inputs = messages(codec, 40)
     built = build(tmp_path, batch_max=1000)
-    built.app.producer = RecordingProducer(fail_topic=built.settings.topics.score_changes)
+    built.batch_scorer.producer = RecordingProducer(fail_topic=built.settings.topics.score_changes)
     acked: list[int] = []
     with pytest.raises(RuntimeError, match="refused"):
         await built.batch_scorer.score(inputs, lambda m: acked.append(m.offset))
     changelog = built.table.changelog_topic.get_topic_name()
     assert acked == [] and len(built.table) == 0
-    assert ("send", changelog) not in built.app.producer.log
+    assert ("send", changelog) not in built.batch_scorer.producer.log
 
 
 async def until(condition, timeout_s: float = 2.0) -> None:
