@@ -40,5 +40,5 @@ async def test_records_land_where_the_default_partitioner_puts_them_with_the_off
     for (_, key, value, _), offset in zip(records, offsets, strict=True):
         assert where[(lead_partition(key.decode(), partitions), offset)] == (key, value)
     for lead in {key for _, key, _, _ in records}:  # each key's records in the order given
-        ordered = [value for _, key, value, _ in sorted(seen, key=lambda r: r[1]) if key == lead]
+        ordered = [value for _, _, key, value in sorted(seen, key=lambda r: r[1]) if key == lead]
         assert ordered == [value for _, k, value, _ in records if k == lead]

@@ -214,3 +214,17 @@ async def test_other_agents_write_state_through_the_same_ordered_path(tmp_path, 
     assert [topic for topic, _ in erased] == [names.scores, names.erasures_completed, changelog]
     assert erased[0][1] is None and erased[2][1] is None  # tombstones in lead-scores and in the changelog
     assert lead not in built.table
+
+
+async def test_faust_consumer_hands_hot_topic_messages_to_the_batcher(tmp_path):
+    """Guards the one Faust extension point the fast path relies on: the consumer's callback (ADR 013)."""
+    built = build(tmp_path, batch_max=1000)
+    consumer = built.app.consumer  # built by LeadscoreApp._new_consumer, not started
+    batcher = built.app.leadscore_batcher
+    assert batcher is not None and batcher.consumer is consumer
+    tracked = []
+    consumer.track_message = tracked.append
+    message = SimpleNamespace(topic=EVENTS, partition=0, offset=0, key=b"k", value=b"v", tp=(EVENTS, 0))
+    await consumer.callback(message)
+    assert tracked == [message] and len(batcher) == 1
+    assert EVENTS in {topic.get_topic_name() for topic in built.app.topics} and built.score_events is None
