@@ -9,6 +9,8 @@ matched input (first output only):
   minus the input's timestamp; 1 ms resolution. This is the headline figure (``latency_ms``).
 - received: when the benchmark's consumer got the output minus the input's timestamp (adds the worker producer's
   linger, the broker and the consumer's fetch wait).
+- input visible (the floor set by the broker and the benchmark's own clients, no worker involved): when the
+  benchmark's consumer got the *input* minus its timestamp.
 
 Inputs that change no score (a capped page view, a repeated open) have no output and are not counted.
 """
@@ -51,11 +53,13 @@ def summary(values: list[float]) -> dict[str, float]:
 class OutputWatcher(threading.Thread):
     """Reads ScoreChanged records as they arrive; keeps the first per cause event id."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+    def __init__(self, bootstrap: str, topic: str, inputs: str, partitions: int) -> None:
         super().__init__(name="latency-outputs", daemon=True)
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "latency-watch", "fetch.wait.max.ms": 5})
-        self.consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        self.inputs_topic = inputs
+        self.consumer.assign([TopicPartition(name, p, 0) for name in (topic, inputs) for p in range(partitions)])
         self.first: dict[str, tuple[int, float]] = {}  # cause event id -> (output timestamp ms, received at s)
+        self.inputs: dict[str, float] = {}  # input event id -> when this consumer saw it (the broker's own delay)
         self.stopping = threading.Event()
         self.last_at = time.time()
 
@@ -66,6 +70,9 @@ class OutputWatcher(threading.Thread):
                 for record in self.consumer.consume(1000, timeout=0.05):
                     received = time.time()
                     if record.error() or record.value() is None:
+                        continue
+                    if record.topic() == self.inputs_topic:
+                        self.inputs[avro.decode(record.value(), expected="LeadEvent")[1]["event_id"]] = received
                         continue
                     cause = avro.decode(record.value(), expected="ScoreChanged")[1]["cause_event_id"]
                     self.first.setdefault(cause, (record.timestamp()[1], received))
@@ -82,7 +89,8 @@ def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, wor
     avro = codec()
     total = int(rate * seconds)
     stream = JourneyGenerator(leads, seed=7, mean_gap_ms=2000).events(WARMUP + total)
-    watcher = OutputWatcher(broker.bootstrap, settings.topics.score_changes, settings.partitions)
+    topics = settings.topics
+    watcher = OutputWatcher(broker.bootstrap, topics.score_changes, topics.events, settings.partitions)
     try:
         with progress_bar() as bar:
             task = bar.add_task("latency: worker starting", total=None, note="")
@@ -121,6 +129,7 @@ def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, wor
         stop_process(worker, grace_s=20)
     watcher.join(timeout=5)
     emission, received = [], []
+    visible = [(watcher.inputs[event_id] - at) * 1000 for event_id, at in sent.items() if event_id in watcher.inputs]
     for event_id, at in sent.items():
         if event_id in watcher.first:
             timestamp_ms, got = watcher.first[event_id]
@@ -137,6 +146,7 @@ def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, wor
         "matched": len(emission),
         "emission_ms": summary(emission),
         "received_ms": summary(received),
+        "input_visible_ms": summary(visible),  # the floor: input produce -> this benchmark's consumer reads it
         "curve_emission_ms": [round(percentile(ordered, p), 2) for p in range(1, 100)]
         + [round(percentile(ordered, 99.9), 2), ordered[-1]],
     }
