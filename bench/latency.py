@@ -128,16 +128,16 @@ def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, wor
         producer.close()
         stop_process(worker, grace_s=20)
     watcher.join(timeout=5)
-    emission, received = [], []
+    emission, received, series = [], [], []
     visible = [(watcher.inputs[event_id] - at) * 1000 for event_id, at in sent.items() if event_id in watcher.inputs]
     for event_id, at in sent.items():
         if event_id in watcher.first:
             timestamp_ms, got = watcher.first[event_id]
             emission.append(timestamp_ms - at * 1000)
             received.append((got - at) * 1000)
+            series.append((round(at - started, 3), round(emission[-1], 1)))
     if not emission:
         raise BenchError("latency: no score change matched any input (see the worker log in the work directory)")
-    ordered = sorted(emission)
     return {
         "target_rate_eps": round(rate),
         "achieved_rate_eps": round(total / produced_for),
@@ -147,6 +147,15 @@ def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, wor
         "emission_ms": summary(emission),
         "received_ms": summary(received),
         "input_visible_ms": summary(visible),  # the floor: input produce -> this benchmark's consumer reads it
-        "curve_emission_ms": [round(percentile(ordered, p), 2) for p in range(1, 100)]
-        + [round(percentile(ordered, 99.9), 2), ordered[-1]],
+        "curves_ms": {"emission": _curve(emission), "received": _curve(received), "input_visible": _curve(visible)},
+        "over_time": series[:: max(1, len(series) // 400)],  # (seconds since the first send, emission ms)
     }
+
+
+CURVE_POINTS = (*range(1, 100), 99.9, 100)
+
+
+def _curve(values: list[float]) -> list[float]:
+    """The value at each of ``CURVE_POINTS`` percentiles, for the plot."""
+    ordered = sorted(values)
+    return [round(percentile(ordered, p), 2) for p in CURVE_POINTS] if ordered else []

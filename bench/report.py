@@ -108,19 +108,29 @@ def _plots(latest: dict[str, Any], out: Path) -> list[str]:
         made.append("throughput.png")
     latency = latest.get("latency")
     if latency:
-        curve = latency["curve_emission_ms"]
+        figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
         x = [*range(1, 100), 99.9, 100]
-        figure, axes = plt.subplots(figsize=(8, 4.5))
-        axes.plot(x, curve, color="#e07b39", label="emission (output Kafka timestamp - input produce time)")
-        for p in ("p50", "p95", "p99"):
-            axes.axhline(latency["emission_ms"][p], linestyle=":", color="gray")
-            axes.annotate(f"{p} {latency['emission_ms'][p]:.1f} ms", (1, latency["emission_ms"][p]), va="bottom")
-        axes.axhline(100, color="red", linestyle="--", label="target p99 100 ms")
-        axes.set_yscale("log")
-        axes.set_xlabel("percentile")
-        axes.set_ylabel("ms (log)")
-        axes.set_title(f"End-to-end latency at {latency['target_rate_eps']:,} events/s (half the measured maximum)")
-        axes.legend(loc="upper left")
+        labels = {
+            "emission": "emission: output Kafka timestamp - input produce time",
+            "received": "received: benchmark consumer got the output",
+            "input_visible": "floor: benchmark consumer got the input (no worker)",
+        }
+        for key, label in labels.items():
+            if latency["curves_ms"].get(key):
+                left.plot(x, latency["curves_ms"][key], label=label)
+        left.axhline(100, color="red", linestyle="--", label="target p99 100 ms")
+        f = latency["emission_ms"]
+        left.set_title(f"percentiles (emission p50 {f['p50']:.0f}, p99 {f['p99']:.0f}, max {f['max']:.0f} ms)")
+        left.set_yscale("log")
+        left.set_xlabel("percentile")
+        left.set_ylabel("ms (log)")
+        left.legend(loc="upper left", fontsize=8)
+        if latency.get("over_time"):
+            right.scatter([p[0] for p in latency["over_time"]], [p[1] for p in latency["over_time"]], s=4)
+            right.set_title("emission latency over the run (rising: the worker falls behind)")
+            right.set_xlabel("seconds since the first input")
+            right.set_ylabel("ms")
+        figure.suptitle(f"End-to-end latency at {latency['target_rate_eps']:,} events/s (half the measured maximum)")
         figure.tight_layout()
         figure.savefig(out / "latency.png", dpi=110)
         plt.close(figure)
@@ -210,6 +220,7 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         for key, label in (
             ("emission_ms", "emission: output Kafka timestamp (set by the worker's producer) - input produce time"),
             ("received_ms", "received: benchmark consumer receive time - input produce time"),
+            ("input_visible_ms", "floor, no worker: benchmark consumer got the input - input produce time"),
         ):
             f = latency[key]
             lines.append(f"| {label} | {f['p50']} | {f['p95']} | {f['p99']} | {f['max']} |")
@@ -263,3 +274,16 @@ def write(results: dict[str, Any], out: Path) -> dict[str, Any]:
     plots = _plots(latest, out)
     (out / "report.md").write_text(_markdown(latest, plots))
     return latest
+
+
+def main() -> None:
+    """Render report.md and the plots again from a latest.json: ``python -m bench.report [PATH]``."""
+    import sys
+
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "results" / "latest.json"
+    latest = write(json.loads(path.read_text()), path.parent)
+    print(f"written {path.parent / 'report.md'} ({len(latest['targets'])} targets)")
+
+
+if __name__ == "__main__":
+    main()
