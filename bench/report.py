@@ -154,6 +154,11 @@ def _plots(latest: dict[str, Any], out: Path) -> list[str]:
     return made
 
 
+def _load(meta: dict[str, Any], when: str) -> str:
+    figures = meta.get(f"load_average_at_{when}")
+    return ", ".join(f"{f:.2f}" for f in figures) if figures else "n/a"
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "n/a"
@@ -169,8 +174,9 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         "",
         f"Run {meta['started']} on commit `{meta['commit']}`, mode **{latest['mode']}**: {latest['events']:,} "
         f"generated events over {latest['leads']:,} leads (b2b example model), embedded Tansu broker, "
-        f"{meta['cpus']} CPUs shared by the broker and every process measured{meta['note']}. "
-        f"Command: `{meta['command']}`.",
+        f"{meta['cpus']} CPUs shared by the broker and every process measured. "
+        f"Load average at start {_load(meta, 'start')}, at end {_load(meta, 'end')} (1, 5, 15 min). "
+        f"{meta['note'] + '. ' if meta['note'] else ''}Command: `{meta['command']}`.",
         "",
         "## Targets",
         "",
@@ -204,6 +210,11 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         "Outputs: textbook and peer count every record they emit (score changes, threshold crossings, latest "
         "scores); leadscore counts its score changes (`leadscore_score_changes_total`).",
     ]
+    textbook, peer = latest["throughput"].get("textbook"), latest["throughput"].get("peer")
+    if textbook and peer:
+        same = "the same number of" if textbook["outputs"] == peer["outputs"] else "**different** numbers of"
+        counts = f"{textbook['outputs']:,} and {peer['outputs']:,}"
+        lines.append(f"Textbook and peer emitted {same} output records ({counts}): they score alike.")
     latency = latest.get("latency")
     if latency:
         lines += [

@@ -49,6 +49,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip", nargs="*", default=[], choices=STEPS, metavar="STEP", help=f"any of {STEPS}")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, state) afterwards")
+    parser.add_argument("--note", default="", help="a remark for the report, e.g. 'machine shared with test runs'")
     args = parser.parse_args(argv)
     args.events = args.events or (20_000 if args.quick else 200_000)
     args.leads = args.leads or (10_000 if args.quick else 100_000)
@@ -86,7 +87,8 @@ class Run:
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
                 "command": "python -m bench.run " + shlex.join(sys.argv[1:]),
-                "note": "",
+                "note": args.note,
+                "load_average_at_start": os.getloadavg(),
                 "workdir": str(workdir),
             },
         }
@@ -122,6 +124,7 @@ class Run:
         self.streams()
         if "recovery" not in args.skip:
             self.recovery()
+        results["meta"]["load_average_at_end"] = os.getloadavg()
         return results
 
     def streams(self) -> None:
