@@ -127,7 +127,7 @@ def _plots(latest: dict[str, Any], out: Path) -> list[str]:
         left.legend(loc="upper left", fontsize=8)
         if latency.get("over_time"):
             right.scatter([p[0] for p in latency["over_time"]], [p[1] for p in latency["over_time"]], s=4)
-            right.set_title("emission latency over the run (rising: the worker falls behind)")
+            right.set_title("emission latency by send time (a rising trend: the worker falls behind)")
             right.set_xlabel("seconds since the first input")
             right.set_ylabel("ms")
         figure.suptitle(f"End-to-end latency at {latency['target_rate_eps']:,} events/s (half the measured maximum)")
@@ -187,7 +187,7 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         met = {True: "yes", False: "**no**", None: "n/a"}[verdict["met"]]
         lines.append(f"| {verdict['label']} | {verdict['target']} | {_fmt(verdict['value'])} | {met} |")
     lines += ["", "## Throughput (same input topic, same events)", ""]
-    lines += ["| contestant | events/s | seconds | outputs |", "|---|---|---|---|"]
+    lines += ["| contestant | events/s | seconds | output records | of which score changes |", "|---|---|---|---|---|"]
     labels = {
         "ceiling": "ceiling: aiokafka consume-decode-encode-produce",
         "textbook": "textbook: per-event Faust agent, RocksDB table",
@@ -198,8 +198,8 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
     for key, label in labels.items():
         step = latest["throughput"].get(key)
         if step:
-            outputs = step.get("outputs", step.get("score_changes", ""))
-            lines.append(f"| {label} | {step['eps']:,.0f} | {step['seconds']:.1f} | {_fmt(outputs)} |")
+            outputs, changes = _fmt(step.get("outputs")), _fmt(step.get("score_changes"))
+            lines.append(f"| {label} | {step['eps']:,.0f} | {step['seconds']:.1f} | {outputs} | {changes} |")
     lines += [
         "",
         f"leadscore / ceiling = {_fmt(latest['ratio_vs_ceiling'])}, / textbook = {_fmt(latest['ratio_vs_textbook'])}, "
@@ -207,14 +207,15 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         "(the broker and both workers share the same cores, and each worker keeps a standby copy of the other's "
         "partitions, as deployed).",
         "",
-        "Outputs: textbook and peer count every record they emit (score changes, threshold crossings, latest "
-        "scores); leadscore counts its score changes (`leadscore_score_changes_total`).",
+        "Output records: textbook and peer count every record they emit (score changes, threshold crossings, "
+        "latest scores); leadscore's score changes are its `leadscore_score_changes_total`.",
     ]
-    textbook, peer = latest["throughput"].get("textbook"), latest["throughput"].get("peer")
-    if textbook and peer:
-        same = "the same number of" if textbook["outputs"] == peer["outputs"] else "**different** numbers of"
-        counts = f"{textbook['outputs']:,} and {peer['outputs']:,}"
-        lines.append(f"Textbook and peer emitted {same} output records ({counts}): they score alike.")
+    steps = latest["throughput"].items()
+    changes = {key: step["score_changes"] for key, step in steps if step.get("score_changes") is not None}
+    if len(changes) > 1:
+        same = "the same number of" if len(set(changes.values())) == 1 else "**different** numbers of"
+        counts = ", ".join(f"{key} {value:,}" for key, value in changes.items())
+        lines += ["", f"Contestants that score emitted {same} score changes ({counts}): a check that they score alike."]
     latency = latest.get("latency")
     if latency:
         lines += [
@@ -243,18 +244,26 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
             "State written straight to the worker's changelog; a worker on an empty data directory; "
             "seconds from spawning it to `/readyz` 200 (Python start-up and group join included).",
             "",
-            "| leads | seconds | leads/s | recovered | exact (sample) | RSS | RSS - idle per lead | disk per lead |",
-            "|---|---|---|---|---|---|---|---|",
+            "| leads | seconds | leads/s | net leads/s | recovered | exact (sample) | RSS | RSS - idle per lead "
+            "| disk per lead |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         idle = next((r for r in latest["recovery"] if not r["leads"]), None)
         for r in latest["recovery"]:
             per_rss = round((r["rss_bytes"] - idle["rss_bytes"]) / r["leads"]) if r["leads"] and idle else None
             per_disk = round(r["disk_bytes"] / r["leads"]) if r["leads"] else None
+            net = round(r["leads"] / (r["seconds"] - idle["seconds"])) if r["leads"] and idle else None
             lines.append(
-                f"| {r['leads']:,} | {r['seconds']} | {_fmt(r['leads_per_s'])} | {_fmt(r['recovered'])} | "
+                f"| {r['leads']:,} | {r['seconds']} | {_fmt(r['leads_per_s'])} | {_fmt(net)} | "
+                f"{_fmt(r['recovered'])} | "
                 f"{r.get('sampled_exact', '')} | {r['rss_bytes'] / 2**20:,.0f} MiB | {_fmt(per_rss)} | "
                 f"{_fmt(per_disk)} |"
             )
+        lines += [
+            "",
+            "leads/s: leads over seconds from spawn to ready (the figure judged, `recovery_leads_per_s` is the largest "
+            "size's); net leads/s: leads over (seconds - the idle worker's seconds), i.e. without start-up and join.",
+        ]
         if latest.get("recovery_note"):
             lines += ["", latest["recovery_note"]]
     engine, codecs = latest.get("engine"), latest.get("codec")

@@ -148,6 +148,7 @@ def _process_contestant(label: str, command: list[str], progress: Path, events: 
             "seconds": seconds,
             "events": state["count"],
             "outputs": state["outputs"],
+            "score_changes": state.get("score_changes"),
         }
     finally:
         stop_process(process, grace_s=20)

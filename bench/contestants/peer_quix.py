@@ -54,7 +54,7 @@ def build(args: argparse.Namespace) -> Application:
             outputs.append(result.dead_letter)
         if result.state is not None:
             state.set(result.lead_id, result.state)
-        progress.processed(len(outputs))
+        progress.processed(len(outputs), len(result.changes))
         return outputs
 
     sdf = app.dataframe(source)

@@ -23,20 +23,29 @@ class Progress:
         self.every_s = every_s
         self.count = 0
         self.outputs = 0
+        self.changes = 0
         self.first_at: float | None = None
         self.last_at: float | None = None
         threading.Thread(target=self._loop, name="bench-progress", daemon=True).start()
 
-    def processed(self, outputs: int) -> None:
+    def processed(self, outputs: int, changes: int) -> None:
+        """One input done: ``outputs`` records emitted for it, ``changes`` of them ScoreChanged."""
         now = time.time()
         if self.first_at is None:
             self.first_at = now
         self.last_at = now
         self.count += 1
         self.outputs += outputs
+        self.changes += changes
 
     def snapshot(self) -> dict[str, Any]:
-        return {"count": self.count, "outputs": self.outputs, "first_at": self.first_at, "last_at": self.last_at}
+        return {
+            "count": self.count,
+            "outputs": self.outputs,
+            "score_changes": self.changes,
+            "first_at": self.first_at,
+            "last_at": self.last_at,
+        }
 
     def write(self) -> None:
         temporary = self.path.with_suffix(".tmp")
@@ -54,4 +63,4 @@ def read_progress(path: Path) -> dict[str, Any]:
     try:
         return dict(json.loads(path.read_text()))
     except (OSError, ValueError):
-        return {"count": 0, "outputs": 0, "first_at": None, "last_at": None}
+        return {"count": 0, "outputs": 0, "score_changes": 0, "first_at": None, "last_at": None}

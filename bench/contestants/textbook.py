@@ -67,7 +67,7 @@ def build(args: argparse.Namespace) -> faust.App:
             if result.state is not None:
                 table[result.lead_id] = result.state
             outputs = len(result.changes) + len(result.crossings) + (result.scores is not None)
-            progress.processed(outputs + (result.dead_letter is not None))
+            progress.processed(outputs + (result.dead_letter is not None), len(result.changes))
 
     return app
 
