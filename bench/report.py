@@ -283,6 +283,13 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
     if latest.get("errors"):
         lines += ["", "## Steps that failed", ""] + [f"- {e}" for e in latest["errors"]]
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    if latest.get("profile"):
+        flamegraph = latest["profile"]["flamegraph"]
+        lines += [
+            "",
+            f"py-spy flame graph of the worker (a run of its own, {latest['profile']['seconds']:.0f} s): "
+            f"[{flamegraph}]({flamegraph})",
+        ]
     lines += ["", "## How each figure is measured", "", Path(__file__).with_name("METHOD.md").read_text()]
     return "\n".join(lines) + "\n"
 

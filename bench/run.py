@@ -24,12 +24,12 @@ from typing import Any
 
 from rich.table import Table
 
-from bench import latency, micro, recovery, report, throughput
+from bench import flamegraph, latency, micro, recovery, report, throughput
 from bench.common import RESULTS, ROOT, BenchError, console, produce_events
 from streams.broker import EmbeddedBroker
 from streams.errors import LeadscoreError
 
-STEPS = ("engine", "ceiling", "leadscore", "textbook", "peer", "two-workers", "latency", "recovery")
+STEPS = ("engine", "ceiling", "leadscore", "textbook", "peer", "two-workers", "latency", "recovery", "profile")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -49,6 +49,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip", nargs="*", default=[], choices=STEPS, metavar="STEP", help=f"any of {STEPS}")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, state) afterwards")
+    parser.add_argument("--profile", action="store_true", help="also a py-spy flame graph of the worker (own run)")
     parser.add_argument("--note", default="", help="a remark for the report, e.g. 'machine shared with test runs'")
     args = parser.parse_args(argv)
     args.events = args.events or (20_000 if args.quick else 200_000)
@@ -151,6 +152,12 @@ class Run:
                 lambda: throughput.leadscore(broker, "bench2", source, n, work, workers=2),
                 key="leadscore_two_workers",
             )
+            if args.profile:
+                seconds = 10.0 if args.quick else 30.0
+                record = lambda: flamegraph.profile(broker, source, seconds, work, args.out)  # noqa: E731
+                value = self.step("profile", "py-spy profile of the worker", record)
+                if value is not None:
+                    results["profile"] = value
         if "latency" not in args.skip:
             # a broker of its own: the one above holds every contestant's outputs and changelogs
             with EmbeddedBroker(log_file=work / "latency-broker.log") as broker:
@@ -211,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     workdir = Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
     try:
+        args.out.mkdir(parents=True, exist_ok=True)
         results = Run(args, workdir).run()
         latest = report.write(results, args.out)
         show(latest)
