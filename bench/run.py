@@ -122,7 +122,11 @@ class Run:
             results["engine"] = engine
             results["codec"] = micro.codec_costs()
             console.print(f"engine alone: [bold]{engine['events_per_second_engine_only']:,}[/bold] events/s")
-        self.streams()
+        try:
+            self.streams()
+        except LeadscoreError as exc:  # the broker did not start, or topics could not be created
+            console.print(f"[red]stream steps failed:[/red] {exc}")
+            results["errors"].append(f"stream steps: {exc}")
         if "recovery" not in args.skip:
             self.recovery()
         results["meta"]["load_average_at_end"] = os.getloadavg()
