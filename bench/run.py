@@ -106,6 +106,10 @@ class Run:
             console.print(f"[red]{title} failed:[/red] {exc}")
             self.results["errors"].append(f"{title}: {exc}")
             return None
+        except Exception as exc:  # a defect, not an expected failure: keep its type; the other steps still run
+            console.print_exception(max_frames=3)
+            self.results["errors"].append(f"{title}: {type(exc).__name__}: {exc}")
+            return None
         console.print(f"[dim]{title}: {time.monotonic() - started:.0f} s[/dim]")
         return value
 
