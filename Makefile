@@ -52,13 +52,29 @@ lint: $(STAMP) lint-ops ## Deployment kit checks (lint-ops), ruff, mypy (strict 
 lint-ops: $(STAMP) ops-tools ## hadolint, kubernetes-validate (offline), promtool check/test rules and dashboard queries on deploy/
 	$(BIN)/python deploy/check.py
 
-bench: $(STAMP) ## Benchmarks (not tests): the engine alone, then stream throughput; results in bench/results/
-	$(BIN)/python -m bench.engine_bench
-	$(BIN)/python -m bench.stream_bench
+PEER_VENV := bench/.venv-peer
+PEER_STAMP := $(PEER_VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
+BENCH_ARGS ?=
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,ops,bench]'
+	@touch $(BENCH_STAMP)
+
+# Quix Streams pins pydantic<2.14 and confluent-kafka<2.13: the peer contestant gets a virtualenv of its own
+$(PEER_STAMP): bench/peer-requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEER_VENV)/bin/python -m pip install --quiet -r bench/peer-requirements.txt
+	$(PEER_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	@touch $(PEER_STAMP)
+
+bench: $(BENCH_STAMP) $(PEER_STAMP) ## Benchmarks (issue 5): contestants, latency, recovery, engine; report in bench/results/ (BENCH_ARGS=--quick)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 format: $(STAMP) ## Format and fix what ruff can
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean: ## Remove .venv and local state
-	rm -rf $(VENV) .leadscore-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PEER_VENV) .leadscore-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,158 @@
+"""What the benchmark steps share: the console, input production, worker probes (metrics, readiness, RSS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaProducer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from streams.codec import AvroCodec
+from streams.generator import JourneyGenerator
+from streams.registry import LocalSchemaRegistry
+from streams.settings import TopicNames
+
+RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+PEER_PYTHON = ROOT / "bench" / ".venv-peer" / "bin" / "python"
+SEED = 1
+console = Console()
+
+
+class BenchError(Exception):
+    """An expected failure of a benchmark step: printed as one line, without a traceback."""
+
+
+def codec() -> AvroCodec:
+    return AvroCodec(LocalSchemaRegistry())
+
+
+def progress_bar(transient: bool = True) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=transient,
+    )
+
+
+def prefixed_topics(prefix: str, events: str | None = None) -> TopicNames:
+    """Topic names of one contestant or step: its own outputs; ``events`` names a shared input topic."""
+    names = {name: f"{prefix}-{value}" for name, value in TopicNames().model_dump().items()}
+    if events is not None:
+        names["events"] = events
+    return TopicNames(**names)
+
+
+def produce_events(bootstrap: str, topic: str, events: int, leads: int, seed: int = SEED) -> int:
+    """Produce ``events`` generated events keyed by lead id with Kafka's default (murmur2) partitioner."""
+    avro = codec()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks=1)
+    stream = JourneyGenerator(leads, seed=seed, mean_gap_ms=2000).events(events)
+    with progress_bar() as bar:
+        task = bar.add_task("producing input", total=events, note=topic)
+        for n, event in enumerate(stream, 1):
+            producer.send(topic, key=event.lead_id.encode(), value=avro.encode_event(event))
+            if n % 2000 == 0:
+                bar.update(task, completed=n)
+    producer.flush()
+    producer.close()
+    return events
+
+
+def http_json(port: int, path: str, timeout_s: float = 2.0) -> tuple[int, Any]:
+    """``(status, JSON body)`` of a GET on a local worker; ``(0, None)`` when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout_s) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read() or b"null")
+        except ValueError:
+            return exc.code, None
+    except (OSError, ValueError):
+        return 0, None
+
+
+def worker_metrics(port: int) -> dict[str, float]:
+    """leadscore's counters summed over their labels (``leadscore_events_consumed_total`` etc.)."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    except OSError:
+        return {}
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("leadscore_"):
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            totals[name] = totals.get(name, 0.0) + float(line.split()[-1])
+    return totals
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    timeout_s: float,
+    what: str,
+    process: subprocess.Popen[bytes] | None = None,
+    every_s: float = 0.1,
+) -> float:
+    """Poll ``condition`` until true; returns when (monotonic). Fails clearly if ``process`` dies or on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return time.monotonic()
+        if process is not None and process.poll() is not None:
+            raise BenchError(f"{what}: the process exited with code {process.returncode}")
+        time.sleep(every_s)
+    raise BenchError(f"{what}: not done within {timeout_s:.0f} s")
+
+
+def spawn(command: list[str], log_file: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A child process of the benchmark, logging to ``log_file``; it dies with this process."""
+    from streams.broker import die_with_parent
+
+    with open(log_file, "ab") as output:
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+            start_new_session=True,
+        )
+
+
+def python() -> str:
+    return sys.executable
+
+
+def log_tail(path: Path, lines: int = 5) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,81 @@
+"""The peer: the same stateful scoring written with Quix Streams (StreamingDataFrame, State on RocksDB, changelog).
+
+Runs in its own virtualenv (bench/.venv-peer; Quix's pins conflict with leadscore's) as
+``python -m bench.contestants.peer_quix --bootstrap HOST:PORT --input lead-events ...``. Per input it does what the
+worker's per-event path does: :class:`streams.processing.Processor` decodes, checks, scores and encodes; the lead's
+state (``LeadState.to_dict()`` plus partition and due time, as in leadscore's table) lives in Quix's State, which
+Quix keeps in RocksDB with a changelog topic. Every output (score changes, threshold crossings, latest scores) goes
+to one output topic, Confluent-framed Avro as leadscore's. At-least-once, Quix's default guarantee.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from quixstreams import Application, State, message_context
+
+from bench.contestants.progress import Progress
+from scoring import Engine, example_model_path, load_model
+from streams.codec import AvroCodec
+from streams.metrics import Metrics
+from streams.processing import Message, Processor
+from streams.registry import LocalSchemaRegistry
+
+
+def build(args: argparse.Namespace) -> Application:
+    codec = AvroCodec(LocalSchemaRegistry())
+    engine = Engine([load_model(example_model_path("b2b"))])
+    processor = Processor(engine, codec, Metrics(), args.partitions, f"{args.group}-rerouted")
+    progress = Progress(args.progress)
+    app = Application(
+        broker_address=args.bootstrap,
+        consumer_group=args.group,
+        auto_offset_reset="earliest",
+        state_dir=str(args.state_dir),
+        processing_guarantee="at-least-once",
+        loglevel="WARNING",
+        # Tansu takes half the session timeout for every group join (broker notes): keep joins short
+        consumer_extra_config={"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000},
+    )
+    source = app.topic(args.input, key_deserializer="bytes", value_deserializer="bytes")
+    sink = app.topic(args.output, key_serializer="bytes", value_serializer="bytes")
+
+    def score(value: bytes, key: bytes, timestamp: int, headers: Any, state: State) -> list[bytes]:
+        context = message_context()
+        message = Message(args.input, context.partition, context.offset, key, value)
+        result = processor.process_event(message, state.get)
+        outputs: list[bytes] = [*result.changes, *result.crossings]
+        if result.scores is not None:
+            outputs.append(result.scores)
+        if result.dead_letter is not None:
+            outputs.append(result.dead_letter)
+        if result.state is not None:
+            state.set(result.lead_id, result.state)
+        progress.processed(len(outputs), len(result.changes))
+        return outputs
+
+    sdf = app.dataframe(source)
+    sdf = sdf.apply(score, stateful=True, expand=True, metadata=True)
+    sdf.to_topic(sink)
+    return app
+
+
+def main(argv: Any = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--input", required=True, help="input topic (LeadEvent, keyed by lead id)")
+    parser.add_argument("--output", required=True, help="output topic for every output record")
+    parser.add_argument("--group", required=True, help="consumer group (also names Quix's changelog topic)")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--progress", type=Path, required=True, help="progress file (JSON) for the driver")
+    parser.add_argument("--partitions", type=int, default=4)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    build(args).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""End-to-end latency of the worker at a fixed input rate: from an event's produce to its score change.
+
+A fresh worker (its own app id and topics) runs; after it is ready and has scored a warm-up, events are produced at
+a fixed rate, each with its Kafka timestamp set to the wall-clock time of the ``send`` call. A consumer on the
+worker's score-change topic matches each ``ScoreChanged`` to its input by ``cause_event_id``. Two latencies per
+matched input (first output only):
+
+- emission: the output record's Kafka timestamp (CreateTime, stamped by the worker's producer when it sends)
+  minus the input's timestamp; 1 ms resolution. This is the headline figure (``latency_ms``).
+- received: when the benchmark's consumer got the output minus the input's timestamp (adds the worker producer's
+  linger, the broker and the consumer's fetch wait).
+- input visible (the floor set by the broker and the benchmark's own clients, no worker involved): when the
+  benchmark's consumer got the *input* minus its timestamp.
+
+Inputs that change no score (a capped page view, a repeated open) have no output and are not counted.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from kafka import KafkaProducer
+
+from bench.common import BenchError, codec, http_json, prefixed_topics, progress_bar, wait_until, worker_metrics
+from streams.broker import EmbeddedBroker, stop_process
+from streams.generator import JourneyGenerator
+from streams.worker import spawn_worker
+
+WARMUP = 500
+PERCENTILES = (50, 95, 99)
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    if not ordered:
+        return float("nan")
+    rank = max(1, math.ceil(p / 100 * len(ordered) - 1e-9))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    figures = {f"p{p}": round(percentile(ordered, p), 2) for p in PERCENTILES}
+    figures["max"] = round(ordered[-1], 2) if ordered else float("nan")
+    return figures
+
+
+class OutputWatcher(threading.Thread):
+    """Reads ScoreChanged records as they arrive; keeps the first per cause event id."""
+
+    def __init__(self, bootstrap: str, topic: str, inputs: str, partitions: int) -> None:
+        super().__init__(name="latency-outputs", daemon=True)
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "latency-watch", "fetch.wait.max.ms": 5})
+        self.inputs_topic = inputs
+        self.consumer.assign([TopicPartition(name, p, 0) for name in (topic, inputs) for p in range(partitions)])
+        self.first: dict[str, tuple[int, float]] = {}  # cause event id -> (output timestamp ms, received at s)
+        self.inputs: dict[str, float] = {}  # input event id -> when this consumer saw it (the broker's own delay)
+        self.stopping = threading.Event()
+        self.last_at = time.time()
+
+    def run(self) -> None:
+        avro = codec()
+        try:
+            while not self.stopping.is_set():
+                for record in self.consumer.consume(1000, timeout=0.05):
+                    received = time.time()
+                    if record.error() or record.value() is None:
+                        continue
+                    if record.topic() == self.inputs_topic:
+                        self.inputs[avro.decode(record.value(), expected="LeadEvent")[1]["event_id"]] = received
+                        continue
+                    cause = avro.decode(record.value(), expected="ScoreChanged")[1]["cause_event_id"]
+                    self.first.setdefault(cause, (record.timestamp()[1], received))
+                    self.last_at = received
+        finally:
+            self.consumer.close()
+
+
+def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, workdir: Path) -> dict[str, Any]:
+    app_id = "latency"
+    settings = broker.settings(app_id, workdir / app_id, topics=prefixed_topics(app_id))
+    worker = spawn_worker(settings, log_file=workdir / f"{app_id}.log")
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0, acks=1)
+    avro = codec()
+    total = int(rate * seconds)
+    stream = JourneyGenerator(leads, seed=7, mean_gap_ms=2000).events(WARMUP + total)
+    topics = settings.topics
+    watcher = OutputWatcher(broker.bootstrap, topics.score_changes, topics.events, settings.partitions)
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("latency: worker starting", total=None, note="")
+            wait_until(lambda: http_json(settings.web_port, "/readyz")[0] == 200, 180, "latency worker", worker)
+            for _ in range(WARMUP):
+                event = next(stream)
+                producer.send(settings.topics.events, key=event.lead_id.encode(), value=avro.encode_event(event))
+            producer.flush()
+            consumed = lambda: worker_metrics(settings.web_port).get("leadscore_events_consumed_total", 0)  # noqa: E731
+            wait_until(lambda: consumed() >= WARMUP, 120, "latency warm-up", worker, every_s=0.2)
+            watcher.start()
+            bar.update(task, description=f"latency: producing at {rate:,.0f}/s", total=total, completed=0)
+            sent: dict[str, float] = {}
+            started = time.time()
+            for n, event in enumerate(stream):
+                while (delay := started + n / rate - time.time()) > 0:
+                    time.sleep(min(delay, 0.005))
+                at = time.time()
+                producer.send(
+                    settings.topics.events,
+                    key=event.lead_id.encode(),
+                    value=avro.encode_event(event),
+                    timestamp_ms=int(at * 1000),
+                )
+                sent[event.event_id] = at
+                if n % 200 == 0:
+                    bar.update(task, completed=n)
+            producer.flush()
+            produced_for = time.time() - started
+            bar.update(task, description="latency: draining", completed=total)
+            wait_until(lambda: consumed() >= WARMUP + total, 120, "latency: worker catching up", worker, every_s=0.2)
+            wait_until(lambda: time.time() - watcher.last_at > 2.0, 60, "latency: outputs draining")
+    finally:
+        watcher.stopping.set()
+        producer.close()
+        stop_process(worker, grace_s=20)
+    watcher.join(timeout=5)
+    emission, received, series = [], [], []
+    visible = [(watcher.inputs[event_id] - at) * 1000 for event_id, at in sent.items() if event_id in watcher.inputs]
+    for event_id, at in sent.items():
+        if event_id in watcher.first:
+            timestamp_ms, got = watcher.first[event_id]
+            emission.append(timestamp_ms - at * 1000)
+            received.append((got - at) * 1000)
+            series.append((round(at - started, 3), round(emission[-1], 1)))
+    if not emission:
+        raise BenchError("latency: no score change matched any input (see the worker log in the work directory)")
+    return {
+        "target_rate_eps": round(rate),
+        "achieved_rate_eps": round(total / produced_for),
+        "seconds": round(produced_for, 1),
+        "inputs": total,
+        "matched": len(emission),
+        "emission_ms": summary(emission),
+        "received_ms": summary(received),
+        "input_visible_ms": summary(visible),  # the floor: input produce -> this benchmark's consumer reads it
+        "curves_ms": {"emission": _curve(emission), "received": _curve(received), "input_visible": _curve(visible)},
+        "over_time": series[:: max(1, len(series) // 400)],  # (seconds since the first send, emission ms)
+    }
+
+
+CURVE_POINTS = (*range(1, 100), 99.9, 100)
+
+
+def _curve(values: list[float]) -> list[float]:
+    """The value at each of ``CURVE_POINTS`` percentiles, for the plot."""
+    ordered = sorted(values)
+    return [round(percentile(ordered, p), 2) for p in CURVE_POINTS] if ordered else []

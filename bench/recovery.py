@@ -1,0 +1,127 @@
+"""State recovery of a worker from its changelog, and the memory and disk it then holds per lead.
+
+The state of N leads is written straight to the worker's changelog topic, ``<app_id>-lead-state-changelog``, in
+the layout a real worker writes (checked on a real worker's changelog in the throughput step): key the JSON lead id,
+value the JSON of ``LeadState.to_dict()`` plus ``p`` (partition) and ``d`` (due ms), on partition
+``lead_partition(lead_id)`` (Kafka's murmur2, as the worker's table writes go to its input event's partition).
+The states come from scoring generated events with the engine in-process; for more leads than that, they are
+repeated under new lead ids. Then a worker starts on an empty data directory: recovery time is from spawning the
+process to ``/readyz`` answering 200 (Python start-up, group join and recovery included), and its lead count and a
+sample of ``/leads/{id}`` answers are checked. RSS per lead compares with an idle worker (0 leads); disk per lead
+is the size of the worker's data directory (RocksDB) over N. Each size runs on a fresh broker of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Producer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from bench.common import BenchError, dir_bytes, http_json, prefixed_topics, progress_bar, rss_bytes, wait_until
+from scoring import Engine, LeadState, example_model_path, load_model
+from streams.broker import EmbeddedBroker, stop_process
+from streams.generator import JourneyGenerator
+from streams.processing import lead_partition
+from streams.worker import spawn_worker
+
+SAMPLES = 50
+
+
+def template_states(events: int, leads: int, seed: int = 1) -> list[dict[str, Any]]:
+    """Stored states (as the worker's table holds them, minus the partition) of the leads scored by ``events``."""
+    engine = Engine([load_model(example_model_path("b2b"))])
+    states: dict[str, LeadState] = {}
+    with progress_bar() as bar:
+        task = bar.add_task("recovery: scoring template states", total=events, note="")
+        for n, event in enumerate(JourneyGenerator(leads, seed=seed, mean_gap_ms=2000).events(events), 1):
+            states[event.lead_id] = engine.apply_event(states.get(event.lead_id), event).state
+            if n % 5000 == 0:
+                bar.update(task, completed=n)
+    templates = []
+    for state in states.values():
+        at_ms = max((m.levels_at_ms for m in state.models.values()), default=0)
+        stored = state.to_dict()
+        stored["d"] = engine.next_due(state, at_ms)
+        templates.append(stored)
+    return templates
+
+
+def write_changelog(bootstrap: str, topic: str, leads: int, templates: list[dict[str, Any]], partitions: int) -> int:
+    """Produce the state of ``leads`` leads to the changelog; returns the bytes of the values written."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    configs = {"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1"}
+    admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
+    admin.close()
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1_000_000})
+    written = 0
+    with progress_bar() as bar:
+        task = bar.add_task(f"recovery: writing {leads:,} leads to the changelog", total=leads, note="")
+        for n in range(leads):
+            lead_id = f"lead-{n:07d}"
+            partition = lead_partition(lead_id, partitions)
+            state = {**templates[n % len(templates)], "id": lead_id, "p": partition}
+            value = json.dumps(state, separators=(",", ":")).encode()
+            written += len(value)
+            while True:
+                try:
+                    producer.produce(topic, key=json.dumps(lead_id).encode(), value=value, partition=partition)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            if n % 10_000 == 0:
+                producer.poll(0)
+                bar.update(task, completed=n)
+        if producer.flush(120) > 0:
+            raise BenchError(f"recovery: {topic}: records not delivered within 120 s")
+    return written
+
+
+def recover(leads: int, templates: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
+    """Recover ``leads`` leads (0: an idle worker, the baseline) on a fresh broker; time, count, RSS, disk."""
+    app_id = f"recovery-{leads}"
+    with EmbeddedBroker(log_file=workdir / f"{app_id}-broker.log") as broker:
+        settings = broker.settings(app_id, workdir / app_id, topics=prefixed_topics(app_id))
+        changelog = f"{app_id}-lead-state-changelog"
+        value_bytes = 0
+        if leads:
+            value_bytes = write_changelog(broker.bootstrap, changelog, leads, templates, settings.partitions)
+        started = time.monotonic()
+        worker = spawn_worker(settings, log_file=workdir / f"{app_id}.log")
+        try:
+            with progress_bar() as bar:
+                bar.add_task(f"recovery: worker recovering {leads:,} leads", total=None, note="")
+                ready = lambda: http_json(settings.web_port, "/readyz")[0] == 200  # noqa: E731
+                ready_at = wait_until(ready, 900, f"recovery of {leads:,} leads", worker, every_s=0.05)
+            seconds = ready_at - started
+            recovered = http_json(settings.web_port, "/readyz")[1]["leads"]
+            sample = random.Random(leads).sample(range(leads), min(SAMPLES, leads))
+            found = sum(_recovered_exactly(settings.web_port, n, templates, settings.partitions) for n in sample)
+            time.sleep(2.0)  # let the allocator and RocksDB settle before measuring
+            rss = rss_bytes(worker.pid)
+            disk = dir_bytes(settings.data_dir)
+        finally:
+            stop_process(worker, grace_s=20)
+    return {
+        "leads": leads,
+        "seconds": round(seconds, 2),
+        "leads_per_s": round(leads / seconds) if leads else 0,
+        "recovered": recovered,
+        "exact": recovered == leads and found == len(sample),
+        "sampled_exact": f"{found}/{len(sample)}",
+        "rss_bytes": rss,
+        "disk_bytes": disk,
+        "changelog_value_bytes_per_lead": round(value_bytes / leads) if leads else 0,
+    }
+
+
+def _recovered_exactly(port: int, n: int, templates: list[dict[str, Any]], partitions: int) -> bool:
+    """The worker serves lead ``n`` with exactly the state written for it."""
+    lead_id = f"lead-{n:07d}"
+    status, body = http_json(port, f"/leads/{lead_id}?raw=1")
+    expected = {**templates[n % len(templates)], "id": lead_id, "p": lead_partition(lead_id, partitions)}
+    return status == 200 and json.loads(json.dumps(expected)) == body.get("state")

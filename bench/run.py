@@ -1,0 +1,251 @@
+"""``make bench``: every figure of issue 5 in one run on the same generated events; results in bench/results/.
+
+Steps: the engine alone and the Avro codec in-process; on one embedded broker, the generated events produced once
+to ``lead-events``, then the ceiling, textbook, peer, leadscore (one worker, then two) on that topic; latency of a
+fresh worker at half leadscore's measured maximum; recovery of 0 (idle), 100,000 and 1,000,000 leads, each on a
+fresh broker. Writes latest.json, report.md and PNG plots. ``--quick`` smoke-tests everything on 20,000 events
+(recovery of 10,000 and 100,000 leads, labelled scaled down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from bench import flamegraph, latency, micro, recovery, report, throughput
+from bench.common import RESULTS, ROOT, BenchError, console, produce_events
+from streams.broker import EmbeddedBroker
+from streams.errors import LeadscoreError
+
+STEPS = ("engine", "ceiling", "leadscore", "textbook", "peer", "two-workers", "latency", "recovery", "profile")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, help="input events (default 200,000; --quick 20,000)")
+    parser.add_argument("--leads", type=int, help="distinct leads (default 100,000; --quick 10,000)")
+    parser.add_argument("--quick", action="store_true", help="smoke test: small input, recovery scaled down")
+    parser.add_argument(
+        "--recovery-leads",
+        type=int,
+        nargs="*",
+        help="lead counts to recover (default 100,000 and 1,000,000; --quick 10,000 and 100,000)",
+    )
+    parser.add_argument("--latency-seconds", type=float, help="how long to produce at half load (default 25; quick 10)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=STEPS, metavar="STEP", help=f"any of {STEPS}")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, state) afterwards")
+    parser.add_argument("--profile", action="store_true", help="also a py-spy flame graph of the worker (own run)")
+    parser.add_argument("--note", default="", help="a remark for the report, e.g. 'machine shared with test runs'")
+    args = parser.parse_args(argv)
+    args.events = args.events or (20_000 if args.quick else 200_000)
+    args.leads = args.leads or (10_000 if args.quick else 100_000)
+    if args.recovery_leads is None:
+        args.recovery_leads = [10_000, 100_000] if args.quick else [100_000, 1_000_000]
+    args.latency_seconds = args.latency_seconds or (10.0 if args.quick else 25.0)
+    return args
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        changed = ["git", "status", "--porcelain", "--", "streams", "scoring"]
+        dirty = subprocess.run(changed, cwd=ROOT, capture_output=True)
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except OSError:
+        return "unknown"
+
+
+class Run:
+    """Runs the steps; a step that fails is recorded and the others still run."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.results: dict[str, Any] = {
+            "events": args.events,
+            "leads": args.leads,
+            "mode": "quick" if args.quick else "full",
+            "throughput": {},
+            "errors": [],
+            "meta": {
+                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                "commit": _commit(),
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "command": "python -m bench.run " + shlex.join(sys.argv[1:]),
+                "note": args.note,
+                "load_average_at_start": os.getloadavg(),
+                "workdir": str(workdir),
+            },
+        }
+
+    def step(self, name: str, title: str, action: Callable[[], Any]) -> Any:
+        if name in self.args.skip:
+            console.print(f"[dim]{title}: skipped[/dim]")
+            return None
+        console.rule(title)
+        started = time.monotonic()
+        try:
+            value = action()
+        except (BenchError, LeadscoreError) as exc:
+            console.print(f"[red]{title} failed:[/red] {exc}")
+            self.results["errors"].append(f"{title}: {exc}")
+            return None
+        except Exception as exc:  # a defect, not an expected failure: keep its type; the other steps still run
+            console.print_exception(max_frames=3)
+            self.results["errors"].append(f"{title}: {type(exc).__name__}: {exc}")
+            return None
+        console.print(f"[dim]{title}: {time.monotonic() - started:.0f} s[/dim]")
+        return value
+
+    def throughput(self, name: str, title: str, action: Callable[[], dict[str, Any]], key: str = "") -> None:
+        value = self.step(name, title, action)
+        if value is not None:
+            self.results["throughput"][key or name] = value
+            console.print(f"{title}: [bold]{value['eps']:,.0f}[/bold] events/s over {value['seconds']:.1f} s")
+
+    def run(self) -> dict[str, Any]:
+        args, results = self.args, self.results
+        engine = self.step("engine", "engine alone and Avro codec", lambda: micro.engine(args.events, args.leads))
+        if engine is not None:
+            results["engine"] = engine
+            results["codec"] = micro.codec_costs()
+            console.print(f"engine alone: [bold]{engine['events_per_second_engine_only']:,}[/bold] events/s")
+        try:
+            self.streams()
+        except LeadscoreError as exc:  # the broker did not start, or topics could not be created
+            console.print(f"[red]stream steps failed:[/red] {exc}")
+            results["errors"].append(f"stream steps: {exc}")
+        if "recovery" not in args.skip:
+            self.recovery()
+        results["meta"]["load_average_at_end"] = os.getloadavg()
+        return results
+
+    def streams(self) -> None:
+        args, work, results = self.args, self.workdir, self.results
+        stream_steps = {"ceiling", "leadscore", "textbook", "peer", "two-workers", "latency"}
+        if stream_steps <= set(args.skip):
+            return
+        with EmbeddedBroker(log_file=work / "broker.log") as broker:
+            console.rule(f"input: {args.events:,} events over {args.leads:,} leads")
+            source = broker.settings("bench-input", work / "input").topics.events
+            produce_events(broker.bootstrap, source, args.events, args.leads)
+            n = args.events
+            self.throughput("ceiling", "ceiling", lambda: throughput.ceiling(broker.bootstrap, source, n))
+            self.throughput("leadscore", "leadscore", lambda: throughput.leadscore(broker, "bench", source, n, work))
+            if "leadscore" in results["throughput"]:
+                layout = throughput.changelog_layout(broker.bootstrap, "bench")
+                results["changelog_layout"] = layout
+                console.print(f"changelog layout of the real worker: {layout}")
+            self.throughput("textbook", "textbook", lambda: throughput.textbook(broker, source, n, work))
+            self.throughput("peer", "peer", lambda: throughput.peer(broker, source, n, work))
+            self.throughput(
+                "two-workers",
+                "leadscore, two workers",
+                lambda: throughput.leadscore(broker, "bench2", source, n, work, workers=2),
+                key="leadscore_two_workers",
+            )
+            if args.profile:
+                seconds = 10.0 if args.quick else 30.0
+                record = lambda: flamegraph.profile(broker, source, seconds, work, args.out)  # noqa: E731
+                value = self.step("profile", "py-spy profile of the worker", record)
+                if value is not None:
+                    results["profile"] = value
+        if "latency" not in args.skip:
+            # a broker of its own: the one above holds every contestant's outputs and changelogs
+            with EmbeddedBroker(log_file=work / "latency-broker.log") as broker:
+                self.latency(broker)
+
+    def latency(self, broker: EmbeddedBroker) -> None:
+        measured = self.results["throughput"].get("leadscore")
+        if measured is None:
+            self.results["errors"].append("latency: needs leadscore's measured throughput")
+            return
+        rate = measured["eps"] / 2
+        value = self.step(
+            "latency",
+            f"latency at half load ({rate:,.0f} events/s)",
+            lambda: latency.measure(broker, rate, self.args.latency_seconds, self.args.leads, self.workdir),
+        )
+        if value is not None:
+            self.results["latency"] = value
+            console.print(f"latency (emission) ms: {value['emission_ms']}; received ms: {value['received_ms']}")
+
+    def recovery(self) -> None:
+        args, results = self.args, self.results
+        templates = self.step(
+            "recovery", "recovery: template states", lambda: recovery.template_states(args.events, args.leads)
+        )
+        if templates is None:
+            return
+        results["recovery"] = []
+        if args.quick:
+            results["recovery_note"] = "Quick mode: recovery scaled down (10,000 and 100,000 leads instead of 1M)."
+        for leads in [0, *args.recovery_leads]:
+            value = self.step(
+                "recovery", f"recovery of {leads:,} leads", lambda n=leads: recovery.recover(n, templates, self.workdir)
+            )
+            if value is not None:
+                results["recovery"].append(value)
+                console.print(
+                    f"recovered {value['recovered']:,} of {leads:,} leads in {value['seconds']} s "
+                    f"({value['leads_per_s']:,}/s), exact: {value['exact']}, RSS {value['rss_bytes'] / 2**20:,.0f} MiB"
+                )
+
+
+def show(latest: dict[str, Any]) -> None:
+    table = Table(title=f"leadscore benchmark, {latest['mode']} ({latest['events']:,} events)")
+    table.add_column("figure")
+    table.add_column("target")
+    table.add_column("measured", justify="right")
+    table.add_column("met")
+    for verdict in latest["targets"].values():
+        value = verdict["value"]
+        shown = "n/a" if value is None else f"{value:,.3f}" if isinstance(value, float) and value < 10 else f"{value:,}"
+        met = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "n/a"}[verdict["met"]]
+        table.add_row(verdict["label"], verdict["target"], shown, met)
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        results = Run(args, workdir).run()
+        latest = report.write(results, args.out)
+        show(latest)
+        console.print(f"written: {args.out / 'latest.json'}, {args.out / 'report.md'} and plots")
+        for error in latest["errors"]:
+            console.print(f"[red]failed step:[/red] {error}")
+        return 1 if latest["errors"] else 0
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]")
+        return 130
+    except (BenchError, LeadscoreError) as exc:
+        console.print(f"[red]bench failed:[/red] {exc}")
+        return 1
+    finally:
+        if args.keep:
+            console.print(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

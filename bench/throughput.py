@@ -1,0 +1,200 @@
+"""Throughput of each contestant on the same input topic, each from its first input processed to the N-th.
+
+Every contestant reads the one input topic from the start with a consumer group of its own and writes to output
+topics of its own. leadscore is counted by its ``leadscore_events_consumed_total`` counter (``/metrics``, polled
+every 0.5 s), the textbook and peer contestants by the progress file they stamp themselves, the ceiling in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from confluent_kafka import Consumer, TopicPartition
+
+from bench.common import (
+    PEER_PYTHON,
+    BenchError,
+    codec,
+    log_tail,
+    prefixed_topics,
+    progress_bar,
+    python,
+    spawn,
+    worker_metrics,
+)
+from bench.contestants.progress import read_progress
+from streams.broker import EmbeddedBroker, stop_process
+from streams.processing import lead_partition
+from streams.worker import spawn_worker
+
+POLL_S = 0.2  # reading a progress file
+METRICS_POLL_S = 0.5  # scraping /metrics costs the worker a little CPU: not too often (error <= 0.5 s per run)
+STALL_S = 180.0  # no progress for this long: the contestant is stuck
+
+
+async def _ceiling(bootstrap: str, source: str, sink: str, events: int) -> dict[str, Any]:
+    avro = codec()
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=5000,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    seen, started = 0, None
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("ceiling: aiokafka pass-through", total=events, note="")
+            while seen < events:
+                batches = await consumer.getmany(timeout_ms=1000)
+                for records in batches.values():
+                    started = started or time.perf_counter()
+                    for record in records:
+                        event = avro.decode_event(record.value)
+                        await producer.send(sink, key=record.key, value=avro.encode_event(event))
+                    seen += len(records)
+                bar.update(task, completed=seen)
+        await producer.flush()
+        seconds = time.perf_counter() - (started or time.perf_counter())
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return {"eps": seen / seconds, "seconds": seconds, "events": seen}
+
+
+def ceiling(bootstrap: str, source: str, events: int) -> dict[str, Any]:
+    """Plain aiokafka consume, decode, encode, produce of the same messages with the same Avro codec."""
+    return asyncio.run(_ceiling(bootstrap, source, "ceiling-passthrough", events))
+
+
+def leadscore(broker: EmbeddedBroker, app_id: str, source: str, events: int, workdir: Path, workers: int = 1) -> dict:
+    """``workers`` real worker processes (``streams.worker.spawn_worker``) in one group, counted by /metrics."""
+    settings = [
+        broker.settings(app_id, workdir / f"{app_id}-{n}", topics=prefixed_topics(app_id, events=source))
+        for n in range(workers)
+    ]
+    processes = [spawn_worker(s, log_file=workdir / f"{app_id}-{n}.log") for n, s in enumerate(settings)]
+    label = f"leadscore, {workers} worker{'s' if workers > 1 else ''}"
+    try:
+        first_at = first_count = None
+        last_change, last_total = time.monotonic(), -1.0
+        with progress_bar() as bar:
+            task = bar.add_task(label, total=events, note="starting")
+            while True:
+                per_worker = [worker_metrics(s.web_port) for s in settings]
+                total = sum(m.get("leadscore_events_consumed_total", 0.0) for m in per_worker)
+                now = time.monotonic()
+                if total and first_at is None:
+                    first_at, first_count = now, total
+                if total >= events:
+                    break
+                if total != last_total:
+                    last_change, last_total = now, total
+                elif now - last_change > STALL_S:
+                    raise BenchError(f"{label}: stuck at {int(total):,} of {events:,} events ({workdir})")
+                for n, process in enumerate(processes):
+                    if process.poll() is not None:
+                        log = workdir / f"{app_id}-{n}.log"
+                        raise BenchError(f"{label}: worker exited with {process.returncode}: {log_tail(log)}")
+                bar.update(task, completed=total, note="" if first_at else "starting")
+                time.sleep(METRICS_POLL_S)
+        seconds = now - (first_at or now)
+        changes = sum(m.get("leadscore_score_changes_total", 0.0) for m in per_worker)
+        return {
+            "eps": (events - (first_count or 0)) / seconds if seconds else 0.0,
+            "seconds": seconds,
+            "events": int(total),
+            "score_changes": int(changes),
+            "per_worker_events": [int(m.get("leadscore_events_consumed_total", 0)) for m in per_worker],
+            "app_id": app_id,
+        }
+    finally:
+        for process in processes:
+            stop_process(process, grace_s=20)
+
+
+def _process_contestant(label: str, command: list[str], progress: Path, events: int, log: Path, env=None) -> dict:
+    process = spawn(command, log, env)
+    try:
+        last_change, last_count = time.monotonic(), -1
+        with progress_bar() as bar:
+            task = bar.add_task(label, total=events, note="starting")
+            while True:
+                state = read_progress(progress)
+                count, now = state["count"], time.monotonic()
+                if count >= events:
+                    break
+                if count != last_count:
+                    last_change, last_count = now, count
+                elif now - last_change > STALL_S:
+                    raise BenchError(f"{label}: stuck at {count:,} of {events:,} events (log: {log})")
+                if process.poll() is not None:
+                    raise BenchError(f"{label}: exited with {process.returncode}: {log_tail(log)}")
+                bar.update(task, completed=count, note="" if count else "starting")
+                time.sleep(POLL_S)
+        state = read_progress(progress)
+        seconds = state["last_at"] - state["first_at"]
+        return {
+            "eps": (state["count"] - 1) / seconds if seconds else 0.0,
+            "seconds": seconds,
+            "events": state["count"],
+            "outputs": state["outputs"],
+            "score_changes": state.get("score_changes"),
+        }
+    finally:
+        stop_process(process, grace_s=20)
+
+
+def textbook(broker: EmbeddedBroker, source: str, events: int, workdir: Path) -> dict[str, Any]:
+    """The per-event Faust agent (bench/contestants/textbook.py), RocksDB table."""
+    broker.settings("textbook", workdir / "textbook", topics=prefixed_topics("textbook", events=source))
+    progress = workdir / "textbook-progress.json"
+    command = [python(), "-m", "bench.contestants.textbook", "--bootstrap", broker.bootstrap, "--app-id", "textbook"]
+    command += ["--input", source, "--prefix", "textbook", "--data-dir", str(workdir / "textbook")]
+    command += ["--progress", str(progress)]
+    return _process_contestant("textbook: per-event Faust agent", command, progress, events, workdir / "textbook.log")
+
+
+def peer(broker: EmbeddedBroker, source: str, events: int, workdir: Path) -> dict[str, Any]:
+    """Quix Streams (bench/contestants/peer_quix.py) in its own virtualenv, State on RocksDB with changelog."""
+    if not PEER_PYTHON.exists():
+        raise BenchError(f"no Quix Streams virtualenv at {PEER_PYTHON.parent.parent}: run `make bench`")
+    broker.settings("peer", workdir / "peer", topics=prefixed_topics("peer", events=source))
+    progress = workdir / "peer-progress.json"
+    command = [str(PEER_PYTHON), "-m", "bench.contestants.peer_quix", "--bootstrap", broker.bootstrap]
+    command += ["--input", source, "--output", "peer-outputs", "--group", "peer"]
+    command += ["--state-dir", str(workdir / "peer-state"), "--progress", str(progress)]
+    return _process_contestant("peer: Quix Streams", command, progress, events, workdir / "peer.log")
+
+
+def changelog_layout(bootstrap: str, app_id: str, partitions: int = 4, sample: int = 2000) -> dict[str, Any]:
+    """Read the changelog a real worker wrote: keys JSON strings, each on ``lead_partition(key)``, values with p/d."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{app_id}-layout", "enable.auto.commit": False})
+    topic = f"{app_id}-lead-state-changelog"
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    checked = wrong = 0
+    example: dict[str, Any] = {}
+    deadline = time.monotonic() + 20
+    try:
+        while checked < sample and time.monotonic() < deadline:
+            for record in consumer.consume(500, timeout=1.0):
+                if record.error() or record.value() is None:
+                    continue
+                lead_id = json.loads(record.key())
+                value = json.loads(record.value())
+                checked += 1
+                ok = lead_partition(lead_id, partitions) == record.partition() == value.get("p")
+                wrong += not ok or value.get("id") != lead_id or "d" not in value
+                example = example or {"key": record.key().decode(), "value_keys": sorted(value)}
+    finally:
+        consumer.close()
+    return {"records_checked": checked, "mismatched": wrong, "example": example}
