@@ -18,6 +18,7 @@ from streams.api import register_api
 from streams.codec import AvroCodec
 from streams.decay import DueIndex, PartitionClocks
 from streams.fastpath import BatchScorer, EventBatcher
+from streams.fetching import set_fetch_wait
 from streams.metrics import Metrics
 from streams.output import BatchProducer
 from streams.perevent import PerEventWriter
@@ -81,6 +82,7 @@ class LeadscoreApp(faust.App):
             )
             batcher.consumer = consumer
         correct_highwaters(consumer, self.leadscore_settings)
+        set_fetch_wait(consumer, self.leadscore_settings.fetch_max_wait_ms)
         return consumer
 
 

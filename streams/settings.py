@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     batch_linger_ms: float = Field(
         5.0, ge=0, description="Fast path: how long a batch may wait to fill up to batch_max (adds that much latency)."
     )
+    fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="Longest the broker may hold a fetch with nothing new (Kafka answers as soon as data arrives; "
+        "Faust's own default is 1,500 ms; ADR 014).",
+    )
+    uvloop: bool = Field(True, description="Run the worker on uvloop (faster event loop) instead of asyncio's.")
     producer_linger_ms: int = Field(5, ge=0, description="How long the producer waits to fill a batch (ms).")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How to talk to the brokers."
@@ -118,6 +126,8 @@ class Settings(BaseSettings):
             "LEADSCORE_BATCH_MAX": str(self.batch_max),
             "LEADSCORE_PRODUCER_LINGER_MS": str(self.producer_linger_ms),
             "LEADSCORE_BATCH_LINGER_MS": str(self.batch_linger_ms),
+            "LEADSCORE_FETCH_MAX_WAIT_MS": str(self.fetch_max_wait_ms),
+            "LEADSCORE_UVLOOP": str(self.uvloop).lower(),
             **({"LEADSCORE_WEB_ADVERTISED_URL": self.web_advertised_url} if self.web_advertised_url else {}),
             **({"LEADSCORE_API_TOKEN": self.api_token.get_secret_value()} if self.api_token else {}),
         }

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import mode.loop
 
 from streams.app import create_app
 from streams.broker import die_with_parent
@@ -29,6 +30,8 @@ class QuietWorker(faust.Worker):
 
 def run_worker(settings: Settings) -> None:
     """Start a worker in this process and block until it is stopped (SIGINT or SIGTERM)."""
+    if settings.uvloop:
+        mode.loop.use("uvloop")  # before any event loop exists: the main one and the consumer thread's
     leadscore = create_app(settings)
     worker = QuietWorker(leadscore.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -228,3 +228,11 @@ async def test_faust_consumer_hands_hot_topic_messages_to_the_batcher(tmp_path):
     await consumer.callback(message)
     assert tracked == [message] and len(batcher) == 1
     assert EVENTS in {topic.get_topic_name() for topic in built.app.topics} and built.score_events is None
+
+
+async def test_the_worker_consumer_gets_the_configured_fetch_wait(tmp_path):
+    """Faust hard-codes fetch_max_wait_ms=1500 for its worker consumer; leadscore sets its own (ADR 014)."""
+    settings = load_settings(store="memory://", data_dir=tmp_path, partitions=1, fetch_max_wait_ms=37)
+    built = create_app(settings)
+    kafka_consumer = built.app.consumer._thread._create_worker_consumer(built.app.transport)
+    assert kafka_consumer._fetch_max_wait_ms == 37
