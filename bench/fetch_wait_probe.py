@@ -1,0 +1,65 @@
+"""Does the broker answer a fetch when data arrives, or hold it for fetch_max_wait_ms? (ADR 014)
+
+``python -m bench.fetch_wait_probe``: one record every 137 ms to an embedded broker, read by an aiokafka consumer
+with each fetch wait; prints the median and max delay from produce to receive. On Kafka all rows are a few ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from streams.broker import EmbeddedBroker
+
+RECORDS = 40
+
+
+async def probe(bootstrap: str, topic: str, wait_ms: int) -> tuple[float, float]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=wait_ms
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    await producer.start()
+    await asyncio.sleep(1)
+    delays: list[float] = []
+
+    async def consume() -> None:
+        async for record in consumer:
+            delays.append(time.time() * 1000 - record.timestamp)
+            if len(delays) >= RECORDS:
+                return
+
+    task = asyncio.create_task(consume())
+    try:
+        for n in range(RECORDS):
+            await producer.send_and_wait(topic, b"x", key=str(n).encode())
+            await asyncio.sleep(0.137)
+        await asyncio.wait_for(task, 30)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return statistics.median(delays), max(delays)
+
+
+async def main(waits: list[int]) -> None:
+    with EmbeddedBroker() as broker:
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        for wait_ms in waits:
+            topic = f"fetch-wait-{wait_ms}"
+            configs = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+            admin.create_topics([NewTopic(topic, 4, 1, topic_configs=configs)])
+            median, worst = await probe(broker.bootstrap, topic, wait_ms)
+            print(f"fetch_max_wait_ms={wait_ms:>5}: produce-to-receive median {median:6.1f} ms, max {worst:6.1f} ms")
+        admin.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--waits", type=int, nargs="+", default=[1500, 500, 50])
+    asyncio.run(main(parser.parse_args().waits))
