@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-from kafka import KafkaProducer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.common import BenchError, codec, http_json, prefixed_topics, progress_bar, wait_until, worker_metrics
 from streams.broker import EmbeddedBroker, stop_process
@@ -85,7 +84,17 @@ def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, wor
     app_id = "latency"
     settings = broker.settings(app_id, workdir / app_id, topics=prefixed_topics(app_id))
     worker = spawn_worker(settings, log_file=workdir / f"{app_id}.log")
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0, acks=1)
+    # librdkafka, not kafka-python: at thousands of records a second kafka-python's pure-Python send path queues
+    # records behind the GIL and that delay would be counted as the worker's; murmur2_random is Kafka's partitioner
+    producer = Producer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "linger.ms": 1,
+            "max.in.flight.requests.per.connection": 5,
+            "acks": 1,
+            "partitioner": "murmur2_random",
+        }
+    )
     avro = codec()
     total = int(rate * seconds)
     stream = JourneyGenerator(leads, seed=7, mean_gap_ms=2000).events(WARMUP + total)
@@ -97,7 +106,8 @@ def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, wor
             wait_until(lambda: http_json(settings.web_port, "/readyz")[0] == 200, 180, "latency worker", worker)
             for _ in range(WARMUP):
                 event = next(stream)
-                producer.send(settings.topics.events, key=event.lead_id.encode(), value=avro.encode_event(event))
+                producer.produce(settings.topics.events, key=event.lead_id.encode(), value=avro.encode_event(event))
+                producer.poll(0)
             producer.flush()
             consumed = lambda: worker_metrics(settings.web_port).get("leadscore_events_consumed_total", 0)  # noqa: E731
             wait_until(lambda: consumed() >= WARMUP, 120, "latency warm-up", worker, every_s=0.2)
@@ -109,12 +119,13 @@ def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, wor
                 while (delay := started + n / rate - time.time()) > 0:
                     time.sleep(min(delay, 0.005))
                 at = time.time()
-                producer.send(
+                producer.produce(
                     settings.topics.events,
                     key=event.lead_id.encode(),
                     value=avro.encode_event(event),
-                    timestamp_ms=int(at * 1000),
+                    timestamp=int(at * 1000),
                 )
+                producer.poll(0)
                 sent[event.event_id] = at
                 if n % 200 == 0:
                     bar.update(task, completed=n)
@@ -125,7 +136,7 @@ def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, wor
             wait_until(lambda: time.time() - watcher.last_at > 2.0, 60, "latency: outputs draining")
     finally:
         watcher.stopping.set()
-        producer.close()
+        producer.flush(10)
         stop_process(worker, grace_s=20)
     watcher.join(timeout=5)
     emission, received, series = [], [], []
