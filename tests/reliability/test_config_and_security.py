@@ -62,7 +62,8 @@ BROKEN_MODELS: dict[str, tuple[str | None, list[str]]] = {
         ["broken.yaml", "rules[0] (id 'a').points", "required field is missing"],
     ),
     "unknown-operator": (
-        VALID_HEAD + "rules:\n  - {id: a, event: page_view, points: 1, when: {field: properties.path, startswith: /p}}\n",
+        VALID_HEAD
+        + "rules:\n  - {id: a, event: page_view, points: 1, when: {field: properties.path, startswith: /p}}\n",
         ["broken.yaml", "rules[0] (id 'a').when", "expected exactly one operator", "startswith"],
     ),
     "duplicate-rule-id": (
@@ -70,11 +71,13 @@ BROKEN_MODELS: dict[str, tuple[str | None, list[str]]] = {
         ["broken.yaml", "duplicate rule id 'a'"],
     ),
     "regex-does-not-compile": (
-        VALID_HEAD + "rules:\n  - {id: a, event: page_view, points: 1, when: {field: properties.path, matches: '(x'}}\n",
+        VALID_HEAD
+        + "rules:\n  - {id: a, event: page_view, points: 1, when: {field: properties.path, matches: '(x'}}\n",
         ["broken.yaml", "rules[0] (id 'a').when.matches", "invalid regular expression"],
     ),
     "level-leave-above-enter": (
-        VALID_HEAD + "rules:\n  - {id: a, event: page_view, points: 1}\nlevels:\n  - {name: MQL, enter: 50, leave: 60}\n",
+        VALID_HEAD
+        + "rules:\n  - {id: a, event: page_view, points: 1}\nlevels:\n  - {name: MQL, enter: 50, leave: 60}\n",
         ["broken.yaml", "levels[0]", "leave must not be above enter"],
     ),
     "bad-duration": (
@@ -86,7 +89,8 @@ BROKEN_MODELS: dict[str, tuple[str | None, list[str]]] = {
         ["broken.yaml", "not valid YAML at line"],
     ),
     "python-object-tag": (  # PyYAML's unsafe loader would run os.system here; safe_load must refuse the tag
-        VALID_HEAD + "rules:\n  - {id: a, event: page_view, points: !!python/object/apply:os.system ['touch {sentinel}']}\n",
+        VALID_HEAD
+        + "rules:\n  - {id: a, event: page_view, points: !!python/object/apply:os.system ['touch {sentinel}']}\n",
         ["broken.yaml", "not valid YAML at line 5"],
     ),
     "empty-file": ("", ["broken.yaml", "expected a mapping"]),
@@ -306,6 +310,8 @@ def _get(url: str, authorization: str | None = None) -> tuple[int, bytes, dict[s
             return response.status, response.read(), dict(response.headers)
     except urllib.error.HTTPError as error:
         return error.code, error.read(), dict(error.headers)
+    except OSError:  # not listening yet
+        return 0, b"", {}
 
 
 def _wait_for(check, timeout_s: float, what: str):  # type: ignore[no-untyped-def]
@@ -352,7 +358,7 @@ def secret_worker(broker, tmp_path_factory) -> Iterator[SecretWorker]:  # noqa: 
         stop_process(process, grace_s=5.0)
 
 
-def _produce(settings: Settings, codec, events: list[LeadEvent], raw: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
+def _produce(settings: Settings, codec, events: list[LeadEvent], raw: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
     try:
         for event in events:
@@ -369,7 +375,7 @@ def test_query_api_token_and_open_probes_and_no_secret_leaks(secret_worker: Secr
     worker, token, password = secret_worker, secret_worker.token, secret_worker.password
     events = [make_event("lead-1", "demo_request", T0 + k, event_id=f"e-{k}") for k in range(3)]
     bad = make_event("lead-2", "no_such_type", T0, event_id="bad")  # dead-lettered: exercises the error path
-    _produce(worker.settings, codec, [*events, bad], raw=[(b"lead-3", b"\x00garbage")])
+    _produce(worker.settings, codec, [*events, bad], raw=((b"lead-3", b"\x00garbage"),))
     lead = f"{worker.url}/leads/lead-1"
     status, body, _ = _wait_for(lambda: (r := _get(lead, f"Bearer {token}"))[0] == 200 and r, 60, "lead-1 scored")
     assert json.loads(body)["models"][0]["score"] == 90.0
@@ -387,7 +393,7 @@ def test_query_api_token_and_open_probes_and_no_secret_leaks(secret_worker: Secr
     for what, header in refused.items():
         status, body, _ = _get(lead, header)
         assert status == 401, what
-        assert token.encode() not in body and b"wrong" not in body, what
+        assert json.loads(body) == {"error": "missing or wrong bearer token"}, what
     assert _get(f"{worker.url}/leads/nobody", f"Bearer {token}")[0] == 404
     assert _get(f"{worker.url}/leads/nobody")[0] == 401  # no token: 401 before the lookup (no existence oracle)
     assert _get(f"{lead}?at=yesterday", f"Bearer {token}")[0] == 400
@@ -415,7 +421,9 @@ def test_query_api_token_and_open_probes_and_no_secret_leaks(secret_worker: Secr
     time.sleep(1)  # let the DEBUG log catch up with the requests above
     log = worker.log.read_text(errors="replace")
     assert log.count("DEBUG") > 10, log[-2000:]
-    assert "/leads/lead-1" in log or "leads" in log  # the requests were logged, so the search below means something
+    # Positive control: at DEBUG aiokafka logs fetched record bytes (lead ids, event ids), so the log does carry what
+    # flows through the worker and the search below means something. (HTTP requests are not logged at all.)
+    assert "lead-1" in log and "demo_reque" in log
     for secret in (token, password):
         for where, text in {
             "worker log": log,
@@ -432,6 +440,7 @@ def test_query_api_token_and_open_probes_and_no_secret_leaks(secret_worker: Secr
     reason="finding: no model reload (issue 8). SIGHUP is not handled (mode.Worker handles SIGINT, SIGTERM, SIGUSR1, "
     "SIGUSR2 only), so `kill -HUP`, the usual reload signal, terminates the worker instead of reloading; a changed "
     "model file is never read again",
+    raises=pytest.fail.Exception,  # "DID NOT RAISE TimeoutExpired": the worker died of the SIGHUP
 )
 def test_reload_with_an_invalid_model_keeps_the_old_model_and_reports(secret_worker: SecretWorker, codec):
     worker = secret_worker  # runs last in this module: it may kill the worker
@@ -440,7 +449,7 @@ def test_reload_with_an_invalid_model_keeps_the_old_model_and_reports(secret_wor
     with pytest.raises(subprocess.TimeoutExpired):
         worker.process.wait(timeout=3)
     _produce(worker.settings, codec, [make_event("lead-9", "demo_request", T0, event_id="after-reload")])
-    status, body, _ = _wait_for(
+    _, body, _ = _wait_for(
         lambda: (r := _get(f"{worker.url}/leads/lead-9", f"Bearer {worker.token}"))[0] == 200 and r, 30, "lead-9"
     )
     assert json.loads(body)["models"][0]["score"] == 30.0  # the old model still scores
