@@ -389,6 +389,8 @@ def test_query_api_token_and_open_probes_and_no_secret_leaks(secret_worker: Secr
         "no scheme": token,
         "basic scheme": f"Basic {token}",
         "empty bearer": "Bearer ",
+        # RFC 9110 11.1: auth schemes are case-insensitive; api.py compares the whole header (see the report)
+        "lowercase scheme": f"bearer {token}",
     }
     for what, header in refused.items():
         status, body, _ = _get(lead, header)
