@@ -217,16 +217,40 @@ def parse_model(raw: Any, source: str = "<model>") -> ScoringModel:
     return compile_model(spec, source)
 
 
+class _ModelLoader(yaml.SafeLoader):
+    """YAML for model files: safe tags only, no aliases (a 1 kB file of nested aliases expands to a billion nodes),
+    and no duplicate keys (``points: 5, points: 500`` would silently mean 500)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in model files", mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+                    )
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
+
+
 def load_model(path: Path) -> ScoringModel:
     """Read, validate and compile one model file."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_ModelLoader)  # a SafeLoader subclass
     except OSError as exc:
         raise ModelError(f"{path}: cannot read model file: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ModelError(f"{path}: not valid YAML{where}") from None
+        problem = getattr(exc, "problem", None)
+        detail = f": {problem}" if problem and ("duplicate" in problem or "alias" in problem) else ""
+        raise ModelError(f"{path}: not valid YAML{where}{detail}") from None
     return parse_model(raw, source=path.name)
 
 
