@@ -21,6 +21,8 @@ import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from re import _constants as re_constants  # type: ignore[attr-defined]  # the parser's opcodes (CPython 3.11+)
+from re import _parser as re_parser  # type: ignore[attr-defined]
 from typing import Any, Protocol
 
 FieldValue = str | int | float | None
@@ -207,8 +209,40 @@ def _parse_compare(raw: Mapping[str, Any], lists: Lists, where: str) -> Conditio
             pattern = re.compile(text, 0 if case_sensitive else re.IGNORECASE)
         except re.error as exc:
             raise ConditionError(at, f"invalid regular expression ({exc})") from None
+        if _nested_repetition(re_parser.parse(text)):
+            raise ConditionError(
+                at,
+                "regular expression repeats a group that itself repeats, like (a+)+: such patterns can take minutes "
+                "on a short input (catastrophic backtracking); write it without the outer repetition",
+            )
         return Compare(field, op, pattern, case_sensitive)
     return Compare(field, op, fold(text), case_sensitive)
+
+
+_REPEATS = {re_constants.MAX_REPEAT, re_constants.MIN_REPEAT, re_constants.POSSESSIVE_REPEAT}
+
+
+def _nested_repetition(parsed: Any, inside_repeat: bool = False) -> bool:
+    """Whether a parsed pattern has an unbounded repetition inside another repetition (star height above one), the
+    shape behind exponential backtracking in Python's ``re``. Input never runs patterns; models are checked once."""
+    for op, argument in parsed:
+        if op in _REPEATS:
+            unbounded = argument[1] == re_constants.MAXREPEAT
+            if (unbounded and inside_repeat) or _nested_repetition(argument[2], inside_repeat or unbounded):
+                return True
+        elif any(_nested_repetition(child, inside_repeat) for child in _children(op, argument)):
+            return True
+    return False
+
+
+def _children(op: Any, argument: Any) -> list[Any]:
+    if op is re_constants.SUBPATTERN:
+        return [argument[-1]]
+    if op is re_constants.BRANCH:
+        return list(argument[1])
+    if op in (re_constants.ASSERT, re_constants.ASSERT_NOT):
+        return [argument[1]]
+    return []
 
 
 def _scalar_text(value: Any, at: str) -> str:
