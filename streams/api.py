@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -50,7 +51,10 @@ def lead_view(engine: Engine, stored: dict[str, Any], at_ms: int) -> dict[str, A
     }
 
 
-def register_api(app: faust.App, settings: Settings, table: Any, engine: Engine, changelog_topic: str) -> None:
+def register_api(
+    app: faust.App, settings: Settings, table: Any, engine: Callable[[], Engine], changelog_topic: str
+) -> None:
+    """The query API; ``engine`` gives the engine running now (models can be reloaded)."""
     token = settings.api_token.get_secret_value() if settings.api_token else None
     me = str(app.conf.canonical_url).rstrip("/")
 
@@ -81,7 +85,7 @@ def register_api(app: faust.App, settings: Settings, table: Any, engine: Engine,
         stored = table.get(lead_id)
         if stored is None:
             return web.json({"error": f"no lead {lead_id!r}"}, status=404, headers={SERVED_BY_HEADER: me})
-        view = lead_view(engine, stored, at_ms)
+        view = lead_view(engine(), stored, at_ms)
         if request.query.get("raw"):
             view["state"] = stored  # the stored state itself, for operators and the recovery test
         return web.json(view, headers={SERVED_BY_HEADER: me})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from streams.output import BatchProducer
 from streams.perevent import PerEventWriter
 from streams.processing import TICK, Message, Processor, Result
 from streams.recovery import correct_highwaters, top_up
+from streams.reload import ModelReloader
 from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.topics import schema_registry
@@ -274,7 +276,17 @@ def create_app(settings: Settings) -> Leadscore:
                 clocks.observe(partition, value.get("t", 0), 0)
         metrics.leads_due.set(len(due_index))
 
-    register_api(app, settings, table, engine, table.changelog_topic.get_topic_name())
+    register_api(app, settings, table, lambda: processor.engine, table.changelog_topic.get_topic_name())
+    reloader = ModelReloader(settings.model_paths, processor, metrics, lock, models)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def reload_models() -> None:
+        """SIGHUP reloads the models now; changed model files are picked up every ``model_reload_s``."""
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reloader.check(force=True)))
+        while settings.model_reload_s > 0:
+            await asyncio.sleep(settings.model_reload_s)
+            await reloader.check()
 
     metrics.recovery_remaining.set_function(lambda: max(0, app.tables.recovery.active_remaining_total()))  # type: ignore[attr-defined]
     setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.registry, name_prefix="faust")

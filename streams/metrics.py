@@ -96,6 +96,18 @@ class Metrics:
             ["topic", "partition"],
             registry=self.registry,
         )
+        self.model_reloads = Counter(
+            "leadscore_model_reloads",
+            "Model reloads (SIGHUP or changed files), by outcome: ok, or failed (the running models stay).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "leadscore_model_info",
+            "The models this worker runs (value 1).",
+            ["model", "version"],
+            registry=self.registry,
+        )
         self.erasures = Counter("leadscore_erasures", "Leads erased on request.", registry=self.registry)
         self.dead_letters = Counter(
             "leadscore_dead_letters",

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         description="Longest the broker may hold a fetch with nothing new (Kafka answers as soon as data arrives; "
         "Faust's own default is 1,500 ms; ADR 014).",
     )
+    model_reload_s: float = Field(
+        10.0, ge=0, description="How often to look for changed model files (0: only on SIGHUP); ADR 015."
+    )
     uvloop: bool = Field(True, description="Run the worker on uvloop (faster event loop) instead of asyncio's.")
     producer_linger_ms: int = Field(5, ge=0, description="How long the producer waits to fill a batch (ms).")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
@@ -128,6 +131,7 @@ class Settings(BaseSettings):
             "LEADSCORE_BATCH_LINGER_MS": str(self.batch_linger_ms),
             "LEADSCORE_FETCH_MAX_WAIT_MS": str(self.fetch_max_wait_ms),
             "LEADSCORE_UVLOOP": str(self.uvloop).lower(),
+            "LEADSCORE_MODEL_RELOAD_S": str(self.model_reload_s),
             **({"LEADSCORE_WEB_ADVERTISED_URL": self.web_advertised_url} if self.web_advertised_url else {}),
             **({"LEADSCORE_API_TOKEN": self.api_token.get_secret_value()} if self.api_token else {}),
         }
