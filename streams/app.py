@@ -24,7 +24,7 @@ from streams.metrics import Metrics
 from streams.output import BatchProducer
 from streams.perevent import PerEventWriter
 from streams.processing import TICK, Message, Processor, Result
-from streams.recovery import correct_highwaters, top_up
+from streams.recovery import complete_recovery, correct_highwaters
 from streams.reload import ModelReloader
 from streams.security import faust_credentials
 from streams.settings import Settings
@@ -256,25 +256,8 @@ def create_app(settings: Settings) -> Leadscore:
                     metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, end - position))
 
     @table.on_recover
-    async def complete_recovery() -> None:
-        """After Faust's recovery, before the agents resume: read what a wrong high watermark hid (ADR 011),
-        then index the owned leads that have a crossing by decay ahead."""
-        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == names.events}
-        app.tables.recovery.flush_buffers()  # type: ignore[attr-defined]  # records read after Faust's last flush
-        offsets = {(tp.topic, tp.partition): offset for tp, offset in app.tables.recovery.active_offsets.items()}  # type: ignore[attr-defined]
-        try:
-            metrics.recovery_topped_up.inc(await top_up(settings, table, offsets, owned))
-        except Exception as exc:  # Faust ignores errors of recovery callbacks: never run on incomplete state
-            log.exception("completing the table recovery failed; stopping the worker")
-            await app.crash(exc)
-            return
-        due_index.clear()
-        for lead_id, value in table.items():
-            partition = value.get("p")
-            if partition in owned:
-                due_index.set(partition, lead_id, value.get("d"))
-                clocks.observe(partition, value.get("t", 0), 0)
-        metrics.leads_due.set(len(due_index))
+    async def recovered() -> None:
+        await complete_recovery(app, settings, table, due_index, clocks, metrics)
 
     register_api(app, settings, table, lambda: processor.engine, table.changelog_topic.get_topic_name())
     reloader = ModelReloader(settings.model_paths, processor, metrics, lock, models)

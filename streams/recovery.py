@@ -11,6 +11,7 @@ fetch comes back empty, and applies what Faust missed. On a correct broker that 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -18,9 +19,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 
+from streams.decay import DueIndex, PartitionClocks
+from streams.metrics import Metrics
 from streams.security import kafka_python_config
 from streams.settings import Settings
 
+log = logging.getLogger(__name__)
 EMPTY_FETCHES_TO_STOP = 2
 FETCH_TIMEOUT_MS = 300
 
@@ -132,3 +136,27 @@ def correct_highwaters(consumer: Any, settings: Settings) -> None:
         return await exact_end_offsets(settings, await reported_highwaters(*partitions))
 
     consumer.highwaters = highwaters
+
+
+async def complete_recovery(
+    app: Any, settings: Settings, table: Any, due_index: DueIndex, clocks: PartitionClocks, metrics: Metrics
+) -> None:
+    """After Faust's recovery, before the agents resume: read what a wrong high watermark hid (ADR 011), then index
+    the owned leads that have a crossing by decay ahead (ADR 009)."""
+    owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.topics.events}
+    recovery = app.tables.recovery
+    recovery.flush_buffers()  # records read after Faust's last flush
+    offsets = {(tp.topic, tp.partition): offset for tp, offset in recovery.active_offsets.items()}
+    try:
+        metrics.recovery_topped_up.inc(await top_up(settings, table, offsets, owned))
+    except Exception as exc:  # Faust ignores errors of recovery callbacks: never run on incomplete state
+        log.exception("completing the table recovery failed; stopping the worker")
+        await app.crash(exc)
+        return
+    due_index.clear()
+    for lead_id, value in table.items():
+        partition = value.get("p")
+        if partition in owned:
+            due_index.set(partition, lead_id, value.get("d"))
+            clocks.observe(partition, value.get("t", 0), 0)
+    metrics.leads_due.set(len(due_index))
