@@ -67,7 +67,10 @@ class HostileFuzzer:
             "timestamp_3000": lambda: self.event(occurred_at=YEAR_3000 + self.rng.randrange(0, 10**10)),
             "unknown_event_type": lambda: self.event(type=self.rng.choice(["", "hack", "EMAIL_OPEN", "page-view "])),
             "invalid_utf8": self.invalid_utf8,
-            "random_bytes": lambda: (self._key(), bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(40)))),
+            "random_bytes": lambda: (
+                self._key(),
+                bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(40))),
+            ),
         }
         self.counts: dict[str, int] = dict.fromkeys(self.kinds, 0)
 

@@ -91,7 +91,8 @@ def _essentials(output: Any) -> dict[str, Any]:
     return {name: getattr(output, name) for name in keep if hasattr(output, name)}
 
 
-def expected_outputs(engine: Engine, log: Iterable[Record], partitions: int) -> Expected:
+def expected_outputs(engine: Engine, log: Iterable[Record], partitions: int, decay: bool) -> Expected:
+    """``decay``: the workers ran decay ticks, so add the crossings time alone makes up to each partition's clock."""
     expected = Expected()
     states: dict[str, LeadState] = {}
     clocks: dict[int, int] = {}
@@ -120,7 +121,7 @@ def expected_outputs(engine: Engine, log: Iterable[Record], partitions: int) -> 
         update = engine.apply_event(states.get(event.lead_id), event)
         states[event.lead_id] = update.state
         record(update)
-    for lead_id, state in states.items():
+    for lead_id, state in states.items() if decay else ():
         update = engine.advance(state, clocks[lead_partition(lead_id, partitions)])
         states[lead_id] = update.state
         record(update)
@@ -148,9 +149,7 @@ class OutputReader:
         self.codec = codec
         self.observed = Observed()
         wanted = [topics.score_changes, topics.thresholds, topics.scores, topics.dead_letters]
-        self.consumer = KafkaConsumer(
-            *wanted, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-        )
+        self.consumer = KafkaConsumer(*wanted, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
 
     def poll(self, seconds: float = 1.0) -> None:
         deadline = time.monotonic() + seconds
@@ -232,7 +231,11 @@ def compare(expected: Expected, observed: Observed) -> dict[str, Any]:
         "double_counted": len(unexpected) + len(wrong_state),
         "wrong_output_content": wrong_content + observed.conflicting,
         "leads_with_wrong_final_state": len(wrong_state),
-        "wrong_state_examples": wrong_state[:5],
+        "wrong_state_examples": [
+            {"lead": lead, "expected": expected.scores.get(lead), "observed": observed.scores.get(lead)}
+            for lead in wrong_state[:3]
+        ],
+        "unexpected_examples": [observed.changes.get(i) or observed.crossings.get(i) for i in sorted(unexpected)[:5]],
         "duplicate_outputs": observed.change_records
         - len(observed.changes)
         + observed.crossing_records
