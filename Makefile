@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install ops-tools demo test test-unit test-integration lint lint-ops format bench clean
+.PHONY: help install ops-tools demo test test-unit test-integration reliability lint lint-ops format bench clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,6 +43,11 @@ test-unit: $(STAMP) ## Unit and stream tests only (no broker)
 
 test-integration: $(STAMP) ## Integration tests against the embedded Tansu broker
 	$(BIN)/python -m pytest -m integration
+
+reliability: $(STAMP) ## Issue 6: crash, broker stall, hostile input vs the oracle (long); figures in reliability-report.json
+	rm -f reliability-report.json
+	$(BIN)/python -m pytest -m reliability tests/reliability
+	@cat reliability-report.json
 
 lint: $(STAMP) lint-ops ## Deployment kit checks (lint-ops), ruff, mypy (strict on scoring/)
 	$(BIN)/ruff check .

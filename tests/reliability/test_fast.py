@@ -1,0 +1,24 @@
+"""The fast subset of the reliability scenarios, in the default `make test`: same code, small sizes."""
+
+from __future__ import annotations
+
+from tests.reliability.scenarios import run_crash, run_hostile
+
+
+def test_sigkilled_worker_restarts_and_matches_the_oracle(tmp_path):
+    figures = run_crash(tmp_path, leads=500, events=5_000, kills=3, rate=800)
+    assert figures["kills"] == 3
+    assert figures["events"] >= 5_000
+    assert figures["lost"] == 0, figures
+    assert figures["double_counted"] == 0, figures
+    assert figures["wrong_output_content"] == 0, figures
+    assert figures["worker_alive_at_end"]
+
+
+def test_hostile_messages_all_dead_lettered_and_valid_events_exact(tmp_path):
+    figures = run_hostile(tmp_path, leads=500, events=3_000, hostile=500, rate=2_000)
+    assert figures["hostile_classified_invalid"] == figures["hostile_messages"] == 500
+    assert figures["hostile_in_dlq"] == 500, figures
+    assert figures["valid_in_dlq"] == 0, figures
+    assert figures["worker_restarts_from_hostile"] == 0
+    assert figures["lost"] == 0 and figures["double_counted"] == 0, figures

@@ -1,0 +1,44 @@
+"""The full reliability scenarios of issue 6 (`make reliability`); figures go into reliability-report.json."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.reliability.harness import write_report
+from tests.reliability.scenarios import run_crash, run_hostile, run_stall
+
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(1800)]
+
+
+def _exact(figures):
+    assert figures["lost"] == 0, figures
+    assert figures["double_counted"] == 0, figures
+    assert figures["wrong_output_content"] == 0, figures
+
+
+def test_crash_100k_events_10k_leads_10_sigkills(tmp_path):
+    figures = run_crash(tmp_path, leads=10_000, events=100_000, kills=10, rate=1_500)
+    write_report({k: figures[k] for k in ("events", "kills", "lost", "double_counted", "duplicate_outputs")})
+    write_report({"crash": figures})
+    assert figures["kills"] >= 10 and figures["events"] >= 100_000
+    _exact(figures)
+    assert figures["worker_alive_at_end"]
+
+
+def test_hostile_10k_malformed_in_20k_valid(tmp_path):
+    figures = run_hostile(tmp_path, leads=2_000, events=20_000, hostile=10_000, rate=3_000)
+    keys = ("hostile_messages", "hostile_in_dlq", "worker_restarts_from_hostile")
+    write_report({**{k: figures[k] for k in keys}, "hostile": figures})
+    assert figures["hostile_messages"] >= 10_000
+    assert figures["hostile_in_dlq"] == figures["hostile_messages"], figures
+    assert figures["valid_in_dlq"] == 0
+    assert figures["worker_restarts_from_hostile"] == 0
+    _exact(figures)
+
+
+def test_broker_frozen_30s_under_load(tmp_path):
+    figures = run_stall(tmp_path, leads=2_000, events=60_000, stall_s=30.0, rate=1_000)
+    recovered = figures["stall_worker_alive"] and figures["lost"] == 0 and figures["double_counted"] == 0
+    write_report({"stall_recovered": recovered, "stall": figures})
+    _exact(figures)
+    assert figures["stall_worker_alive"], "the worker exited during the broker stall"
