@@ -9,7 +9,9 @@ the state is read and written inside a normal agent (ADR 009).
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -74,3 +76,20 @@ class PartitionClocks:
         clock = max(clock, self._given_ms.get(partition, 0))
         self._given_ms[partition] = clock
         return clock
+
+
+def rebuild_due_index(
+    states: Iterable[tuple[str, dict[str, Any]]],
+    owned: set[int],
+    due_index: DueIndex,
+    clocks: PartitionClocks,
+    wall_ms: int,
+) -> None:
+    """After a recovery: index the owned leads with a crossing by decay ahead, and start each partition's clock at
+    its latest event time, observed now (``wall_ms``): a restarted partition is not idle since 1970."""
+    due_index.clear()
+    for lead_id, value in states:
+        partition = value.get("p")
+        if partition in owned:
+            due_index.set(partition, lead_id, value.get("d"))
+            clocks.observe(partition, value.get("t", 0), wall_ms)

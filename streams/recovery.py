@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 
-from streams.decay import DueIndex, PartitionClocks
+from streams.decay import DueIndex, PartitionClocks, rebuild_due_index
 from streams.metrics import Metrics
 from streams.security import kafka_python_config
 from streams.settings import Settings
@@ -153,10 +154,5 @@ async def complete_recovery(
         log.exception("completing the table recovery failed; stopping the worker")
         await app.crash(exc)
         return
-    due_index.clear()
-    for lead_id, value in table.items():
-        partition = value.get("p")
-        if partition in owned:
-            due_index.set(partition, lead_id, value.get("d"))
-            clocks.observe(partition, value.get("t", 0), 0)
+    rebuild_due_index(table.items(), owned, due_index, clocks, int(time.time() * 1000))
     metrics.leads_due.set(len(due_index))
