@@ -21,7 +21,7 @@ from tests.reliability.harness import (
 from tests.reliability.hostile import HostileFuzzer
 
 
-def _produced(producer: BackgroundProducer, timeout_s: float) -> int:
+def produced_count(producer: BackgroundProducer, timeout_s: float) -> int:
     producer.join(timeout_s)
     assert not producer.is_alive(), "the producer did not finish"
     assert producer.error is None, producer.error
@@ -47,7 +47,7 @@ def run_crash(
             workers.kill("w")
             kill_times.append(round(time.monotonic() - started, 1))
             workers.spawn("w")
-        produced = _produced(producer, timeout_s=load_s * 3 + 120)
+        produced = produced_count(producer, timeout_s=load_s * 3 + 120)
         expected = oracle(settings, produced)
         figures, _ = check_against_oracle(settings, expected, timeout_s=settle_s)
         alive = workers.processes["w"].poll() is None
@@ -75,7 +75,7 @@ def run_hostile(tmp_path: Path, leads: int, events: int, hostile: int, rate: flo
         worker = workers.spawn("w")
         producer = BackgroundProducer(settings.bootstrap_servers, settings.topics.events, mixed, rate)
         producer.start()
-        produced = _produced(producer, timeout_s=len(mixed) / rate * 3 + 120)
+        produced = produced_count(producer, timeout_s=len(mixed) / rate * 3 + 120)
         expected = oracle(settings, produced)
         figures, observed = check_against_oracle(settings, expected, timeout_s=180)
         in_dlq = [observed.dead_letters.get(at) for at in expected.invalid]
@@ -109,7 +109,7 @@ def run_stall(tmp_path: Path, leads: int, events: int, stall_s: float, rate: flo
         finally:
             os.kill(broker.pid, signal.SIGCONT)
         resumed = time.monotonic()
-        produced = _produced(producer, timeout_s=events / rate * 3 + 180)
+        produced = produced_count(producer, timeout_s=events / rate * 3 + 180)
         expected = oracle(settings, produced)
         figures, _ = check_against_oracle(settings, expected, timeout_s=300)
         caught_up_s = time.monotonic() - resumed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.reliability.harness import write_report
+from tests.reliability.rebalance import run_rebalance
 from tests.reliability.scenarios import run_crash, run_hostile, run_stall
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(1800)]
@@ -42,3 +43,10 @@ def test_broker_frozen_30s_under_load(tmp_path):
     write_report({"stall_recovered": recovered, "stall": figures})
     _exact(figures)
     assert figures["stall_worker_alive"], "the worker exited during the broker stall"
+
+
+def test_three_workers_join_leave_and_kill(tmp_path):
+    figures = run_rebalance(tmp_path, leads=5_000, events=150_000, rate=1_000)
+    write_report({"rebalance_seconds": figures["rebalance_seconds"], "rebalance": figures})
+    _exact(figures)
+    assert len(figures["rebalance_seconds"]) == 3 and figures["last_worker_alive"]
