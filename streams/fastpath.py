@@ -96,9 +96,9 @@ class Outbox:
     """What one batch sends and writes, in the order it must happen."""
 
     records: list[Record] = field(default_factory=list)
-    states: dict[str, tuple[int, dict[str, Any] | None]] = field(default_factory=dict)  # None: erased
-    dues: dict[str, tuple[int, int | None]] = field(default_factory=dict)
-    event_times: list[tuple[int, int]] = field(default_factory=list)  # (partition, event ms)
+    # lead id -> (partition, state or None when erased, when time alone next moves it across a level)
+    states: dict[str, tuple[int, dict[str, Any] | None, int | None]] = field(default_factory=dict)
+    latest_event_ms: dict[int, int] = field(default_factory=dict)  # per partition, for its event-time clock
     emitted_event_ms: list[int] = field(default_factory=list)  # event times of inputs that produced outputs
 
 
@@ -169,7 +169,7 @@ class BatchScorer:
         await self._write(outbox)
 
     async def _write(self, outbox: Outbox) -> None:
-        await self._send(outbox.records)
+        await self.producer.send_all(outbox.records)  # outputs first, acknowledged; then the state
         await self._write_states(outbox.states)
         self._index(outbox)
 
@@ -179,7 +179,7 @@ class BatchScorer:
         def load(lead_id: str) -> dict[str, Any] | None:
             held = outbox.states.get(lead_id)
             if held is not None:
-                return held[1]
+                return held[1]  # written earlier in this batch (None: erased)
             try:
                 value: dict[str, Any] | None = stored[lead_id]
             except KeyError:
@@ -202,32 +202,28 @@ class BatchScorer:
         if result.scores is not None:
             records.append((self.names.scores, message.key, result.scores, None))
         if result.state is not None:
-            outbox.states[result.lead_id] = (message.partition, result.state)
-            outbox.dues[result.lead_id] = (message.partition, result.due_ms)
+            outbox.states[result.lead_id] = (message.partition, result.state, result.due_ms)
         if result.erased is not None:  # tombstones: lead-scores, then the state (its changelog and store)
             records.append((self.names.scores, message.key, None, None))
             records.append((self.names.erasures_completed, message.key, result.erased, None))
-            outbox.states[result.lead_id] = (message.partition, None)
-            outbox.dues[result.lead_id] = (message.partition, None)
+            outbox.states[result.lead_id] = (message.partition, None, None)
         if result.event_ms is not None:
-            outbox.event_times.append((message.partition, result.event_ms))
+            latest = outbox.latest_event_ms
+            latest[message.partition] = max(result.event_ms, latest.get(message.partition, result.event_ms))
             if result.changes or result.crossings:
                 outbox.emitted_event_ms.append(result.event_ms)
 
-    async def _send(self, records: list[Record]) -> list[int]:
-        """Produce ``records`` and wait until the broker has acknowledged every one; their offsets."""
-        return await self.producer.send_all(records)
-
-    async def _write_states(self, states: dict[str, tuple[int, dict[str, Any] | None]]) -> None:
+    async def _write_states(self, states: dict[str, tuple[int, dict[str, Any] | None, int | None]]) -> None:
         """One changelog record per lead, acknowledged, then applied to the local store (with its offset)."""
         if not states:
             return
         topic = self.table.changelog_topic.get_topic_name()
         entries = [
             (lead_id, partition, state, orjson.dumps(lead_id), None if state is None else orjson.dumps(state))
-            for lead_id, (partition, state) in states.items()
+            for lead_id, (partition, state, _) in states.items()
         ]
-        offsets = await self._send([(topic, key, value, partition) for _, partition, _, key, value in entries])
+        records: list[Record] = [(topic, key, value, partition) for _, partition, _, key, value in entries]
+        offsets = await self.producer.send_all(records)
         self.table.apply_changelog_batch(
             [
                 changelog_event(topic, partition, offset, key, value, lead_id, state)
@@ -236,10 +232,10 @@ class BatchScorer:
         )
 
     def _index(self, outbox: Outbox) -> None:
-        for lead_id, (partition, due_ms) in outbox.dues.items():
+        for lead_id, (partition, _, due_ms) in outbox.states.items():
             self.due_index.set(partition, lead_id, due_ms)
         wall_ms = int(time.time() * 1000)
-        for partition, event_ms in outbox.event_times:
+        for partition, event_ms in outbox.latest_event_ms.items():
             self.clocks.observe(partition, event_ms, wall_ms)
 
     def _observe(self, batch: list[Any], outbox: Outbox, elapsed_s: float) -> None:

@@ -9,26 +9,19 @@ Kafka's default partitioner puts them (murmur2 of the key), so consumers see the
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from kafka.partitioner.default import murmur2
 
 from streams.errors import ProduceError
+from streams.processing import default_partition
 from streams.recovery import aiokafka_security
 from streams.settings import Settings
 
 Record = tuple[str, bytes | None, bytes | None, int | None]  # topic, key, value, partition (None: by key)
 BATCH_BYTES = 512 * 1024  # below Kafka's default message.max.bytes (1 MiB)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _partition_of(key: bytes, count: int) -> int:
-    """Kafka's default partitioner (murmur2, as in Java), cached: kafka-python's murmur2 is pure Python."""
-    return int(murmur2(key) & 0x7FFFFFFF) % count
 
 
 class BatchProducer:
@@ -66,7 +59,7 @@ class BatchProducer:
             count = self._partitions[topic] = len(await producer.partitions_for(topic))
         if key is None:
             return random.randrange(count)  # as Kafka's default partitioner does for records without a key
-        return _partition_of(key, count)
+        return default_partition(key, count)
 
     async def send_all(self, records: Sequence[Record]) -> list[int]:
         """Produce ``records`` and wait until the broker has acknowledged every one; returns their offsets."""

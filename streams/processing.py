@@ -51,9 +51,15 @@ class Result:
 
 
 @functools.lru_cache(maxsize=1 << 16)
+def default_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as in Java) gives a message with ``key``; cached, since
+    kafka-python's murmur2 is pure Python and runs for every input and output."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 def lead_partition(lead_id: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as in Java) gives a message keyed by ``lead_id``."""
-    return int(murmur2(lead_id.encode()) & 0x7FFFFFFF) % partitions
+    """The partition of a message keyed by ``lead_id``."""
+    return default_partition(lead_id.encode(), partitions)
 
 
 class Processor:
