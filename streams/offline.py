@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from scoring import Engine, LeadEvent, LeadProfile, LeadscoreError, LeadState, check_event, check_profile
+from scoring.conversions import Conversion, Outcome
 from streams.codec import to_millis
 
 T = TypeVar("T")
@@ -70,6 +71,18 @@ def profile_from_json(data: dict[str, Any]) -> LeadProfile:
         department=data.get("department"),
         country=data.get("country"),
         attributes={str(k): str(v) for k, v in (data.get("attributes") or {}).items()},
+    )
+
+
+def conversion_from_json(data: dict[str, Any]) -> Conversion:
+    value = data.get("value")
+    return Conversion(
+        conversion_id=str(data["conversion_id"]),
+        lead_id=str(data["lead_id"]),
+        outcome=Outcome(str(data["outcome"]).upper()),
+        occurred_at_ms=_millis(data["occurred_at"]),
+        value=float(value) if value is not None else None,
+        currency=data.get("currency"),
     )
 
 
