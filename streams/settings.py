@@ -32,6 +32,10 @@ class TopicNames(BaseSettings):
     erasures_completed: str = "lead-erasures-completed"
     thresholds: str = "lead-thresholds"
     dead_letters: str = "lead-events-dlq"
+    conversion_scores: str = "lead-conversion-scores"
+    shadow_score_changes: str = "lead-shadow-score-changes"
+    shadow_scores: str = "lead-shadow-scores"
+    model_deployments: str = "lead-model-deployments"
 
 
 class Settings(BaseSettings):
@@ -77,6 +81,14 @@ class Settings(BaseSettings):
     )
     model_reload_s: float = Field(
         10.0, ge=0, description="How often to look for changed model files (0: only on SIGHUP); ADR 015."
+    )
+    shadow: bool = Field(
+        False,
+        description="Shadow mode: score into lead-shadow-score-changes and lead-shadow-scores, emit no crossings "
+        "and no dead letters (give it an app_id of its own: its own consumer group and state).",
+    )
+    conversion_lead_time_s: float = Field(
+        7 * 86_400.0, ge=0, description="Conversions are joined to the score the lead had this long before them."
     )
     uvloop: bool = Field(True, description="Run the worker on uvloop (faster event loop) instead of asyncio's.")
     producer_linger_ms: int = Field(5, ge=0, description="How long the producer waits to fill a batch (ms).")
@@ -132,6 +144,8 @@ class Settings(BaseSettings):
             "LEADSCORE_FETCH_MAX_WAIT_MS": str(self.fetch_max_wait_ms),
             "LEADSCORE_UVLOOP": str(self.uvloop).lower(),
             "LEADSCORE_MODEL_RELOAD_S": str(self.model_reload_s),
+            "LEADSCORE_SHADOW": str(self.shadow).lower(),
+            "LEADSCORE_CONVERSION_LEAD_TIME_S": str(self.conversion_lead_time_s),
             **({"LEADSCORE_WEB_ADVERTISED_URL": self.web_advertised_url} if self.web_advertised_url else {}),
             **({"LEADSCORE_API_TOKEN": self.api_token.get_secret_value()} if self.api_token else {}),
         }

@@ -50,6 +50,10 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.erasures_completed, "ErasureCompleted", False, FOREVER, "output", "erasures done"),
         TopicSpec(names.thresholds, "ThresholdCrossed", False, FOREVER, "output", "level crossings"),
         TopicSpec(names.dead_letters, "DeadLetter", False, SEVEN_DAYS_MS, "output", "rejected input"),
+        TopicSpec(names.conversion_scores, "ConversionScored", False, FOREVER, "output", "outcomes with scores"),
+        TopicSpec(names.shadow_score_changes, "ScoreChanged", False, SEVEN_DAYS_MS, "output", "shadow score changes"),
+        TopicSpec(names.shadow_scores, "LeadScore", True, FOREVER, "output", "latest shadow scores per lead"),
+        TopicSpec(names.model_deployments, "ModelDeployed", False, FOREVER, "output", "audit of model versions"),
     ]
 
 
@@ -91,5 +95,7 @@ def schema_registry(settings: Settings) -> LocalSchemaRegistry:
     local = LocalSchemaRegistry(settings.schema_registry_file)
     if settings.schema_registry_url is None:
         return local
-    subjects = {spec.schema: f"{spec.name}-value" for spec in topic_specs(settings)}
+    subjects: dict[str, str] = {}
+    for spec in topic_specs(settings):  # a contract used by two topics (shadow ones) registers under the first
+        subjects.setdefault(spec.schema, f"{spec.name}-value")
     return HttpSchemaRegistry(settings.schema_registry_url, subjects, local)
