@@ -9,8 +9,9 @@ Errors name the file, the rule and the field: ``b2b.yaml: rules[3] (id 'demo').p
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,8 @@ class ScoringModel:
     lateness_ms: int = 7 * 86_400_000
     description: str = ""
     author: str = ""
+    reason: str = ""
+    content_sha256: str = ""  # of the file it was loaded from (empty when parsed from data)
     _by_event: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -155,6 +158,7 @@ def compile_model(spec: ModelSpec, source: str) -> ScoringModel:
         lateness_ms=spec.lateness,
         description=spec.description,
         author=spec.author,
+        reason=spec.reason,
     )
 
 
@@ -242,7 +246,10 @@ class _ModelLoader(yaml.SafeLoader):
 def load_model(path: Path) -> ScoringModel:
     """Read, validate and compile one model file."""
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_ModelLoader)  # a SafeLoader subclass
+        content = path.read_bytes()
+        raw = yaml.load(content.decode("utf-8"), Loader=_ModelLoader)  # a SafeLoader subclass
+    except UnicodeDecodeError:
+        raise ModelError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise ModelError(f"{path}: cannot read model file: {exc.strerror}") from None
     except yaml.YAMLError as exc:
@@ -251,7 +258,7 @@ def load_model(path: Path) -> ScoringModel:
         problem = getattr(exc, "problem", None)
         detail = f": {problem}" if problem and ("duplicate" in problem or "alias" in problem) else ""
         raise ModelError(f"{path}: not valid YAML{where}{detail}") from None
-    return parse_model(raw, source=path.name)
+    return replace(parse_model(raw, source=path.name), content_sha256=hashlib.sha256(content).hexdigest())
 
 
 def load_models(paths: Iterable[Path]) -> tuple[ScoringModel, ...]:

@@ -94,6 +94,7 @@ class ModelSpec(_Spec):
     change_note: str = Field(min_length=1)
     description: str = ""
     author: str = ""
+    reason: str = ""  # why this version: the finding, ticket or experiment behind it (the audit shows it)
     segment: Any = None
     lists: dict[str, list[str]] = Field(default_factory=dict)
     engagement: DimensionSpec = DimensionSpec(floor=0.0)

@@ -16,6 +16,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 
 from scoring import Engine, ScoringModel, load_models
 from streams.api import register_api
+from streams.audit import deployment_messages
 from streams.codec import AvroCodec
 from streams.decay import DueIndex, PartitionClocks
 from streams.fastpath import BatchScorer, EventBatcher
@@ -28,7 +29,7 @@ from streams.recovery import complete_recovery, correct_highwaters
 from streams.reload import ModelReloader
 from streams.security import faust_credentials
 from streams.settings import Settings
-from streams.topics import schema_registry
+from streams.topics import Routes, output_routes, schema_registry
 
 STATE_TABLE = "lead-state"
 LAG_INTERVAL_S = 5.0
@@ -53,15 +54,35 @@ class Leadscore:
     due_index: DueIndex
     outputs: OutputTopics
     batch_scorer: BatchScorer | None = None  # the fast path (ADR 013), when settings.batch_max > 0
+    join_conversions: Any = None  # the conversions agent (None in shadow mode)
 
 
 @dataclass
 class OutputTopics:
+    """The Faust topics outputs go to; None: not sent (see :class:`streams.topics.Routes`)."""
+
     score_changes: Any
     thresholds: Any
     dead_letters: Any
     scores: Any
     erasures_completed: Any
+    conversion_scores: Any
+    model_deployments: Any
+
+    @classmethod
+    def of(cls, app: faust.App, routes: Routes, model_deployments: str) -> OutputTopics:
+        def topic(name: str | None) -> Any:
+            return None if name is None else app.topic(name, key_type=bytes, value_type=bytes)
+
+        return cls(
+            topic(routes.score_changes),
+            topic(routes.thresholds),
+            topic(routes.dead_letters),
+            topic(routes.scores),
+            topic(routes.erasures_completed),
+            topic(routes.conversion_scores),
+            topic(model_deployments),
+        )
 
 
 class LeadscoreApp(faust.App):
@@ -95,7 +116,10 @@ def create_app(settings: Settings) -> Leadscore:
     metrics = Metrics()
     engine = Engine(models)
     rerouted_name = f"{settings.app_id}-rerouted"
-    processor = Processor(engine, codec, metrics, settings.partitions, rerouted_name)
+    lead_time_ms = int(settings.conversion_lead_time_s * 1000)
+    processor = Processor(engine, codec, metrics, settings.partitions, rerouted_name, lead_time_ms)
+    routes = output_routes(settings)
+    metrics.worker_info.labels(settings.app_id, "shadow" if settings.shadow else "live").set(1)
     app = LeadscoreApp(
         settings.app_id,
         broker=settings.broker_url,
@@ -144,13 +168,7 @@ def create_app(settings: Settings) -> Leadscore:
     )
     due_index = DueIndex()
     clocks = PartitionClocks(idle_after_ms=int(settings.decay_tick_s * 1000))
-    outputs = OutputTopics(
-        score_changes=app.topic(names.score_changes, key_type=bytes, value_type=bytes),
-        thresholds=app.topic(names.thresholds, key_type=bytes, value_type=bytes),
-        dead_letters=app.topic(names.dead_letters, key_type=bytes, value_type=bytes),
-        scores=app.topic(names.scores, key_type=bytes, value_type=bytes),
-        erasures_completed=app.topic(names.erasures_completed, key_type=bytes, value_type=bytes),
-    )
+    outputs = OutputTopics.of(app, routes, names.model_deployments)
     table = app.Table(
         STATE_TABLE,
         default=None,
@@ -165,7 +183,8 @@ def create_app(settings: Settings) -> Leadscore:
             app=app,
             table=table,
             processor=processor,
-            names=names,
+            events_topic=names.events,
+            routes=routes,
             rerouted_topic=rerouted_name,
             due_index=due_index,
             clocks=clocks,
@@ -221,6 +240,16 @@ def create_app(settings: Settings) -> Leadscore:
             message = _message(event)
             await handle(message, lambda m, load: processor.process_rerouted(m, load, _has_state))
 
+    join_conversions = None
+    if routes.conversion_scores is not None:  # a shadow worker leaves the join to the live one
+        conversions_topic = app.topic(names.conversions, key_type=bytes, value_type=bytes, allow_empty=True)
+
+        @app.agent(conversions_topic, name="join-conversions")
+        async def join_conversions(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                message = _message(event)
+                await handle(message, processor.process_conversion)
+
     def _has_state(lead_id: str) -> bool:
         return table.get(lead_id) is not None
 
@@ -260,7 +289,17 @@ def create_app(settings: Settings) -> Leadscore:
         await complete_recovery(app, settings, table, due_index, clocks, metrics)
 
     register_api(app, settings, table, lambda: processor.engine, table.changelog_topic.get_topic_name())
-    reloader = ModelReloader(settings.model_paths, processor, metrics, lock, models)
+
+    async def announce(running: Any) -> None:
+        """The audit trail: which model versions this worker now scores with (ADR 018)."""
+        for key, value in deployment_messages(settings, codec, running):
+            await outputs.model_deployments.send(key=key, value=value)
+
+    reloader = ModelReloader(settings.model_paths, processor, metrics, lock, models, announce)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def announce_models() -> None:
+        await announce(processor.engine.models)
 
     @app.task  # type: ignore[untyped-decorator]
     async def reload_models() -> None:
@@ -288,6 +327,7 @@ def create_app(settings: Settings) -> Leadscore:
         due_index,
         outputs,
         scorer,
+        join_conversions,
     )
 
 

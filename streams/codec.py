@@ -15,7 +15,7 @@ from typing import Any
 import fastavro
 
 from scoring import LeadEvent, LeadProfile, ModelSnapshot, ScoreChange, ThresholdCrossing
-from scoring.conversions import Conversion, Outcome
+from scoring.conversions import Conversion, Outcome, ScoreAtConversion
 from streams.errors import DecodeError, SchemaRegistryError
 from streams.registry import LocalSchemaRegistry
 
@@ -91,6 +91,27 @@ class AvroCodec:
 
     def encode_conversion(self, conversion: Conversion) -> bytes:
         return self.encode("Conversion", conversion_to_record(conversion))
+
+    def encode_conversion_scored(
+        self, conversion: Conversion, lead_time_ms: int, known_lead: bool, joined: tuple[ScoreAtConversion, ...]
+    ) -> bytes:
+        record = conversion_to_record(conversion)
+        record.update(
+            lead_time_ms=lead_time_ms,
+            known_lead=known_lead,
+            models=[
+                {
+                    "model_id": score.model_id,
+                    "model_version": score.model_version,
+                    "score": score.score,
+                    "levels": list(score.levels),
+                    "score_before": score.score_before,
+                    "exact": score.exact,
+                }
+                for score in joined
+            ],
+        )
+        return self.encode("ConversionScored", record)
 
     def encode_profile(self, profile: LeadProfile) -> bytes:
         return self.encode("LeadProfile", profile_to_record(profile))

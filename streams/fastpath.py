@@ -34,7 +34,7 @@ from streams.metrics import Metrics
 from streams.output import BatchProducer, Record
 from streams.processing import Message, Processor, Result
 from streams.recovery import changelog_event
-from streams.settings import TopicNames
+from streams.topics import Routes
 
 log = logging.getLogger(__name__)
 ConsumerCallback = Callable[[Any], Awaitable[None]]
@@ -111,7 +111,8 @@ class BatchScorer:
         app: Any,
         table: Any,
         processor: Processor,
-        names: TopicNames,
+        events_topic: str,
+        routes: Routes,
         rerouted_topic: str,
         due_index: DueIndex,
         clocks: PartitionClocks,
@@ -122,7 +123,8 @@ class BatchScorer:
         self.app = app
         self.table = table
         self.processor = processor
-        self.names = names
+        self.events_topic = events_topic
+        self.routes = routes
         self.rerouted_topic = rerouted_topic
         self.due_index = due_index
         self.clocks = clocks
@@ -190,22 +192,28 @@ class BatchScorer:
 
     def _collect(self, message: Message, result: Result, outbox: Outbox) -> None:
         records = outbox.records
+        routes = self.routes
         if result.dead_letter is not None:
-            records.append((self.names.dead_letters, message.key, result.dead_letter, None))
+            if routes.dead_letters is not None:
+                records.append((routes.dead_letters, message.key, result.dead_letter, None))
             return
         if result.forward is not None:
             partition, key = result.forward
             records.append((self.rerouted_topic, key, message.value, partition))
             return
-        records.extend((self.names.score_changes, message.key, change, None) for change in result.changes)
-        records.extend((self.names.thresholds, message.key, crossing, None) for crossing in result.crossings)
+        records.extend((routes.score_changes, message.key, change, None) for change in result.changes)
+        if routes.thresholds is not None:
+            records.extend((routes.thresholds, message.key, crossing, None) for crossing in result.crossings)
         if result.scores is not None:
-            records.append((self.names.scores, message.key, result.scores, None))
+            records.append((routes.scores, message.key, result.scores, None))
+        if result.conversion is not None and routes.conversion_scores is not None:
+            records.append((routes.conversion_scores, message.key, result.conversion, None))
         if result.state is not None:
             outbox.states[result.lead_id] = (message.partition, result.state, result.due_ms)
         if result.erased is not None:  # tombstones: lead-scores, then the state (its changelog and store)
-            records.append((self.names.scores, message.key, None, None))
-            records.append((self.names.erasures_completed, message.key, result.erased, None))
+            records.append((routes.scores, message.key, None, None))
+            if routes.erasures_completed is not None:
+                records.append((routes.erasures_completed, message.key, result.erased, None))
             outbox.states[result.lead_id] = (message.partition, None, None)
         if result.event_ms is not None:
             latest = outbox.latest_event_ms
@@ -242,7 +250,7 @@ class BatchScorer:
         metrics = self.metrics
         metrics.batch_size.observe(len(batch))
         metrics.batch_seconds.observe(elapsed_s)
-        per_message = metrics.processing.labels(self.names.events)
+        per_message = metrics.processing.labels(self.events_topic)
         for _ in batch:
             per_message.observe(elapsed_s / len(batch))
         now = time.time()

@@ -108,6 +108,18 @@ class Metrics:
             ["model", "version"],
             registry=self.registry,
         )
+        self.conversions = Counter(
+            "leadscore_conversions",
+            "Outcomes joined to scores, by model, outcome and the lead's highest level at the outcome (none: below).",
+            ["model", "outcome", "level"],
+            registry=self.registry,
+        )
+        self.worker_info = Gauge(
+            "leadscore_worker_info",
+            "This worker's application id and mode (live, or shadow: no crossings sent) (value 1).",
+            ["app_id", "mode"],
+            registry=self.registry,
+        )
         self.erasures = Counter("leadscore_erasures", "Leads erased on request.", registry=self.registry)
         self.dead_letters = Counter(
             "leadscore_dead_letters",

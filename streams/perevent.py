@@ -29,7 +29,8 @@ class PerEventWriter:
     async def emit(self, message: Message, result: Result) -> None:
         outputs = self.outputs
         if result.dead_letter is not None:
-            await outputs.dead_letters.send(key=message.key, value=result.dead_letter)
+            if outputs.dead_letters is not None:
+                await outputs.dead_letters.send(key=message.key, value=result.dead_letter)
             return
         if result.forward is not None:
             partition, key = result.forward
@@ -37,10 +38,13 @@ class PerEventWriter:
             return
         for change in result.changes:
             await outputs.score_changes.send(key=message.key, value=change)
-        for crossing in result.crossings:
-            await outputs.thresholds.send(key=message.key, value=crossing)
+        if outputs.thresholds is not None:
+            for crossing in result.crossings:
+                await outputs.thresholds.send(key=message.key, value=crossing)
         if result.scores is not None:
             await outputs.scores.send(key=message.key, value=result.scores)
+        if result.conversion is not None and outputs.conversion_scores is not None:
+            await outputs.conversion_scores.send(key=message.key, value=result.conversion)
         if result.state is not None:
             self.table[result.lead_id] = result.state
             self.due_index.set(message.partition, result.lead_id, result.due_ms)
@@ -50,4 +54,5 @@ class PerEventWriter:
             self.table.pop(result.lead_id, None)  # a tombstone in the changelog
             self.due_index.set(message.partition, result.lead_id, None)
             await outputs.scores.send(key=message.key, value=None)  # and in the compacted lead-scores
-            await outputs.erasures_completed.send(key=message.key, value=result.erased)
+            if outputs.erasures_completed is not None:
+                await outputs.erasures_completed.send(key=message.key, value=result.erased)

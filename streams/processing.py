@@ -16,6 +16,14 @@ from typing import Any
 from kafka.partitioner.default import murmur2
 
 from scoring import Engine, InvalidEventError, LeadscoreError, LeadState, Update, check_event, check_profile
+from scoring.conversions import (
+    TrailPoint,
+    check_conversion,
+    extend_trail,
+    scores_at_conversion,
+    trail_from_data,
+    trail_to_data,
+)
 from streams.codec import AvroCodec
 from streams.metrics import Metrics
 
@@ -47,6 +55,7 @@ class Result:
     erased: bytes | None = None  # an ErasureCompleted: delete the state, tombstone lead-scores
     forward: tuple[int, bytes] | None = None  # (partition, key): send the input there, keyed by its lead id
     due_ms: int | None = None  # when time alone would next move the lead across a level
+    conversion: bytes | None = None  # a ConversionScored: an outcome joined to the lead's scores
     event_ms: int | None = None  # event time of the input, for the partition's clock
 
 
@@ -67,8 +76,17 @@ class Processor:
     default partitioner gives that key, is forwarded (once) to the rerouting topic, keyed and partitioned right,
     so each lead's state lives on one partition whatever partitioner the producer used (ADR 005)."""
 
-    def __init__(self, engine: Engine, codec: AvroCodec, metrics: Metrics, partitions: int, rerouted_topic: str):
+    def __init__(
+        self,
+        engine: Engine,
+        codec: AvroCodec,
+        metrics: Metrics,
+        partitions: int,
+        rerouted_topic: str,
+        lead_time_ms: int = 7 * 86_400_000,
+    ):
         self.engine = engine
+        self.lead_time_ms = lead_time_ms  # conversions are joined to the score this long before them
         self.codec = codec
         self.metrics = metrics
         self.partitions = partitions
@@ -96,6 +114,8 @@ class Processor:
             return self.process_profile(message, load_state)
         if name == "LeadErasure":
             return self.process_erasure(message, has_state)
+        if name == "Conversion":
+            return self.process_conversion(message, load_state)
         return self.process_event(message, load_state)
 
     def process_event(self, message: Message, load_state: LoadState) -> Result:
@@ -106,14 +126,15 @@ class Processor:
             check_event(event, self.engine.known_event_types)
             if (forward := self._misplaced(message, event.lead_id)) is not None:
                 return forward
-            update = self.engine.apply_event(self._state(load_state, event.lead_id), event)
+            state, trail = self._load(load_state, event.lead_id)
+            update = self.engine.apply_event(state, event)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
         if update.duplicate:
             self.metrics.duplicates.labels(message.topic).inc()
             return Result(event_ms=event.occurred_at_ms)
         self._by_type(event.type).inc()
-        result = self._result(update, message.partition)
+        result = self._result(update, message.partition, trail)
         result.event_ms = event.occurred_at_ms
         return result
 
@@ -125,10 +146,29 @@ class Processor:
             check_profile(profile)
             if (forward := self._misplaced(message, profile.lead_id)) is not None:
                 return forward
-            update = self.engine.apply_profile(self._state(load_state, profile.lead_id), profile)
+            state, trail = self._load(load_state, profile.lead_id)
+            update = self.engine.apply_profile(state, profile)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
-        return self._result(update, message.partition)
+        return self._result(update, message.partition, trail)
+
+    def process_conversion(self, message: Message, load_state: LoadState) -> Result:
+        """Join one ``lead-conversions`` message to the lead's scores at the outcome and a lead time before it."""
+        self._consumed(message.topic).inc()
+        try:
+            conversion = self.codec.decode_conversion(message.value)
+            check_conversion(conversion)
+            if (forward := self._misplaced(message, conversion.lead_id)) is not None:
+                return forward
+            state, trail = self._load(load_state, conversion.lead_id)
+        except LeadscoreError as exc:
+            return Result(dead_letter=self.dead_letter(message, exc))
+        joined = scores_at_conversion(self.engine, state, trail, conversion, self.lead_time_ms)
+        for score in joined:
+            level = score.levels[-1] if score.levels else "none"
+            self.metrics.conversions.labels(score.model_id, conversion.outcome.value, level).inc()
+        encoded = self.codec.encode_conversion_scored(conversion, self.lead_time_ms, state is not None, joined)
+        return Result(lead_id=conversion.lead_id, conversion=encoded)
 
     def process_tick(self, message: Message, load_state: LoadState) -> Result:
         """A decay tick for one lead: crossings caused by time alone up to the partition clock in the tick."""
@@ -139,12 +179,15 @@ class Processor:
         (clock_ms,) = TICK.unpack(message.value)
         self.metrics.decay_ticks.inc()
         update = self.engine.advance(LeadState.from_dict(stored), clock_ms)
-        return self._result(update, message.partition)
+        return self._result(update, message.partition, trail_from_data(stored.get("h")))
 
     @staticmethod
-    def _state(load_state: LoadState, lead_id: str) -> LeadState | None:
+    def _load(load_state: LoadState, lead_id: str) -> tuple[LeadState | None, list[TrailPoint]]:
+        """The lead's state and its score trail (kept beside the state; not domain state)."""
         stored = load_state(lead_id)
-        return LeadState.from_dict(stored) if stored is not None else None
+        if stored is None:
+            return None, []
+        return LeadState.from_dict(stored), trail_from_data(stored.get("h"))
 
     def process_erasure(self, message: Message, has_state: Callable[[str], bool]) -> Result:
         """Forget a lead: the agent deletes its state and writes tombstones; the result says so."""
@@ -161,11 +204,16 @@ class Processor:
         completed = self.codec.encode_erasure_completed(request_id, lead_id, has_state(lead_id), _wall_ms())
         return Result(lead_id=lead_id, erased=completed)
 
-    def _result(self, update: Update, partition: int) -> Result:
+    def _result(self, update: Update, partition: int, trail: list[TrailPoint]) -> Result:
         at_ms = max((m.levels_at_ms for m in update.state.models.values()), default=0)
         due = self.engine.next_due(update.state, at_ms)
         state = update.state.to_dict()
         state["p"], state["d"] = partition, due  # for rebuilding the due index after recovery (not domain state)
+        for change in update.changes:  # the score trail, for joining conversions (ADR 017)
+            reported = {change.model_id: (change.score, tuple(update.state.models[change.model_id].levels))}
+            trail = extend_trail(trail, change.occurred_at_ms, reported, self.lead_time_ms + self.engine.horizon_ms)
+        if trail:
+            state["h"] = trail_to_data(trail)
         result = Result(lead_id=update.state.lead_id, state=state, due_ms=due)
         for change in update.changes:
             result.changes.append(self.codec.encode_change(change))

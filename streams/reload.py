@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from scoring import Engine, LeadscoreError, ScoringModel, load_models
@@ -31,8 +31,10 @@ class ModelReloader:
         metrics: Metrics,
         lock: asyncio.Lock,
         models: Sequence[ScoringModel],
+        announce: Callable[[Sequence[ScoringModel]], Awaitable[None]] | None = None,
     ) -> None:
         self.paths = list(paths)
+        self.announce = announce  # tells the audit trail (lead-model-deployments) about the new models
         self.processor = processor
         self.metrics = metrics
         self.lock = lock
@@ -64,6 +66,8 @@ class ModelReloader:
             self.processor.engine = Engine(models)
         self.metrics.model_reloads.labels("ok").inc()
         self._show(models)
+        if self.announce is not None:
+            await self.announce(models)
         log.warning("models reloaded: %s", ", ".join(f"{m.id} v{m.version}" for m in models))
         return True
 

@@ -57,6 +57,33 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
 
 
+@dataclass(frozen=True)
+class Routes:
+    """Where a worker sends each kind of output; None: not sent (a shadow worker sends no crossings, no dead
+    letters, no erasure receipts and no conversion joins: the live worker does)."""
+
+    score_changes: str
+    scores: str
+    thresholds: str | None
+    dead_letters: str | None
+    erasures_completed: str | None
+    conversion_scores: str | None
+
+
+def output_routes(settings: Settings) -> Routes:
+    names = settings.topics
+    if settings.shadow:
+        return Routes(names.shadow_score_changes, names.shadow_scores, None, None, None, None)
+    return Routes(
+        names.score_changes,
+        names.scores,
+        names.thresholds,
+        names.dead_letters,
+        names.erasures_completed,
+        names.conversion_scores,
+    )
+
+
 def create_topics(settings: Settings, timeout_s: float = 30.0) -> tuple[list[str], list[str]]:
     """Create every topic that is missing. Returns ``(created, already_there)``."""
     try:

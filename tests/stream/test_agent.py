@@ -31,7 +31,8 @@ def leadscore(tmp_path):
 
 def record_sends(built):
     for topic in vars(built.outputs).values():
-        topic.send = AsyncMock()
+        if topic is not None:  # a shadow worker has no crossings, dead letters, receipts or joins to send
+            topic.send = AsyncMock()
 
 
 def sent(topic, codec):
@@ -117,3 +118,54 @@ async def test_latest_scores_go_to_the_compacted_topic_and_erasure_removes_every
         ("r-1", "lead-1", True),
         ("r-1", "lead-1", False),
     ]
+
+
+async def test_conversions_are_joined_to_the_scores_in_the_table(leadscore):
+    from scoring.conversions import Conversion, Outcome
+
+    codec = leadscore.codec
+    async with leadscore.score_events.test_context() as agent:
+        for step, event_type in enumerate(["demo_request", "trial_request"]):
+            await agent.put(codec.encode_event(make_event("lead-1", event_type, at_ms=T0 + step)), key=b"lead-1")
+    conversion = Conversion("won-1", "lead-1", Outcome.WON, T0 + 5000, 900.0, "EUR")
+    async with leadscore.join_conversions.test_context() as agent:
+        await agent.put(codec.encode_conversion(conversion), key=b"lead-1")
+    ((key, joined),) = sent(leadscore.outputs.conversion_scores, codec)
+    assert key == b"lead-1" and joined["conversion_id"] == "won-1"
+    assert [(m["model_id"], m["score"], m["levels"], m["exact"]) for m in joined["models"]] == [
+        ("b2b", 60.0, ["MQL"], True)
+    ]
+    assert "h" in leadscore.table["lead-1"]  # the score trail rides with the state
+
+
+async def test_a_shadow_worker_scores_into_the_shadow_topics_and_alerts_nobody(tmp_path):
+    settings = load_settings(
+        store="memory://",
+        data_dir=tmp_path,
+        app_id="leadscore-shadow-test",
+        model_paths=[SIMPLE_MODEL],
+        partitions=1,
+        batch_max=0,
+        shadow=True,
+    )
+    built = create_app(settings)
+    record_sends(built)
+    outputs, names = built.outputs, settings.topics
+    assert (outputs.thresholds, outputs.dead_letters, outputs.erasures_completed, built.join_conversions) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert outputs.score_changes.get_topic_name() == names.shadow_score_changes
+    assert outputs.scores.get_topic_name() == names.shadow_scores
+    codec = built.codec
+    async with built.score_events.test_context() as agent:
+        for event_type in ["demo_request", "trial_request"]:
+            await agent.put(codec.encode_event(make_event("lead-1", event_type)), key=b"lead-1")
+        await agent.put(b"not avro", key=b"lead-1")
+    assert [change["score"] for _, change in sent(outputs.score_changes, codec)] == [30.0, 60.0]
+    assert built.table["lead-1"]["m"]["b2b"]["l"] == ["MQL"]  # the shadow knows the lead is an MQL ...
+    crossed = built.metrics.crossings.labels("b2b", "MQL", "UP")._value.get()
+    assert crossed == 1  # ... and counts the crossing it would have sent
+    assert built.metrics.dead_letters.labels(names.events, "DecodeError")._value.get() == 1

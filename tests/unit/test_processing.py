@@ -3,7 +3,7 @@ import pytest
 from scoring import Engine, LeadProfile
 from streams.metrics import Metrics
 from streams.processing import Message, Processor, lead_partition
-from tests.conftest import make_event
+from tests.conftest import T0, make_event
 
 
 @pytest.fixture
@@ -104,3 +104,67 @@ def test_inputs_keyed_or_partitioned_otherwise_are_forwarded_once(processor, cod
     assert result.forward == (home, b"l") and result.state is None
     rerouted = processor.process_rerouted(Message("rerouted", home, 0, b"l", raw), lambda _: None, lambda _: False)
     assert rerouted.forward is None and rerouted.state["m"]["b2b"]["s"] == 1
+
+
+def _conversion_message(codec, lead_id: str, at_ms: int, key: bytes | None = None, partition: int | None = None):
+    from scoring.conversions import Conversion, Outcome
+
+    conversion = Conversion(f"won-{lead_id}", lead_id, Outcome.WON, at_ms, 1200.0, "EUR")
+    raw = codec.encode_conversion(conversion)
+    msg = message(raw, key if key is not None else lead_id.encode(), partition=partition)
+    return Message("lead-conversions", msg.partition, msg.offset, msg.key, msg.value)
+
+
+def test_a_conversion_is_joined_to_the_score_reported_before_it(processor, codec):
+    from tests.avro_reference import reference_decode
+
+    day = 86_400_000
+    first = processor.process_event(
+        message(codec.encode_event(make_event("l", "demo_request", at_ms=T0)), b"l"), lambda _: None
+    )
+    second = processor.process_event(
+        message(codec.encode_event(make_event("l", "trial_request", at_ms=T0 + 10 * day)), b"l"),
+        lambda _: first.state,
+    )
+    assert [point[0] for point in second.state["h"]] == [T0, T0 + 10 * day]  # the trail beside the state
+    result = processor.process_conversion(_conversion_message(codec, "l", T0 + 12 * day), lambda _: second.state)
+    assert result.state is None and result.dead_letter is None  # a conversion changes no score
+    name, joined = reference_decode(result.conversion)
+    assert name == "ConversionScored"
+    assert (joined["outcome"], joined["value"], joined["lead_time_ms"], joined["known_lead"]) == (
+        "WON",
+        1200.0,
+        7 * day,
+        True,
+    )
+    (model,) = joined["models"]
+    # the simple model has no decay: after the last event the score is exact; 7 days before, the first event's
+    assert (model["score"], model["levels"], model["score_before"], model["exact"]) == (60.0, ["MQL"], 30.0, True)
+    assert processor.metrics.conversions.labels("b2b", "WON", "MQL")._value.get() == 1
+
+
+def test_conversions_of_unknown_leads_bad_ones_and_misplaced_ones(processor, codec):
+    from tests.avro_reference import reference_decode
+
+    unknown = processor.process_conversion(_conversion_message(codec, "new", T0), lambda _: None)
+    assert reference_decode(unknown.conversion)[1]["known_lead"] is False
+    assert reference_decode(unknown.conversion)[1]["models"] == []
+    bad = processor.process_conversion(
+        Message("lead-conversions", 0, 5, b"l", codec.encode_event(make_event("l", "email_open"))), lambda _: None
+    )
+    assert bad.dead_letter is not None and bad.conversion is None
+    wrong_partition = (lead_partition("m", 4) + 1) % 4
+    misplaced = processor.process_conversion(
+        _conversion_message(codec, "m", T0, partition=wrong_partition), lambda _: pytest.fail("must not read state")
+    )
+    assert misplaced.forward == (lead_partition("m", 4), b"m")
+    rerouted = processor.process_rerouted(
+        Message("rerouted", lead_partition("m", 4), 0, b"m", misplaced_value(codec)), lambda _: None, lambda _: False
+    )
+    assert rerouted.conversion is not None
+
+
+def misplaced_value(codec) -> bytes:
+    from scoring.conversions import Conversion, Outcome
+
+    return codec.encode_conversion(Conversion("won-m", "m", Outcome.WON, T0))
