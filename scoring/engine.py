@@ -66,6 +66,7 @@ class Engine:
         for model in self.models:
             old = lead.models.get(model.id) or self._fresh(model)
             new = old.copy()
+            new.model_version = model.version  # the version that last scored the lead (after a reload: the new one)
             new.events_scored += 1
             new.anchor_ms = max(new.anchor_ms, event.occurred_at_ms)
             now = max(now_ms or 0, new.anchor_ms)
@@ -95,6 +96,7 @@ class Engine:
             if profile.updated_at_ms < old.fit_at_ms:
                 continue
             new = old.copy()
+            new.model_version = model.version
             new.fit_points = {rule.id: rule.points for rule in model.fit_rules if rule.condition(fields)}
             new.fit_at_ms = profile.updated_at_ms
             new.applies = model.segment is None or model.segment(fields)
