@@ -135,8 +135,11 @@ def states_at(
 def snapshots_at(
     engine: Engine, states: Mapping[str, LeadState], cohort: Cohort, top: int = 0
 ) -> dict[str, tuple[ModelSnapshot, ...]]:
-    """Every observed lead's scores under every model at its moment (a lead with no state scores as new)."""
-    return {
-        o.lead_id: engine.snapshot(states.get(o.lead_id) or LeadState(o.lead_id), o.scored_at_ms, top=top)
-        for o in cohort.observations
-    }
+    """Every observed lead's scores and levels under every model at its moment, levels left or entered by decay
+    up to then included (a lead with no state scores as new)."""
+    snapshots = {}
+    for observation in cohort.observations:
+        state = states.get(observation.lead_id) or LeadState(observation.lead_id)
+        at = observation.scored_at_ms
+        snapshots[observation.lead_id] = engine.snapshot(engine.advance(state, at).state, at, top=top)
+    return snapshots

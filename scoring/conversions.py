@@ -8,8 +8,9 @@ before t (not re-decayed between two changes: replaying the history, as ``leadsc
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -24,7 +25,9 @@ from scoring.state import LeadState
 TRAIL_POINTS = 16
 
 Reported = tuple[float, tuple[str, ...]]  # a score and the levels the lead was in, as reported
-TrailPoint = tuple[int, dict[str, Reported]]  # (event time in ms, {model id: what was reported then})
+#: A trail, in the plain form stored beside the lead's state: ``[[at_ms, {model_id: [score, [levels]]}], ...]``,
+#: in time order. Kept as plain data: it is extended on every score change, on the hot path.
+Trail = list[list[Any]]
 
 
 class Outcome(StrEnum):
@@ -59,38 +62,39 @@ def check_conversion(conversion: Conversion) -> None:
         raise InvalidEventError(f"value {conversion.value} is not a finite amount >= 0")
 
 
-def extend_trail(
-    trail: Sequence[TrailPoint], at_ms: int, reported: Mapping[str, Reported], keep_ms: int
-) -> list[TrailPoint]:
-    """``trail`` with what was reported at ``at_ms`` added, in time order, trimmed to what a lookup of any time
-    after ``newest - keep_ms`` needs (the newest point at or before that time stays) and to :data:`TRAIL_POINTS`.
-    A lookup of a time before the oldest point kept answers None (unknown), never a wrong score."""
-    merged = {when: dict(then) for when, then in trail}
-    merged.setdefault(at_ms, {}).update(reported)
-    points = sorted(merged.items())
+def extend_trail(trail: Trail | None, at_ms: int, reported: Mapping[str, Reported], keep_ms: int) -> Trail:
+    """A new trail: ``trail`` (not changed) with what was reported at ``at_ms`` added in time order, trimmed to
+    what a lookup of any time after ``newest - keep_ms`` needs (the newest point at or before that time stays) and
+    to :data:`TRAIL_POINTS`. A lookup of a time before the oldest point kept answers None, never a wrong score."""
+    points = list(trail) if trail else []
+    entry = {model_id: [score, list(levels)] for model_id, (score, levels) in reported.items()}
+    if not points or points[-1][0] < at_ms:  # the usual case: in time order
+        points.append([at_ms, entry])
+    else:
+        index = bisect.bisect_left([point[0] for point in points], at_ms)
+        if index < len(points) and points[index][0] == at_ms:
+            points[index] = [at_ms, {**points[index][1], **entry}]
+        else:
+            points.insert(index, [at_ms, entry])
     horizon = points[-1][0] - keep_ms
-    first = max((i for i, (when, _) in enumerate(points) if when <= horizon), default=0)
+    first = 0
+    for index, point in enumerate(points):
+        if point[0] > horizon:
+            break
+        first = index
     return points[first:][-TRAIL_POINTS:]
 
 
-def trail_lookup(trail: Sequence[TrailPoint], model_id: str, at_ms: int) -> Reported | None:
+def trail_lookup(trail: Trail | None, model_id: str, at_ms: int) -> Reported | None:
     """What was last reported for ``model_id`` at or before ``at_ms``; None when the trail does not reach back."""
     found: Reported | None = None
-    for when, reported in trail:  # in time order
+    for when, reported in trail or ():  # in time order
         if when > at_ms:
             break
         if model_id in reported:
-            found = reported[model_id]
+            score, levels = reported[model_id]
+            found = (float(score), tuple(levels))
     return found
-
-
-def trail_to_data(trail: Sequence[TrailPoint]) -> list[Any]:
-    """The trail as plain JSON-friendly data: ``[[at_ms, {model: [score, [levels]]}], ...]``."""
-    return [[when, {model: [score, list(levels)] for model, (score, levels) in then.items()}] for when, then in trail]
-
-
-def trail_from_data(data: Any) -> list[TrailPoint]:
-    return [(int(when), {m: (float(v[0]), tuple(v[1])) for m, v in then.items()}) for when, then in data or ()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +110,7 @@ class ScoreAtConversion:
 
 
 def scores_at_conversion(
-    engine: Engine, state: LeadState | None, trail: Sequence[TrailPoint], conversion: Conversion, lead_time_ms: int
+    engine: Engine, state: LeadState | None, trail: Trail | None, conversion: Conversion, lead_time_ms: int
 ) -> tuple[ScoreAtConversion, ...]:
     """The lead's score under every model that applies to it, at the outcome and ``lead_time_ms`` before it."""
     if state is None:

@@ -151,7 +151,8 @@ def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: 
     """Final scores per lead and model at ``at_ms`` (default: the latest time in the input)."""
     at = at_ms if at_ms is not None else run.latest_ms
     for lead_id in sorted(run.states):
-        for snapshot in engine.snapshot(run.states[lead_id], at, top=top):
+        state = engine.advance(run.states[lead_id], at).state  # levels left by decay up to ``at``
+        for snapshot in engine.snapshot(state, at, top=top):
             if not snapshot.applies:
                 continue
             yield {

@@ -16,14 +16,7 @@ from typing import Any
 from kafka.partitioner.default import murmur2
 
 from scoring import Engine, InvalidEventError, LeadscoreError, LeadState, Update, check_event, check_profile
-from scoring.conversions import (
-    TrailPoint,
-    check_conversion,
-    extend_trail,
-    scores_at_conversion,
-    trail_from_data,
-    trail_to_data,
-)
+from scoring.conversions import Trail, check_conversion, extend_trail, scores_at_conversion
 from streams.codec import AvroCodec
 from streams.metrics import Metrics
 
@@ -179,15 +172,15 @@ class Processor:
         (clock_ms,) = TICK.unpack(message.value)
         self.metrics.decay_ticks.inc()
         update = self.engine.advance(LeadState.from_dict(stored), clock_ms)
-        return self._result(update, message.partition, trail_from_data(stored.get("h")))
+        return self._result(update, message.partition, stored.get("h"))
 
     @staticmethod
-    def _load(load_state: LoadState, lead_id: str) -> tuple[LeadState | None, list[TrailPoint]]:
+    def _load(load_state: LoadState, lead_id: str) -> tuple[LeadState | None, Trail | None]:
         """The lead's state and its score trail (kept beside the state; not domain state)."""
         stored = load_state(lead_id)
         if stored is None:
-            return None, []
-        return LeadState.from_dict(stored), trail_from_data(stored.get("h"))
+            return None, None
+        return LeadState.from_dict(stored), stored.get("h")
 
     def process_erasure(self, message: Message, has_state: Callable[[str], bool]) -> Result:
         """Forget a lead: the agent deletes its state and writes tombstones; the result says so."""
@@ -204,7 +197,7 @@ class Processor:
         completed = self.codec.encode_erasure_completed(request_id, lead_id, has_state(lead_id), _wall_ms())
         return Result(lead_id=lead_id, erased=completed)
 
-    def _result(self, update: Update, partition: int, trail: list[TrailPoint]) -> Result:
+    def _result(self, update: Update, partition: int, trail: Trail | None) -> Result:
         at_ms = max((m.levels_at_ms for m in update.state.models.values()), default=0)
         due = self.engine.next_due(update.state, at_ms)
         state = update.state.to_dict()
@@ -213,7 +206,7 @@ class Processor:
             reported = {change.model_id: (change.score, tuple(update.state.models[change.model_id].levels))}
             trail = extend_trail(trail, change.occurred_at_ms, reported, self.lead_time_ms + self.engine.horizon_ms)
         if trail:
-            state["h"] = trail_to_data(trail)
+            state["h"] = trail
         result = Result(lead_id=update.state.lead_id, state=state, due_ms=due)
         for change in update.changes:
             result.changes.append(self.codec.encode_change(change))

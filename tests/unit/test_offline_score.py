@@ -71,3 +71,23 @@ def test_bad_line_is_a_one_line_error_or_skipped(tmp_path):
     assert skipped.exit_code == 0
     assert "skipped 2 invalid" in skipped.stderr
     assert len(skipped.stdout.splitlines()) == 1
+
+
+def test_levels_left_through_decay_are_gone_at_a_later_time(tmp_path):
+    from pathlib import Path
+
+    from tests.conftest import T0
+
+    model = Path(__file__).parents[1] / "fixtures" / "fast-decay.yaml"
+    events = tmp_path / "events.jsonl"
+    lines = [
+        {"event_id": f"e{i}", "lead_id": "l", "type": "demo_request", "occurred_at": T0, "source": "t"}
+        for i in range(2)
+    ]
+    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    runner = CliRunner()
+    now = runner.invoke(app, ["score", "-m", str(model), "-e", str(events)])
+    later = runner.invoke(app, ["score", "-m", str(model), "-e", str(events), "--at", "2026-01-05T09:01:00"])
+    assert json.loads(now.stdout)["levels"] == ["MQL"]
+    row = json.loads(later.stdout)  # 60 s = 6 half-lives later: below the leave line of 50
+    assert row["score"] < 50 and row["levels"] == []
