@@ -52,9 +52,11 @@ def test_a_trimmed_trail_answers_like_the_whole_history_or_says_unknown(points, 
     keep_ms = keep_days * DAY
     trail: list = []
     whole: list = []
-    before = orjson.dumps(trail)
     for at_ms, score, levels in points:
-        trail = extend_trail(trail, at_ms, {"m": (score, levels)}, keep_ms)
+        before = orjson.dumps(trail)
+        extended = extend_trail(trail, at_ms, {"m": (score, levels)}, keep_ms)
+        assert orjson.dumps(trail) == before  # the stored trail is never changed in place
+        trail = extended
         whole = extend_trail(whole, at_ms, {"m": (score, levels)}, 10**15)  # nothing trimmed
     assert len(trail) <= TRAIL_POINTS
     assert [when for when, _ in trail] == sorted({when for when, _ in trail})
