@@ -214,6 +214,11 @@ def _remember_leads(events, seen: set[str]):  # type: ignore[no-untyped-def]
         yield event
 
 
+from streams.cli_data import data_app  # noqa: E402
+
+app.add_typer(data_app, name="data")
+
+
 def main() -> None:
     app()
 
