@@ -214,6 +214,9 @@ def _remember_leads(events, seen: set[str]):  # type: ignore[no-untyped-def]
         yield event
 
 
+app.command()(__import__("streams.cli_evaluate", fromlist=["evaluate"]).evaluate)
+
+
 def main() -> None:
     app()
 
