@@ -198,7 +198,7 @@ def print_summary(run: EvaluationRun, title: str = "evaluation") -> None:
     out = Console(width=120)
     out.print(table)
     for reason, count in run.excluded.items():
-        out.print(f"excluded {count} leads: {reason}", highlight=False)
+        out.print(f"{count} leads excluded: {reason}", highlight=False)
     if run.skipped_records:
         out.print(f"skipped {run.skipped_records} invalid records", highlight=False)
 

@@ -36,12 +36,12 @@ def roc_png(models: Sequence[ModelEvaluation]) -> bytes:
 
 def deciles_png(model: ModelEvaluation) -> bytes:
     """Conversion rate (bars) and lift (line) per score decile, decile 1 = highest scores."""
-    rows = model.report.deciles
+    rows = [row for row in model.report.deciles if row.n]  # with many tied scores some deciles are empty
     figure, axes = plt.subplots(figsize=SIZE)
     labels = [str(row.decile) for row in rows]
     axes.bar(labels, [row.conversion_rate or 0.0 for row in rows], color="tab:blue", label="conversion rate")
     axes.axhline(model.report.base_rate, color="grey", linestyle=":", label="base rate")
-    axes.set(xlabel="score decile (1 = highest scores)", ylabel="conversion rate")
+    axes.set(xlabel="score decile (1 = highest scores; empty deciles left out)", ylabel="conversion rate")
     lift_axes = axes.twinx()
     lift_axes.plot(labels, [row.lift or 0.0 for row in rows], color="tab:orange", marker="o", label="lift")
     lift_axes.set_ylabel("lift vs base rate")
@@ -76,8 +76,9 @@ def tradeoff_png(model: ModelEvaluation) -> bytes:
     suggestion = model.report.suggestion
     figure, axes = plt.subplots(figsize=SIZE)
     thresholds = [row.threshold for row in rows]
-    axes.step(thresholds, [row.share_passed for row in rows], where="post", label="share of leads passed")
-    axes.step(thresholds, [row.share_captured for row in rows], where="post", label="share of conversions captured")
+    marker = "o" if len(rows) <= 60 else None  # the candidates are the distinct scores: show them when few
+    axes.plot(thresholds, [row.share_passed for row in rows], marker=marker, label="share of leads passed")
+    axes.plot(thresholds, [row.share_captured for row in rows], marker=marker, label="share of conversions captured")
     axes.axvline(suggestion.threshold, color="tab:red", linestyle="--")
     axes.annotate(
         f"suggested {suggestion.threshold:g}\npasses {suggestion.share_passed:.0%}, "
@@ -87,7 +88,7 @@ def tradeoff_png(model: ModelEvaluation) -> bytes:
         xytext=(8, -30),
         color="tab:red",
     )
-    axes.set(xlabel="threshold (lead passes when score >= threshold)", ylabel="share")
+    axes.set(xlabel="threshold (lead passes when score >= threshold)", ylabel="share", ylim=(0, 1.05))
     axes.set_title(f"{model.model_id}: threshold trade-off")
     axes.legend(loc="upper right")
     return _png(figure)

@@ -121,7 +121,7 @@ def test_reports_auc_deciles_levels_and_suggestion(tmp_path: Path, history: dict
     assert page.count("src='data:image/png;base64,iVBOR") == 1 + 4 * 2  # ROC overlay + 4 plots per model
     assert "Model good v3" in page and "Model blind v1" in page
     assert "good v3" in result.stdout and f"{good['roc_auc']:.3f}" in result.stdout
-    assert f"excluded {LATE_LEADS} leads" in result.stdout
+    assert f"{LATE_LEADS} leads excluded: window not over" in result.stdout
 
 
 def test_target_capture_suggests_a_threshold_that_captures_that_share(tmp_path: Path, history: dict[str, bool]) -> None:
