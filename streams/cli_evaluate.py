@@ -87,17 +87,10 @@ def evaluate(
         if follow is not None:
             if bootstrap is None or metrics_port is None:
                 raise EvaluateInputError("--follow needs --bootstrap and --metrics-port")
-            _follow(models, read, spec, target_capture, follow, metrics_port, runs)
+            _follow(models, read, spec, target_capture, follow, metrics_port, runs, (json_out, html_out))
             return
         run = _evaluate_once(models, read, spec, target_capture)
-        if json_out is not None:
-            from streams.evaluate_report import write_json
-
-            write_json(run, json_out)
-        if html_out is not None:
-            from streams.evaluate_report import write_html
-
-            write_html(run, html_out, int(time.time() * 1000))
+        _write(run, json_out, html_out)
     except LeadscoreError as exc:
         _fail(exc)
     except OSError as exc:  # writing --json/--html
@@ -149,6 +142,17 @@ def _evaluate_once(
         )
 
 
+def _write(run: EvaluationRun, json_out: Path | None, html_out: Path | None) -> None:
+    if json_out is not None:
+        from streams.evaluate_report import write_json
+
+        write_json(run, json_out)
+    if html_out is not None:
+        from streams.evaluate_report import write_html
+
+        write_html(run, html_out, int(time.time() * 1000))
+
+
 def _follow(
     models: Sequence[ScoringModel],
     read: Reader,
@@ -157,7 +161,9 @@ def _follow(
     every_s: float,
     port: int,
     runs: int | None,
+    outputs: tuple[Path | None, Path | None],
 ) -> None:
+    """Re-evaluate every ``every_s`` seconds; each run prints its summary and rewrites --json/--html if given."""
     from streams.evaluate_metrics import follow_evaluations
 
     err.print(f"serving gauges on http://127.0.0.1:{port}/metrics; re-evaluating every {every_s:g}s (Ctrl-C stops)")
@@ -165,6 +171,7 @@ def _follow(
     def report(number: int, run: EvaluationRun | None, _gauges: object) -> None:
         if run is not None:
             print_summary(run, title=f"run {number}")
+            _write(run, *outputs)
 
     try:
         follow_evaluations(
