@@ -116,8 +116,11 @@ def test_follow_serves_the_figures_as_gauges(broker, produced: tuple[Settings, P
 def test_follow_command_runs_the_given_number_of_times(broker, produced: tuple[Settings, Path]) -> None:
     _settings, directory = produced
     topic_args = _from_topics(base_args(directory), broker.bootstrap)
-    result = CliRunner().invoke(app, [*topic_args, "--follow", "1", "--runs", "2", "--metrics-port", str(free_port())])
+    out = directory / "followed.json"
+    follow = ["--follow", "1", "--runs", "2", "--metrics-port", str(free_port()), "--json", str(out)]
+    result = CliRunner().invoke(app, [*topic_args, *follow])
     assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["cohort"]["leads"] == 200  # each run rewrites --json
     assert "run 1: 200 leads" in result.stdout and "run 2: 200 leads" in result.stdout
     assert "serving gauges on http://127.0.0.1:" in result.stderr
 
