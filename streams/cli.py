@@ -214,9 +214,11 @@ def _remember_leads(events, seen: set[str]):  # type: ignore[no-untyped-def]
         yield event
 
 
-from streams.cli_data import data_app  # noqa: E402
+from streams.cli_data import data_app  # noqa: E402  (command modules import the helpers above)
+from streams.cli_evaluate import evaluate  # noqa: E402
 
 app.add_typer(data_app, name="data")
+app.command()(evaluate)
 
 
 def main() -> None:

@@ -47,3 +47,8 @@ class ProduceError(LeadscoreError):
     """A record could not be produced (for example larger than the producer's batch limit). The worker stops
     without committing the input, so nothing is lost: fix the cause (raise the limit, or drop the rule that
     produced an oversized explanation) and restart it."""
+
+
+class EvaluateInputError(LeadscoreError):
+    """``leadscore evaluate`` was given options it cannot use (a bad date or duration, files and --bootstrap
+    together, --follow without --bootstrap). The message names the option; see ``leadscore evaluate --help``."""
