@@ -214,6 +214,11 @@ def _remember_leads(events, seen: set[str]):  # type: ignore[no-untyped-def]
         yield event
 
 
+from streams.cli_models import models_app  # noqa: E402
+
+app.add_typer(models_app, name="models")
+
+
 def main() -> None:
     app()
 
