@@ -98,6 +98,8 @@ def test_at_leaves_later_events_out(history, tmp_path):
         (["-e", "EVENTS", "--emit-crossings"], "need --bootstrap"),
         (["-e", "EVENTS", "--publish", "staging"], "need --bootstrap"),
         (["-e", "missing.jsonl"], "cannot read"),
+        (["-b", "127.0.0.1:1", "--publish", "lead-scores"], "add --publish-live"),
+        (["-b", "127.0.0.1:1", "--publish", "lead-events"], "another record type"),
     ],
 )
 def test_bad_input_is_a_one_line_error(history, args, message):
