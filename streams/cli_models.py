@@ -81,7 +81,8 @@ def rescore(
         ),
     ] = False,
     compare_live: Annotated[
-        bool, typer.Option("--compare/--no-compare", help="Compare with the live scores (needs --bootstrap).")
+        bool,
+        typer.Option("--compare/--no-compare", help="Print the comparison with the live scores (needs --bootstrap)."),
     ] = True,
     top: Annotated[int, typer.Option(min=0, help="Top contributors per lead in --out.")] = 5,
     skip_invalid: Annotated[
@@ -113,7 +114,7 @@ def rescore(
             settings, codec = _broker(bootstrap)
             publish = _publish_topic(settings, publish, publish_live)
         history = _history(settings, events, profiles, skip_invalid)
-        if settings is not None and codec is not None and (compare_live or emit_crossings):
+        if settings is not None and codec is not None:  # always: the tombstones say which leads were erased
             with _bar(f"reading {settings.topics.scores}") as update:
                 live = latest_scores(settings, settings.topics.scores, codec, update)
         with _bar("replaying") as update:
