@@ -145,7 +145,7 @@ def test_emit_crossings_sends_exactly_the_level_changes_with_stable_ids(broker, 
 
 def test_publish_writes_one_score_per_rescored_lead(broker, live, tmp_path):
     staging = f"{live.topics.scores}-staging"
-    result, _ = rescore(tmp_path, "-b", broker.bootstrap, "--publish", staging)
+    result, _ = rescore(tmp_path, "-b", broker.bootstrap, "--publish", staging, "--no-compare")  # erased stay out
     assert "published 4 LeadScore records" in result.stderr
     records = read_topics(broker.bootstrap, [staging], lambda r: len(r) >= 4, timeout_s=30)
     scores = {value["lead_id"]: value["models"] for _, _, value in records}
