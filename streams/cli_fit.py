@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from streams.history import History
 
 err = Console(stderr=True)
+_COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
 
 
 class FitInputError(LeadscoreError):
@@ -121,8 +122,7 @@ def fit(
             test_until_ms=_millis(test_first_seen_until),
         )
         history = _history(events, profiles, conversions, bootstrap, skip_invalid)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
+        with Progress(*_COLUMNS, console=err, transient=True, disable=not err.is_terminal) as progress:
             result = fit_history(
                 history.events, history.profiles, history.conversions, base_raw, options, _Bar(progress)
             )
@@ -144,7 +144,10 @@ def _history(
     if bootstrap is not None:
         from streams.settings import load_settings
 
-        return read_history(load_settings(bootstrap_servers=bootstrap))
+        settings = load_settings(bootstrap_servers=bootstrap)
+        with Progress(*_COLUMNS, console=err, transient=True, disable=not err.is_terminal) as bar:
+            task = bar.add_task("reading the input topics", total=None)
+            return read_history(settings, lambda done, total: bar.update(task, completed=done, total=total))
     if events is None:
         raise FitInputError("give --events (and --profiles, --conversions) files, or --bootstrap to read the topics")
     return history_from_files(events, profiles, conversions, skip_invalid)
