@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from scoring.candidates import Candidate, model_dict, rule_dict
-from scoring.cohort import Cohort
+from scoring.cohort import Cohort, Observation
 from scoring.durations import format_duration
 from scoring.fitting import FitError, Regression, calibration, points_for, youden_threshold
 from scoring.modelspec import ModelSpec
@@ -34,6 +34,24 @@ class RuleStats:
     converted: int = 0
     held_leads: int = 0
     held_converted: int = 0
+
+
+def rule_stats(
+    rows: dict[str, list[float]],
+    chosen: list[Candidate],
+    columns: list[int],
+    learn: list[Observation],
+    held: list[Observation],
+) -> dict[str, RuleStats]:
+    """Per rule: training leads (whole slice) it applies to and how many converted; the same for the hold-out."""
+    stats: dict[str, RuleStats] = {}
+    for candidate, column in zip(chosen, columns, strict=True):
+        hit_all = [o for o in (*learn, *held) if rows[o.lead_id][column] > 0]
+        hit_held = [o for o in held if rows[o.lead_id][column] > 0]
+        stats[candidate.id] = RuleStats(
+            len(hit_all), sum(o.converted for o in hit_all), len(hit_held), sum(o.converted for o in hit_held)
+        )
+    return stats
 
 
 @dataclass(frozen=True)

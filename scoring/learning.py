@@ -23,9 +23,10 @@ from scoring.cohort import Cohort, CohortSpec, Observation, build_cohort
 from scoring.conversions import Conversion
 from scoring.evaluation import roc_auc
 from scoring.events import LeadEvent
-from scoring.fitmodel import FittedRule, RuleStats, fitted_model
+from scoring.fitmodel import FittedRule, RuleStats, Written, fitted_model, rule_stats
 from scoring.fitting import (
     FitError,
+    Regression,
     Replay,
     calibration,
     feature_matrix,
@@ -146,7 +147,7 @@ def fit_history(
     slices = [SliceFigures("training", len(training.observations), training.conversions)]
     model_id = options.model_id or f"{base_spec.id}-fitted"
     version = base_spec.version + 1 if model_id == base_spec.id else 1
-    stats = _rule_stats(rows, chosen, columns, learn, held)
+    stats = rule_stats(rows, chosen, columns, learn, held)
     build = _Builder(base_spec, chosen, options, model_id, version, training, stats)
     if held and len({o.converted for o in learn}) == 2:
         slices.append(_holdout(replay, base, build, rows, columns, learn, held, report))
@@ -212,7 +213,9 @@ class _Builder:
         self.base, self.chosen, self.options = base, chosen, options
         self.model_id, self.version, self.training, self.stats = model_id, version, training, stats
 
-    def model(self, regression: Any, scored: tuple[list[float], list[bool]] | None, slices: list[SliceFigures]) -> Any:
+    def model(
+        self, regression: Regression, scored: tuple[list[float], list[bool]] | None, slices: list[SliceFigures]
+    ) -> Written:
         return fitted_model(
             self.base,
             self.chosen,
@@ -225,24 +228,6 @@ class _Builder:
             slices,
             self.stats,
         )
-
-
-def _rule_stats(
-    rows: dict[str, list[float]],
-    chosen: list[Candidate],
-    columns: list[int],
-    learn: list[Observation],
-    held: list[Observation],
-) -> dict[str, RuleStats]:
-    """Per rule: training leads (whole slice) it applies to and how many converted; the same for the hold-out."""
-    stats: dict[str, RuleStats] = {}
-    for candidate, column in zip(chosen, columns, strict=True):
-        hit_all = [o for o in (*learn, *held) if rows[o.lead_id][column] > 0]
-        hit_held = [o for o in held if rows[o.lead_id][column] > 0]
-        stats[candidate.id] = RuleStats(
-            len(hit_all), sum(o.converted for o in hit_all), len(hit_held), sum(o.converted for o in hit_held)
-        )
-    return stats
 
 
 def _holdout(
@@ -258,20 +243,24 @@ def _holdout(
     x_learn = np.array([[rows[o.lead_id][i] for i in columns] for o in learn], dtype=np.float64)
     y_learn = np.array([int(o.converted) for o in learn], dtype=np.int_)
     regression = logistic_regression(x_learn, y_learn, build.options.c)
-    points = parse_model(build.model(regression, None, []).raw, build.model_id)
     moments = {o.lead_id: o.scored_at_ms for o in held}
     labels = [o.converted for o in held]
     report.phase("hold-out: base model", len(moments))
     base_scores = replay.scores(base, moments, report.advance)
-    report.phase("hold-out: fitted model", len(moments))
-    fitted_scores = replay.scores(points, moments, report.advance)
     x_held = np.array([[rows[o.lead_id][i] for i in columns] for o in held], dtype=np.float64)
     figures = SliceFigures("hold-out", len(held), sum(labels))
     figures.auc = {
         "base": _auc([base_scores[o.lead_id] for o in held], labels),
-        "fitted": _auc([fitted_scores[o.lead_id] for o in held], labels),
+        "fitted": None,  # stays None when every point rounds to 0 on the learning part
         "regression": _auc(regression.log_odds(x_held), labels),
     }
+    try:
+        points = parse_model(build.model(regression, None, []).raw, build.model_id)
+    except FitError:
+        return figures
+    report.phase("hold-out: fitted model", len(moments))
+    fitted_scores = replay.scores(points, moments, report.advance)
+    figures.auc["fitted"] = _auc([fitted_scores[o.lead_id] for o in held], labels)
     return figures
 
 
