@@ -1,0 +1,186 @@
+"""Learning points from history: features with decay, L2-regularised logistic regression, integer points.
+
+Each candidate rule is valued, worth 1 point, by the real engine at each lead's moment (a decayed count of the
+events it counts, or 0/1 for a fit rule): that value times the rule's points is exactly what the rule adds to the
+score in the written model, which has no floors or ceilings. A logistic regression on these values gives a
+coefficient per rule; the scorecard rule "points to double the odds" (PDO) turns it into whole points:
+``points = round(coef * PDO / ln 2)``. The score then is the log-odds of converting in PDO/ln 2 units (plus a
+constant, the intercept, which the written model keeps in a comment).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.linear_model import LogisticRegression
+
+from scoring.cohort import Cohort, states_at
+from scoring.engine import Engine
+from scoring.errors import LeadscoreError
+from scoring.events import LeadEvent
+from scoring.model import ScoringModel
+from scoring.modelstate import contributions_at
+from scoring.profiles import LeadProfile
+from scoring.state import LeadState
+
+Progress = Callable[[int], None]  # called with the number of leads just replayed
+CHUNK_LEADS = 500
+MAX_ITERATIONS = 5000
+
+
+class FitError(LeadscoreError):
+    """``leadscore fit`` cannot learn from this history (no conversions in the slice, no usable rule, ...).
+    Widen the time slice (``--first-seen-from/--first-seen-until``), check the conversions file, or lower
+    ``--min-support``."""
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Inputs grouped by lead, so that leads can be replayed a chunk at a time (with progress)."""
+
+    events: Mapping[str, list[LeadEvent]]
+    profiles: Mapping[str, list[LeadProfile]]
+
+    @staticmethod
+    def of(events: Iterable[LeadEvent], profiles: Iterable[LeadProfile]) -> Replay:
+        by_lead: dict[str, list[LeadEvent]] = {}
+        for event in events:
+            by_lead.setdefault(event.lead_id, []).append(event)
+        profiles_by_lead: dict[str, list[LeadProfile]] = {}
+        for profile in profiles:
+            profiles_by_lead.setdefault(profile.lead_id, []).append(profile)
+        return Replay(by_lead, profiles_by_lead)
+
+    def states(
+        self, model: ScoringModel, moments: Mapping[str, int], progress: Progress | None = None
+    ) -> dict[str, LeadState]:
+        """Each lead's state under ``model`` at its moment (``scoring.cohort.states_at``, a chunk at a time)."""
+        engine = Engine([model])
+        leads = sorted(moments)
+        states: dict[str, LeadState] = {}
+        for start in range(0, len(leads), CHUNK_LEADS):
+            chunk = {lead: moments[lead] for lead in leads[start : start + CHUNK_LEADS]}
+            events = [e for lead in chunk for e in self.events.get(lead, ())]
+            profiles = [p for lead in chunk for p in self.profiles.get(lead, ())]
+            states.update(states_at(engine, events, profiles, chunk))
+            if progress is not None:
+                progress(len(chunk))
+        return states
+
+    def scores(
+        self, model: ScoringModel, moments: Mapping[str, int], progress: Progress | None = None
+    ) -> dict[str, float]:
+        """Each lead's combined score under ``model`` at its moment, as the engine reports it. Levels do not change
+        scores and are left out of the replay: with decaying rules of both signs, finding when a lead would cross a
+        level takes the engine a search on every event."""
+        model = replace(model, levels=())
+        states = self.states(model, moments, progress)
+        engine = Engine([model])
+        return {
+            lead: engine.snapshot(states.get(lead) or LeadState(lead), at_ms, top=0)[0].score
+            for lead, at_ms in moments.items()
+        }
+
+
+def feature_matrix(
+    replay: Replay, features: ScoringModel, moments: Mapping[str, int], progress: Progress | None = None
+) -> dict[str, list[float]]:
+    """Per lead, every rule's value (in ``features.rules`` order) at the lead's moment."""
+    states = replay.states(features, moments, progress)
+    rows: dict[str, list[float]] = {}
+    for lead, at_ms in moments.items():
+        state = states.get(lead)
+        model_state = state.models.get(features.id) if state is not None else None
+        values = contributions_at(features, model_state, at_ms) if model_state is not None else {}
+        rows[lead] = [values.get(rule.id, 0.0) for rule in features.rules]
+    return rows
+
+
+def matrix(rows: Mapping[str, list[float]], cohort: Cohort) -> tuple[NDArray[np.float64], NDArray[np.int_]]:
+    """Features and labels in the cohort's observation order."""
+    x = np.array([rows[o.lead_id] for o in cohort.observations], dtype=np.float64).reshape(len(cohort.observations), -1)
+    y = np.array([int(o.converted) for o in cohort.observations], dtype=np.int_)
+    return x, y
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A fitted logistic regression: log-odds = intercept + sum(coefficients * x)."""
+
+    intercept: float
+    coefficients: tuple[float, ...]
+
+    def log_odds(self, x: NDArray[np.float64]) -> list[float]:
+        return [float(v) for v in x @ np.array(self.coefficients, dtype=np.float64) + self.intercept]
+
+
+def logistic_regression(x: NDArray[np.float64], y: NDArray[np.int_], c: float = 1.0) -> Regression:
+    """L2-regularised logistic regression (lbfgs) on the raw feature values, so that coefficients are per unit
+    of a rule's value (one event, or holding the attribute)."""
+    if len(set(y.tolist())) < 2:
+        raise FitError("the learning slice needs converted and not converted leads to learn from")
+    model = LogisticRegression(C=c, solver="lbfgs", max_iter=MAX_ITERATIONS)
+    model.fit(x, y)
+    return Regression(float(model.intercept_[0]), tuple(float(v) for v in model.coef_[0]))
+
+
+def points_for(coefficient: float, pdo: float) -> int:
+    """Whole points for a coefficient: ``coef * PDO / ln 2`` rounded half away from zero (so the sign is kept
+    and bigger effects never get fewer points)."""
+    scaled = coefficient * pdo / math.log(2.0)
+    return int(math.copysign(math.floor(abs(scaled) + 0.5), scaled))
+
+
+def informative_columns(x: NDArray[np.float64]) -> list[int]:
+    """Columns that vary across leads, without exact repeats (a constant column is the intercept's business, a
+    repeated one would split its points arbitrarily); the first of equal columns is kept."""
+    kept: list[int] = []
+    seen: set[bytes] = set()
+    for column in range(x.shape[1]):
+        values = x[:, column]
+        if values.size == 0 or float(values.max() - values.min()) == 0.0:
+            continue
+        signature = np.round(values, 12).tobytes()
+        if signature not in seen:
+            seen.add(signature)
+            kept.append(column)
+    return kept
+
+
+def youden_threshold(scores: Sequence[float], labels: Sequence[bool]) -> int | None:
+    """The whole score from which on (``score >= threshold``) leads count as qualified that maximises Youden's J:
+    share of conversions captured minus share of other leads passed. The higher score on a tie; None when no cut
+    separates converted from other leads at all."""
+    positives = sum(1 for label in labels if label)
+    negatives = len(labels) - positives
+    if positives == 0 or negatives == 0:
+        return None
+    pairs = sorted(((math.floor(s), bool(label)) for s, label in zip(scores, labels, strict=True)), reverse=True)
+    best, best_j = None, 0.0
+    tp = fp = 0
+    index = 0
+    while index < len(pairs):
+        cut = pairs[index][0]
+        while index < len(pairs) and pairs[index][0] == cut:
+            tp += pairs[index][1]
+            fp += not pairs[index][1]
+            index += 1
+        j = tp / positives - fp / negatives
+        if j > best_j + 1e-12:
+            best, best_j = cut, j
+    return best
+
+
+def calibration(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, float]:
+    """(a, b) of P(convert) = 1 / (1 + exp(-(a + b * score))), fitted on the scores (almost unregularised)."""
+    x = np.array(scores, dtype=np.float64).reshape(-1, 1)
+    y = np.array([int(label) for label in labels], dtype=np.int_)
+    if len(set(y.tolist())) < 2 or float(x.max() - x.min()) == 0.0:
+        rate = min(max(float(y.mean()), 1e-6), 1 - 1e-6)
+        return math.log(rate / (1 - rate)), 0.0
+    model = LogisticRegression(C=1e6, solver="lbfgs", max_iter=MAX_ITERATIONS).fit(x, y)
+    return float(model.intercept_[0]), float(model.coef_[0][0])

@@ -1,0 +1,105 @@
+"""``leadscore fit`` on the command line: files in, a valid model file and a JSON report out, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from scoring import load_model
+from streams.cli import app
+from tests.unit.synthetic_history import synthetic_history
+
+BASE = """\
+id: small
+version: 1
+change_note: "starting point"
+rules:
+  - {id: demo-request, event: demo_request, points: 40}
+  - {id: email-open, event: email_open, points: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, Path]:
+    directory = tmp_path_factory.mktemp("fit")
+    events, profiles, conversions = synthetic_history(leads=600, days=120, seed=3).write(directory)
+    base = directory / "small.yaml"
+    base.write_text(BASE, encoding="utf-8")
+    return events, profiles, conversions, base
+
+
+def _args(files: tuple[Path, Path, Path, Path], out: Path, *extra: str) -> list[str]:
+    events, profiles, conversions, base = files
+    return [
+        "fit",
+        "--events",
+        str(events),
+        "--profiles",
+        str(profiles),
+        "--conversions",
+        str(conversions),
+        "--base-model",
+        str(base),
+        "--window",
+        "60d",
+        "--observe-after",
+        "14d",
+        "--min-support",
+        "50",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_fit_writes_a_valid_model_and_a_report(files: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:
+    out, report = tmp_path / "fitted.yaml", tmp_path / "fit.json"
+    extra = ["--first-seen-until", "2026-03-15", "--test-first-seen-from", "2026-03-15", "--report", str(report)]
+    result = CliRunner().invoke(app, _args(files, out, *extra))
+    assert result.exit_code == 0, result.output
+    model = load_model(out)
+    assert model.id == "small-fitted" and model.rules
+    figures = json.loads(report.read_text(encoding="utf-8"))
+    assert [s["name"] for s in figures["slices"]] == ["training", "hold-out", "test"]
+    test = figures["slices"][2]
+    assert test["leads"] > 0 and set(test["auc"]) == {"base", "fitted", "regression"}
+    assert [r["id"] for r in figures["rules"]] == [r.id for r in model.rules]
+    assert "ROC AUC" in result.stdout and "demo-request" in result.stdout
+    validated = CliRunner().invoke(app, ["validate-model", str(out)])
+    assert validated.exit_code == 0 and "small-fitted v1" in validated.output
+    assert yaml.safe_load(out.read_text(encoding="utf-8"))["author"] == "leadscore fit"
+
+
+def _one_line_error(result: object) -> str:
+    output = result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 2, output  # type: ignore[attr-defined]
+    assert "Traceback" not in output and output.count("\n") <= 2
+    return str(output)
+
+
+def test_missing_file_is_a_one_line_error(files: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:
+    _events, profiles, conversions, base = files
+    args = _args((tmp_path / "nope.jsonl", profiles, conversions, base), tmp_path / "out.yaml")
+    output = _one_line_error(CliRunner().invoke(app, args))
+    assert "nope.jsonl" in output and "cannot read" in output
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_no_conversions_in_the_slice_is_a_one_line_error(files: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:
+    args = _args(files, tmp_path / "out.yaml", "--first-seen-from", "2026-01-01", "--first-seen-until", "2026-01-02")
+    empty = tmp_path / "none.jsonl"
+    empty.write_text("", encoding="utf-8")
+    args[args.index("--conversions") + 1] = str(empty)
+    output = _one_line_error(CliRunner().invoke(app, args))
+    assert "no conversions" in output
+
+
+def test_bad_window_is_a_one_line_error(files: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:
+    args = _args(files, tmp_path / "out.yaml")
+    args[args.index("--window") + 1] = "soon"
+    output = _one_line_error(CliRunner().invoke(app, args))
+    assert "--window 'soon'" in output
