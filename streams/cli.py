@@ -222,12 +222,14 @@ from streams.cli_audit import diff as models_diff  # noqa: E402  (command module
 from streams.cli_audit import history as models_history  # noqa: E402
 from streams.cli_data import data_app  # noqa: E402
 from streams.cli_evaluate import evaluate  # noqa: E402
+from streams.cli_fit import fit  # noqa: E402
 from streams.cli_models import models_app  # noqa: E402
 
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 models_app.command("history")(models_history)
 models_app.command("diff")(models_diff)
+app.command()(fit)
 app.command()(evaluate)
 
 
