@@ -220,3 +220,41 @@ def test_at_least_once_delivery_never_double_counts(events, rnd):
     at_ms = T0 + 6 * DAY
     a, b = final_score(ENGINE, once, at_ms), final_score(ENGINE, many, at_ms)
     assert abs(a - b) <= 1e-9 * max(1.0, abs(a))
+
+
+MIXED = Engine(
+    [
+        parse_model(
+            {
+                "id": "mixed",
+                "version": 1,
+                "change_note": "positive and negative rules decaying with one half-life (as `leadscore fit` writes)",
+                "engagement": {"half_life": "1d", "floor": None},
+                "rules": [
+                    {"id": "demo", "event": "demo_request", "points": 40},
+                    {"id": "unsubscribe", "event": "unsubscribe", "points": -30},
+                    {"id": "webinar", "event": "webinar_attended", "points": 25, "half_life": "never"},
+                ],
+                "levels": [{"name": "MQL", "enter": 60, "leave": 50}, {"name": "LOW", "enter": 80}],
+            }
+        )
+    ]
+)
+
+
+@settings(max_examples=80, suppress_health_check=[HealthCheck.too_slow])
+@given(histories(types=["demo_request", "unsubscribe", "webinar_attended"], span_ms=2 * DAY, max_size=12))
+def test_next_due_is_exact_when_positive_and_negative_terms_share_a_half_life(events):
+    """Terms of one half-life sum to one exponential whatever their signs: the exact search, not the grid, runs,
+    and the crossing it predicts happens at that millisecond and not one before."""
+    state, _ = apply_all(MIXED, events)
+    if state is None:
+        return
+    now = max(event.occurred_at_ms for event in events)
+    state = MIXED.advance(state, now).state
+    due = MIXED.next_due(state, now)
+    if due is None:
+        assert MIXED.advance(state, now + 200 * DAY).crossings == ()
+        return
+    assert [c.occurred_at_ms for c in MIXED.advance(state, due).crossings][:1] == [due]
+    assert MIXED.advance(state, due - 1).crossings == ()
