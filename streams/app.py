@@ -7,14 +7,13 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
-from scoring import Engine, ScoringModel, load_models
+from scoring import Engine, load_models
 from streams.api import register_api
 from streams.audit import deployment_messages
 from streams.codec import AvroCodec
@@ -29,60 +28,13 @@ from streams.recovery import complete_recovery, correct_highwaters
 from streams.reload import ModelReloader
 from streams.security import faust_credentials
 from streams.settings import Settings
-from streams.topics import Routes, output_routes, schema_registry
+from streams.topics import output_routes, schema_registry
+from streams.wiring import Leadscore, OutputTopics
 
 STATE_TABLE = "lead-state"
 LAG_INTERVAL_S = 5.0
 PRODUCER_BATCH_BYTES = 256 * 1024
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Leadscore:
-    """The app and the parts tests and the CLI reach for."""
-
-    app: faust.App
-    settings: Settings
-    models: tuple[ScoringModel, ...]
-    metrics: Metrics
-    codec: AvroCodec
-    table: Any
-    score_events: Any  # the events agent (None when the fast path scores lead-events: settings.batch_max > 0)
-    apply_profiles: Any  # the profiles agent
-    erase_leads: Any  # the erasures agent
-    decay_ticks: Any  # the decay-ticks agent
-    due_index: DueIndex
-    outputs: OutputTopics
-    batch_scorer: BatchScorer | None = None  # the fast path (ADR 013), when settings.batch_max > 0
-    join_conversions: Any = None  # the conversions agent (None in shadow mode)
-
-
-@dataclass
-class OutputTopics:
-    """The Faust topics outputs go to; None: not sent (see :class:`streams.topics.Routes`)."""
-
-    score_changes: Any
-    thresholds: Any
-    dead_letters: Any
-    scores: Any
-    erasures_completed: Any
-    conversion_scores: Any
-    model_deployments: Any
-
-    @classmethod
-    def of(cls, app: faust.App, routes: Routes, model_deployments: str) -> OutputTopics:
-        def topic(name: str | None) -> Any:
-            return None if name is None else app.topic(name, key_type=bytes, value_type=bytes)
-
-        return cls(
-            topic(routes.score_changes),
-            topic(routes.thresholds),
-            topic(routes.dead_letters),
-            topic(routes.scores),
-            topic(routes.erasures_completed),
-            topic(routes.conversion_scores),
-            topic(model_deployments),
-        )
 
 
 class LeadscoreApp(faust.App):
