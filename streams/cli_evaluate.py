@@ -18,7 +18,7 @@ from scoring import LeadscoreError, ScoringModel, load_models
 from scoring.cohort import CohortSpec
 from scoring.conversions import Outcome
 from scoring.durations import parse_duration
-from streams.errors import EvaluateInputError
+from streams.errors import EvaluateInputError, require_analysis
 from streams.evaluate_run import EvaluationRun, evaluate_history
 from streams.history import History
 
@@ -72,6 +72,8 @@ def evaluate(
     are left out (and counted). Give --events and --conversions files (as `leadscore generate` writes), or
     --bootstrap to read the input topics; --follow keeps re-evaluating and serves Prometheus gauges."""
     try:
+        if html_out is not None:
+            require_analysis("leadscore evaluate --html", "matplotlib")
         spec = CohortSpec(
             window_ms=_duration("--window", window, zero=False),
             observe_after_ms=_duration("--observe-after", observe_after, zero=True),

@@ -100,10 +100,13 @@ def fit(
     Training slice: leads first seen in [--first-seen-from, --first-seen-until)."""
     import yaml
 
-    from scoring import load_model
-    from scoring.learning import FitOptions, fit_history
+    from streams.errors import require_analysis
 
     try:
+        require_analysis("leadscore fit", "numpy", "sklearn")
+        from scoring import load_model
+        from scoring.learning import FitOptions, fit_history
+
         load_model(base_model)  # one-line errors for a bad base model
         base_raw = yaml.safe_load(base_model.read_text(encoding="utf-8"))
         options = FitOptions(

@@ -52,3 +52,25 @@ class ProduceError(LeadscoreError):
 class EvaluateInputError(LeadscoreError):
     """``leadscore evaluate`` was given options it cannot use (a bad date or duration, files and --bootstrap
     together, --follow without --bootstrap). The message names the option; see ``leadscore evaluate --help``."""
+
+
+class MissingExtraError(LeadscoreError):
+    """A command needs libraries that are not installed (the worker image leaves them out). Install them with
+    ``pip install 'leadscore[analysis]'`` (numpy, scikit-learn, matplotlib), or run the command elsewhere."""
+
+
+def require_analysis(command: str, *modules: str) -> None:
+    """Raise :class:`MissingExtraError` naming ``command`` when one of ``modules`` cannot be imported."""
+    import importlib
+
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise MissingExtraError(
+            f"{command} needs {', '.join(missing)}: install leadscore with its 'analysis' extra"
+            " (numpy, scikit-learn, matplotlib)"
+        )

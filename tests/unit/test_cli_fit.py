@@ -103,3 +103,17 @@ def test_bad_window_is_a_one_line_error(files: tuple[Path, Path, Path, Path], tm
     args[args.index("--window") + 1] = "soon"
     output = _one_line_error(CliRunner().invoke(app, args))
     assert "--window 'soon'" in output
+
+
+def test_without_the_analysis_extra_fit_says_what_to_install(monkeypatch, tmp_path):
+    import sys
+
+    from typer.testing import CliRunner
+
+    from streams.cli import app
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as in the worker image, which leaves the extra out
+    result = CliRunner().invoke(app, ["fit", "--base-model", "x.yaml", "--out", str(tmp_path / "f.yaml")])
+    assert result.exit_code == 2
+    assert "leadscore fit needs sklearn: install leadscore with its 'analysis' extra" in result.output
+    assert "Traceback" not in result.output
