@@ -112,3 +112,22 @@ def test_shadow_scores_beside_live_without_crossings_and_conversions_are_joined(
     assert deployments["SHADOW"]["rules"]["demo-request"] == 60.0
     assert len(deployments["LIVE"]["content_sha256"]) == 64
     assert scored  # the first read saw both workers' changes before the conversion was sent
+    assert_history_lists_both_deployments(settings)
+
+
+def assert_history_lists_both_deployments(settings) -> None:
+    """`leadscore models history` reads the audit topic back: one row per deployment, with who and why."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from streams.cli import app
+
+    result = CliRunner().invoke(app, ["models", "history", "--json"], env=settings.to_env())
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted((row["mode"], row["model_version"], row["reason"]) for row in rows) == [
+        ("LIVE", 1, ""),
+        ("SHADOW", 2, "try doubled points"),
+    ]
+    assert all(row["changes"] == [] for row in rows)  # each is the first of its app and mode
