@@ -1,8 +1,8 @@
 """One ``leadscore evaluate`` run: a history in, one evaluation report per model out.
 
 The cohort (who is scored when, who converted) comes from :func:`scoring.cohort.build_cohort`. Each observed lead
-is replayed up to its moment and nothing later (:func:`scoring.cohort.states_at`), brought forward to that moment
-(levels left by decay alone are left; :meth:`scoring.Engine.advance`), then scored under every model. A model with a
+is replayed up to its moment and nothing later (:func:`scoring.cohort.states_at`), then scored under every model
+at that moment, levels left by decay alone included (:func:`scoring.cohort.snapshots_at`). A model with a
 segment is evaluated only on the leads it applies to; the others are counted as ``outside_segment``.
 """
 
@@ -123,8 +123,7 @@ def _replay(
         if not members:
             continue
         found = states_at(engine, event_batches.get(batch, ()), profile_batches.get(batch, ()), members)
-        for lead, state in found.items():
-            states[lead] = engine.advance(state, members[lead]).state
+        states.update(found)
         done += len(members)
         if progress is not None:
             progress(done, len(leads))
