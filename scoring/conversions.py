@@ -18,7 +18,7 @@ from typing import Any
 from scoring.engine import Engine
 from scoring.errors import InvalidEventError
 from scoring.events import EARLIEST_EVENT_MS, LATEST_EVENT_MS, MAX_ID_LENGTH
-from scoring.outputs import ModelSnapshot
+from scoring.outputs import Direction, ModelSnapshot, Update
 from scoring.state import LeadState
 
 #: At most this many points are kept in a lead's trail (the newest); older ones are dropped.
@@ -83,6 +83,32 @@ def extend_trail(trail: Trail | None, at_ms: int, reported: Mapping[str, Reporte
             break
         first = index
     return points[first:][-TRAIL_POINTS:]
+
+
+def reported_points(engine: Engine, update: Update) -> list[tuple[int, dict[str, Reported]]]:
+    """What ``update`` reported, as trail points in time order: per model, the score and levels after every score
+    change and every crossing (a crossing by decay changes the levels without a score change). The levels at each
+    point are the lead's final levels with the later crossings of the update undone."""
+    order = {model.id: [level.name for level in model.levels] for model in engine.models}
+    points: dict[int, dict[str, Reported]] = {}
+    for model_id in sorted({c.model_id for c in update.changes} | {x.model_id for x in update.crossings}):
+        crossings = sorted((x for x in update.crossings if x.model_id == model_id), key=lambda x: x.occurred_at_ms)
+        scores = {x.occurred_at_ms: x.score for x in crossings}
+        scores.update({c.occurred_at_ms: c.score for c in update.changes if c.model_id == model_id})
+        model_state = update.state.models.get(model_id)
+        final = set(model_state.levels) if model_state is not None else set()
+        for at_ms in sorted(scores):
+            levels = set(final)
+            for crossing in reversed(crossings):  # undo, latest first, the crossings after ``at_ms``
+                if crossing.occurred_at_ms <= at_ms:
+                    break
+                if crossing.direction is Direction.UP:
+                    levels.discard(crossing.level)
+                else:
+                    levels.add(crossing.level)
+            ordered = tuple(name for name in order.get(model_id, ()) if name in levels)
+            points.setdefault(at_ms, {})[model_id] = (scores[at_ms], ordered)
+    return sorted(points.items())
 
 
 def trail_lookup(trail: Trail | None, model_id: str, at_ms: int) -> Reported | None:

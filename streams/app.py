@@ -68,9 +68,10 @@ def create_app(settings: Settings) -> Leadscore:
     metrics = Metrics()
     engine = Engine(models)
     rerouted_name = f"{settings.app_id}-rerouted"
-    lead_time_ms = int(settings.conversion_lead_time_s * 1000)
-    processor = Processor(engine, codec, metrics, settings.partitions, rerouted_name, lead_time_ms)
     routes = output_routes(settings)
+    join = settings.join_conversions and routes.conversion_scores is not None  # a shadow leaves it to the live one
+    lead_time_ms = int(settings.conversion_lead_time_s * 1000) if join else None
+    processor = Processor(engine, codec, metrics, settings.partitions, rerouted_name, lead_time_ms)
     metrics.worker_info.labels(settings.app_id, "shadow" if settings.shadow else "live").set(1)
     app = LeadscoreApp(
         settings.app_id,
@@ -193,7 +194,7 @@ def create_app(settings: Settings) -> Leadscore:
             await handle(message, lambda m, load: processor.process_rerouted(m, load, _has_state))
 
     join_conversions = None
-    if routes.conversion_scores is not None:  # a shadow worker leaves the join to the live one
+    if join:
         conversions_topic = app.topic(names.conversions, key_type=bytes, value_type=bytes, allow_empty=True)
 
         @app.agent(conversions_topic, name="join-conversions")

@@ -16,7 +16,7 @@ from typing import Any
 from kafka.partitioner.default import murmur2
 
 from scoring import Engine, InvalidEventError, LeadscoreError, LeadState, Update, check_event, check_profile
-from scoring.conversions import Trail, check_conversion, extend_trail, scores_at_conversion
+from scoring.conversions import Trail, check_conversion, extend_trail, reported_points, scores_at_conversion
 from streams.codec import AvroCodec
 from streams.metrics import Metrics
 
@@ -76,10 +76,11 @@ class Processor:
         metrics: Metrics,
         partitions: int,
         rerouted_topic: str,
-        lead_time_ms: int = 7 * 86_400_000,
+        lead_time_ms: int | None = 7 * 86_400_000,
     ):
         self.engine = engine
-        self.lead_time_ms = lead_time_ms  # conversions are joined to the score this long before them
+        #: conversions are joined to the score this long before them; None: no join, no score trail kept
+        self.lead_time_ms = lead_time_ms
         self.codec = codec
         self.metrics = metrics
         self.partitions = partitions
@@ -156,11 +157,12 @@ class Processor:
             state, trail = self._load(load_state, conversion.lead_id)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
-        joined = scores_at_conversion(self.engine, state, trail, conversion, self.lead_time_ms)
+        lead_time_ms = self.lead_time_ms or 0
+        joined = scores_at_conversion(self.engine, state, trail, conversion, lead_time_ms)
         for score in joined:
             level = score.levels[-1] if score.levels else "none"
             self.metrics.conversions.labels(score.model_id, conversion.outcome.value, level).inc()
-        encoded = self.codec.encode_conversion_scored(conversion, self.lead_time_ms, state is not None, joined)
+        encoded = self.codec.encode_conversion_scored(conversion, lead_time_ms, state is not None, joined)
         return Result(lead_id=conversion.lead_id, conversion=encoded)
 
     def process_tick(self, message: Message, load_state: LoadState) -> Result:
@@ -202,11 +204,12 @@ class Processor:
         due = self.engine.next_due(update.state, at_ms)
         state = update.state.to_dict()
         state["p"], state["d"] = partition, due  # for rebuilding the due index after recovery (not domain state)
-        for change in update.changes:  # the score trail, for joining conversions (ADR 017)
-            reported = {change.model_id: (change.score, tuple(update.state.models[change.model_id].levels))}
-            trail = extend_trail(trail, change.occurred_at_ms, reported, self.lead_time_ms + self.engine.horizon_ms)
-        if trail:
-            state["h"] = trail
+        if self.lead_time_ms is not None:  # the score trail, for joining conversions (ADR 017)
+            keep_ms = self.lead_time_ms + self.engine.horizon_ms
+            for at_ms, reported in reported_points(self.engine, update):
+                trail = extend_trail(trail, at_ms, reported, keep_ms)
+            if trail:
+                state["h"] = trail
         result = Result(lead_id=update.state.lead_id, state=state, due_ms=due)
         for change in update.changes:
             result.changes.append(self.codec.encode_change(change))

@@ -169,3 +169,21 @@ async def test_a_shadow_worker_scores_into_the_shadow_topics_and_alerts_nobody(t
     crossed = built.metrics.crossings.labels("b2b", "MQL", "UP")._value.get()
     assert crossed == 1  # ... and counts the crossing it would have sent
     assert built.metrics.dead_letters.labels(names.events, "DecodeError")._value.get() == 1
+
+
+async def test_without_the_conversion_join_no_trail_is_kept_and_no_agent_runs(tmp_path):
+    settings = load_settings(
+        store="memory://",
+        data_dir=tmp_path,
+        app_id="leadscore-nojoin-test",
+        model_paths=[SIMPLE_MODEL],
+        partitions=1,
+        batch_max=0,
+        join_conversions=False,
+    )
+    built = create_app(settings)
+    record_sends(built)
+    assert built.join_conversions is None
+    async with built.score_events.test_context() as agent:
+        await agent.put(built.codec.encode_event(make_event("lead-1", "demo_request")), key=b"lead-1")
+    assert built.table["lead-1"]["m"]["b2b"]["s"] == 30 and "h" not in built.table["lead-1"]

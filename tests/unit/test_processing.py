@@ -168,3 +168,39 @@ def misplaced_value(codec) -> bytes:
     from scoring.conversions import Conversion, Outcome
 
     return codec.encode_conversion(Conversion("won-m", "m", Outcome.WON, T0))
+
+
+def test_a_level_left_by_decay_is_in_the_trail_so_later_joins_do_not_report_it(codec, b2b_model):
+    """A tick's decay crossing changes the levels without a score change; a conversion dated after it, but joined
+    after later activity (from the trail), must not see the level the lead had left."""
+    from scoring.conversions import Conversion, Outcome
+    from streams.processing import TICK
+    from tests.avro_reference import reference_decode
+
+    day = 86_400_000
+    processor = Processor(Engine([b2b_model]), codec, Metrics(), 4, "rerouted")
+    table: dict = {}
+
+    def feed(result):
+        if result.state is not None:
+            table[result.lead_id] = result.state
+        return result
+
+    for n, event_type in enumerate(["demo_request", "trial_request"]):
+        feed(processor.process_event(message(codec.encode_event(make_event("l", event_type, T0 + n)), b"l"), table.get))
+    assert table["l"]["m"]["b2b"]["l"] == ["MQL"]
+    partition = lead_partition("l", 4)
+    tick = feed(processor.process_tick(Message("ticks", partition, 0, b"l", TICK.pack(T0 + 25 * day)), table.get))
+    (left,) = [reference_decode(c)[1] for c in tick.crossings]
+    assert (left["level"], left["direction"], left["cause"]) == ("MQL", "DOWN", "DECAY")
+    feed(
+        processor.process_event(
+            message(codec.encode_event(make_event("l", "email_open", T0 + 40 * day)), b"l"), table.get
+        )
+    )
+    conversion = Conversion("won", "l", Outcome.WON, T0 + 30 * day)
+    raw = Message("lead-conversions", partition, 0, b"l", codec.encode_conversion(conversion))
+    (joined,) = reference_decode(processor.process_conversion(raw, table.get).conversion)[1]["models"]
+    assert joined["exact"] is False  # the e-mail open came later: answered from the trail
+    assert joined["levels"] == []  # not MQL: it had left by decay at ~day 20
+    assert joined["score"] == left["score"] == joined["score_before"]  # the score reported at the crossing

@@ -33,3 +33,15 @@ def test_settings_are_frozen():
     settings = load_settings()
     with pytest.raises(Exception, match="frozen"):
         settings.partitions = 9
+
+
+def test_a_shadow_worker_must_not_use_the_live_app_id():
+    import pytest
+
+    from streams.errors import SettingsError
+    from streams.settings import load_settings
+
+    with pytest.raises(SettingsError, match="a shadow worker needs its own LEADSCORE_APP_ID") as caught:
+        load_settings(shadow=True)
+    assert "Value error" not in str(caught.value)
+    assert load_settings(shadow=True, app_id="leadscore-shadow").shadow
