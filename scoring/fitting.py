@@ -29,6 +29,7 @@ from scoring.state import LeadState
 
 Progress = Callable[[int], None]  # called with the number of leads just replayed
 CHUNK_LEADS = 500
+OUTSIDE_SEGMENT = "outside the base model's segment"
 MAX_ITERATIONS = 5000
 
 
@@ -70,6 +71,23 @@ class Replay:
             if progress is not None:
                 progress(len(chunk))
         return states
+
+    def in_segment(self, model: ScoringModel, cohort: Cohort) -> Cohort:
+        """``cohort`` without the leads outside ``model``'s segment at their moment (counted as left out): a model
+        with a segment is learnt and judged on the leads it scores."""
+        if model.segment is None:
+            return cohort
+        engine = Engine([replace(model, levels=())])
+        states = self.states(model, cohort.moments())
+        kept = [
+            o
+            for o in cohort.observations
+            if engine.snapshot(states.get(o.lead_id) or LeadState(o.lead_id), o.scored_at_ms, top=0)[0].applies
+        ]
+        excluded = dict(cohort.excluded)
+        if len(kept) < len(cohort.observations):
+            excluded[OUTSIDE_SEGMENT] = len(cohort.observations) - len(kept)
+        return Cohort(kept, excluded, cohort.data_end_ms)
 
     def scores(
         self, model: ScoringModel, moments: Mapping[str, int], progress: Progress | None = None

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from scoring.candidates import Candidate, base_candidates, features_model, generated_candidates
-from scoring.cohort import Cohort, CohortSpec, Observation, build_cohort
+from scoring.cohort import Cohort, CohortSpec, Observation
 from scoring.conversions import Conversion
 from scoring.evaluation import roc_auc
 from scoring.events import LeadEvent
@@ -37,6 +37,7 @@ from scoring.fitting import (
 from scoring.model import ScoringModel, parse_model
 from scoring.modelspec import ModelSpec
 from scoring.profiles import LeadProfile
+from scoring.slices import check_slices, sliced_cohort
 
 
 class FitProgress(Protocol):
@@ -125,13 +126,17 @@ def fit_history(
     report = progress or _Silent()
     base_spec = ModelSpec.model_validate(base_raw)
     base = parse_model(base_raw, base_spec.id)
+    check_slices(options)
     spec = CohortSpec(options.window_ms, options.observe_after_ms)
-    training = _cohort(events, profiles, conversions, spec, options.first_seen_from_ms, options.first_seen_until_ms)
+    replay = Replay.of(events, profiles)
+    training = sliced_cohort(
+        events, profiles, conversions, spec, options.first_seen_from_ms, options.first_seen_until_ms
+    )
+    training = replay.in_segment(base, training)
     if not training.observations:
         raise FitError(f"no lead in the training slice has a complete window (left out: {training.excluded})")
     if training.conversions == 0:
         raise FitError(f"no conversions among the {len(training.observations)} leads of the training slice")
-    replay = Replay.of(events, profiles)
     moments = training.moments()
     found = base_candidates(base_spec)
     found += generated_candidates(events, profiles, moments, options.min_support, taken=found)
@@ -164,7 +169,9 @@ def fit_history(
     final = build.model(regression, (ordered_scores, labels), slices)
     model = parse_model(final.raw, model_id)
     if options.test_from_ms is not None or options.test_until_ms is not None:
-        test = _cohort(events, profiles, conversions, spec, options.test_from_ms, options.test_until_ms)
+        test = replay.in_segment(
+            base, sliced_cohort(events, profiles, conversions, spec, options.test_from_ms, options.test_until_ms)
+        )
         plain = LogisticRegression().fit(x_all[:, columns], y_all)  # sklearn defaults (C=1.0), same features
         slices.append(_test(replay, base, model, features, columns, test, plain, report))
         final = build.model(regression, (ordered_scores, labels), slices)
@@ -183,18 +190,6 @@ def fit_history(
         final.threshold,
         {c.id: coef for c, coef in zip(chosen, regression.coefficients, strict=True)},
     )
-
-
-def _cohort(
-    events: Iterable[LeadEvent],
-    profiles: Iterable[LeadProfile],
-    conversions: Iterable[Conversion],
-    spec: CohortSpec,
-    first_ms: int | None,
-    until_ms: int | None,
-) -> Cohort:
-    sliced = CohortSpec(spec.window_ms, spec.observe_after_ms, spec.outcomes, first_ms, until_ms, spec.data_end_ms)
-    return build_cohort(events, profiles, conversions, sliced)
 
 
 class _Builder:

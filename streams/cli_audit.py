@@ -97,11 +97,16 @@ def history(
 
 
 def _first_of_each(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per deployment id (workers and restarts repeat it): the earliest, by deployment time."""
-    first: dict[str, dict[str, Any]] = {}
+    """One row per deployment, in time order: a record that repeats the deployment running before it in the same
+    application and mode (another worker, a restart) is left out; going back to an earlier version is a new row."""
+    running: dict[tuple[str, str, str], str] = {}
+    rows = []
     for record in sorted(records, key=lambda r: (_millis(r["deployed_at"]), r["deployment_id"])):
-        first.setdefault(record["deployment_id"], record)
-    return list(first.values())
+        key = (record["app_id"], record["mode"], record["model_id"])
+        if running.get(key) != record["deployment_id"]:
+            rows.append(record)
+        running[key] = record["deployment_id"]
+    return rows
 
 
 def _with_changes(records: list[dict[str, Any]], model: str | None) -> list[dict[str, Any]]:

@@ -57,7 +57,8 @@ def evaluate(
     html_out: Annotated[Path | None, typer.Option("--html", help="Write the report as one HTML file here.")] = None,
     skip_invalid: Annotated[bool, typer.Option(help="Count and skip invalid lines instead of stopping.")] = False,
     follow: Annotated[
-        float | None, typer.Option(help="Re-read the topics and re-evaluate every SECONDS (needs --bootstrap).")
+        float | None,
+        typer.Option(min=0.1, help="Re-read the topics and re-evaluate every SECONDS (needs --bootstrap)."),
     ] = None,
     metrics_port: Annotated[
         int | None, typer.Option(help="With --follow: serve the figures as Prometheus gauges on 127.0.0.1:PORT.")

@@ -38,6 +38,13 @@ def test_history_keeps_the_first_report_of_each_deployment_and_lists_point_chang
     assert rows[2]["changes"] == ["- rule blog: was 5", "~ rule demo: 40 -> 30", "+ rule pricing: 10"]
     assert rows[0]["changes"] == rows[1]["changes"] == []
     assert _with_changes(_first_of_each(records), "other") == []
+    rolled_back = _with_changes(_first_of_each([*records, record("a", 1, 700, {"demo": 40.0, "blog": 5.0})]), None)
+    assert [(r["model_version"], r["deployed_at"]) for r in rolled_back if r["app_id"] == "a"] == [
+        (1, 100),
+        (2, 500),
+        (1, 700),  # the rollback shows: v1 runs again
+    ]
+    assert rolled_back[-1]["changes"] == ["+ rule blog: 5", "~ rule demo: 30 -> 40", "- rule pricing: was 10"]
 
 
 def test_models_diff_prints_what_a_new_version_changes(tmp_path):

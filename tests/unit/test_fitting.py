@@ -190,3 +190,32 @@ def test_model_text_round_trips_a_model(tmp_path: Path) -> None:
     assert yaml.safe_load(text) == raw and "# why demo\n  - {id: demo-request" in text
     assert max(len(line) for line in text.splitlines()) <= 120
     assert parse_model(yaml.safe_load(text)).rules == load_model(example_model_path("b2b")).rules
+
+
+def test_a_test_slice_that_overlaps_the_training_slice_is_refused(history: SyntheticHistory) -> None:
+    from scoring.slices import SliceError
+
+    start = min(p.updated_at_ms for p in history.profiles)
+    middle = start + 10 * 86_400_000
+    with pytest.raises(SliceError, match="overlaps the training slice"):
+        _fit(history, BASE, first_seen_from_ms=start, first_seen_until_ms=middle, test_until_ms=middle)
+    with pytest.raises(SliceError, match="--window must be positive"):
+        fit_history(history.events, history.profiles, history.conversions, BASE, FitOptions(0, OBSERVE_AFTER_MS))
+
+
+def test_a_base_model_with_a_segment_learns_and_is_judged_on_its_segment_only(history: SyntheticHistory) -> None:
+    """Leads outside the segment are never scored by the model: fitting on them would report figures for nobody."""
+    from dataclasses import replace as with_changes
+
+    half = sorted({p.lead_id for p in history.profiles})[::2]
+    profiles = [
+        with_changes(p, attributes={**p.attributes, "segment": "smb"}) if p.lead_id in half else p
+        for p in history.profiles
+    ]
+    segmented = {**BASE, "segment": {"field": "attributes.segment", "equals": "smb"}}
+    options = FitOptions(WINDOW_MS, OBSERVE_AFTER_MS, min_support=10**6)
+    result = fit_history(history.events, profiles, history.conversions, segmented, options)
+    whole = _fit(history, BASE, min_support=10**6)
+    assert result.excluded["outside the base model's segment"] == whole.slices[0].leads - result.slices[0].leads
+    assert 0.3 < result.slices[0].leads / whole.slices[0].leads < 0.7  # about half the leads are in the segment
+    assert result.slices[0].auc["base"] > 0.6  # the base model scores them (outside, every score would be 0)
