@@ -99,7 +99,7 @@ def rescore(
     from scoring import Engine, load_models
     from streams import rescore as rs
     from streams.comparison_tables import print_rescore
-    from streams.livescores import LatestScores, latest_scores, produce
+    from streams.livescores import LatestScores, erased_leads, latest_scores, produce
     from streams.offline import result_rows
 
     try:
@@ -119,7 +119,8 @@ def rescore(
                 live = latest_scores(settings, settings.topics.scores, codec, update)
         with _bar("replaying") as update:
             result = rs.replay(engine, history, _millis(at), skip_invalid or events is None, update)
-        rs.forget_erased(result, live.erased)
+        erased = live.erased | (erased_leads(settings, codec) if settings is not None and codec is not None else set())
+        rs.forget_erased(result, erased)
         if out is not None:
             with out.open("w", encoding="utf-8") as handle:
                 for row in result_rows(engine, result.run, result.at_ms, top):

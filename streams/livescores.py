@@ -73,6 +73,18 @@ def latest_scores(settings: Settings, topic: str, codec: AvroCodec, progress: Pr
     return result
 
 
+def erased_leads(settings: Settings, codec: AvroCodec) -> set[str]:
+    """Every lead with an ErasureCompleted receipt (kept forever, unlike the scores topic's tombstones, which
+    compaction removes after ``delete.retention.ms``): rescoring must never bring them back."""
+    erased: set[str] = set()
+    for *_, value in asyncio.run(read_topics(settings, [settings.topics.erasures_completed])):
+        try:
+            erased.add(str(codec.decode(value, "ErasureCompleted")[1]["lead_id"]))
+        except LeadscoreError:
+            continue
+    return erased
+
+
 def won_conversions(settings: Settings, codec: AvroCodec, progress: Progress | None = None) -> dict[str, int]:
     """Each lead's latest WON conversion time (ms) on the conversions topic; undecodable records are ignored."""
     won: dict[str, int] = {}

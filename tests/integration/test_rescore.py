@@ -30,6 +30,8 @@ JOURNEYS = {
     "stays": ["page_view"],  # 2 -> 2
     "erased": ["form_fill"] * 6,  # 60 (MQL) -> 120, but its live score is a tombstone: left alone
 }
+# Erased long ago: compaction removed its tombstone from lead-scores; its receipt on lead-erasures-completed stays.
+COMPACTED = [make_event("compacted", "form_fill", T0 + i * HOUR, event_id=f"compacted-{i}") for i in range(6)]
 NO_HISTORY = "no-history"  # has a live score, but its events are gone from the input topic: not rescored
 EXPECTED_CROSSINGS = {
     ("enters-mql", "MQL", "UP", 60.0, 80.0),
@@ -76,10 +78,12 @@ def live(broker, tmp_path, monkeypatch, codec):
         monkeypatch.setenv(name, value)
     events = history_events()
     at_ms = max(event.occurred_at_ms for event in events)
-    produce(settings, settings.topics.events, [(e.lead_id, codec.encode_event(e)) for e in events])
+    produce(settings, settings.topics.events, [(e.lead_id, codec.encode_event(e)) for e in [*events, *COMPACTED]])
     old_scores = scores_under(SIMPLE_MODEL, [*events, make_event(NO_HISTORY, "demo_request", T0)], codec, at_ms)
     produce(settings, settings.topics.scores, sorted(old_scores.items()))
     produce(settings, settings.topics.scores, [("erased", None)])  # type: ignore[list-item]
+    receipt = codec.encode_erasure_completed("req-1", "compacted", True, T0)
+    produce(settings, settings.topics.erasures_completed, [("compacted", receipt)])
     return settings
 
 
@@ -114,7 +118,7 @@ def test_rescore_without_emit_sends_nothing_and_counts_level_changes(broker, liv
         ("enters-mql", 40.0),
         ("leaves-mql", -30.0),
     ]
-    assert report["erased_leads_left_out"] == 1 and report["crossings_sent"] is False
+    assert report["erased_leads_left_out"] == 2 and report["crossings_sent"] is False  # tombstone and receipt
     assert "would send 3 crossings" in result.stderr
     assert records_on(broker.bootstrap, live.topics.thresholds) == 0
     assert records_on(broker.bootstrap, live.topics.scores) == 6  # 5 scores + 1 tombstone: nothing added
