@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import track
 
 from scoring import LeadscoreError, load_model
@@ -19,17 +18,8 @@ from streams.cli_fit import fit
 app = typer.Typer(help="Real-time lead scoring on the event bus.", no_args_is_help=True, pretty_exceptions_enable=False)
 topics_app = typer.Typer(help="Manage leadscore's Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
-err = Console(stderr=True)
-
-Bootstrap = Annotated[
-    str | None,
-    typer.Option("--bootstrap", "-b", help="Kafka bootstrap servers (default: LEADSCORE_BOOTSTRAP_SERVERS)."),
-]
-
-
-def _fail(error: Exception) -> None:
-    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+from streams.cli_common import Bootstrap, err  # noqa: E402
+from streams.cli_common import fail as _fail  # noqa: E402
 
 
 def _settings(**overrides: object):  # type: ignore[no-untyped-def]

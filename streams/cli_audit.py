@@ -16,14 +16,10 @@ from rich.table import Table
 
 from scoring import LeadscoreError, load_model
 from scoring.modeldiff import diff_points
+from streams.cli_common import fail as _fail
+from streams.codec import to_millis as _millis
 
 out = Console()
-err = Console(stderr=True)
-
-
-def _fail(error: Exception) -> None:
-    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def diff(
@@ -124,10 +120,6 @@ def _with_changes(records: list[dict[str, Any]], model: str | None) -> list[dict
         if model is None or record["model_id"] == model:
             rows.append({**record, "changes": changes})
     return rows
-
-
-def _millis(value: Any) -> int:
-    return int(value.timestamp() * 1000) if isinstance(value, datetime) else int(value)
 
 
 def _when(value: Any) -> str:

@@ -14,8 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import streams
 from scoring import LeadscoreError
-from scoring.durations import parse_duration
 from streams.adapters import AdapterOutput, write_output
+from streams.cli_common import duration_option, err
+from streams.cli_common import fail as _fail
 
 data_app = typer.Typer(help="Public lead data: adapters to JSON lines, and replay to the broker.", no_args_is_help=True)
 
@@ -27,26 +28,6 @@ OLIST_DEALS = OLIST_DIR / "olist_closed_deals_dataset.csv.gz"
 Out = Annotated[
     Path, typer.Option("--out", "-o", help="Directory for events.jsonl, profiles.jsonl, conversions.jsonl.")
 ]
-
-
-class DurationOptionError(LeadscoreError):
-    """A duration on the command line is not like 165d, 12h or 30m."""
-
-
-def _fail(error: Exception) -> None:
-    from streams.cli import _fail as fail
-
-    fail(error)
-
-
-def _duration_ms(option: str, text: str) -> int:
-    try:
-        ms = parse_duration(text)
-    except ValueError as exc:
-        raise DurationOptionError(f"{option} {text!r}: {exc}") from None
-    if ms <= 0:
-        raise DurationOptionError(f"{option} {text!r}: give a positive duration such as 165d")
-    return ms
 
 
 def _report(output: AdapterOutput, out: Path) -> None:
@@ -73,7 +54,7 @@ def olist(
     from streams.adapters.olist import read_olist
 
     try:
-        lost_ms = _duration_ms("--lost-after", lost_after) if lost_after is not None else None
+        lost_ms = duration_option("--lost-after", lost_after) if lost_after is not None else None
         output = read_olist(mqls, deals, lost_ms)
         write_output(output, out)
     except LeadscoreError as exc:
@@ -114,11 +95,11 @@ def replay_command(
 ) -> None:
     """Produce a history directory to the input topics (profiles, events, conversions), merged in event-time
     order, Avro-encoded, keyed by lead id. Topics come from LEADSCORE_TOPIC_* (create them with `topics create`)."""
-    from streams.cli import _settings, err
+    from streams.cli import _settings
     from streams.replay import InputProducer, load_directory, merged, replay
 
     try:
-        max_gap_ms = _duration_ms("--max-gap", max_gap)
+        max_gap_ms = duration_option("--max-gap", max_gap)
         records = merged(load_directory(directory), limit)
         settings = _settings(bootstrap_servers=bootstrap)
         producer = InputProducer(settings, timeout)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -17,18 +15,12 @@ from rich.table import Table
 from scoring import LeadscoreError, ScoringModel, load_models
 from scoring.cohort import CohortSpec
 from scoring.conversions import Outcome
-from scoring.durations import parse_duration
+from streams.cli_common import date_option as _time_ms
+from streams.cli_common import duration_option, err
+from streams.cli_common import fail as _fail
 from streams.errors import EvaluateInputError, require_analysis
 from streams.evaluate_run import EvaluationRun, evaluate_history
 from streams.history import History
-
-err = Console(stderr=True)
-_ZERO = re.compile(r"^\s*0+(\.0*)?\s*(ms|s|m|h|d|w)?\s*$")
-
-
-def _fail(error: Exception) -> NoReturn:
-    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def evaluate(
@@ -76,8 +68,8 @@ def evaluate(
         if html_out is not None:
             require_analysis("leadscore evaluate --html", "matplotlib")
         spec = CohortSpec(
-            window_ms=_duration("--window", window, zero=False),
-            observe_after_ms=_duration("--observe-after", observe_after, zero=True),
+            window_ms=duration_option("--window", window),
+            observe_after_ms=duration_option("--observe-after", observe_after, zero=True),
             outcomes=frozenset(_outcome(name) for name in outcome or ["WON"]),
             first_seen_from_ms=_time_ms("--first-seen-from", first_seen_from),
             first_seen_until_ms=_time_ms("--first-seen-until", first_seen_until),
@@ -213,32 +205,9 @@ def print_summary(run: EvaluationRun, title: str = "evaluation") -> None:
         out.print(f"skipped {run.skipped_records} invalid records", highlight=False)
 
 
-def _duration(option: str, value: str, zero: bool) -> int:
-    if zero and _ZERO.match(value):
-        return 0
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise EvaluateInputError(f"{option} {value!r}: {exc}") from None
-
-
 def _outcome(name: str) -> Outcome:
     try:
         return Outcome(name.strip().upper())
     except ValueError:
         known = ", ".join(o.value for o in Outcome)
         raise EvaluateInputError(f"--outcome {name!r}: expected one of {known}") from None
-
-
-def _time_ms(option: str, value: str | None) -> int | None:
-    """A UTC date (2018-01-01) or date-time (2018-01-01T12:00, offsets allowed) as Unix ms."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            moment = datetime.combine(date.fromisoformat(value.strip()), datetime.min.time())
-        except ValueError:
-            raise EvaluateInputError(f"{option} {value!r}: expected a date such as 2018-01-01") from None
-    return int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp() * 1000)

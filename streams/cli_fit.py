@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,6 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from scoring import LeadscoreError
+from streams.cli_common import duration_option
+from streams.cli_common import fail as _fail
+from streams.cli_common import millis as _millis
 
 if TYPE_CHECKING:
     from scoring.learning import FitResult
@@ -25,26 +27,6 @@ _COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
 
 class FitInputError(LeadscoreError):
     """A ``leadscore fit`` option has an invalid value; the message names it. Fix the command line."""
-
-
-def _fail(error: Exception) -> None:
-    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def _millis(value: datetime | None) -> int | None:
-    return None if value is None else int(value.replace(tzinfo=value.tzinfo or UTC).timestamp() * 1000)
-
-
-def _duration(option: str, text: str) -> int:
-    from scoring.durations import parse_duration
-
-    if re.fullmatch(r"\s*0+(\.0*)?\s*(ms|s|m|h|d|w)?\s*", text):
-        return 0
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise FitInputError(f"{option} {text!r}: {exc}") from None
 
 
 class _Bar:
@@ -110,8 +92,8 @@ def fit(
         load_model(base_model)  # one-line errors for a bad base model
         base_raw = yaml.safe_load(base_model.read_text(encoding="utf-8"))
         options = FitOptions(
-            window_ms=_duration("--window", window),
-            observe_after_ms=_duration("--observe-after", observe_after),
+            window_ms=duration_option("--window", window),
+            observe_after_ms=duration_option("--observe-after", observe_after, zero=True),
             first_seen_from_ms=_millis(first_seen_from),
             first_seen_until_ms=_millis(first_seen_until),
             holdout=holdout,

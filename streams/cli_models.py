@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from scoring import LeadscoreError
 
@@ -19,30 +16,10 @@ models_app = typer.Typer(
     help="Model lifecycle: rescore every lead under new models by replaying history; compare shadow with live.",
     no_args_is_help=True,
 )
-err = Console(stderr=True)
-
-Bootstrap = Annotated[
-    str | None,
-    typer.Option("--bootstrap", "-b", help="Kafka bootstrap servers (default: LEADSCORE_BOOTSTRAP_SERVERS)."),
-]
-
-
-def _fail(error: Exception) -> None:
-    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
-@contextmanager
-def _bar(description: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr (only on a terminal); yields ``update(done, total)``."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, disable=not err.is_terminal) as progress:
-        task = progress.add_task(description, total=None)
-        yield lambda done, total: progress.update(task, completed=done, total=total)
-
-
-def _millis(at: datetime | None) -> int | None:
-    return int(at.replace(tzinfo=at.tzinfo or UTC).timestamp() * 1000) if at else None
+from streams.cli_common import Bootstrap, err  # noqa: E402
+from streams.cli_common import fail as _fail  # noqa: E402
+from streams.cli_common import millis as _millis  # noqa: E402
+from streams.cli_common import progress_bar as _bar  # noqa: E402
 
 
 def _write_json(path: Path, data: Any) -> None:
