@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
+from scoring.calibration import fit_platt
 from scoring.cohort import Cohort, states_at
 from scoring.engine import Engine
 from scoring.errors import LeadscoreError
@@ -26,6 +27,7 @@ from scoring.model import ScoringModel
 from scoring.modelstate import contributions_at
 from scoring.profiles import LeadProfile
 from scoring.state import LeadState
+from scoring.thresholds import suggest_threshold, trade_off
 
 Progress = Callable[[int], None]  # called with the number of leads just replayed
 CHUNK_LEADS = 500
@@ -170,35 +172,16 @@ def informative_columns(x: NDArray[np.float64]) -> list[int]:
 
 
 def youden_threshold(scores: Sequence[float], labels: Sequence[bool]) -> int | None:
-    """The whole score from which on (``score >= threshold``) leads count as qualified that maximises Youden's J:
-    share of conversions captured minus share of other leads passed. The higher score on a tie; None when no cut
-    separates converted from other leads at all."""
-    positives = sum(1 for label in labels if label)
-    negatives = len(labels) - positives
-    if positives == 0 or negatives == 0:
+    """The whole score from which on (``score >= threshold``) leads count as qualified that maximises Youden's J
+    (share of conversions captured minus share of other leads passed), as ``leadscore evaluate`` suggests it
+    (:func:`scoring.thresholds.suggest_threshold`) on whole scores. None when no cut separates the two at all."""
+    if len({bool(label) for label in labels}) < 2:
         return None
-    pairs = sorted(((math.floor(s), bool(label)) for s, label in zip(scores, labels, strict=True)), reverse=True)
-    best, best_j = None, 0.0
-    tp = fp = 0
-    index = 0
-    while index < len(pairs):
-        cut = pairs[index][0]
-        while index < len(pairs) and pairs[index][0] == cut:
-            tp += pairs[index][1]
-            fp += not pairs[index][1]
-            index += 1
-        j = tp / positives - fp / negatives
-        if j > best_j + 1e-12:
-            best, best_j = cut, j
-    return best
+    suggestion = suggest_threshold(trade_off([float(math.floor(s)) for s in scores], labels))
+    return int(suggestion.threshold) if suggestion.youden_j > 1e-12 else None
 
 
 def calibration(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, float]:
-    """(a, b) of P(convert) = 1 / (1 + exp(-(a + b * score))), fitted on the scores (almost unregularised)."""
-    x = np.array(scores, dtype=np.float64).reshape(-1, 1)
-    y = np.array([int(label) for label in labels], dtype=np.int_)
-    if len(set(y.tolist())) < 2 or float(x.max() - x.min()) == 0.0:
-        rate = min(max(float(y.mean()), 1e-6), 1 - 1e-6)
-        return math.log(rate / (1 - rate)), 0.0
-    model = LogisticRegression(C=1e6, solver="lbfgs", max_iter=MAX_ITERATIONS).fit(x, y)
-    return float(model.intercept_[0]), float(model.coef_[0][0])
+    """(a, b) of P(convert) = 1 / (1 + exp(-(a + b * score))): the same Platt mapping ``leadscore evaluate``
+    reports (:func:`scoring.calibration.fit_platt`), so the fitted file and the evaluation agree."""
+    return fit_platt(scores, labels)
