@@ -16,6 +16,7 @@ from pathlib import Path
 
 from scoring import LeadEvent, LeadProfile
 from scoring.conversions import Conversion, Outcome
+from streams.codec import conversion_to_record, event_to_record, profile_to_record
 
 DAY = 86_400_000
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00Z
@@ -35,9 +36,9 @@ class SyntheticHistory:
         """JSON lines as ``leadscore generate`` writes them, plus conversions: (events, profiles, conversions)."""
         paths = directory / "events.jsonl", directory / "profiles.jsonl", directory / "conversions.jsonl"
         rows = (
-            [_event_row(e) for e in self.events],
-            [_profile_row(p) for p in self.profiles],
-            [_conversion_row(c) for c in self.conversions],
+            [event_to_record(e) for e in self.events],  # the JSON lines `leadscore data` writes
+            [profile_to_record(p) for p in self.profiles],
+            [conversion_to_record(c) for c in self.conversions],
         )
         for path, lines in zip(paths, rows, strict=True):
             path.write_text("".join(json.dumps(row) + "\n" for row in lines), encoding="utf-8")
@@ -73,34 +74,3 @@ def synthetic_history(leads: int = 1500, days: int = 150, seed: int = 8) -> Synt
 
 def _event(lead: str, number: int, index: int, kind: str, at_ms: int, properties: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     return LeadEvent(f"e-{number}-{index}", lead, kind, at_ms, "synthetic", properties or {})
-
-
-def _event_row(event: LeadEvent) -> dict[str, object]:
-    return {
-        "event_id": event.event_id,
-        "lead_id": event.lead_id,
-        "type": event.type,
-        "occurred_at": event.occurred_at_ms,
-        "source": event.source,
-        "properties": dict(event.properties),
-    }
-
-
-def _profile_row(profile: LeadProfile) -> dict[str, object]:
-    return {
-        "lead_id": profile.lead_id,
-        "updated_at": profile.updated_at_ms,
-        "email": profile.email,
-        "industry": profile.industry,
-    }
-
-
-def _conversion_row(conversion: Conversion) -> dict[str, object]:
-    return {
-        "conversion_id": conversion.conversion_id,
-        "lead_id": conversion.lead_id,
-        "outcome": conversion.outcome.value,
-        "occurred_at": conversion.occurred_at_ms,
-        "value": conversion.value,
-        "currency": conversion.currency,
-    }
