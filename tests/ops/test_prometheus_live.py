@@ -28,6 +28,7 @@ import yaml
 from kafka import KafkaProducer
 
 from scoring import example_model_path
+from scoring.conversions import Conversion, Outcome
 from streams.broker import EmbeddedBroker, die_with_parent, free_port, stop_process, wait_for_port
 from streams.codec import AvroCodec
 from streams.generator import JourneyGenerator
@@ -151,6 +152,9 @@ def _produce_history(settings: Settings, producer: KafkaProducer, codec: AvroCod
         producer.send(names.events, key=f"lead-x{n}".encode(), value=b"not avro at all")
     unknown = dataclasses.replace(sent[0][0], event_id="unknown-type", type="teleport")
     producer.send(names.events, key=unknown.lead_id.encode(), value=codec.encode_event(unknown))
+    for event, _ in sent[:3]:  # outcomes from the CRM: joined to the scores (leadscore_conversions_total)
+        won = Conversion(f"won-{event.event_id}", event.lead_id, Outcome.WON, event.occurred_at_ms + 1, 500.0, "EUR")
+        producer.send(names.conversions, key=event.lead_id.encode(), value=codec.encode_conversion(won))
     producer.flush()
 
 
