@@ -8,7 +8,6 @@ before t (not re-decayed between two changes: replaying the history, as ``leadsc
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,13 +20,15 @@ from scoring.events import EARLIEST_EVENT_MS, LATEST_EVENT_MS, MAX_ID_LENGTH
 from scoring.outputs import Direction, ModelSnapshot, Update
 from scoring.state import LeadState
 
-#: At most this many points are kept in a lead's trail (the newest); older ones are dropped.
+#: At most this many reports are kept in a lead's trail (the newest); older ones are dropped.
 TRAIL_POINTS = 16
 
 Reported = tuple[float, tuple[str, ...]]  # a score and the levels the lead was in, as reported
-#: A trail, in the plain form stored beside the lead's state: ``[[at_ms, {model_id: [score, [levels]]}], ...]``,
-#: in time order. Kept as plain data: it is extended on every score change, on the hot path.
-Trail = list[list[Any]]
+#: A trail as stored beside the lead's state: one flat list, four items per report, in time order:
+#: ``[at_ms, model_id, score, "MQL|SQL", at_ms, ...]`` (levels joined by ``|``; level names cannot contain it).
+#: Flat, because it is extended on every score change on the hot path: few objects, little JSON.
+Trail = list[Any]
+_WIDTH = 4
 
 
 class Outcome(StrEnum):
@@ -63,32 +64,50 @@ def check_conversion(conversion: Conversion) -> None:
 
 
 def extend_trail(trail: Trail | None, at_ms: int, reported: Mapping[str, Reported], keep_ms: int) -> Trail:
-    """A new trail: ``trail`` (not changed) with what was reported at ``at_ms`` added in time order, trimmed to
-    what a lookup of any time after ``newest - keep_ms`` needs (the newest point at or before that time stays) and
-    to :data:`TRAIL_POINTS`. A lookup of a time before the oldest point kept answers None, never a wrong score."""
-    points = list(trail) if trail else []
-    entry = {model_id: [score, list(levels)] for model_id, (score, levels) in reported.items()}
-    if not points or points[-1][0] < at_ms:  # the usual case: in time order
-        points.append([at_ms, entry])
-    else:
-        index = bisect.bisect_left([point[0] for point in points], at_ms)
-        if index < len(points) and points[index][0] == at_ms:
-            points[index] = [at_ms, {**points[index][1], **entry}]
-        else:
-            points.insert(index, [at_ms, entry])
-    horizon = points[-1][0] - keep_ms
-    first = 0
-    for index, point in enumerate(points):
-        if point[0] > horizon:
+    """A new trail: ``trail`` (not changed) with what was reported at ``at_ms`` added in time order (a later report
+    of a model at the same time replaces the earlier one), trimmed to what a lookup of any time after ``newest -
+    keep_ms`` needs (the reports at the newest time at or before it stay) and to :data:`TRAIL_POINTS` reports. A
+    lookup of a time before the oldest report kept answers None, never a wrong score."""
+    items = list(trail) if trail else []
+    for model_id, (score, levels) in reported.items():
+        entry = [at_ms, model_id, score, "|".join(levels)]
+        if not items or items[-_WIDTH] < at_ms:  # the usual case: in time order
+            items.extend(entry)
+            continue
+        position = len(items)
+        for index in range(0, len(items), _WIDTH):
+            if items[index] == at_ms and items[index + 1] == model_id:
+                position = -1
+                items[index : index + _WIDTH] = entry
+                break
+            if items[index] > at_ms:
+                position = index
+                break
+        if position >= 0:
+            items[position:position] = entry
+    horizon = items[-_WIDTH] - keep_ms
+    kept_from = 0
+    for index in range(0, len(items), _WIDTH):
+        if items[index] > horizon:
             break
-        first = index
-    return points[first:][-TRAIL_POINTS:]
+        if index == 0 or items[index] != items[index - _WIDTH]:
+            kept_from = index  # the first report at the newest time at or before the horizon
+    return items[kept_from:][-TRAIL_POINTS * _WIDTH :]
 
 
 def reported_points(engine: Engine, update: Update) -> list[tuple[int, dict[str, Reported]]]:
     """What ``update`` reported, as trail points in time order: per model, the score and levels after every score
     change and every crossing (a crossing by decay changes the levels without a score change). The levels at each
     point are the lead's final levels with the later crossings of the update undone."""
+    if not update.crossings:  # the usual case: score changes only, the levels are the final ones
+        models = update.state.models
+        by_time: dict[int, dict[str, Reported]] = {}
+        for change in update.changes:
+            by_time.setdefault(change.occurred_at_ms, {})[change.model_id] = (
+                change.score,
+                tuple(models[change.model_id].levels),
+            )
+        return sorted(by_time.items())
     order = {model.id: [level.name for level in model.levels] for model in engine.models}
     points: dict[int, dict[str, Reported]] = {}
     for model_id in sorted({c.model_id for c in update.changes} | {x.model_id for x in update.crossings}):
@@ -114,12 +133,13 @@ def reported_points(engine: Engine, update: Update) -> list[tuple[int, dict[str,
 def trail_lookup(trail: Trail | None, model_id: str, at_ms: int) -> Reported | None:
     """What was last reported for ``model_id`` at or before ``at_ms``; None when the trail does not reach back."""
     found: Reported | None = None
-    for when, reported in trail or ():  # in time order
-        if when > at_ms:
+    items = trail or ()
+    for index in range(0, len(items), _WIDTH):  # in time order
+        if items[index] > at_ms:
             break
-        if model_id in reported:
-            score, levels = reported[model_id]
-            found = (float(score), tuple(levels))
+        if items[index + 1] == model_id:
+            levels = items[index + 3]
+            found = (float(items[index + 2]), tuple(levels.split("|")) if levels else ())
     return found
 
 

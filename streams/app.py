@@ -138,6 +138,7 @@ def create_app(settings: Settings) -> Leadscore:
             processor=processor,
             events_topic=names.events,
             routes=routes,
+            conversions_topic=names.conversions if join else None,
             rerouted_topic=rerouted_name,
             due_index=due_index,
             clocks=clocks,
@@ -157,10 +158,11 @@ def create_app(settings: Settings) -> Leadscore:
             metrics.event_to_emit.observe(max(0.0, time.time() - result.event_ms / 1000))
 
     if scorer is not None:
-        batcher = app.leadscore_batcher = EventBatcher(
-            names.events, settings.batch_max, settings.batch_linger_ms / 1000
-        )
+        batched = frozenset({names.events, names.conversions} if join else {names.events})
+        batcher = app.leadscore_batcher = EventBatcher(batched, settings.batch_max, settings.batch_linger_ms / 1000)
         app.topics.add(events_topic)  # subscribed and assigned by Faust; its messages go to the batcher
+        if join:  # outcomes are joined in the same batches, in the order they arrive
+            app.topics.add(app.topic(names.conversions, key_type=bytes, value_type=bytes, allow_empty=True))
 
         @app.task  # type: ignore[untyped-decorator]
         async def score_event_batches() -> None:
@@ -194,7 +196,7 @@ def create_app(settings: Settings) -> Leadscore:
             await handle(message, lambda m, load: processor.process_rerouted(m, load, _has_state))
 
     join_conversions = None
-    if join:
+    if join and scorer is None:  # the per-event path: an agent (the fast path joins them in its batches)
         conversions_topic = app.topic(names.conversions, key_type=bytes, value_type=bytes, allow_empty=True)
 
         @app.agent(conversions_topic, name="join-conversions")

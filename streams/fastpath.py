@@ -41,13 +41,14 @@ ConsumerCallback = Callable[[Any], Awaitable[None]]
 
 
 class EventBatcher:
-    """Collects the raw messages of one topic from Faust's consumer; the rest go on to Faust's conductor.
+    """Collects the raw messages of its topics (``lead-events``, and ``lead-conversions`` when the worker joins
+    them) from Faust's consumer; the rest go on to Faust's conductor.
 
     Backpressure: when ``batch_max`` messages wait, the consumer's fetch loop waits until the scorer takes them.
     """
 
-    def __init__(self, topic: str, batch_max: int, linger_s: float = 0.0) -> None:
-        self.topic = topic
+    def __init__(self, topics: str | frozenset[str], batch_max: int, linger_s: float = 0.0) -> None:
+        self.topics = frozenset({topics}) if isinstance(topics, str) else topics
         self.batch_max = batch_max
         self.linger_s = linger_s
         self.consumer: Any = None  # Faust's consumer: set by the app when it builds it
@@ -58,11 +59,11 @@ class EventBatcher:
         self._full = asyncio.Event()
 
     def wrap(self, conductor_callback: ConsumerCallback) -> ConsumerCallback:
-        """The consumer callback: messages of our topic are kept here, others delivered as usual."""
-        topic = self.topic
+        """The consumer callback: messages of our topics are kept here, others delivered as usual."""
+        topics = self.topics
 
         async def on_message(message: Any) -> None:
-            if message.topic != topic:
+            if message.topic not in topics:
                 await conductor_callback(message)
                 return
             self.consumer.track_message(message)  # pending until acked: Faust waits for it before a rebalance
@@ -113,6 +114,7 @@ class BatchScorer:
         processor: Processor,
         events_topic: str,
         routes: Routes,
+        conversions_topic: str | None = None,
         rerouted_topic: str,
         due_index: DueIndex,
         clocks: PartitionClocks,
@@ -124,6 +126,7 @@ class BatchScorer:
         self.table = table
         self.processor = processor
         self.events_topic = events_topic
+        self.conversions_topic = conversions_topic  # joined in the same batches (None: not consumed)
         self.routes = routes
         self.rerouted_topic = rerouted_topic
         self.due_index = due_index
@@ -154,9 +157,12 @@ class BatchScorer:
         async with self.lock:
             outbox = Outbox()
             load = self._loader(outbox)
+            process_event, process_conversion = self.processor.process_event, self.processor.process_conversion
+            conversions = self.conversions_topic
             for raw in batch:
                 message = Message(raw.topic, raw.partition, raw.offset, raw.key, raw.value)
-                self._collect(message, self.processor.process_event(message, load), outbox)
+                process = process_conversion if raw.topic == conversions else process_event
+                self._collect(message, process(message, load), outbox)
             await self._write(outbox)
         for raw in batch:
             ack(raw)
@@ -250,9 +256,9 @@ class BatchScorer:
         metrics = self.metrics
         metrics.batch_size.observe(len(batch))
         metrics.batch_seconds.observe(elapsed_s)
-        per_message = metrics.processing.labels(self.events_topic)
-        for _ in batch:
-            per_message.observe(elapsed_s / len(batch))
+        per_message = metrics.processing.labels
+        for raw in batch:
+            per_message(raw.topic).observe(elapsed_s / len(batch))
         now = time.time()
         for event_ms in outbox.emitted_event_ms:
             metrics.event_to_emit.observe(max(0.0, now - event_ms / 1000))

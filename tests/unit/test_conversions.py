@@ -65,8 +65,9 @@ def test_a_trimmed_trail_answers_like_the_whole_history_or_says_unknown(points, 
         extended = extend_trail(trail, at_ms, {"m": (score, levels)}, keep_ms)
         assert orjson.dumps(trail) == before  # the stored trail is never changed in place
         trail = extended
-    assert len(trail) <= TRAIL_POINTS
-    assert [when for when, _ in trail] == sorted({when for when, _ in trail})
+    assert len(trail) <= 4 * TRAIL_POINTS  # four items per report
+    times = trail[0::4]
+    assert times == sorted(set(times))  # in time order, one report of the model per time
     answer, truth = trail_lookup(trail, "m", probe), _truth(points, probe)
     assert answer is None or answer == truth  # never a wrong score
     newest = max(at for at, _, _ in points)
@@ -127,3 +128,28 @@ def test_an_outcome_older_than_later_activity_gets_the_score_reported_then(b2b):
 
 def test_an_unknown_lead_has_no_scores(b2b):
     assert scores_at_conversion(Engine([b2b]), None, [], won("nobody", T0), DAY) == ()
+
+
+@given(
+    reports=st.lists(
+        st.tuples(st.integers(0, 30 * DAY), st.sampled_from(["m", "n"]), st.floats(-50, 50, allow_nan=False)),
+        min_size=1,
+        max_size=50,
+    ),
+    keep_days=st.integers(0, 20),
+    probe=st.integers(0, 31 * DAY),
+)
+def test_with_several_models_a_trail_never_answers_wrong(reports, keep_days, probe):
+    trail: list = []
+    for at_ms, model_id, score in reports:
+        trail = extend_trail(trail, at_ms, {model_id: (score, ())}, keep_days * DAY)
+    for model_id in ("m", "n"):
+        truth = _truth([(at, score, ()) for at, m, score in reports if m == model_id], probe)
+        answer = trail_lookup(trail, model_id, probe)
+        assert answer is None or answer == truth
+    newest = max(at for at, _, _ in reports)
+    if probe >= newest:  # what was reported at the newest time is always kept
+        latest_model = [m for at, m, _ in reports if at == newest][-1]
+        assert trail_lookup(trail, latest_model, probe) == _truth(
+            [(at, score, ()) for at, m, score in reports if m == latest_model], probe
+        )

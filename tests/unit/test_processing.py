@@ -126,7 +126,7 @@ def test_a_conversion_is_joined_to_the_score_reported_before_it(processor, codec
         message(codec.encode_event(make_event("l", "trial_request", at_ms=T0 + 10 * day)), b"l"),
         lambda _: first.state,
     )
-    assert [point[0] for point in second.state["h"]] == [T0, T0 + 10 * day]  # the trail beside the state
+    assert second.state["h"] == [T0, "b2b", 30.0, "", T0 + 10 * day, "b2b", 60.0, "MQL"]  # beside the state
     result = processor.process_conversion(_conversion_message(codec, "l", T0 + 12 * day), lambda _: second.state)
     assert result.state is None and result.dead_letter is None  # a conversion changes no score
     name, joined = reference_decode(result.conversion)
