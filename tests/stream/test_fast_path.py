@@ -236,3 +236,32 @@ async def test_the_worker_consumer_gets_the_configured_fetch_wait(tmp_path):
     built = create_app(settings)
     kafka_consumer = built.app.consumer._thread._create_worker_consumer(built.app.transport)
     assert kafka_consumer._fetch_max_wait_ms == 37
+
+
+async def test_conversions_are_joined_in_the_batch_with_the_state_written_before_them(tmp_path, codec):
+    """On the fast path lead-conversions reach the batch scorer with the events (no Faust agent): an outcome after
+    the lead's events in the same batch sees the state those events left, not yet written to the store."""
+    from scoring.conversions import Conversion, Outcome
+    from tests.avro_reference import reference_decode
+    from tests.conftest import T0
+
+    conversions = "lead-conversions"
+    events = [make_event("lead-1", kind, T0 + n) for n, kind in enumerate(["demo_request", "trial_request"])]
+    won = Conversion("won-1", "lead-1", Outcome.WON, T0 + 60_000, 900.0, "EUR")
+    raw = [(EVENTS, codec.encode_event(e)) for e in events] + [(conversions, codec.encode_conversion(won))]
+    inputs = [
+        SimpleNamespace(topic=topic, partition=0, offset=i, key=b"lead-1", value=value, tp=(topic, 0))
+        for i, (topic, value) in enumerate(raw)
+    ]
+    producer = RecordingProducer()
+    built, acked = await fast_path(tmp_path, inputs, 1000, producer)
+    assert built.batch_scorer.conversions_topic == conversions and built.join_conversions is None  # no agent
+    names = built.settings.topics
+    (joined,) = [
+        reference_decode(value)[1] for name, _, value, _ in producer.records if name == names.conversion_scores
+    ]
+    (model,) = joined["models"]
+    assert (model["levels"], model["exact"]) == (["MQL"], True) and model["score"] > 60
+    assert acked == [0, 1, 2]
+    batcher = EventBatcher(frozenset({EVENTS, conversions}), batch_max=10)
+    assert batcher.topics == {EVENTS, conversions}
