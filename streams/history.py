@@ -35,6 +35,12 @@ class History:
     conversions: list[Conversion] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
+    def sort(self) -> None:
+        """Each list in event-time order, ties by id: the order every replay of a history uses."""
+        self.events.sort(key=lambda e: (e.occurred_at_ms, e.event_id))
+        self.profiles.sort(key=lambda p: (p.updated_at_ms, p.lead_id))
+        self.conversions.sort(key=lambda c: (c.occurred_at_ms, c.conversion_id))
+
 
 async def read_topics(settings: Settings, topics: Iterable[str], progress: Progress | None = None) -> list[RawRecord]:
     """Every record of ``topics`` from the beginning to the end offsets seen when the read starts."""
@@ -107,9 +113,7 @@ def decode_history(records: Iterable[RawRecord], codec: AvroCodec, settings: Set
                 history.conversions.append(conversion)
         except LeadscoreError as exc:
             history.skipped.append(f"{topic}:{partition}@{offset}: {exc}")
-    history.events.sort(key=lambda e: (e.occurred_at_ms, e.event_id))
-    history.profiles.sort(key=lambda p: (p.updated_at_ms, p.lead_id))
-    history.conversions.sort(key=lambda c: (c.occurred_at_ms, c.conversion_id))
+    history.sort()
     return history
 
 
@@ -139,24 +143,11 @@ def history_from_files(
     run = OfflineRun()
     history = History()
     if events is not None:
-        history.events = sorted(read_jsonl(events, event_from_json, run, skip_invalid), key=_event_order)
+        history.events = list(read_jsonl(events, event_from_json, run, skip_invalid))
     if profiles is not None:
-        history.profiles = sorted(read_jsonl(profiles, profile_from_json, run, skip_invalid), key=_profile_order)
+        history.profiles = list(read_jsonl(profiles, profile_from_json, run, skip_invalid))
     if conversions is not None:
-        history.conversions = sorted(
-            read_jsonl(conversions, conversion_from_json, run, skip_invalid), key=_conversion_order
-        )
+        history.conversions = list(read_jsonl(conversions, conversion_from_json, run, skip_invalid))
     history.skipped = run.skipped
+    history.sort()
     return history
-
-
-def _event_order(event: LeadEvent) -> tuple[int, str]:
-    return event.occurred_at_ms, event.event_id
-
-
-def _profile_order(profile: LeadProfile) -> tuple[int, str]:
-    return profile.updated_at_ms, profile.lead_id
-
-
-def _conversion_order(conversion: Conversion) -> tuple[int, str]:
-    return conversion.occurred_at_ms, conversion.conversion_id

@@ -23,9 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from scoring import LeadEvent, LeadProfile, LeadscoreError
-from scoring.conversions import Conversion, Outcome
+from scoring import LeadscoreError
+from scoring.conversions import Outcome
 from streams.codec import conversion_to_record, event_to_record, profile_to_record
+from streams.history import History
 
 EVENTS_FILE = "events.jsonl"
 PROFILES_FILE = "profiles.jsonl"
@@ -38,18 +39,11 @@ class AdapterInputError(LeadscoreError):
 
 
 @dataclass
-class AdapterOutput:
-    """What an adapter made of a table, each list in event-time order (then id)."""
+class AdapterOutput(History):
+    """What an adapter made of a table: a :class:`streams.history.History` (``sort`` puts it in event-time order),
+    with notes on what the table held that is worth saying (outliers kept as published)."""
 
-    events: list[LeadEvent] = field(default_factory=list)
-    profiles: list[LeadProfile] = field(default_factory=list)
-    conversions: list[Conversion] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-    def sort(self) -> None:
-        self.events.sort(key=lambda e: (e.occurred_at_ms, e.event_id))
-        self.profiles.sort(key=lambda p: (p.updated_at_ms, p.lead_id))
-        self.conversions.sort(key=lambda c: (c.occurred_at_ms, c.conversion_id))
 
     def summary(self) -> dict[str, Any]:
         """Counts and time range, for the command line and the tests."""
