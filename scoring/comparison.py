@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from scoring.ranking import average_ranks
+
 #: The level name used for "in no level" in agreement matrices.
 NO_LEVEL = "none"
 
@@ -177,21 +179,6 @@ def agreement_matrix(before: Mapping[str, ScorePoint], after: Mapping[str, Score
             (before.get(lead, _NOWHERE).highest, after.get(lead, _NOWHERE).highest) for lead in set(before) | set(after)
         )
     )
-
-
-def average_ranks(values: Sequence[float]) -> list[float]:
-    """Ranks 1..n, ties sharing their average rank."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
 
 
 def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from scoring.calibration import Calibration, calibrate
 from scoring.errors import LeadscoreError
-from scoring.ranking import rank_buckets
+from scoring.ranking import average_ranks, rank_buckets
 from scoring.thresholds import RocPoint, ThresholdRow, ThresholdSuggestion, roc_curve, suggest_threshold, trade_off
 
 T = TypeVar("T")
@@ -81,16 +81,7 @@ def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
     negatives = len(labels) - positives
     if positives == 0 or negatives == 0:
         raise ValueError("ROC AUC needs at least one converted and one other lead")
-    order = sorted(range(len(scores)), key=lambda i: scores[i])
-    rank_sum = 0.0
-    i = 0
-    while i < len(order):  # average ranks over ties
-        j = i
-        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
-            j += 1
-        average = (i + j) / 2 + 1
-        rank_sum += average * sum(1 for k in range(i, j + 1) if labels[order[k]])
-        i = j + 1
+    rank_sum = sum(rank for rank, label in zip(average_ranks(scores), labels, strict=True) if label)
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
 

@@ -1,8 +1,23 @@
-"""Buckets by rank with ties kept together (score deciles, calibration buckets)."""
+"""Ranks with ties shared (ROC AUC, Spearman) and buckets by rank with ties kept together (deciles, calibration)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+
+def average_ranks(values: Sequence[float]) -> list[float]:
+    """Ranks 1..n, lowest value first, ties sharing their average rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
 
 
 def rank_buckets(values: Sequence[float], buckets: int = 10) -> list[int]:
@@ -10,15 +25,5 @@ def rank_buckets(values: Sequence[float], buckets: int = 10) -> list[int]:
     equal values goes whole into the bucket of its middle rank. The buckets partition the values and never split
     a tie, so they are not always of equal size and some may be empty."""
     n = len(values)
-    order = sorted(range(n), key=lambda i: -values[i])
-    result = [0] * n
-    i = 0
-    while i < n:
-        j = i
-        while j + 1 < n and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        bucket = min(buckets, int((i + j) / 2 * buckets / n) + 1)
-        for k in range(i, j + 1):
-            result[order[k]] = bucket
-        i = j + 1
-    return result
+    # a tie's middle position counted from the highest value (0-based) is n - its average rank from the lowest
+    return [min(buckets, int((n - rank) * buckets / n) + 1) for rank in average_ranks(values)]
