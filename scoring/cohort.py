@@ -9,8 +9,9 @@ data (right-censored: their label is not known yet, and calling them "not conver
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Self
 
 from scoring.conversions import Conversion, Outcome
 from scoring.engine import Engine
@@ -22,6 +23,7 @@ from scoring.state import LeadState
 OUTSIDE_SLICE = "first seen outside the time slice"
 CONVERTED_BEFORE = "converted before it was scored"
 WINDOW_OPEN = "window not over by the end of the data"
+CHUNK_LEADS = 500  # leads replayed together
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,40 @@ def states_at(
         if moment is not None and event.occurred_at_ms <= moment:
             states[event.lead_id] = engine.apply_event(states.get(event.lead_id), event).state
     return states
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A history's inputs grouped by lead, so that leads (independent of each other) are replayed a chunk at a
+    time: :func:`states_at` per chunk, with progress."""
+
+    events: Mapping[str, list[LeadEvent]]
+    profiles: Mapping[str, list[LeadProfile]]
+
+    @classmethod
+    def of(cls, events: Iterable[LeadEvent], profiles: Iterable[LeadProfile]) -> Self:
+        by_lead: dict[str, list[LeadEvent]] = {}
+        for event in events:
+            by_lead.setdefault(event.lead_id, []).append(event)
+        profiles_by_lead: dict[str, list[LeadProfile]] = {}
+        for profile in profiles:
+            profiles_by_lead.setdefault(profile.lead_id, []).append(profile)
+        return cls(by_lead, profiles_by_lead)
+
+    def states(
+        self, engine: Engine, moments: Mapping[str, int], progress: Callable[[int], None] | None = None
+    ) -> dict[str, LeadState]:
+        """Each lead's state at its moment; ``progress`` is called with the number of leads just replayed."""
+        leads = sorted(moments)
+        states: dict[str, LeadState] = {}
+        for start in range(0, len(leads), CHUNK_LEADS):
+            chunk = {lead: moments[lead] for lead in leads[start : start + CHUNK_LEADS]}
+            events = [e for lead in chunk for e in self.events.get(lead, ())]
+            profiles = [p for lead in chunk for p in self.profiles.get(lead, ())]
+            states.update(states_at(engine, events, profiles, chunk))
+            if progress is not None:
+                progress(len(chunk))
+        return states
 
 
 def snapshots_at(

@@ -11,7 +11,7 @@ constant, the intercept, which the written model keeps in a comment).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -19,18 +19,16 @@ from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
 from scoring.calibration import fit_platt
-from scoring.cohort import Cohort, states_at
+from scoring.cohort import Cohort
+from scoring.cohort import Replay as LeadReplay
 from scoring.engine import Engine
 from scoring.errors import LeadscoreError
-from scoring.events import LeadEvent
 from scoring.model import ScoringModel
 from scoring.modelstate import contributions_at
-from scoring.profiles import LeadProfile
 from scoring.state import LeadState
 from scoring.thresholds import suggest_threshold, trade_off
 
 Progress = Callable[[int], None]  # called with the number of leads just replayed
-CHUNK_LEADS = 500
 OUTSIDE_SEGMENT = "outside the base model's segment"
 MAX_ITERATIONS = 5000
 
@@ -41,38 +39,13 @@ class FitError(LeadscoreError):
     ``--min-support``."""
 
 
-@dataclass(frozen=True)
-class Replay:
-    """Inputs grouped by lead, so that leads can be replayed a chunk at a time (with progress)."""
+class Replay(LeadReplay):
+    """The history replayed under one model at a time (features, base, fitted)."""
 
-    events: Mapping[str, list[LeadEvent]]
-    profiles: Mapping[str, list[LeadProfile]]
-
-    @staticmethod
-    def of(events: Iterable[LeadEvent], profiles: Iterable[LeadProfile]) -> Replay:
-        by_lead: dict[str, list[LeadEvent]] = {}
-        for event in events:
-            by_lead.setdefault(event.lead_id, []).append(event)
-        profiles_by_lead: dict[str, list[LeadProfile]] = {}
-        for profile in profiles:
-            profiles_by_lead.setdefault(profile.lead_id, []).append(profile)
-        return Replay(by_lead, profiles_by_lead)
-
-    def states(
+    def model_states(
         self, model: ScoringModel, moments: Mapping[str, int], progress: Progress | None = None
     ) -> dict[str, LeadState]:
-        """Each lead's state under ``model`` at its moment (``scoring.cohort.states_at``, a chunk at a time)."""
-        engine = Engine([model])
-        leads = sorted(moments)
-        states: dict[str, LeadState] = {}
-        for start in range(0, len(leads), CHUNK_LEADS):
-            chunk = {lead: moments[lead] for lead in leads[start : start + CHUNK_LEADS]}
-            events = [e for lead in chunk for e in self.events.get(lead, ())]
-            profiles = [p for lead in chunk for p in self.profiles.get(lead, ())]
-            states.update(states_at(engine, events, profiles, chunk))
-            if progress is not None:
-                progress(len(chunk))
-        return states
+        return self.states(Engine([model]), moments, progress)
 
     def in_segment(self, model: ScoringModel, cohort: Cohort) -> Cohort:
         """``cohort`` without the leads outside ``model``'s segment at their moment (counted as left out): a model
@@ -80,7 +53,7 @@ class Replay:
         if model.segment is None:
             return cohort
         engine = Engine([replace(model, levels=())])
-        states = self.states(model, cohort.moments())
+        states = self.model_states(model, cohort.moments())
         kept = [
             o
             for o in cohort.observations
@@ -98,7 +71,7 @@ class Replay:
         scores and are left out of the replay: with decaying rules of both signs, finding when a lead would cross a
         level takes the engine a search on every event."""
         model = replace(model, levels=())
-        states = self.states(model, moments, progress)
+        states = self.model_states(model, moments, progress)
         engine = Engine([model])
         return {
             lead: engine.snapshot(states.get(lead) or LeadState(lead), at_ms, top=0)[0].score
@@ -110,7 +83,7 @@ def feature_matrix(
     replay: Replay, features: ScoringModel, moments: Mapping[str, int], progress: Progress | None = None
 ) -> dict[str, list[float]]:
     """Per lead, every rule's value (in ``features.rules`` order) at the lead's moment."""
-    states = replay.states(features, moments, progress)
+    states = replay.model_states(features, moments, progress)
     rows: dict[str, list[float]] = {}
     for lead, at_ms in moments.items():
         state = states.get(lead)

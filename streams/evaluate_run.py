@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from scoring import Engine, LeadEvent, LeadProfile, ScoringModel
-from scoring.cohort import Cohort, CohortSpec, build_cohort, snapshots_at, states_at
+from scoring import Engine, ScoringModel
+from scoring.cohort import Cohort, CohortSpec, Replay, build_cohort, snapshots_at
 from scoring.evaluation import NO_LEVEL, EvaluationError, EvaluationReport, evaluate
-from scoring.state import LeadState
 from streams.history import History
 
 Progress = Callable[[int, int], None]  # (leads replayed so far, leads in all)
 #: Leads are replayed in this many batches (for the progress bar; the result does not depend on it).
-BATCHES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +51,16 @@ def evaluate_history(
     cohort = build_cohort(history.events, history.profiles, history.conversions, spec)
     _check_cohort(cohort, spec)
     engine = Engine(models)
-    states = _replay(engine, history.events, history.profiles, cohort.moments(), progress)
+    moments = cohort.moments()
+    done = 0
+
+    def advance(leads: int) -> None:
+        nonlocal done
+        done += leads
+        if progress is not None:
+            progress(done, len(moments))
+
+    states = Replay.of(history.events, history.profiles).states(engine, moments, advance)
     snapshots = snapshots_at(engine, states, cohort)
     evaluations = []
     for index, model in enumerate(models):
@@ -96,35 +103,3 @@ def _check_cohort(cohort: Cohort, spec: CohortSpec) -> None:
             f"no conversions in the cohort of {len(cohort.observations)} leads ({outcomes} within the window; "
             f"excluded: {excluded}); check --outcome, --window and that conversion lead ids match the events"
         )
-
-
-def _replay(
-    engine: Engine,
-    events: Sequence[LeadEvent],
-    profiles: Sequence[LeadProfile],
-    moments: dict[str, int],
-    progress: Progress | None,
-) -> dict[str, LeadState]:
-    """Each observed lead's state at its moment, replayed in batches of leads (leads are independent)."""
-    leads = sorted(moments)
-    batch_of = {lead: i * BATCHES // max(1, len(leads)) for i, lead in enumerate(leads)}
-    event_batches: dict[int, list[LeadEvent]] = {}
-    for event in events:
-        if event.lead_id in batch_of:
-            event_batches.setdefault(batch_of[event.lead_id], []).append(event)
-    profile_batches: dict[int, list[LeadProfile]] = {}
-    for profile in profiles:
-        if profile.lead_id in batch_of:
-            profile_batches.setdefault(batch_of[profile.lead_id], []).append(profile)
-    states: dict[str, LeadState] = {}
-    done = 0
-    for batch in range(BATCHES):
-        members = {lead: moments[lead] for lead in leads if batch_of[lead] == batch}
-        if not members:
-            continue
-        found = states_at(engine, event_batches.get(batch, ()), profile_batches.get(batch, ()), members)
-        states.update(found)
-        done += len(members)
-        if progress is not None:
-            progress(done, len(leads))
-    return states
