@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -256,9 +257,10 @@ class BatchScorer:
         metrics = self.metrics
         metrics.batch_size.observe(len(batch))
         metrics.batch_seconds.observe(elapsed_s)
-        per_message = metrics.processing.labels
-        for raw in batch:
-            per_message(raw.topic).observe(elapsed_s / len(batch))
+        for topic, count in Counter(raw.topic for raw in batch).items():
+            per_message = metrics.processing.labels(topic)
+            for _ in range(count):
+                per_message.observe(elapsed_s / len(batch))
         now = time.time()
         for event_ms in outbox.emitted_event_ms:
             metrics.event_to_emit.observe(max(0.0, now - event_ms / 1000))
