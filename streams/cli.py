@@ -13,7 +13,6 @@ import typer
 from rich.progress import track
 
 from scoring import LeadscoreError, load_model
-from streams.cli_fit import fit
 
 app = typer.Typer(help="Real-time lead scoring on the event bus.", no_args_is_help=True, pretty_exceptions_enable=False)
 topics_app = typer.Typer(help="Manage leadscore's Kafka topics.", no_args_is_help=True)
@@ -197,9 +196,6 @@ def broker(port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any fre
         pass
     except LeadscoreError as exc:
         _fail(exc)
-
-
-app.command()(fit)
 
 
 def _remember_leads(events, seen: set[str]):  # type: ignore[no-untyped-def]

@@ -59,3 +59,10 @@ def test_models_diff_prints_what_a_new_version_changes(tmp_path):
     assert "reason: whitepapers convert twice as well (evaluate, Q3)" in result.output
     broken = CliRunner().invoke(app, ["models", "diff", str(old), str(tmp_path / "missing.yaml")])
     assert broken.exit_code == 2 and "cannot read model file" in broken.output and "Traceback" not in broken.output
+
+
+def test_every_command_is_registered_once():
+    names = [command.name or command.callback.__name__ for command in app.registered_commands]
+    assert len(names) == len(set(names)), names
+    groups = [group.name for group in app.registered_groups]
+    assert sorted(groups) == ["data", "models", "topics"]
