@@ -25,6 +25,7 @@ from scoring.engine import Engine
 from scoring.errors import LeadscoreError
 from scoring.model import ScoringModel
 from scoring.modelstate import contributions_at
+from scoring.outputs import ModelSnapshot
 from scoring.state import LeadState
 from scoring.thresholds import suggest_threshold, trade_off
 
@@ -47,36 +48,39 @@ class Replay(LeadReplay):
     ) -> dict[str, LeadState]:
         return self.states(Engine([model]), moments, progress)
 
-    def in_segment(self, model: ScoringModel, cohort: Cohort) -> Cohort:
-        """``cohort`` without the leads outside ``model``'s segment at their moment (counted as left out): a model
-        with a segment is learnt and judged on the leads it scores."""
-        if model.segment is None:
-            return cohort
-        engine = Engine([replace(model, levels=())])
-        states = self.model_states(model, cohort.moments())
-        kept = [
-            o
-            for o in cohort.observations
-            if engine.snapshot(states.get(o.lead_id) or LeadState(o.lead_id), o.scored_at_ms, top=0)[0].applies
-        ]
-        excluded = dict(cohort.excluded)
-        if len(kept) < len(cohort.observations):
-            excluded[OUTSIDE_SEGMENT] = len(cohort.observations) - len(kept)
-        return Cohort(kept, excluded, cohort.data_end_ms)
-
-    def scores(
+    def snapshots(
         self, model: ScoringModel, moments: Mapping[str, int], progress: Progress | None = None
-    ) -> dict[str, float]:
-        """Each lead's combined score under ``model`` at its moment, as the engine reports it. Levels do not change
-        scores and are left out of the replay: with decaying rules of both signs, finding when a lead would cross a
-        level takes the engine a search on every event."""
+    ) -> dict[str, ModelSnapshot]:
+        """Each lead's view under ``model`` at its moment (score, and whether the model applies). Levels do not
+        change scores and are left out of the replay: with decaying rules of both signs, finding when a lead would
+        cross a level takes the engine a search on every event."""
         model = replace(model, levels=())
         states = self.model_states(model, moments, progress)
         engine = Engine([model])
         return {
-            lead: engine.snapshot(states.get(lead) or LeadState(lead), at_ms, top=0)[0].score
+            lead: engine.snapshot(states.get(lead) or LeadState(lead), at_ms, top=0)[0]
             for lead, at_ms in moments.items()
         }
+
+    def scores(
+        self, model: ScoringModel, moments: Mapping[str, int], progress: Progress | None = None
+    ) -> dict[str, float]:
+        """Each lead's combined score under ``model`` at its moment, as the engine reports it."""
+        return {lead: snapshot.score for lead, snapshot in self.snapshots(model, moments, progress).items()}
+
+    def base_view(
+        self, base: ScoringModel, cohort: Cohort, progress: Progress | None = None
+    ) -> tuple[Cohort, dict[str, float]]:
+        """One replay under the base model: ``cohort`` without the leads outside its segment at their moment
+        (counted as left out: a model with a segment is learnt and judged on the leads it scores), and the base
+        scores of the leads kept."""
+        snapshots = self.snapshots(base, cohort.moments(), progress)
+        kept = [o for o in cohort.observations if snapshots[o.lead_id].applies]
+        excluded = dict(cohort.excluded)
+        if len(kept) < len(cohort.observations):
+            excluded[OUTSIDE_SEGMENT] = len(cohort.observations) - len(kept)
+        scores = {o.lead_id: snapshots[o.lead_id].score for o in kept}
+        return Cohort(kept, excluded, cohort.data_end_ms), scores
 
 
 def feature_matrix(

@@ -132,7 +132,8 @@ def fit_history(
     training = sliced_cohort(
         events, profiles, conversions, spec, options.first_seen_from_ms, options.first_seen_until_ms
     )
-    training = replay.in_segment(base, training)
+    report.phase("base model (training)", len(training.observations))
+    training, base_scores = replay.base_view(base, training, report.advance)
     if not training.observations:
         raise FitError(f"no lead in the training slice has a complete window (left out: {training.excluded})")
     if training.conversions == 0:
@@ -155,25 +156,23 @@ def fit_history(
     stats = rule_stats(rows, chosen, columns, learn, held)
     build = _Builder(base_spec, chosen, options, model_id, version, training, stats)
     if held and len({o.converted for o in learn}) == 2:
-        slices.append(_holdout(replay, base, build, rows, columns, learn, held, report))
+        slices.append(_holdout(replay, base_scores, build, rows, columns, learn, held, report))
     regression = logistic_regression(x_all[:, columns], y_all, options.c)
     draft = build.model(regression, None, slices)
     report.phase("fitted model (training)", len(moments))
     train_scores = replay.scores(parse_model(draft.raw, model_id), moments, report.advance)
     ordered_scores = [train_scores[o.lead_id] for o in training.observations]
     labels = [o.converted for o in training.observations]
-    report.phase("base model (training)", len(moments))
-    base_scores = replay.scores(base, moments, report.advance)
     slices[0].auc = {"base": _auc([base_scores[o.lead_id] for o in training.observations], labels)}
     slices[0].auc["fitted"] = _auc(ordered_scores, labels)
     final = build.model(regression, (ordered_scores, labels), slices)
     model = parse_model(final.raw, model_id)
     if options.test_from_ms is not None or options.test_until_ms is not None:
-        test = replay.in_segment(
-            base, sliced_cohort(events, profiles, conversions, spec, options.test_from_ms, options.test_until_ms)
-        )
+        test_slice = sliced_cohort(events, profiles, conversions, spec, options.test_from_ms, options.test_until_ms)
+        report.phase("test: base model", len(test_slice.observations))
+        test, test_base_scores = replay.base_view(base, test_slice, report.advance)
         plain = LogisticRegression().fit(x_all[:, columns], y_all)  # sklearn defaults (C=1.0), same features
-        slices.append(_test(replay, base, model, features, columns, test, plain, report))
+        slices.append(_test(replay, test_base_scores, model, features, columns, test, plain, report))
         final = build.model(regression, (ordered_scores, labels), slices)
     return FitResult(
         final.text,
@@ -227,7 +226,7 @@ class _Builder:
 
 def _holdout(
     replay: Replay,
-    base: ScoringModel,
+    base_scores: dict[str, float],
     build: _Builder,
     rows: dict[str, list[float]],
     columns: list[int],
@@ -240,8 +239,6 @@ def _holdout(
     regression = logistic_regression(x_learn, y_learn, build.options.c)
     moments = {o.lead_id: o.scored_at_ms for o in held}
     labels = [o.converted for o in held]
-    report.phase("hold-out: base model", len(moments))
-    base_scores = replay.scores(base, moments, report.advance)
     x_held = np.array([[rows[o.lead_id][i] for i in columns] for o in held], dtype=np.float64)
     figures = SliceFigures("hold-out", len(held), sum(labels))
     figures.auc = {
@@ -261,7 +258,7 @@ def _holdout(
 
 def _test(
     replay: Replay,
-    base: ScoringModel,
+    base_scores: dict[str, float],
     model: ScoringModel,
     features: ScoringModel,
     columns: list[int],
@@ -276,8 +273,6 @@ def _test(
         return figures
     report.phase("test: features", len(moments))
     x_test, _ = matrix(feature_matrix(replay, features, moments, report.advance), test)
-    report.phase("test: base model", len(moments))
-    base_scores = replay.scores(base, moments, report.advance)
     report.phase("test: fitted model", len(moments))
     fitted_scores = replay.scores(model, moments, report.advance)
     figures.auc = {
