@@ -204,12 +204,8 @@ class Processor:
         due = self.engine.next_due(update.state, at_ms)
         state = update.state.to_dict()
         state["p"], state["d"] = partition, due  # for rebuilding the due index after recovery (not domain state)
-        if self.lead_time_ms is not None:  # the score trail, for joining conversions (ADR 017)
-            keep_ms = self.lead_time_ms + self.engine.horizon_ms
-            for at_ms, reported in reported_points(self.engine, update):
-                trail = extend_trail(trail, at_ms, reported, keep_ms)
-            if trail:
-                state["h"] = trail
+        if self.lead_time_ms is not None and (trail := self._extend_trail(update, trail)):
+            state["h"] = trail
         result = Result(lead_id=update.state.lead_id, state=state, due_ms=due)
         for change in update.changes:
             result.changes.append(self.codec.encode_change(change))
@@ -221,6 +217,13 @@ class Processor:
             snapshots = self.engine.snapshot(update.state, at_ms, top=0)  # lead-scores carries no contributors
             result.scores = self.codec.encode_scores(update.state.lead_id, at_ms, snapshots)
         return result
+
+    def _extend_trail(self, update: Update, trail: Trail | None) -> Trail | None:
+        """The score trail with what ``update`` reported, for joining conversions (ADR 017)."""
+        keep_ms = (self.lead_time_ms or 0) + self.engine.horizon_ms
+        for reported_at_ms, reported in reported_points(self.engine, update):
+            trail = extend_trail(trail, reported_at_ms, reported, keep_ms)
+        return trail
 
     def dead_letter(self, message: Message, error: Exception) -> bytes:
         error_type = type(error).__name__

@@ -204,3 +204,36 @@ def test_a_level_left_by_decay_is_in_the_trail_so_later_joins_do_not_report_it(c
     assert joined["exact"] is False  # the e-mail open came later: answered from the trail
     assert joined["levels"] == []  # not MQL: it had left by decay at ~day 20
     assert joined["score"] == left["score"] == joined["score_before"]  # the score reported at the crossing
+
+
+def test_the_trail_changes_nothing_but_the_trail(codec, b2b_model):
+    """With the join on or off, every output and the state (but its trail) are the same: here a decay tick, whose
+    crossing happened days before the tick's clock, must still value lead-scores at the clock."""
+    from streams.processing import TICK
+
+    day = 86_400_000
+    partition = lead_partition("l", 4)
+    outputs = []
+    for lead_time_ms in (7 * day, None):
+        processor = Processor(Engine([b2b_model]), codec, Metrics(), 4, "rerouted", lead_time_ms)
+        table: dict = {}
+        results = []
+        for n, event_type in enumerate(["demo_request", "trial_request"]):
+            raw = message(codec.encode_event(make_event("l", event_type, T0 + n, event_id=f"e{n}")), b"l")
+            results.append(processor.process_event(raw, table.get))
+            table["l"] = results[-1].state
+        tick = Message("ticks", partition, 0, b"l", TICK.pack(T0 + 40 * day))
+        results.append(processor.process_tick(tick, table.get))
+        assert results[-1].crossings  # MQL left by decay, at ~day 20
+        outputs.append(
+            [(r.changes, r.crossings, r.scores, {k: v for k, v in r.state.items() if k != "h"}) for r in results]
+        )
+    with_trail, without = outputs
+    assert with_trail == without
+    assert codec.decode(with_trail[-1][2])[1]["updated_at"] == datetime_of(T0 + 40 * day)
+
+
+def datetime_of(ms: int):
+    from datetime import UTC, datetime, timedelta
+
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
