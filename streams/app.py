@@ -45,16 +45,10 @@ class LeadscoreApp(faust.App):
     leadscore_batcher: EventBatcher | None = None
 
     def _new_consumer(self) -> Any:
+        consumer: Any = super()._new_consumer()
         batcher = self.leadscore_batcher
-        if batcher is None:
-            consumer = super()._new_consumer()
-        else:  # faust.App._new_consumer, with the batcher in front of the conductor
-            consumer = self.transport.create_consumer(
-                callback=batcher.wrap(self.topics.on_message),
-                on_partitions_revoked=self._on_partitions_revoked,
-                on_partitions_assigned=self._on_partitions_assigned,
-                beacon=self.beacon,
-            )
+        if batcher is not None:  # in front of the conductor (Faust reads ``callback`` when its fetch loop starts)
+            consumer.callback = batcher.wrap(consumer.callback)
             batcher.consumer = consumer
         correct_highwaters(consumer, self.leadscore_settings)
         set_fetch_wait(consumer, self.leadscore_settings.fetch_max_wait_ms)
