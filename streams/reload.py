@@ -38,17 +38,18 @@ class ModelReloader:
         self.processor = processor
         self.metrics = metrics
         self.lock = lock
-        self._fingerprint = self._read_fingerprint()
+        self._fingerprint = tuple(model.content_sha256 for model in models)  # of the files the models came from
         self._show(models)
 
-    def _read_fingerprint(self) -> str:
-        digest = hashlib.sha256()
+    def _read_fingerprint(self) -> tuple[str, ...]:
+        """The SHA-256 of each model file as ``load_model`` computes it (``content_sha256``)."""
+        hashes = []
         for path in self.paths:
             try:
-                digest.update(path.read_bytes())
+                hashes.append(hashlib.sha256(path.read_bytes()).hexdigest())
             except OSError as exc:
-                digest.update(f"unreadable: {exc}".encode())
-        return digest.hexdigest()
+                hashes.append(f"unreadable: {exc}")
+        return tuple(hashes)
 
     async def check(self, force: bool = False) -> bool:
         """Reload if the files changed (or ``force``); True when new models are running."""
