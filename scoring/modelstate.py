@@ -208,6 +208,17 @@ def monotone_between(model: ScoringModel, state: ModelState, since_ms: int, unti
     return len(_directions(model, state, since_ms, until_ms)) <= 1
 
 
+def needs_grid(model: ScoringModel, state: ModelState) -> bool:
+    """Whether the score may go up and down between window expiries, so that only a grid search finds a crossing.
+    Decaying terms that share one half-life add up to a single exponential, C + A * 2 ** (-t / h), whatever their
+    signs: monotone. Only several half-lives with terms of both signs need the grid (a fitted model with negative
+    rules on one half-life used to take it, at ~1 ms per event)."""
+    rules = model.by_id
+    half_lives = {rules[r].half_life_ms for r in state.rules if r in rules and rules[r].half_life_ms}
+    half_lives |= {rules[r].half_life_ms for r in state.fit_points if r in rules and rules[r].half_life_ms}
+    return len(half_lives) > 1 and len(_decaying_signs(model, state)) > 1
+
+
 def first_time_score(
     model: ScoringModel, state: ModelState, now_ms: int, below: float | None = None, at_least: float | None = None
 ) -> int | None:
@@ -224,11 +235,7 @@ def first_time_score(
     half_lives += [rules[r].half_life_ms for r in state.fit_points if r in rules and rules[r].half_life_ms]
     breakpoints = [at for at, _ in _expiries(model, state, now_ms)]
     end = max([now_ms + HORIZON_HALF_LIVES * max(half_lives, default=0), *breakpoints]) + 1
-    # Decaying terms that share one half-life add up to a single exponential, C + A * 2 ** (-t / h), whatever their
-    # signs: monotone between window expiries, so exact search works. Only several half-lives with mixed signs
-    # need the grid (a fitted model with negative rules on one half-life used to take it, at ~1 ms per event).
-    mixed = len(_decaying_signs(model, state)) > 1 and len(set(half_lives)) > 1
-    step = max(1, min(half_lives) // 8) if mixed else None
+    step = max(1, min(half_lives) // 8) if needs_grid(model, state) else None
 
     def condition(at_ms: int) -> bool:
         score = scores_at(model, state, at_ms).combined

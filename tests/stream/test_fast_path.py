@@ -263,5 +263,3 @@ async def test_conversions_are_joined_in_the_batch_with_the_state_written_before
     (model,) = joined["models"]
     assert (model["levels"], model["exact"]) == (["MQL"], True) and model["score"] > 60
     assert acked == [0, 1, 2]
-    batcher = EventBatcher(frozenset({EVENTS, conversions}), batch_max=10)
-    assert batcher.topics == {EVENTS, conversions}

@@ -18,6 +18,7 @@ from scoring import (
     load_model,
     parse_model,
 )
+from scoring.modelstate import needs_grid
 from tests.conftest import DAY, T0
 
 B2B = load_model(example_model_path("b2b"))
@@ -252,9 +253,33 @@ def test_next_due_is_exact_when_positive_and_negative_terms_share_a_half_life(ev
         return
     now = max(event.occurred_at_ms for event in events)
     state = MIXED.advance(state, now).state
+    assert not needs_grid(MIXED.models[0], state.models["mixed"])  # one half-life: the exact search
     due = MIXED.next_due(state, now)
     if due is None:
         assert MIXED.advance(state, now + 200 * DAY).crossings == ()
         return
     assert [c.occurred_at_ms for c in MIXED.advance(state, due).crossings][:1] == [due]
     assert MIXED.advance(state, due - 1).crossings == ()
+
+
+def test_only_terms_of_both_signs_on_several_half_lives_need_the_grid():
+    two_half_lives = parse_model(
+        {
+            "id": "two",
+            "version": 1,
+            "change_note": "a positive rule on 1 day, a negative one on 10 days",
+            "engagement": {"half_life": "1d", "floor": None},
+            "rules": [
+                {"id": "demo", "event": "demo_request", "points": 40},
+                {"id": "unsubscribe", "event": "unsubscribe", "points": -30, "half_life": "10d"},
+            ],
+        }
+    )
+    engine = Engine([two_half_lives])
+    demo, unsubscribe = (
+        LeadEvent(f"e{n}", "lead", t, T0, "test", {}) for n, t in enumerate(["demo_request", "unsubscribe"])
+    )
+    only_positive = engine.apply_event(None, demo).state
+    both = engine.apply_event(only_positive, unsubscribe).state
+    assert not needs_grid(two_half_lives, only_positive.models["two"])
+    assert needs_grid(two_half_lives, both.models["two"])
