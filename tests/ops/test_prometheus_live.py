@@ -221,7 +221,8 @@ def test_dashboard_queries_and_alert_expressions_on_a_live_worker(broker: Embedd
         assert not problems, "\n".join(problems)
 
         # A misspelt metric gets no data: the check above would have caught it.
-        assert prometheus.query("leadscore_events_scored_totl")["data"]["result"] == []
+        misspelt = prometheus.query("leadscore_events_scored_totl")
+        assert misspelt["status"] == "success" and misspelt["data"]["result"] == []
         assert prometheus.query('up{job="leadscore"}')["data"]["result"][0]["value"][1] == "1"
         # The server accepted and evaluates every alert rule.
         status, body = _get(f"http://127.0.0.1:{prometheus.port}/api/v1/rules")
