@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from scoring import LeadEvent, ScoringModel, example_model_path, load_model
+from streams.broker import EmbeddedBroker
 from streams.codec import AvroCodec
 from streams.registry import LocalSchemaRegistry
 
@@ -15,6 +17,14 @@ T0 = 1_767_603_600_000  # 2026-01-05T09:00:00Z
 DAY = 86_400_000
 SIMPLE_MODEL = Path(__file__).parent / "fixtures" / "simple.yaml"
 _counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """One embedded Tansu broker for the whole session (integration, ops and reliability tests), started only when
+    a test asks for it."""
+    with EmbeddedBroker(log_file=tmp_path_factory.mktemp("broker") / "tansu.log") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

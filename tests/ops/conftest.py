@@ -10,8 +10,6 @@ from types import ModuleType
 
 import pytest
 
-from tests.integration.conftest import broker  # noqa: F401  (the session's embedded broker, for the live test)
-
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 

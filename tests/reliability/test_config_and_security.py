@@ -34,7 +34,7 @@ from streams.broker import stop_process
 from streams.settings import Settings, load_settings
 from streams.worker import spawn_worker
 from tests.conftest import SIMPLE_MODEL, T0, make_event
-from tests.integration.conftest import broker, new_settings  # noqa: F401  (the session broker fixture)
+from tests.integration.conftest import new_settings
 
 # --------------------------------------------------------------------------------------------------------------
 # 1. A broken model file: the worker refuses to start, naming the file and the field
@@ -294,7 +294,7 @@ class SecretWorker:
 
 
 @pytest.fixture(scope="module")
-def secret_worker(broker, tmp_path_factory) -> Iterator[SecretWorker]:  # noqa: F811
+def secret_worker(broker, tmp_path_factory) -> Iterator[SecretWorker]:
     folder = tmp_path_factory.mktemp("secret-worker")
     model = folder / "model.yaml"
     model.write_text(SIMPLE_MODEL.read_text(encoding="utf-8"), encoding="utf-8")
