@@ -162,7 +162,7 @@ def _history(settings: Any, events: Path | None, profiles: Path | None, skip_inv
         with _bar("reading files"):
             return history_from_files(events, profiles, None, skip_invalid)
     with _bar("reading input topics") as update:
-        return read_history(settings, update)
+        return read_history(settings, update, conversions=False)  # rescoring replays events and profiles only
 
 
 def _note(result: Any, history_source: str) -> None:

@@ -127,10 +127,11 @@ class _AnyType(frozenset[str]):
 _ANY_TYPE = _AnyType()
 
 
-def read_history(settings: Settings, progress: Progress | None = None) -> History:
-    """Events, profiles and conversions from the input topics named in ``settings``."""
+def read_history(settings: Settings, progress: Progress | None = None, conversions: bool = True) -> History:
+    """Events, profiles and (unless ``conversions`` is False) conversions from the input topics in ``settings``."""
     names = settings.topics
-    records = asyncio.run(read_topics(settings, [names.events, names.profiles, names.conversions], progress))
+    topics = [names.events, names.profiles, *([names.conversions] if conversions else [])]
+    records = asyncio.run(read_topics(settings, topics, progress))
     return decode_history(records, AvroCodec(schema_registry(settings)), settings)
 
 
