@@ -134,10 +134,19 @@ def test_target_capture_suggests_a_threshold_that_captures_that_share(tmp_path: 
 
 
 def test_the_same_history_gives_the_same_json(tmp_path: Path, history: dict[str, bool]) -> None:
-    first, second = tmp_path / "a.json", tmp_path / "b.json"
-    for out in (first, second):
-        assert CliRunner().invoke(app, [*base_args(tmp_path), "--json", str(out)]).exit_code == 0
-    assert first.read_text() == second.read_text()
+    """Two processes with different string hashing (set and dict orders differ between them) write the same bytes."""
+    import os
+    import subprocess
+    import sys
+
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"seed-{seed}.json"
+        command = [sys.executable, "-m", "streams.cli", *base_args(tmp_path), "--json", str(out)]
+        done = subprocess.run(command, env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, check=False)
+        assert done.returncode == 0, done.stderr.decode()
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
 
 
 @pytest.mark.parametrize(
