@@ -16,7 +16,7 @@ from typing import Any
 
 from scoring.engine import Engine
 from scoring.errors import InvalidEventError
-from scoring.events import EARLIEST_EVENT_MS, LATEST_EVENT_MS, MAX_ID_LENGTH
+from scoring.events import check_ids_and_time
 from scoring.outputs import Direction, ModelSnapshot, Update
 from scoring.state import LeadState
 
@@ -51,14 +51,8 @@ class Conversion:
 
 def check_conversion(conversion: Conversion) -> None:
     """Raise :class:`InvalidEventError` when ``conversion`` cannot be used; return quietly otherwise."""
-    if not conversion.lead_id.strip():
-        raise InvalidEventError("lead_id is empty")
-    if not conversion.conversion_id.strip():
-        raise InvalidEventError("conversion_id is empty")
-    if len(conversion.lead_id) > MAX_ID_LENGTH or len(conversion.conversion_id) > MAX_ID_LENGTH:
-        raise InvalidEventError(f"lead_id or conversion_id longer than {MAX_ID_LENGTH} characters")
-    if not EARLIEST_EVENT_MS <= conversion.occurred_at_ms < LATEST_EVENT_MS:
-        raise InvalidEventError(f"occurred_at {conversion.occurred_at_ms} ms is outside 2000-01-01..2100-01-01")
+    ids = {"lead_id": conversion.lead_id, "conversion_id": conversion.conversion_id}
+    check_ids_and_time(ids, "occurred_at", conversion.occurred_at_ms)
     if conversion.value is not None and (not math.isfinite(conversion.value) or conversion.value < 0):
         raise InvalidEventError(f"value {conversion.value} is not a finite amount >= 0")
 

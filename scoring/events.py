@@ -44,16 +44,20 @@ class LeadEvent:
     account_id: str | None = None
 
 
+def check_ids_and_time(ids: dict[str, str], time_field: str, at_ms: int) -> None:
+    """The checks every input shares: ids present and not too long, event time in 2000..2100."""
+    for name, value in ids.items():
+        if not value.strip():
+            raise InvalidEventError(f"{name} is empty")
+    if any(len(value) > MAX_ID_LENGTH for value in ids.values()):
+        raise InvalidEventError(f"{' or '.join(ids)} longer than {MAX_ID_LENGTH} characters")
+    if not EARLIEST_EVENT_MS <= at_ms < LATEST_EVENT_MS:
+        raise InvalidEventError(f"{time_field} {at_ms} ms is outside 2000-01-01..2100-01-01")
+
+
 def check_event(event: LeadEvent, known_types: frozenset[str]) -> None:
     """Raise :class:`InvalidEventError` when ``event`` cannot be scored; return quietly otherwise."""
-    if not event.lead_id.strip():
-        raise InvalidEventError("lead_id is empty")
-    if not event.event_id.strip():
-        raise InvalidEventError("event_id is empty")
-    if len(event.lead_id) > MAX_ID_LENGTH or len(event.event_id) > MAX_ID_LENGTH:
-        raise InvalidEventError(f"lead_id or event_id longer than {MAX_ID_LENGTH} characters")
-    if not EARLIEST_EVENT_MS <= event.occurred_at_ms < LATEST_EVENT_MS:
-        raise InvalidEventError(f"occurred_at {event.occurred_at_ms} ms is outside 2000-01-01..2100-01-01")
+    check_ids_and_time({"lead_id": event.lead_id, "event_id": event.event_id}, "occurred_at", event.occurred_at_ms)
     if event.type not in known_types:
         raise InvalidEventError(f"unknown event type {event.type!r}")
 

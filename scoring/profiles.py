@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from scoring.conditions import FieldValue
 from scoring.errors import InvalidEventError
-from scoring.events import EARLIEST_EVENT_MS, LATEST_EVENT_MS, MAX_ID_LENGTH
+from scoring.events import check_ids_and_time
 
 PROFILE_FIELDS = ("email", "company", "company_size", "industry", "title", "seniority", "department", "country")
 
@@ -42,11 +42,6 @@ def profile_fields(profile: LeadProfile) -> dict[str, FieldValue]:
 
 def check_profile(profile: LeadProfile) -> None:
     """Raise :class:`InvalidEventError` when ``profile`` cannot be used."""
-    if not profile.lead_id.strip():
-        raise InvalidEventError("lead_id is empty")
-    if len(profile.lead_id) > MAX_ID_LENGTH:
-        raise InvalidEventError(f"lead_id longer than {MAX_ID_LENGTH} characters")
-    if not EARLIEST_EVENT_MS <= profile.updated_at_ms < LATEST_EVENT_MS:
-        raise InvalidEventError(f"updated_at {profile.updated_at_ms} ms is outside 2000-01-01..2100-01-01")
+    check_ids_and_time({"lead_id": profile.lead_id}, "updated_at", profile.updated_at_ms)
     if profile.company_size is not None and profile.company_size < 0:
         raise InvalidEventError(f"company_size {profile.company_size} is negative")
