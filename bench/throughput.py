@@ -168,8 +168,7 @@ def peer(broker: EmbeddedBroker, source: str, events: int, workdir: Path) -> dic
     """Quix Streams (bench/contestants/peer_quix.py) in its own virtualenv, State on RocksDB with changelog."""
     if not PEER_PYTHON.exists():
         raise BenchError(f"no Quix Streams virtualenv at {PEER_PYTHON.parent.parent}: run `make bench`")
-    broker.settings("peer", workdir / "peer", topics=prefixed_topics("peer", events=source))
-    progress = workdir / "peer-progress.json"
+    progress = workdir / "peer-progress.json"  # Quix creates its own output topic (peer-outputs)
     command = [str(PEER_PYTHON), "-m", "bench.contestants.peer_quix", "--bootstrap", broker.bootstrap]
     command += ["--input", source, "--output", "peer-outputs", "--group", "peer"]
     command += ["--state-dir", str(workdir / "peer-state"), "--progress", str(progress)]

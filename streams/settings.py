@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     join_conversions: bool = Field(
         True,
         description="Consume lead-conversions and keep each lead's score trail for the join (ADR 017); false saves "
-        "the trail's cost (12 % of throughput in our quick benchmark) where no outcomes are sent.",
+        "the trail's cost (11 % of throughput in our quick benchmark) where no outcomes are sent.",
     )
     conversion_lead_time_s: float = Field(
         7 * 86_400.0, ge=0, description="Conversions are joined to the score the lead had this long before them."
