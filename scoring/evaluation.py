@@ -160,7 +160,7 @@ def evaluate(
         conversions=positives,
         base_rate=positives / n,
         roc_auc=roc_auc(scores, labels),
-        roc_curve=thin(roc_curve(scores, labels), CURVE_POINTS),
+        roc_curve=thin(roc_curve(rows), CURVE_POINTS),
         deciles=deciles(scores, labels),
         levels=by_level(labels, levels if levels is not None else [NO_LEVEL] * n, level_order),
         calibration=calibrate(scores, labels),

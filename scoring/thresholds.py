@@ -84,12 +84,10 @@ def trade_off(scores: Sequence[float], labels: Sequence[bool]) -> list[Threshold
     return rows
 
 
-def roc_curve(scores: Sequence[float], labels: Sequence[bool]) -> list[RocPoint]:
-    """The ROC curve from (0, 0) to (1, 1), one point per distinct score (highest first)."""
+def roc_curve(rows: Sequence[ThresholdRow]) -> list[RocPoint]:
+    """The ROC curve from (0, 0) to (1, 1) of :func:`trade_off` rows, one point per distinct score (highest first)."""
     start = RocPoint(None, 0.0, 0.0)
-    return [start] + [
-        RocPoint(row.threshold, row.false_positive_rate, row.share_captured) for row in trade_off(scores, labels)
-    ]
+    return [start] + [RocPoint(row.threshold, row.false_positive_rate, row.share_captured) for row in rows]
 
 
 def suggest_threshold(rows: Sequence[ThresholdRow], target_capture: float | None = None) -> ThresholdSuggestion:

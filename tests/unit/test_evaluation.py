@@ -145,7 +145,7 @@ def test_roc_curve_runs_from_origin_to_corner_and_its_area_is_the_auc() -> None:
     rng = random.Random(9)
     scores = [float(rng.randint(0, 30)) for _ in range(500)]
     labels = [rng.random() < scores[i] / 40 for i in range(500)]
-    curve = roc_curve(scores, labels)
+    curve = roc_curve(trade_off(scores, labels))
     assert (curve[0].false_positive_rate, curve[0].true_positive_rate) == (0.0, 0.0)
     assert (curve[-1].false_positive_rate, curve[-1].true_positive_rate) == (1.0, 1.0)
     area = sum(
