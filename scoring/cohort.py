@@ -44,8 +44,6 @@ class Observation:
     first_seen_ms: int
     scored_at_ms: int
     converted: bool
-    converted_at_ms: int | None = None
-    value: float | None = None
 
 
 @dataclass
@@ -94,16 +92,7 @@ def build_cohort(
             cohort.excluded[reason] = cohort.excluded.get(reason, 0) + 1
             continue
         hit = next((c for c in converted if c.occurred_at_ms <= scored_at + spec.window_ms), None)
-        cohort.observations.append(
-            Observation(
-                lead_id,
-                seen,
-                scored_at,
-                hit is not None,
-                hit.occurred_at_ms if hit else None,
-                hit.value if hit else None,
-            )
-        )
+        cohort.observations.append(Observation(lead_id, seen, scored_at, hit is not None))
     return cohort
 
 

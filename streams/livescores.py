@@ -35,10 +35,8 @@ class LatestScores:
     tombstone (erased on request: never score or publish them again). ``skipped``: records that did not decode."""
 
     models: dict[str, ModelScores] = field(default_factory=dict)
-    leads: set[str] = field(default_factory=set)
     erased: set[str] = field(default_factory=set)
     skipped: list[str] = field(default_factory=list)
-    records: int = 0
 
     def of(self, model_id: str) -> dict[str, ScorePoint]:
         return self.models[model_id].points if model_id in self.models else {}
@@ -49,7 +47,7 @@ def latest_scores(settings: Settings, topic: str, codec: AvroCodec, progress: Pr
     latest record. Records of one key share a partition, so offset order is the order they were written."""
     raw = asyncio.run(read_topics(settings, [topic], progress))
     latest: dict[str, dict[str, Any] | None] = {}
-    result = LatestScores(records=len(raw))
+    result = LatestScores()
     for _topic, partition, offset, key, value in raw:
         if value is None:
             if key is not None:
@@ -65,7 +63,6 @@ def latest_scores(settings: Settings, topic: str, codec: AvroCodec, progress: Pr
         if latest_record is None:
             result.erased.add(lead_id)
             continue
-        result.leads.add(lead_id)
         for model in latest_record["models"]:
             scores = result.models.setdefault(str(model["model_id"]), ModelScores())
             scores.points[lead_id] = ScorePoint(float(model["score"]), tuple(model["levels"]))

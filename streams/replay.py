@@ -44,10 +44,6 @@ class ReplayCounts:
     profiles: int = 0
     conversions: int = 0
 
-    @property
-    def total(self) -> int:
-        return self.events + self.profiles + self.conversions
-
 
 def load_directory(directory: Path) -> History:
     """The history in ``directory``; ``profiles.jsonl`` and ``conversions.jsonl`` are optional."""
