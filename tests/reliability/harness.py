@@ -29,11 +29,12 @@ from tests.reliability.oracle import Expected, OutputReader, compare, exact, exp
 REPORT = Path(__file__).resolve().parents[2] / "reliability-report.json"
 
 
-def valid_messages(leads: int, events: int, seed: int) -> list[tuple[bytes, bytes]]:
-    """``events`` generated journeys over ``leads`` leads, encoded, keyed by lead id; event time compressed to
-    10 ms per event so decay barely moves within a run (the oracle still accounts for it)."""
+def valid_messages(leads: int, events: int, seed: int, mean_gap_ms: float = 10.0) -> list[tuple[bytes, bytes]]:
+    """``events`` generated journeys over ``leads`` leads, encoded, keyed by lead id; event time ``mean_gap_ms``
+    apart (10 ms: decay barely moves within a run; 30 minutes: leads leave levels by decay, which the oracle
+    checks)."""
     codec = AvroCodec(LocalSchemaRegistry())
-    generated = JourneyGenerator(leads, seed=seed, mean_gap_ms=10.0).events(events)
+    generated = JourneyGenerator(leads, seed=seed, mean_gap_ms=mean_gap_ms).events(events)
     return [(e.lead_id.encode(), codec.encode_event(e)) for e in generated]
 
 
@@ -108,9 +109,9 @@ class Workers:
 def scenario(tmp_path: Path, **overrides: Any) -> Iterator[tuple[EmbeddedBroker, Settings, Workers]]:
     """A broker of its own (scenarios may freeze it), settings with the shipped b2b model, and workers."""
     with EmbeddedBroker(log_file=tmp_path / "tansu.log") as broker:
-        # No decay ticks within a run (the first would come after an hour): after a restart the partition clocks
-        # jump decades ahead (see test_decay_clock_after_recovery.py), which would mask every other check.
-        values = {"standby_replicas": 0, "decay_tick_s": 3600.0, **overrides}
+        # Decay ticks every 2 s: crossings caused by time alone are checked against the oracle too, across restarts
+        # (where recovered partition clocks once jumped decades ahead: test_decay_clock_after_recovery.py).
+        values = {"standby_replicas": 0, "decay_tick_s": 2.0, **overrides}
         settings = broker.settings("leadscore-rel", tmp_path / "state", **values)
         workers = Workers(settings, tmp_path)
         try:

@@ -29,12 +29,15 @@ def produced_count(producer: BackgroundProducer, timeout_s: float) -> int:
     return producer.acked
 
 
+DECAYING_GAP_MS = 30 * 60_000.0  # 30 minutes of event time per event: weeks per run, a 30-day half-life bites
+
+
 def run_crash(
     tmp_path: Path, leads: int, events: int, kills: int, rate: float, seed: int = 6, settle_s: float = 300
 ) -> dict[str, Any]:
     """One worker at a time under a paced load; SIGKILL at random moments, restarted on the same data dir."""
     rng = random.Random(seed)
-    messages = valid_messages(leads, events, seed)
+    messages = valid_messages(leads, events, seed, mean_gap_ms=DECAYING_GAP_MS)  # decay crossings across kills
     started = time.monotonic()
     with scenario(tmp_path) as (_, settings, workers):
         workers.spawn("w")
