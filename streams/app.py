@@ -140,7 +140,8 @@ def create_app(settings: Settings) -> Leadscore:
             lock=lock,
             producer=BatchProducer(settings),
         )
-    writer = scorer or PerEventWriter(table, outputs, rerouted_topic, due_index, clocks)
+    by_name = {topic.get_topic_name(): topic for topic in [*vars(outputs).values(), rerouted_topic] if topic}
+    writer = scorer or PerEventWriter(table, by_name, routes, rerouted_name, due_index, clocks)
 
     async def handle(message: Message, process: Callable[[Message, Any], Result]) -> None:
         started = time.perf_counter()

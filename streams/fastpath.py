@@ -104,6 +104,39 @@ class Outbox:
     emitted_event_ms: list[int] = field(default_factory=list)  # event times of inputs that produced outputs
 
 
+def collect(message: Message, result: Result, routes: Routes, rerouted_topic: str, outbox: Outbox) -> None:
+    """Where what one input produced goes, in the order it must be sent (both write paths use this: the routing
+    rules, shadow mode's included, live here only)."""
+    records = outbox.records
+    if result.dead_letter is not None:
+        if routes.dead_letters is not None:
+            records.append((routes.dead_letters, message.key, result.dead_letter, None))
+        return
+    if result.forward is not None:
+        partition, key = result.forward
+        records.append((rerouted_topic, key, message.value, partition))
+        return
+    records.extend((routes.score_changes, message.key, change, None) for change in result.changes)
+    if routes.thresholds is not None:
+        records.extend((routes.thresholds, message.key, crossing, None) for crossing in result.crossings)
+    if result.scores is not None:
+        records.append((routes.scores, message.key, result.scores, None))
+    if result.conversion is not None and routes.conversion_scores is not None:
+        records.append((routes.conversion_scores, message.key, result.conversion, None))
+    if result.state is not None:
+        outbox.states[result.lead_id] = (message.partition, result.state, result.due_ms)
+    if result.erased is not None:  # tombstones: lead-scores, then the state (its changelog and store)
+        records.append((routes.scores, message.key, None, None))
+        if routes.erasures_completed is not None:
+            records.append((routes.erasures_completed, message.key, result.erased, None))
+        outbox.states[result.lead_id] = (message.partition, None, None)
+    if result.event_ms is not None:
+        latest = outbox.latest_event_ms
+        latest[message.partition] = max(result.event_ms, latest.get(message.partition, result.event_ms))
+        if result.changes or result.crossings:
+            outbox.emitted_event_ms.append(result.event_ms)
+
+
 class BatchScorer:
     """Scores a batch of ``lead-events`` messages and writes its outputs and state (see the module text)."""
 
@@ -163,7 +196,7 @@ class BatchScorer:
             for raw in batch:
                 message = Message(raw.topic, raw.partition, raw.offset, raw.key, raw.value)
                 process = process_conversion if raw.topic == conversions else process_event
-                self._collect(message, process(message, load), outbox)
+                collect(message, process(message, load), self.routes, self.rerouted_topic, outbox)
             await self._write(outbox)
         for raw in batch:
             ack(raw)
@@ -174,7 +207,7 @@ class BatchScorer:
         as a batch: every state change of a lead reaches the changelog in the order it was computed. The caller
         holds ``self.lock``."""
         outbox = Outbox()
-        self._collect(message, result, outbox)
+        collect(message, result, self.routes, self.rerouted_topic, outbox)
         await self._write(outbox)
 
     async def _write(self, outbox: Outbox) -> None:
@@ -196,37 +229,6 @@ class BatchScorer:
             return value
 
         return load
-
-    def _collect(self, message: Message, result: Result, outbox: Outbox) -> None:
-        records = outbox.records
-        routes = self.routes
-        if result.dead_letter is not None:
-            if routes.dead_letters is not None:
-                records.append((routes.dead_letters, message.key, result.dead_letter, None))
-            return
-        if result.forward is not None:
-            partition, key = result.forward
-            records.append((self.rerouted_topic, key, message.value, partition))
-            return
-        records.extend((routes.score_changes, message.key, change, None) for change in result.changes)
-        if routes.thresholds is not None:
-            records.extend((routes.thresholds, message.key, crossing, None) for crossing in result.crossings)
-        if result.scores is not None:
-            records.append((routes.scores, message.key, result.scores, None))
-        if result.conversion is not None and routes.conversion_scores is not None:
-            records.append((routes.conversion_scores, message.key, result.conversion, None))
-        if result.state is not None:
-            outbox.states[result.lead_id] = (message.partition, result.state, result.due_ms)
-        if result.erased is not None:  # tombstones: lead-scores, then the state (its changelog and store)
-            records.append((routes.scores, message.key, None, None))
-            if routes.erasures_completed is not None:
-                records.append((routes.erasures_completed, message.key, result.erased, None))
-            outbox.states[result.lead_id] = (message.partition, None, None)
-        if result.event_ms is not None:
-            latest = outbox.latest_event_ms
-            latest[message.partition] = max(result.event_ms, latest.get(message.partition, result.event_ms))
-            if result.changes or result.crossings:
-                outbox.emitted_event_ms.append(result.event_ms)
 
     async def _write_states(self, states: dict[str, tuple[int, dict[str, Any] | None, int | None]]) -> None:
         """One changelog record per lead, acknowledged, then applied to the local store (with its offset)."""
