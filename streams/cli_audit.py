@@ -16,6 +16,7 @@ from rich.table import Table
 
 from scoring import LeadscoreError, load_model
 from scoring.modeldiff import diff_points
+from streams.cli_common import Bootstrap
 from streams.cli_common import fail as _fail
 from streams.codec import to_millis as _millis
 
@@ -49,10 +50,7 @@ def diff(
 
 
 def history(
-    bootstrap: Annotated[
-        str | None,
-        typer.Option("--bootstrap", "-b", help="Kafka bootstrap servers (default: LEADSCORE_BOOTSTRAP_SERVERS)."),
-    ] = None,
+    bootstrap: Bootstrap = None,
     model: Annotated[str | None, typer.Option(help="Only this model id.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import streams
 from scoring import LeadscoreError
 from streams.adapters import AdapterOutput, write_output
-from streams.cli_common import duration_option, err
+from streams.cli_common import Bootstrap, duration_option, err
 from streams.cli_common import fail as _fail
 
 data_app = typer.Typer(help="Public lead data: adapters to JSON lines, and replay to the broker.", no_args_is_help=True)
@@ -82,10 +82,7 @@ def bank(
 @data_app.command("replay")
 def replay_command(
     directory: Annotated[Path, typer.Argument(help="Directory with events.jsonl (profiles.jsonl, conversions.jsonl).")],
-    bootstrap: Annotated[
-        str | None,
-        typer.Option("--bootstrap", "-b", help="Kafka bootstrap servers (default: LEADSCORE_BOOTSTRAP_SERVERS)."),
-    ] = None,
+    bootstrap: Bootstrap = None,
     speed: Annotated[float, typer.Option(min=0, help="0: as fast as possible; N: N x real time, gaps capped.")] = 0.0,
     max_gap: Annotated[str, typer.Option(help="Longest wall-clock wait between two records when --speed > 0.")] = "1s",
     limit: Annotated[int | None, typer.Option(min=1, help="Send only the first N records (in time order).")] = None,

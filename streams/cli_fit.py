@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from scoring import LeadscoreError
-from streams.cli_common import duration_option
+from streams.cli_common import duration_option, err
 from streams.cli_common import fail as _fail
 from streams.cli_common import millis as _millis
 
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from scoring.learning import FitResult
     from streams.history import History
 
-err = Console(stderr=True)
 _COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
 
 
