@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from scoring.calibration import fit_platt
 from scoring.candidates import Candidate, model_dict, rule_dict
 from scoring.cohort import Cohort, Observation
 from scoring.durations import format_duration
-from scoring.fitting import FitError, Regression, calibration, points_for, youden_threshold
+from scoring.fitting import FitError, Regression, points_for, youden_threshold
 from scoring.modelspec import ModelSpec
 from scoring.modelwriter import model_yaml
 
@@ -69,6 +70,7 @@ class Written:
     rules: list[FittedRule]
     zero_rules: list[str]
     threshold: float | None
+    calibration: tuple[float, float] | None  # (a, b) of the Platt mapping on the training scores, when scored
 
 
 def fitted_model(
@@ -113,10 +115,11 @@ def fitted_model(
         description=f"Points learned from conversions by `leadscore fit`, starting from {base.id} v{base.version}.",
         levels=levels,
     )
-    header = _header(base, regression, options, scored, slices)
+    calibrated = fit_platt(*scored) if scored is not None else None
+    header = _header(base, regression, options, scored, calibrated, slices)
     comments = {rule.candidate.id: [_rule_note(rule, training)] for rule in kept}
     zero = [rule.candidate.id for rule in fitted if not rule.points]
-    return Written(raw, model_yaml(raw, header, comments), kept, zero, threshold)
+    return Written(raw, model_yaml(raw, header, comments), kept, zero, threshold, calibrated)
 
 
 def _leave(value: float | None) -> dict[str, float]:
@@ -162,6 +165,7 @@ def _header(
     regression: Regression,
     options: FitOptions,
     scored: tuple[Sequence[float], Sequence[bool]] | None,
+    calibrated: tuple[float, float] | None,
     slices: Sequence[SliceFigures],
 ) -> list[str]:
     lines = [
@@ -171,8 +175,8 @@ def _header(
         "A rule adds its points times its value; there are no floors or ceilings, so the score stays linear.",
         f"Regression intercept (log-odds at score 0): {regression.intercept:+.4f}.",
     ]
-    if scored is not None:
-        a, b = calibration(*scored)
+    if scored is not None and calibrated is not None:
+        a, b = calibrated
         lines.append(f"Calibration (training slice): P(convert) = 1 / (1 + exp(-({a:+.4f} + {b:.5f} x score))).")
         lines += [f"  score {s:>4}: {100 / (1 + math.exp(-(a + b * s))):5.1f}%" for s in _score_marks(scored[0])]
     lines.append("ROC AUC          leads  converted   base  fitted  regression")

@@ -18,7 +18,6 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
-from scoring.calibration import fit_platt
 from scoring.cohort import Cohort
 from scoring.cohort import Replay as LeadReplay
 from scoring.engine import Engine
@@ -156,9 +155,3 @@ def youden_threshold(scores: Sequence[float], labels: Sequence[bool]) -> int | N
         return None
     suggestion = suggest_threshold(trade_off([float(math.floor(s)) for s in scores], labels))
     return int(suggestion.threshold) if suggestion.youden_j > 1e-12 else None
-
-
-def calibration(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, float]:
-    """(a, b) of P(convert) = 1 / (1 + exp(-(a + b * score))): the same Platt mapping ``leadscore evaluate``
-    reports (:func:`scoring.calibration.fit_platt`), so the fitted file and the evaluation agree."""
-    return fit_platt(scores, labels)

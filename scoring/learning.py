@@ -28,7 +28,6 @@ from scoring.fitting import (
     FitError,
     Regression,
     Replay,
-    calibration,
     feature_matrix,
     informative_columns,
     logistic_regression,
@@ -88,11 +87,10 @@ class FitResult:
     zero_rules: list[str]  # candidates whose points rounded to 0 (left out)
     unused: list[str]  # candidates that were the same for every training lead, or repeated another (left out)
     candidates: int
-    training: SliceFigures
     excluded: dict[str, int]
     slices: list[SliceFigures]
     intercept: float
-    calibration: tuple[float, float]
+    calibration: tuple[float, float] | None  # of the training scores (always there: the final model is scored)
     threshold: float | None
     coefficients: dict[str, float]
 
@@ -181,11 +179,10 @@ def fit_history(
         final.zero_rules,
         [c.id for i, c in enumerate(found) if i not in set(columns)],
         len(found),
-        slices[0],
         training.excluded,
         slices,
         regression.intercept,
-        calibration(ordered_scores, labels),
+        final.calibration,
         final.threshold,
         {c.id: coef for c, coef in zip(chosen, regression.coefficients, strict=True)},
     )

@@ -159,7 +159,7 @@ def _report(result: FitResult, out: Path) -> dict[str, Any]:
         "unused": result.unused,
         "excluded": result.excluded,
         "intercept": result.intercept,
-        "calibration": {"a": result.calibration[0], "b": result.calibration[1]},
+        "calibration": None if result.calibration is None else dict(zip("ab", result.calibration, strict=True)),
         "mql_threshold": result.threshold,
         "slices": [
             {"name": s.name, "leads": s.leads, "conversions": s.conversions, "auc": s.auc} for s in result.slices
