@@ -118,7 +118,9 @@ def crossings_against_live(rescore: Rescore, live: LatestScores) -> Crossings:
     for position, model in enumerate(rescore.engine.models):  # snapshots come in the engine's model order
         levels = {level.name: level for level in model.levels}
         for change in level_changes(live.of(model.id), rescored[model.id], leads=rescore.run.states):
-            snapshot = rescore.engine.snapshot(rescore.run.states[change.lead_id], rescore.at_ms, top=0)[position]
+            point = rescored[model.id].get(change.lead_id)  # None: outside the model's segment now
+            state = rescore.run.states[change.lead_id]
+            score = point.score if point else rescore.engine.snapshot(state, rescore.at_ms, top=0)[position].score
             moves = [(name, Direction.UP) for name in change.entered]
             moves += [(name, Direction.DOWN) for name in reversed(change.left)]
             for name, direction in moves:
@@ -135,7 +137,7 @@ def crossings_against_live(rescore: Rescore, live: LatestScores) -> Crossings:
                         level=name,
                         direction=direction,
                         threshold=level.enter if direction is Direction.UP else level.leave,
-                        score=snapshot.score,
+                        score=score,
                         cause=Cause.EVENT,
                         cause_event_id=cause_event_id(model.id, model.version),
                         occurred_at_ms=rescore.at_ms,
