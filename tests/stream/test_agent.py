@@ -14,19 +14,17 @@ from streams.settings import load_settings
 from tests.conftest import SIMPLE_MODEL, T0, make_event
 
 
-@pytest.fixture
-def leadscore(tmp_path):
-    settings = load_settings(
-        store="memory://",
-        data_dir=tmp_path,
-        app_id="leadscore-stream-test",
-        model_paths=[SIMPLE_MODEL],
-        partitions=1,
-        batch_max=0,  # the per-event agent (the fast path is tested in test_fast_path.py)
-    )
-    built = create_app(settings)
+def build(tmp_path, **overrides):
+    """The app with the per-event agents (the fast path is tested in test_fast_path.py), sends recorded."""
+    values = {"app_id": "leadscore-stream-test", "model_paths": [SIMPLE_MODEL], **overrides}
+    built = create_app(load_settings(store="memory://", data_dir=tmp_path, partitions=1, batch_max=0, **values))
     record_sends(built)
     return built
+
+
+@pytest.fixture
+def leadscore(tmp_path):
+    return build(tmp_path)
 
 
 def record_sends(built):
@@ -74,11 +72,7 @@ async def test_bad_message_goes_to_dead_letters_and_the_agent_goes_on(leadscore)
 async def test_profiles_agent_recomputes_fit_into_the_same_table(tmp_path):
     from scoring import example_model_path
 
-    settings = load_settings(
-        store="memory://", data_dir=tmp_path, model_paths=[example_model_path("b2b")], partitions=1, batch_max=0
-    )
-    built = create_app(settings)
-    record_sends(built)
+    built = build(tmp_path, model_paths=[example_model_path("b2b")])
     codec = built.codec
     async with built.score_events.test_context() as events:
         await events.put(codec.encode_event(make_event("lead-1", "demo_request", T0)), key=b"lead-1")
@@ -139,17 +133,8 @@ async def test_conversions_are_joined_to_the_scores_in_the_table(leadscore):
 
 
 async def test_a_shadow_worker_scores_into_the_shadow_topics_and_alerts_nobody(tmp_path):
-    settings = load_settings(
-        store="memory://",
-        data_dir=tmp_path,
-        app_id="leadscore-shadow-test",
-        model_paths=[SIMPLE_MODEL],
-        partitions=1,
-        batch_max=0,
-        shadow=True,
-    )
-    built = create_app(settings)
-    record_sends(built)
+    built = build(tmp_path, app_id="leadscore-shadow-test", shadow=True)
+    settings = built.settings
     outputs, names = built.outputs, settings.topics
     assert (outputs.thresholds, outputs.dead_letters, outputs.erasures_completed, built.join_conversions) == (
         None,
@@ -172,17 +157,7 @@ async def test_a_shadow_worker_scores_into_the_shadow_topics_and_alerts_nobody(t
 
 
 async def test_without_the_conversion_join_no_trail_is_kept_and_no_agent_runs(tmp_path):
-    settings = load_settings(
-        store="memory://",
-        data_dir=tmp_path,
-        app_id="leadscore-nojoin-test",
-        model_paths=[SIMPLE_MODEL],
-        partitions=1,
-        batch_max=0,
-        join_conversions=False,
-    )
-    built = create_app(settings)
-    record_sends(built)
+    built = build(tmp_path, join_conversions=False)
     assert built.join_conversions is None
     async with built.score_events.test_context() as agent:
         await agent.put(built.codec.encode_event(make_event("lead-1", "demo_request")), key=b"lead-1")
