@@ -110,7 +110,8 @@ class Metrics:
         )
         self.conversions = Counter(
             "leadscore_conversions",
-            "Outcomes joined to scores, by model, outcome and the lead's highest level at the outcome (none: below).",
+            "Outcomes joined to scores, by model, outcome and the lead's highest level at the outcome (none: below "
+            "every level; unknown: the lead had no score yet).",
             ["model", "outcome", "level"],
             registry=self.registry,
         )

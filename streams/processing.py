@@ -159,9 +159,12 @@ class Processor:
             return Result(dead_letter=self.dead_letter(message, exc))
         lead_time_ms = self.lead_time_ms or 0
         joined = scores_at_conversion(self.engine, state, trail, conversion, lead_time_ms)
+        outcome = conversion.outcome.value
         for score in joined:
-            level = score.levels[-1] if score.levels else "none"
-            self.metrics.conversions.labels(score.model_id, conversion.outcome.value, level).inc()
+            self.metrics.conversions.labels(score.model_id, outcome, score.levels[-1] if score.levels else "none").inc()
+        if state is None:  # an outcome for a lead never scored (or scored later): counted, not lost from the figures
+            for model in self.engine.models:
+                self.metrics.conversions.labels(model.id, outcome, "unknown").inc()
         encoded = self.codec.encode_conversion_scored(conversion, lead_time_ms, state is not None, joined)
         return Result(lead_id=conversion.lead_id, conversion=encoded)
 

@@ -149,6 +149,7 @@ def test_conversions_of_unknown_leads_bad_ones_and_misplaced_ones(processor, cod
     unknown = processor.process_conversion(_conversion_message(codec, "new", T0), lambda _: None)
     assert reference_decode(unknown.conversion)[1]["known_lead"] is False
     assert reference_decode(unknown.conversion)[1]["models"] == []
+    assert processor.metrics.conversions.labels("b2b", "WON", "unknown")._value.get() == 1  # counted all the same
     bad = processor.process_conversion(
         Message("lead-conversions", 0, 5, b"l", codec.encode_event(make_event("l", "email_open"))), lambda _: None
     )
