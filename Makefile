@@ -49,9 +49,10 @@ reliability: $(STAMP) ## Issue 6: crash, broker stall, hostile input vs the orac
 	$(BIN)/python -m pytest -m reliability tests/reliability
 	@cat reliability-report.json
 
-lint: $(STAMP) lint-ops ## Deployment kit checks (lint-ops), ruff, mypy (strict on scoring/)
+lint: $(STAMP) lint-ops ## Deployment kit checks (lint-ops), ruff, import layers (import-linter), mypy strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy scoring streams deploy/check.py
 
 lint-ops: $(STAMP) ops-tools ## hadolint, kubernetes-validate (offline), promtool check/test rules and dashboard queries on deploy/

@@ -17,9 +17,9 @@ from kafka import KafkaProducer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from streams.codec import AvroCodec
-from streams.generator import JourneyGenerator
-from streams.registry import LocalSchemaRegistry
+from streams.datasets.synthetic import JourneyGenerator
+from streams.kafka.codec import AvroCodec
+from streams.kafka.registry import LocalSchemaRegistry
 from streams.settings import TopicNames
 
 RESULTS = Path(__file__).parent / "results"
@@ -132,7 +132,7 @@ def wait_until(
 
 def spawn(command: list[str], log_file: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """A child process of the benchmark, logging to ``log_file``; it dies with this process."""
-    from streams.broker import die_with_parent
+    from streams.devtools.processes import die_with_parent
 
     with open(log_file, "ab") as output:
         return subprocess.Popen(

@@ -20,7 +20,7 @@ from rich.progress import track
 from rich.table import Table
 
 from scoring import Engine, LeadState, example_model_path, load_model
-from streams.generator import JourneyGenerator
+from streams.datasets.synthetic import JourneyGenerator
 
 RESULTS = Path(__file__).parent / "results"
 

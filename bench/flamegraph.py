@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BenchError, prefixed_topics, progress_bar, wait_until, worker_metrics
-from streams.broker import EmbeddedBroker, stop_process
-from streams.worker import spawn_worker
+from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.processes import spawn_worker, stop_process
 
 
 def py_spy() -> str:

@@ -26,9 +26,9 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.common import BenchError, codec, http_json, prefixed_topics, progress_bar, wait_until, worker_metrics
-from streams.broker import EmbeddedBroker, stop_process
-from streams.generator import JourneyGenerator
-from streams.worker import spawn_worker
+from streams.datasets.synthetic import JourneyGenerator
+from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.processes import spawn_worker, stop_process
 
 WARMUP = 500
 PERCENTILES = (50, 95, 99)

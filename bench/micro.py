@@ -1,6 +1,7 @@
 """In-process figures: the scoring engine alone (``bench/engine_bench.py``), and the cost of one Avro message.
 
-Codec: encode then decode one Confluent-framed record, with ``fastavro`` (``streams.codec.AvroCodec``, the worker's
+Codec: encode then decode one Confluent-framed record, with ``fastavro``
+(``streams.kafka.codec.AvroCodec``, the worker's
 hot path) and with the ``avro`` reference library (as ``tests/avro_reference.py`` reads leadscore's wire format),
 for a ``LeadEvent`` and a ``ScoreChanged``; microseconds per round trip, best of five runs.
 """
@@ -21,8 +22,8 @@ from bench import engine_bench
 from bench.common import codec
 from schemas import SCHEMAS_DIR
 from scoring import Engine, example_model_path, load_model
-from streams.codec import change_to_record, event_to_record
-from streams.generator import JourneyGenerator
+from streams.datasets.synthetic import JourneyGenerator
+from streams.kafka.codec import change_to_record, event_to_record
 
 HEADER = struct.Struct(">bI")
 

@@ -24,10 +24,10 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from bench.common import BenchError, dir_bytes, http_json, prefixed_topics, progress_bar, rss_bytes, wait_until
 from scoring import Engine, LeadState, example_model_path, load_model
-from streams.broker import EmbeddedBroker, stop_process
-from streams.generator import JourneyGenerator
-from streams.processing import lead_partition
-from streams.worker import spawn_worker
+from streams.datasets.synthetic import JourneyGenerator
+from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.processes import spawn_worker, stop_process
+from streams.kafka.partitioner import lead_partition
 
 SAMPLES = 50
 

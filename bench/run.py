@@ -26,7 +26,7 @@ from rich.table import Table
 
 from bench import flamegraph, latency, micro, recovery, report, throughput
 from bench.common import RESULTS, ROOT, BenchError, console, produce_events
-from streams.broker import EmbeddedBroker
+from streams.devtools.broker import EmbeddedBroker
 from streams.errors import LeadscoreError
 
 STEPS = ("engine", "ceiling", "leadscore", "textbook", "peer", "two-workers", "latency", "recovery", "profile")

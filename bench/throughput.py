@@ -28,9 +28,9 @@ from bench.common import (
     worker_metrics,
 )
 from bench.contestants.progress import read_progress
-from streams.broker import EmbeddedBroker, stop_process
-from streams.processing import lead_partition
-from streams.worker import spawn_worker
+from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.processes import spawn_worker, stop_process
+from streams.kafka.partitioner import lead_partition
 
 POLL_S = 0.2  # reading a progress file
 METRICS_POLL_S = 0.5  # scraping /metrics costs the worker a little CPU: not too often (error <= 0.5 s per run)

@@ -7,7 +7,7 @@ from scoring.engine import Engine, LateEventError
 from scoring.errors import InvalidEventError, LeadscoreError, ModelError
 from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, check_event, event_fields
 from scoring.examples import example_model_path
-from scoring.model import Level, Rule, ScoringModel, load_model, load_models, parse_model
+from scoring.model.compile import Level, Rule, ScoringModel, load_model, load_models, parse_model
 from scoring.outputs import (
     Cause,
     Contribution,

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 from scoring.errors import InvalidEventError
 from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, event_fields
-from scoring.model import ScoringModel
+from scoring.levels import LevelBook, transition_time
+from scoring.model.compile import ScoringModel
 from scoring.modelstate import ModelState, contributions_at, count, rule_value, scores_at
 from scoring.outputs import (
     Cause,
@@ -20,7 +21,6 @@ from scoring.outputs import (
     event_digest,
 )
 from scoring.profiles import LeadProfile, profile_fields
-from scoring.reporting import Output, transition_time
 from scoring.state import LeadState
 
 __all__ = ["Engine", "LateEventError"]
@@ -62,7 +62,7 @@ class Engine:
         seen[digest] = event.occurred_at_ms
         fields = event_fields(event)
         models = dict(lead.models)
-        out = Output(event.lead_id)
+        out = LevelBook(event.lead_id)
         for model in self.models:
             old = lead.models.get(model.id) or self._fresh(model)
             new = old.copy()
@@ -89,7 +89,7 @@ class Engine:
         lead = state if state is not None else LeadState(profile.lead_id)
         fields = profile_fields(profile)
         models = dict(lead.models)
-        out = Output(profile.lead_id)
+        out = LevelBook(profile.lead_id)
         cause_id = f"profile@{profile.updated_at_ms}"
         for model in self.models:
             old = lead.models.get(model.id) or self._fresh(model)
@@ -118,7 +118,7 @@ class Engine:
     def advance(self, state: LeadState, now_ms: int) -> Update:
         """Crossings caused by time alone, up to ``now_ms``; each at the exact event time it happened."""
         models = dict(state.models)
-        out = Output(state.lead_id)
+        out = LevelBook(state.lead_id)
         for model in self.models:
             old = state.models.get(model.id)
             if old is None or not old.applies:

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from scoring.decay import HORIZON_HALF_LIVES, decay, first_time
-from scoring.model import Rule, ScoringModel
+from scoring.model.compile import Rule, ScoringModel
 
 
 @dataclass(slots=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from scoring.conditions import FieldValue
 from scoring.errors import InvalidEventError
 from scoring.events import check_ids_and_time
+from scoring.model.conditions import FieldValue
 
 PROFILE_FIELDS = ("email", "company", "company_size", "industry", "title", "seniority", "department", "country")
 

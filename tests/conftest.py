@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from scoring import LeadEvent, ScoringModel, example_model_path, load_model
-from streams.broker import EmbeddedBroker
-from streams.codec import AvroCodec
-from streams.registry import LocalSchemaRegistry
+from streams.devtools.broker import EmbeddedBroker
+from streams.kafka.codec import AvroCodec
+from streams.kafka.registry import LocalSchemaRegistry
 
 T0 = 1_767_603_600_000  # 2026-01-05T09:00:00Z
 DAY = 86_400_000

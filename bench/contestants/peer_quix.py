@@ -2,7 +2,8 @@
 
 Runs in its own virtualenv (bench/.venv-peer; Quix's pins conflict with leadscore's) as
 ``python -m bench.contestants.peer_quix --bootstrap HOST:PORT --input lead-events ...``. Per input it does what the
-worker's per-event path does: :class:`streams.processing.Processor` decodes, checks, scores and encodes; the lead's
+worker's per-event path does:
+:class:`streams.worker.processor.Processor` decodes, checks, scores and encodes; the lead's
 state (``LeadState.to_dict()`` plus partition and due time, as in leadscore's table) lives in Quix's State, which
 Quix keeps in RocksDB with a changelog topic. Every output (score changes, threshold crossings, latest scores) goes
 to one output topic, Confluent-framed Avro as leadscore's. At-least-once, Quix's default guarantee.
@@ -19,10 +20,10 @@ from quixstreams import Application, State, message_context
 
 from bench.contestants.progress import Progress
 from scoring import Engine, example_model_path, load_model
-from streams.codec import AvroCodec
-from streams.metrics import Metrics
-from streams.processing import Message, Processor
-from streams.registry import LocalSchemaRegistry
+from streams.kafka.codec import AvroCodec
+from streams.kafka.registry import LocalSchemaRegistry
+from streams.worker.metrics import Metrics
+from streams.worker.processor import Message, Processor
 
 
 def build(args: argparse.Namespace) -> Application:

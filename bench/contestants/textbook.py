@@ -2,7 +2,7 @@
 
 ``python -m bench.contestants.textbook --bootstrap HOST:PORT --app-id ID --input lead-events --prefix textbook ...``
 One agent iterates the stream event by event; per event it reads the lead's state from a changelog-backed table
-(RocksDB, leadscore's default store), scores with :class:`streams.processing.Processor` (the same decode, check,
+(RocksDB, leadscore's default store), scores with :class:`streams.worker.processor.Processor` (the same decode, check,
 scoring and encoding as the worker), ``await``s one ``topic.send`` per output and writes the state back with
 ``table[lead] = state``. The worker's terminal spinner is off as in leadscore (it costs about 20 % in logging),
 so the comparison measures the processing pattern, not a logging quirk.
@@ -18,11 +18,11 @@ import faust
 
 from bench.contestants.progress import Progress
 from scoring import Engine, example_model_path, load_model
-from streams.codec import AvroCodec
-from streams.metrics import Metrics
-from streams.processing import Message, Processor
-from streams.registry import LocalSchemaRegistry
-from streams.worker import QuietWorker
+from streams.kafka.codec import AvroCodec
+from streams.kafka.registry import LocalSchemaRegistry
+from streams.worker.metrics import Metrics
+from streams.worker.processor import Message, Processor
+from streams.worker.run import QuietWorker
 
 
 def build(args: argparse.Namespace) -> faust.App:

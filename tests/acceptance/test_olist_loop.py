@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scoring import example_model_path, load_model
-from streams.cli import app
+from streams.cli.main import app
 
 SLICES = ["--window", "165d"]
 TRAIN = ["--first-seen-from", "2018-01-01", "--first-seen-until", "2018-04-01"]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from kafka import KafkaConsumer
 
-from streams.broker import EmbeddedBroker
+from streams.devtools.broker import EmbeddedBroker
 from streams.settings import Settings, TopicNames
 from tests.avro_reference import reference_decode
 from tests.conftest import SIMPLE_MODEL

@@ -6,8 +6,8 @@ import time
 
 from confluent_kafka import Consumer, TopicPartition
 
-from streams.output import BATCH_BYTES, BatchProducer
-from streams.processing import lead_partition
+from streams.kafka.partitioner import lead_partition
+from streams.kafka.producer import BATCH_BYTES, BatchProducer
 
 
 def read_all(bootstrap: str, topic: str, partitions: int, count: int) -> list[tuple[int, int, bytes, bytes]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from confluent_kafka.admin import AdminClient, ConfigResource
 from typer.testing import CliRunner
 
-from streams.cli import app
+from streams.cli.main import app
 from tests.integration.conftest import read_topics
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from scoring import Engine, load_model
-from streams.broker import stop_process
-from streams.worker import spawn_worker
+from streams.devtools.processes import spawn_worker, stop_process
 from tests.conftest import DAY, T0, make_event
 from tests.integration.conftest import new_settings, read_topics
 

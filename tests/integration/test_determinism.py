@@ -8,11 +8,10 @@ import urllib.request
 from kafka import KafkaConsumer, KafkaProducer
 
 from scoring import example_model_path
-from streams.broker import free_port, stop_process
-from streams.generator import JourneyGenerator
+from streams.datasets.synthetic import JourneyGenerator
+from streams.devtools.processes import free_port, spawn_worker, stop_process
+from streams.kafka.topics import create_topics
 from streams.settings import TopicNames
-from streams.topics import create_topics
-from streams.worker import spawn_worker
 
 OUTPUTS = ("score_changes", "thresholds", "scores")
 EVENTS = 3000

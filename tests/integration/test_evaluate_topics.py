@@ -12,19 +12,19 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from scoring import load_models
-from scoring.cohort import CohortSpec
 from scoring.durations import parse_duration
-from streams.broker import free_port
-from streams.cli import app
-from streams.clients import EventProducer
-from streams.codec import AvroCodec
-from streams.evaluate_metrics import EvaluationGauges, follow_evaluations
-from streams.evaluate_run import EvaluationRun, evaluate_history
-from streams.history import history_from_files, read_history
-from streams.offline import conversion_from_json, event_from_json
-from streams.registry import LocalSchemaRegistry
+from scoring.evaluation.cohort import CohortSpec
+from streams.analysis.evaluate.gauges import EvaluationGauges, follow_evaluations
+from streams.analysis.evaluate.run import EvaluationRun, evaluate_history
+from streams.analysis.history import history_from_files, read_history
+from streams.analysis.offline import conversion_from_json, event_from_json
+from streams.cli.main import app
+from streams.devtools.processes import free_port
+from streams.kafka.clients import EventProducer
+from streams.kafka.codec import AvroCodec
+from streams.kafka.registry import LocalSchemaRegistry
+from streams.kafka.topics import create_topics
 from streams.settings import Settings
-from streams.topics import create_topics
 from tests.integration.conftest import new_settings
 from tests.unit.test_cli_evaluate import DATA_END, base_args, write_history
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from scoring import load_model
-from streams.cli import app
-from streams.clients import EventProducer
-from streams.codec import AvroCodec
-from streams.registry import LocalSchemaRegistry
+from streams.cli.main import app
+from streams.kafka.clients import EventProducer
+from streams.kafka.codec import AvroCodec
+from streams.kafka.registry import LocalSchemaRegistry
+from streams.kafka.topics import create_topics
 from streams.settings import load_settings
-from streams.topics import create_topics
 from tests.unit.synthetic_history import synthetic_history
 from tests.unit.test_cli_fit import BASE
 

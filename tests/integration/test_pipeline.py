@@ -7,10 +7,9 @@ import urllib.request
 
 from kafka import KafkaProducer
 
-from streams.broker import stop_process
-from streams.codec import AvroCodec
-from streams.registry import LocalSchemaRegistry
-from streams.worker import spawn_worker
+from streams.devtools.processes import spawn_worker, stop_process
+from streams.kafka.codec import AvroCodec
+from streams.kafka.registry import LocalSchemaRegistry
 from tests.conftest import T0, make_event
 from tests.integration.conftest import new_settings, read_topics
 

@@ -104,7 +104,7 @@ def test_broker_command_stops_on_ctrl_c_and_takes_tansu_with_it():
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
 def test_embedded_broker_dies_with_its_parent(how):
     script = (
-        "from streams.broker import EmbeddedBroker; import time\n"
+        "from streams.devtools.broker import EmbeddedBroker; import time\n"
         "b = EmbeddedBroker().start(); print(b.pid, flush=True); time.sleep(120)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)

@@ -10,8 +10,7 @@ import urllib.request
 from kafka import KafkaProducer
 from pydantic import SecretStr
 
-from streams.broker import free_port, stop_process
-from streams.worker import spawn_worker
+from streams.devtools.processes import free_port, spawn_worker, stop_process
 from tests.conftest import T0, make_event
 from tests.integration.conftest import read_topics
 

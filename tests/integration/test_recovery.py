@@ -11,8 +11,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from kafka import KafkaProducer
 
 from scoring import example_model_path
-from streams.broker import stop_process
-from streams.worker import spawn_worker
+from streams.devtools.processes import spawn_worker, stop_process
 from tests.conftest import T0, make_event
 
 

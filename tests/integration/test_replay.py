@@ -6,10 +6,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from streams.broker import EmbeddedBroker
-from streams.cli import app
-from streams.history import history_from_files, read_history
-from streams.topics import create_topics
+from streams.analysis.history import history_from_files, read_history
+from streams.cli.main import app
+from streams.devtools.broker import EmbeddedBroker
+from streams.kafka.topics import create_topics
 from tests.integration.conftest import new_settings
 
 BANK_EXCERPT = Path(__file__).parent.parent / "fixtures" / "bank-additional-excerpt.csv.gz"

@@ -7,8 +7,7 @@ import signal
 
 from kafka import KafkaProducer
 
-from streams.broker import stop_process
-from streams.worker import spawn_worker
+from streams.devtools.processes import spawn_worker, stop_process
 from tests.conftest import T0, make_event
 from tests.integration.conftest import read_topics
 

@@ -6,9 +6,8 @@ import urllib.request
 
 from kafka import KafkaProducer
 
-from streams.broker import stop_process
-from streams.processing import lead_partition
-from streams.worker import spawn_worker
+from streams.devtools.processes import spawn_worker, stop_process
+from streams.kafka.partitioner import lead_partition
 from tests.conftest import T0, make_event
 from tests.integration.conftest import read_topics
 

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from scoring import Engine, derived_id, load_model
 from scoring.conversions import Conversion, Outcome
-from streams.cli import app
-from streams.livescores import produce
+from streams.analysis.livescores import produce
+from streams.cli.main import app
 from tests.conftest import SIMPLE_MODEL, T0, make_event
 from tests.integration.conftest import new_settings, read_topics
 

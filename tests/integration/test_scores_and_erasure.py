@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from kafka import KafkaProducer
 
-from streams.broker import stop_process
-from streams.worker import spawn_worker
+from streams.devtools.processes import spawn_worker, stop_process
 from tests.conftest import T0, make_event
 from tests.integration.conftest import read_topics
 

@@ -8,8 +8,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from scoring.conversions import Conversion, Outcome
-from streams.broker import stop_process
-from streams.worker import spawn_worker
+from streams.devtools.processes import spawn_worker, stop_process
 from tests.conftest import SIMPLE_MODEL, T0, make_event
 from tests.integration.conftest import read_topics
 
@@ -122,7 +121,7 @@ def assert_history_lists_both_deployments(settings) -> None:
 
     from typer.testing import CliRunner
 
-    from streams.cli import app
+    from streams.cli.main import app
 
     result = CliRunner().invoke(app, ["models", "history", "--json"], env=settings.to_env())
     assert result.exit_code == 0, result.output

@@ -29,12 +29,12 @@ from kafka import KafkaProducer
 
 from scoring import example_model_path
 from scoring.conversions import Conversion, Outcome
-from streams.broker import EmbeddedBroker, die_with_parent, free_port, stop_process, wait_for_port
-from streams.codec import AvroCodec
-from streams.generator import JourneyGenerator
-from streams.registry import LocalSchemaRegistry
+from streams.datasets.synthetic import JourneyGenerator
+from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.processes import die_with_parent, free_port, spawn_worker, stop_process, wait_for_port
+from streams.kafka.codec import AvroCodec
+from streams.kafka.registry import LocalSchemaRegistry
 from streams.settings import Settings
-from streams.worker import spawn_worker
 from tests.integration.conftest import new_settings
 from tests.ops.conftest import checks, require_tool
 from tests.ops.promql import metric_name, selectors

@@ -20,8 +20,8 @@ import avro.schema
 import pytest
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 
+from streams.kafka.topics import topic_specs
 from streams.settings import load_settings
-from streams.topics import topic_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "schemas"

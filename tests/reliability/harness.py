@@ -18,12 +18,12 @@ from typing import Any
 from kafka import KafkaProducer
 
 from scoring import Engine, load_model
-from streams.broker import EmbeddedBroker, stop_process
-from streams.codec import AvroCodec
-from streams.generator import JourneyGenerator
-from streams.registry import LocalSchemaRegistry
+from streams.datasets.synthetic import JourneyGenerator
+from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.processes import spawn_worker, stop_process
+from streams.kafka.codec import AvroCodec
+from streams.kafka.registry import LocalSchemaRegistry
 from streams.settings import Settings
-from streams.worker import spawn_worker
 from tests.reliability.oracle import Expected, OutputReader, compare, exact, expected_outputs, read_log
 
 REPORT = Path(__file__).resolve().parents[2] / "reliability-report.json"

@@ -21,8 +21,8 @@ import avro.io
 from kafka import KafkaConsumer, TopicPartition
 
 from scoring import Engine, LeadscoreError, LeadState, Update, check_event
-from streams.codec import AvroCodec, event_from_record, to_millis
-from streams.processing import lead_partition
+from streams.kafka.codec import AvroCodec, event_from_record, to_millis
+from streams.kafka.partitioner import lead_partition
 from tests.avro_reference import _schema
 
 LEAD_EVENT_ID = 1

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from streams.broker import free_port, stop_process
+from streams.devtools.processes import free_port, stop_process
 from tests.reliability.harness import (
     BackgroundProducer,
     Workers,

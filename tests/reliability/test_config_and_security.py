@@ -30,9 +30,8 @@ from kafka import KafkaProducer
 from pydantic import SecretStr
 
 from scoring import Engine, LeadEvent, ModelError, load_model, parse_model
-from streams.broker import stop_process
+from streams.devtools.processes import spawn_worker, stop_process
 from streams.settings import Settings, load_settings
-from streams.worker import spawn_worker
 from tests.conftest import SIMPLE_MODEL, T0, make_event
 from tests.integration.conftest import new_settings
 

@@ -9,7 +9,7 @@ crossings, 17 leads with a wrong final state). ``rebuild_due_index`` now observe
 
 from __future__ import annotations
 
-from streams.decay import DueIndex, PartitionClocks, rebuild_due_index
+from streams.worker.ticks import DueIndex, PartitionClocks, rebuild_due_index
 
 T_EVENT = 1_767_603_600_000  # 2026-01-05T09:00:00Z
 WALL_NOW = 1_795_348_800_000  # 2026-11-22

@@ -9,8 +9,8 @@ from unittest.mock import AsyncMock
 import pytest
 
 from scoring import LeadProfile
-from streams.app import create_app
 from streams.settings import load_settings
+from streams.worker.app import create_app
 from tests.conftest import SIMPLE_MODEL, T0, make_event
 
 

@@ -15,10 +15,10 @@ from unittest.mock import AsyncMock
 import pytest
 
 from scoring import example_model_path
-from streams.app import create_app
-from streams.fastpath import EventBatcher
-from streams.generator import JourneyGenerator
+from streams.datasets.synthetic import JourneyGenerator
 from streams.settings import load_settings
+from streams.worker.app import create_app
+from streams.worker.batch import EventBatcher
 from tests.conftest import make_event
 
 EVENTS = "lead-events"

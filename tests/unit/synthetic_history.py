@@ -16,7 +16,7 @@ from pathlib import Path
 
 from scoring import LeadEvent, LeadProfile
 from scoring.conversions import Conversion, Outcome
-from streams.codec import conversion_to_record, event_to_record, profile_to_record
+from streams.kafka.codec import conversion_to_record, event_to_record, profile_to_record
 
 DAY = 86_400_000
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00Z

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from scoring import example_model_path
-from streams.cli import app
-from streams.cli_audit import _first_of_each, _with_changes
+from streams.cli.audit import _first_of_each, _with_changes
+from streams.cli.main import app
 
 
 def record(app_id: str, version: int, at: int, rules: dict[str, float], deployment: str | None = None) -> dict:

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 from scoring import Engine, load_model
 from scoring.conversions import Outcome
 from scoring.examples import example_model_path
-from streams.cli import app
-from streams.history import history_from_files
-from streams.offline import score_history
+from streams.analysis.history import history_from_files
+from streams.analysis.offline import score_history
+from streams.cli.main import app
 
 runner = CliRunner()
 BANK_EXCERPT = Path(__file__).parent.parent / "fixtures" / "bank-additional-excerpt.csv.gz"

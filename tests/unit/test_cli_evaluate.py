@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
-from streams.cli import app
+from streams.cli.main import app
 from tests.conftest import DAY, T0
 
 GOOD_MODEL = """\

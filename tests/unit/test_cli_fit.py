@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from scoring import load_model
-from streams.cli import app
+from streams.cli.main import app
 from tests.unit.synthetic_history import synthetic_history
 
 BASE = """\
@@ -110,7 +110,7 @@ def test_without_the_analysis_extra_fit_says_what_to_install(monkeypatch, tmp_pa
 
     from typer.testing import CliRunner
 
-    from streams.cli import app
+    from streams.cli.main import app
 
     monkeypatch.setitem(sys.modules, "sklearn", None)  # as in the worker image, which leaves the extra out
     result = CliRunner().invoke(app, ["fit", "--base-model", "x.yaml", "--out", str(tmp_path / "f.yaml")])

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from streams.cli import app
+from streams.cli.main import app
 from tests.conftest import SIMPLE_MODEL
 
 

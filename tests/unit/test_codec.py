@@ -9,8 +9,8 @@ import pytest
 
 from schemas import SCHEMAS_DIR
 from scoring import Engine
-from streams.codec import change_to_record, event_to_record
 from streams.errors import DecodeError
+from streams.kafka.codec import change_to_record, event_to_record
 from tests.avro_reference import reference_decode
 from tests.conftest import T0, make_event
 

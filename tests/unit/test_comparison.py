@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
-from scoring.comparison import (
+from scoring.evaluation.comparison import (
     NO_LEVEL,
     ScorePoint,
     agreement_matrix,

@@ -2,7 +2,7 @@ import contextlib
 
 import pytest
 
-from scoring.conditions import ConditionError, parse_condition
+from scoring.model.conditions import ConditionError, parse_condition
 
 LISTS = {"free_mail": frozenset({"gmail.com", "GMX.de"})}
 

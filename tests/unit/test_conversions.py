@@ -8,15 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scoring import Engine, InvalidEventError, example_model_path, load_model
-from scoring.conversions import (
-    TRAIL_POINTS,
-    Conversion,
-    Outcome,
-    check_conversion,
-    extend_trail,
-    scores_at_conversion,
-    trail_lookup,
-)
+from scoring.conversions import Conversion, Outcome, check_conversion
+from scoring.trail import TRAIL_POINTS, extend_trail, scores_at_conversion, trail_lookup
 from tests.conftest import DAY, T0, make_event
 
 

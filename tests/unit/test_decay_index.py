@@ -1,4 +1,4 @@
-from streams.decay import DueIndex, PartitionClocks
+from streams.worker.ticks import DueIndex, PartitionClocks
 
 
 def test_due_index_pops_only_due_leads_of_the_partition():

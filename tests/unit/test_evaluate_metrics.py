@@ -8,10 +8,10 @@ import pytest
 from prometheus_client import generate_latest
 
 from scoring import load_models
-from scoring.cohort import CohortSpec
-from streams.evaluate_metrics import EvaluationGauges
-from streams.evaluate_run import evaluate_history
-from streams.history import history_from_files
+from scoring.evaluation.cohort import CohortSpec
+from streams.analysis.evaluate.gauges import EvaluationGauges
+from streams.analysis.evaluate.run import evaluate_history
+from streams.analysis.history import history_from_files
 from tests.conftest import DAY, T0
 from tests.unit.test_cli_evaluate import write_history
 

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from scoring.calibration import fit_platt
-from scoring.evaluation import NO_LEVEL, EvaluationError, by_level, deciles, evaluate, roc_auc
-from scoring.ranking import rank_buckets
-from scoring.thresholds import roc_curve, suggest_threshold, trade_off
+from scoring.evaluation.calibration import fit_platt
+from scoring.evaluation.metrics import NO_LEVEL, EvaluationError, by_level, deciles, evaluate, roc_auc
+from scoring.evaluation.ranking import rank_buckets
+from scoring.evaluation.thresholds import roc_curve, suggest_threshold, trade_off
 
 # Scores drawn from a few values so that ties are common, with both classes present.
 cohorts = st.lists(st.tuples(st.integers(-20, 20), st.booleans()), min_size=2, max_size=60).filter(

@@ -13,11 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scoring import example_model_path, load_model, parse_model
-from scoring.candidates import features_model, generated_candidates
-from scoring.fitting import FitError, Replay, feature_matrix, points_for, youden_threshold
-from scoring.learning import FitOptions, FitResult, fit_history, split_by_time
-from scoring.modelspec import ModelSpec
-from scoring.modelwriter import flow, model_yaml
+from scoring.fitting.candidates import features_model, generated_candidates
+from scoring.fitting.options import FitOptions
+from scoring.fitting.pipeline import FitResult, fit_history, split_by_time
+from scoring.fitting.regression import FitError, Replay, feature_matrix, points_for, youden_threshold
+from scoring.model.spec import ModelSpec
+from scoring.model.writer import flow, model_yaml
 from tests.unit.synthetic_history import OBSERVE_AFTER_MS, WINDOW_MS, SyntheticHistory, synthetic_history
 
 BASE: dict[str, Any] = {
@@ -109,7 +110,7 @@ def test_engine_score_is_the_linear_predictor(history: SyntheticHistory, fitted:
 
 
 def _training(history: SyntheticHistory) -> list[Any]:
-    from scoring.cohort import CohortSpec, build_cohort
+    from scoring.evaluation.cohort import CohortSpec, build_cohort
 
     spec = CohortSpec(WINDOW_MS, OBSERVE_AFTER_MS)
     return build_cohort(history.events, history.profiles, history.conversions, spec).observations
@@ -141,7 +142,7 @@ def test_keep_levels_and_same_id_bumps_the_version(history: SyntheticHistory) ->
 
 
 def test_split_by_time_keeps_earlier_leads_for_learning() -> None:
-    from scoring.cohort import Observation
+    from scoring.evaluation.cohort import Observation
 
     observations = [Observation(f"l{i}", (i // 3) * 1000, (i // 3) * 1000, i % 2 == 0) for i in range(20)]
     learn, held = split_by_time(observations, 0.25)
@@ -193,7 +194,7 @@ def test_model_text_round_trips_a_model(tmp_path: Path) -> None:
 
 
 def test_a_test_slice_that_overlaps_the_training_slice_is_refused(history: SyntheticHistory) -> None:
-    from scoring.slices import SliceError
+    from scoring.evaluation.slices import SliceError
 
     start = min(p.updated_at_ms for p in history.profiles)
     middle = start + 10 * 86_400_000

@@ -6,8 +6,8 @@ from typer.testing import CliRunner
 
 from schemas import SCHEMAS_DIR
 from scoring import KNOWN_EVENT_TYPES, check_event
-from streams.cli import app
-from streams.generator import JourneyGenerator
+from streams.cli.main import app
+from streams.datasets.synthetic import JourneyGenerator
 
 
 def test_same_seed_same_events_and_different_seed_differs():

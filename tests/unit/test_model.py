@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from scoring import ModelError, example_model_path, load_model, load_models, parse_model
 from scoring.durations import format_duration, parse_duration
-from streams.cli import app
+from streams.cli.main import app
 
 VALID = {
     "id": "m",

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scoring.modeldiff import Change, diff_points
+from scoring.model.diff import Change, diff_points
 
 points = st.dictionaries(st.sampled_from(["a", "b", "c", "d", "e"]), st.integers(-50, 50).map(float))
 

@@ -4,7 +4,7 @@ import random
 from typer.testing import CliRunner
 
 from scoring import example_model_path
-from streams.cli import app
+from streams.cli.main import app
 
 
 def generate(tmp_path, leads=60, events=1500, seed=4):

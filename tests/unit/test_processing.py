@@ -1,8 +1,9 @@
 import pytest
 
 from scoring import Engine, LeadProfile
-from streams.metrics import Metrics
-from streams.processing import Message, Processor, lead_partition
+from streams.kafka.partitioner import lead_partition
+from streams.worker.metrics import Metrics
+from streams.worker.processor import Message, Processor
 from tests.conftest import T0, make_event
 
 
@@ -175,7 +176,7 @@ def test_a_level_left_by_decay_is_in_the_trail_so_later_joins_do_not_report_it(c
     """A tick's decay crossing changes the levels without a score change; a conversion dated after it, but joined
     after later activity (from the trail), must not see the level the lead had left."""
     from scoring.conversions import Conversion, Outcome
-    from streams.processing import TICK
+    from streams.worker.processor import TICK
     from tests.avro_reference import reference_decode
 
     day = 86_400_000
@@ -210,7 +211,7 @@ def test_a_level_left_by_decay_is_in_the_trail_so_later_joins_do_not_report_it(c
 def test_the_trail_changes_nothing_but_the_trail(codec, b2b_model):
     """With the join on or off, every output and the state (but its trail) are the same: here a decay tick, whose
     crossing happened days before the tick's clock, must still value lead-scores at the clock."""
-    from streams.processing import TICK
+    from streams.worker.processor import TICK
 
     day = 86_400_000
     partition = lead_partition("l", 4)

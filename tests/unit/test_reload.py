@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from scoring import Engine, load_models
-from streams.metrics import Metrics
-from streams.processing import Processor
-from streams.reload import ModelReloader
+from streams.worker.metrics import Metrics
+from streams.worker.processor import Processor
+from streams.worker.reload import ModelReloader
 from tests.conftest import SIMPLE_MODEL
 
 

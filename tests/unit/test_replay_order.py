@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from scoring import LeadEvent, LeadProfile
 from scoring.conversions import Conversion, Outcome
-from streams.history import History
-from streams.replay import CONVERSION, EVENT, PROFILE, merged, wall_delays
+from streams.analysis.history import History
+from streams.analysis.replay import CONVERSION, EVENT, PROFILE, merged, wall_delays
 
 T = 1_600_000_000_000
 

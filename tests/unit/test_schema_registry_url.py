@@ -13,10 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from streams.codec import AvroCodec
 from streams.errors import DecodeError, SchemaRegistryError
+from streams.kafka.codec import AvroCodec
+from streams.kafka.topics import schema_registry
 from streams.settings import load_settings
-from streams.topics import schema_registry
 from tests.conftest import make_event
 
 

@@ -2,7 +2,7 @@ import ssl
 
 import faust
 
-from streams.security import faust_credentials, kafka_python_config
+from streams.kafka.security import faust_credentials, kafka_python_config
 from streams.settings import load_settings
 
 

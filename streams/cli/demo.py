@@ -1,0 +1,220 @@
+"""``leadscore demo``: embedded broker + worker + generator, with a live terminal view of the top leads."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from scoring import LeadscoreError
+from streams.datasets.synthetic import JourneyGenerator
+from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.processes import spawn_worker, stop_process
+from streams.errors import WorkerExitedError
+from streams.kafka.clients import EventProducer, OutputReader
+from streams.kafka.codec import AvroCodec
+from streams.kafka.registry import LocalSchemaRegistry
+from streams.settings import Settings
+
+DRAIN_QUIET_S = 3.0  # after the generator stops, wait until outputs have been quiet this long
+DRAIN_MAX_S = 30.0
+MALFORMED_EVERY = 250  # the generator slips in one malformed message per this many events, to show the DLQ
+
+
+@dataclass
+class LeadRow:
+    score: float = 0.0
+    fit: float = 0.0
+    grade: str = "-"
+    level: str | None = None
+    changes: int = 0
+
+
+@dataclass
+class Summary:
+    events_produced: int = 0
+    score_changes: int = 0
+    crossings: int = 0
+    dead_letters: int = 0
+    leads: dict[str, LeadRow] = field(default_factory=dict)
+    recent_crossings: deque[str] = field(default_factory=lambda: deque(maxlen=8))
+
+    def record(self, topic: str, value: dict[str, Any], settings: Settings, journeys: JourneyGenerator) -> None:
+        if topic == settings.topics.score_changes:
+            self.score_changes += 1
+            row = self.leads.setdefault(value["lead_id"], LeadRow())
+            row.score, row.fit, row.grade = value["score"], value["fit"], value["grade"]
+            row.level, row.changes = value["level"], row.changes + 1
+        elif topic == settings.topics.dead_letters:
+            self.dead_letters += 1
+        elif topic == settings.topics.thresholds:
+            self.crossings += 1
+            arrow = "↑" if value["direction"] == "UP" else "↓"
+            lead_id = value["lead_id"]
+            self.recent_crossings.appendleft(
+                f"{arrow} {lead_id} ({journeys.persona_of(lead_id)}) {value['direction'].lower()} {value['level']}"
+                f" at {value['score']:.0f}"
+            )
+
+
+class _Generator(threading.Thread):
+    """Produces synthetic events at ``rate`` per second, event time = wall time, until stopped. Each lead's
+    profile goes to the profiles topic just before its first event."""
+
+    def __init__(self, producer: EventProducer, journeys: JourneyGenerator, rate: float, profiles_topic: str) -> None:
+        super().__init__(name="generator", daemon=True)
+        self.producer, self.journeys, self.rate = producer, journeys, rate
+        self.profiles_topic = profiles_topic
+        self.profiled: set[str] = set()
+        self.produced = 0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        started = time.monotonic()
+        for event in self.journeys.events(10**12):
+            if self.stop_event.is_set():
+                break
+            if event.lead_id not in self.profiled:
+                self.profiled.add(event.lead_id)
+                self.producer.send_profile(self.journeys.profile(event.lead_id), self.profiles_topic)
+            self.producer.send(event)
+            self.produced += 1
+            if self.produced % MALFORMED_EVERY == 0:
+                self.producer.send_raw(event.lead_id.encode(), b'{"lead_id": "json, not Avro"}')
+            ahead = self.produced / self.rate - (time.monotonic() - started)
+            if ahead > 0:
+                self.stop_event.wait(ahead)
+        with contextlib.suppress(LeadscoreError):
+            self.producer.flush(timeout_s=10.0)
+
+
+def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Path) -> Group:
+    table = Table(title="Top leads (model b2b)", expand=True)
+    columns = ("lead", "persona", "score", "fit", "grade", "level", "changes")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("score", "fit", "changes") else "left")
+    top = sorted(summary.leads.items(), key=lambda item: -item[1].score)[:10]
+    for lead_id, row in top:
+        style = {"SQL": "bold green", "MQL": "green"}.get(row.level or "", "")
+        cells = (
+            lead_id,
+            journeys.persona_of(lead_id),
+            f"{row.score:.0f}",
+            f"{row.fit:.0f}",
+            row.grade,
+            row.level or "-",
+            str(row.changes),
+        )
+        table.add_row(*cells, style=style)
+    personas = Table(title="By persona", expand=True)
+    for column in ("persona", "leads", "mean score", "mean fit", "MQL or above"):
+        personas.add_column(column, justify="left" if column == "persona" else "right")
+    groups: dict[str, list[LeadRow]] = {}
+    for lead_id, row in summary.leads.items():
+        groups.setdefault(journeys.persona_of(lead_id), []).append(row)
+    for persona, rows in sorted(groups.items(), key=lambda item: -sum(r.score for r in item[1]) / len(item[1])):
+        qualified = sum(1 for r in rows if r.level)
+        personas.add_row(
+            persona,
+            str(len(rows)),
+            f"{sum(r.score for r in rows) / len(rows):.1f}",
+            f"{sum(r.fit for r in rows) / len(rows):.1f}",
+            str(qualified),
+        )
+    header = (
+        f"[bold]leadscore demo[/]  {elapsed:5.1f} s   events produced [cyan]{summary.events_produced}[/]"
+        f"   score changes [cyan]{summary.score_changes}[/]   crossings [cyan]{summary.crossings}[/]"
+        f"   leads scored [cyan]{len(summary.leads)}[/]"
+        f"   dead letters [yellow]{summary.dead_letters}[/]"
+    )
+    crossings = "\n".join(summary.recent_crossings) or "waiting for the first lead to cross a level..."
+    footer = f"[dim]worker log: {log}   Ctrl-C to stop[/]"
+    return Group(header, table, personas, Panel(crossings, title="Latest threshold crossings"), footer)
+
+
+def run_demo(duration: float | None, leads: int, rate: float, seed: int, console: Console | None = None) -> Summary:
+    console = console or Console()
+    workdir = Path(tempfile.mkdtemp(prefix="leadscore-demo-"))
+    summary = Summary()
+    previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up too
+    try:
+        with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
+            settings = broker.settings("leadscore-demo", workdir / "state")
+            worker = spawn_worker(settings, log_file=workdir / "worker.log")
+            try:
+                _run(console, settings, summary, duration, leads, rate, seed, worker, workdir / "worker.log")
+            finally:
+                stop_process(worker, grace_s=15.0)
+    except KeyboardInterrupt:
+        console.print("stopped.")
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+    console.print(
+        f"\nsummary: events produced {summary.events_produced}, score changes {summary.score_changes}, "
+        f"threshold crossings {summary.crossings}, leads scored {len(summary.leads)}, "
+        f"dead letters {summary.dead_letters}"
+    )
+    return summary
+
+
+def _run(
+    console: Console,
+    settings: Settings,
+    summary: Summary,
+    duration: float | None,
+    leads: int,
+    rate: float,
+    seed: int,
+    worker: subprocess.Popen[bytes],
+    log: Path,
+) -> None:
+    codec = AvroCodec(LocalSchemaRegistry())
+    journeys = JourneyGenerator(leads, seed=seed, start_ms=int(time.time() * 1000), mean_gap_ms=1000.0 / rate)
+    producer = EventProducer(settings.bootstrap_servers, codec, settings.topics.events)
+    generator = _Generator(producer, journeys, rate, settings.topics.profiles)
+    reader = OutputReader(
+        settings.bootstrap_servers,
+        codec,
+        [settings.topics.score_changes, settings.topics.thresholds, settings.topics.dead_letters],
+    )
+    started = time.monotonic()
+    last_output = started
+    generator.start()
+    try:
+        with Live(console=console, refresh_per_second=4, transient=False) as live:
+            while True:
+                now = time.monotonic()
+                if worker.poll() is not None:
+                    raise WorkerExitedError(f"the worker exited with code {worker.returncode}: see {log}")
+                for topic, value in reader.poll(timeout_ms=250):
+                    summary.record(topic, value, settings, journeys)
+                    last_output = now
+                summary.events_produced = generator.produced
+                live.update(_view(summary, journeys, now - started, log))
+                if duration is None:
+                    continue
+                if now - started >= duration and not generator.stop_event.is_set():
+                    generator.stop_event.set()
+                    generator.join()
+                    summary.events_produced = generator.produced
+                if generator.stop_event.is_set() and (
+                    now - last_output > DRAIN_QUIET_S or now - started > duration + DRAIN_MAX_S
+                ):
+                    break
+    finally:
+        generator.stop_event.set()
+        generator.join(timeout=10)
+        generator.producer.close()
+        reader.close()

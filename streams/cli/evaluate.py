@@ -1,0 +1,213 @@
+"""``leadscore evaluate``: how well models' scores foretold conversions, from files or from the input topics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from scoring import LeadscoreError, ScoringModel, load_models
+from scoring.conversions import Outcome
+from scoring.evaluation.cohort import CohortSpec
+from streams.analysis.evaluate.run import EvaluationRun, evaluate_history
+from streams.analysis.history import History
+from streams.cli.common import date_option as _time_ms
+from streams.cli.common import duration_option, err
+from streams.cli.common import fail as _fail
+from streams.errors import EvaluateInputError, require_analysis
+
+
+def evaluate(
+    model: Annotated[list[Path], typer.Option("--model", "-m", help="Model YAML file (repeat for several).")],
+    window: Annotated[str, typer.Option(help="A lead converted when it did so within this time after its moment.")],
+    events: Annotated[Path | None, typer.Option("--events", "-e", help="LeadEvent JSON lines.")] = None,
+    profiles: Annotated[Path | None, typer.Option("--profiles", "-p", help="LeadProfile JSON lines.")] = None,
+    conversions: Annotated[Path | None, typer.Option("--conversions", "-c", help="Conversion JSON lines.")] = None,
+    bootstrap: Annotated[
+        str | None, typer.Option("--bootstrap", "-b", help="Read the input topics of this Kafka cluster instead.")
+    ] = None,
+    observe_after: Annotated[str, typer.Option(help="Score each lead this long after it was first seen.")] = "0d",
+    outcome: Annotated[
+        list[str] | None, typer.Option(help="Outcomes that count as converted (repeat; default WON).")
+    ] = None,
+    first_seen_from: Annotated[str | None, typer.Option(help="Only leads first seen on or after (UTC date).")] = None,
+    first_seen_until: Annotated[str | None, typer.Option(help="Only leads first seen before (UTC date).")] = None,
+    data_end: Annotated[
+        str | None, typer.Option(help="The data is complete up to here (default: the latest time in it).")
+    ] = None,
+    target_capture: Annotated[
+        float | None,
+        typer.Option(help="Suggest the highest threshold capturing this share of conversions (default: Youden's J)."),
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write the report as one HTML file here.")] = None,
+    skip_invalid: Annotated[bool, typer.Option(help="Count and skip invalid lines instead of stopping.")] = False,
+    follow: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Re-read the topics and re-evaluate every SECONDS (needs --bootstrap)."),
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="With --follow: serve the figures as Prometheus gauges on 127.0.0.1:PORT.")
+    ] = None,
+    runs: Annotated[int | None, typer.Option(min=1, help="With --follow: stop after this many runs.")] = None,
+) -> None:
+    """Evaluate models against conversions: ROC AUC, conversion rate and lift per score decile and per level,
+    calibration, and a suggested MQL threshold with its trade-off (leads passed vs conversions captured).
+
+    Every lead is scored OBSERVE_AFTER after it was first seen, with what was known then, and counts as converted
+    when an outcome of --outcome followed within --window. Leads whose window is not over by the end of the data
+    are left out (and counted). Give --events and --conversions files (as `leadscore generate` writes), or
+    --bootstrap to read the input topics; --follow keeps re-evaluating and serves Prometheus gauges."""
+    try:
+        if html_out is not None:
+            require_analysis("leadscore evaluate --html", "matplotlib")
+        spec = CohortSpec(
+            window_ms=duration_option("--window", window),
+            observe_after_ms=duration_option("--observe-after", observe_after, zero=True),
+            outcomes=frozenset(_outcome(name) for name in outcome or ["WON"]),
+            first_seen_from_ms=_time_ms("--first-seen-from", first_seen_from),
+            first_seen_until_ms=_time_ms("--first-seen-until", first_seen_until),
+            data_end_ms=_time_ms("--data-end", data_end),
+        )
+        if target_capture is not None and not 0 < target_capture <= 1:
+            raise EvaluateInputError(f"--target-capture {target_capture}: expected a share in (0, 1], e.g. 0.8")
+        read = _source(events, profiles, conversions, bootstrap, skip_invalid)
+        models = load_models(model)
+        if follow is not None:
+            if bootstrap is None or metrics_port is None:
+                raise EvaluateInputError("--follow needs --bootstrap and --metrics-port")
+            _follow(models, read, spec, target_capture, follow, metrics_port, runs, (json_out, html_out))
+            return
+        run = _evaluate_once(models, read, spec, target_capture)
+        _write(run, json_out, html_out)
+    except LeadscoreError as exc:
+        _fail(exc)
+    except OSError as exc:  # writing --json/--html
+        _fail(EvaluateInputError(f"{exc.filename}: cannot write ({exc.strerror})"))
+    print_summary(run)
+
+
+Reader = Callable[[Callable[[int, int], None] | None], History]
+
+
+def _source(
+    events: Path | None, profiles: Path | None, conversions: Path | None, bootstrap: str | None, skip_invalid: bool
+) -> Reader:
+    if bootstrap is not None:
+        if events or profiles or conversions:
+            raise EvaluateInputError("give either --bootstrap or --events/--conversions files, not both")
+        from streams.analysis.history import read_history
+        from streams.settings import load_settings
+
+        settings = load_settings(bootstrap_servers=bootstrap)
+        return lambda progress: read_history(settings, progress)
+    if events is None or conversions is None:
+        raise EvaluateInputError("give --events and --conversions files (and optionally --profiles), or --bootstrap")
+    for path in (events, profiles, conversions):
+        if path is not None and not path.is_file():
+            raise EvaluateInputError(f"{path}: no such file")
+    from streams.analysis.history import history_from_files
+
+    return lambda _progress: history_from_files(events, profiles, conversions, skip_invalid)
+
+
+def _evaluate_once(
+    models: Sequence[ScoringModel], read: Reader, spec: CohortSpec, target_capture: float | None
+) -> EvaluationRun:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        reading = bar.add_task("reading", total=None)
+        history = read(lambda done, total: bar.update(reading, completed=done, total=total))
+        bar.update(reading, visible=False)
+        replay = bar.add_task("replaying leads", total=None)
+        return evaluate_history(
+            models, history, spec, target_capture, lambda done, total: bar.update(replay, completed=done, total=total)
+        )
+
+
+def _write(run: EvaluationRun, json_out: Path | None, html_out: Path | None) -> None:
+    if json_out is not None:
+        from streams.analysis.evaluate.report import write_json
+
+        write_json(run, json_out)
+    if html_out is not None:
+        from streams.analysis.evaluate.report import write_html
+
+        write_html(run, html_out, int(time.time() * 1000))
+
+
+def _follow(
+    models: Sequence[ScoringModel],
+    read: Reader,
+    spec: CohortSpec,
+    target_capture: float | None,
+    every_s: float,
+    port: int,
+    runs: int | None,
+    outputs: tuple[Path | None, Path | None],
+) -> None:
+    """Re-evaluate every ``every_s`` seconds; each run prints its summary and rewrites --json/--html if given."""
+    from streams.analysis.evaluate.gauges import follow_evaluations
+
+    err.print(f"serving gauges on http://127.0.0.1:{port}/metrics; re-evaluating every {every_s:g}s (Ctrl-C stops)")
+
+    def report(number: int, run: EvaluationRun | None, _gauges: object) -> None:
+        if run is not None:
+            print_summary(run, title=f"run {number}")
+            _write(run, *outputs)
+
+    try:
+        follow_evaluations(
+            lambda: _evaluate_once(models, read, spec, target_capture),
+            every_s,
+            port,
+            runs,
+            on_run=report,
+            on_error=lambda exc: err.print(f"[yellow]run failed:[/] {exc}", highlight=False, soft_wrap=True),
+        )
+    except KeyboardInterrupt:
+        err.print("stopped")
+
+
+def print_summary(run: EvaluationRun, title: str = "evaluation") -> None:
+    """A short table on stdout: per model leads, conversions, AUC and the suggested threshold; exclusions."""
+    table = Table(title=f"{title}: {run.leads} leads, {run.conversions} converted")
+    for name in ("model", "leads", "conversions", "ROC AUC", "threshold", "passed", "captured"):
+        table.add_column(name, justify="left" if name == "model" else "right")
+    for model in run.models:
+        report, suggestion = model.report, model.report.suggestion
+        table.add_row(
+            f"{model.model_id} v{model.model_version}",
+            str(report.leads),
+            str(report.conversions),
+            f"{report.roc_auc:.3f}",
+            f"{suggestion.threshold:g}",
+            f"{suggestion.share_passed:.1%}",
+            f"{suggestion.share_captured:.1%}",
+        )
+    out = Console(width=120)
+    out.print(table)
+    for reason, count in run.excluded.items():
+        out.print(f"{count} leads excluded: {reason}", highlight=False)
+    if run.skipped_records:
+        out.print(f"skipped {run.skipped_records} invalid records", highlight=False)
+
+
+def _outcome(name: str) -> Outcome:
+    try:
+        return Outcome(name.strip().upper())
+    except ValueError:
+        known = ", ".join(o.value for o in Outcome)
+        raise EvaluateInputError(f"--outcome {name!r}: expected one of {known}") from None

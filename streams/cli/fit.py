@@ -1,0 +1,201 @@
+"""``leadscore fit``: learn integer points from conversions and write an ordinary model file a marketer can edit."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scoring import LeadscoreError
+from streams.cli.common import duration_option, err
+from streams.cli.common import fail as _fail
+from streams.cli.common import millis as _millis
+
+if TYPE_CHECKING:
+    from scoring.fitting.pipeline import FitResult
+    from streams.analysis.history import History
+
+_COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+
+
+class FitInputError(LeadscoreError):
+    """A ``leadscore fit`` option has an invalid value; the message names it. Fix the command line."""
+
+
+class _Bar:
+    """Rich progress on stderr, one bar per replay phase."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: Any = None
+
+    def phase(self, name: str, leads: int) -> None:
+        self.task = self.progress.add_task(name, total=leads)
+
+    def advance(self, leads: int) -> None:
+        self.progress.advance(self.task, leads)
+
+
+_DAY = "(UTC date or time, e.g. 2018-01-01)"
+TrainFrom = Annotated[datetime | None, typer.Option(help=f"Training slice: leads first seen from {_DAY}.")]
+TrainUntil = Annotated[datetime | None, typer.Option(help=f"Training slice: leads first seen before {_DAY}.")]
+TestFrom = Annotated[datetime | None, typer.Option(help=f"Also test on leads first seen from {_DAY}.")]
+TestUntil = Annotated[datetime | None, typer.Option(help=f"Test slice: leads first seen before {_DAY}.")]
+
+
+def fit(
+    base_model: Annotated[Path, typer.Option("--base-model", help="Model to start from: its rules are candidates.")],
+    events: Annotated[Path | None, typer.Option("--events", "-e", help="LeadEvent JSON lines.")] = None,
+    profiles: Annotated[Path | None, typer.Option("--profiles", "-p", help="LeadProfile JSON lines.")] = None,
+    conversions: Annotated[Path | None, typer.Option("--conversions", help="Conversion JSON lines.")] = None,
+    bootstrap: Annotated[
+        str | None, typer.Option("--bootstrap", "-b", help="Read the input topics from this broker instead of files.")
+    ] = None,
+    window: Annotated[str, typer.Option(help="A lead converted if it won within this after it was scored.")] = "165d",
+    observe_after: Annotated[str, typer.Option(help="Score each lead this long after it was first seen.")] = "0d",
+    first_seen_from: TrainFrom = None,
+    first_seen_until: TrainUntil = None,
+    holdout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Latest share of the slice held out.")] = 0.25,
+    pdo: Annotated[float, typer.Option(min=0.1, help="Points to double the odds of converting.")] = 10.0,
+    c: Annotated[float, typer.Option("--c", min=1e-6, help="Inverse L2 regularisation (sklearn's C).")] = 1.0,
+    min_support: Annotated[int, typer.Option(min=1, help="Leads a generated rule must apply to.")] = 30,
+    model_id: Annotated[str | None, typer.Option("--id", help="Id of the new model (default: base id-fitted).")] = None,
+    author: Annotated[str, typer.Option(help="Author written into the model.")] = "leadscore fit",
+    keep_levels: Annotated[bool, typer.Option(help="Keep the base model's levels instead of a suggested MQL.")] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the fitted model YAML.")] = Path(
+        "fitted.yaml"
+    ),
+    report: Annotated[Path | None, typer.Option(help="Also write the figures as JSON here.")] = None,
+    test_first_seen_from: TestFrom = None,
+    test_first_seen_until: TestUntil = None,
+    skip_invalid: Annotated[bool, typer.Option(help="Count and skip invalid input lines.")] = False,
+) -> None:
+    """Learn integer points from history (L2 logistic regression on each rule's decayed value, points to double the
+    odds) and write a readable model file, with the hold-out (and optional test-slice) AUC of the old and new model.
+    Training slice: leads first seen in [--first-seen-from, --first-seen-until)."""
+    import yaml
+
+    from streams.errors import require_analysis
+
+    try:
+        require_analysis("leadscore fit", "numpy", "sklearn")
+        from scoring import load_model
+        from scoring.fitting.options import FitOptions
+        from scoring.fitting.pipeline import fit_history
+
+        load_model(base_model)  # one-line errors for a bad base model
+        base_raw = yaml.safe_load(base_model.read_text(encoding="utf-8"))
+        options = FitOptions(
+            window_ms=duration_option("--window", window),
+            observe_after_ms=duration_option("--observe-after", observe_after, zero=True),
+            first_seen_from_ms=_millis(first_seen_from),
+            first_seen_until_ms=_millis(first_seen_until),
+            holdout=holdout,
+            pdo=pdo,
+            c=c,
+            min_support=min_support,
+            model_id=model_id,
+            author=author,
+            keep_levels=keep_levels,
+            test_from_ms=_millis(test_first_seen_from),
+            test_until_ms=_millis(test_first_seen_until),
+        )
+        history = _history(events, profiles, conversions, bootstrap, skip_invalid)
+        with Progress(*_COLUMNS, console=err, transient=True, disable=not err.is_terminal) as progress:
+            result = fit_history(
+                history.events, history.profiles, history.conversions, base_raw, options, _Bar(progress)
+            )
+        out.write_text(result.text, encoding="utf-8")
+        if report is not None:
+            report.write_text(json.dumps(_report(result, out), indent=2) + "\n", encoding="utf-8")
+    except LeadscoreError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(FitInputError(f"{exc.filename}: {exc.strerror}"))
+    _summary(result, out, len(history.skipped))
+
+
+def _history(
+    events: Path | None, profiles: Path | None, conversions: Path | None, bootstrap: str | None, skip_invalid: bool
+) -> History:
+    from streams.analysis.history import history_from_files, read_history
+
+    if bootstrap is not None:
+        from streams.settings import load_settings
+
+        settings = load_settings(bootstrap_servers=bootstrap)
+        with Progress(*_COLUMNS, console=err, transient=True, disable=not err.is_terminal) as bar:
+            task = bar.add_task("reading the input topics", total=None)
+            return read_history(settings, lambda done, total: bar.update(task, completed=done, total=total))
+    if events is None:
+        raise FitInputError("give --events (and --profiles, --conversions) files, or --bootstrap to read the topics")
+    return history_from_files(events, profiles, conversions, skip_invalid)
+
+
+def _report(result: FitResult, out: Path) -> dict[str, Any]:
+    return {
+        "model": {"path": str(out), "id": result.model.id, "version": result.model.version},
+        "candidates": result.candidates,
+        "rules": [
+            {
+                "id": rule.candidate.id,
+                "dimension": rule.candidate.dimension,
+                "generated": rule.candidate.generated,
+                "coefficient": rule.coefficient,
+                "points": rule.points,
+                "training_leads": rule.stats.leads,
+                "training_converted": rule.stats.converted,
+                "holdout_leads": rule.stats.held_leads,
+                "holdout_converted": rule.stats.held_converted,
+            }
+            for rule in result.rules
+        ],
+        "zero_points": result.zero_rules,
+        "unused": result.unused,
+        "excluded": result.excluded,
+        "intercept": result.intercept,
+        "calibration": None if result.calibration is None else dict(zip("ab", result.calibration, strict=True)),
+        "mql_threshold": result.threshold,
+        "slices": [
+            {"name": s.name, "leads": s.leads, "conversions": s.conversions, "auc": s.auc} for s in result.slices
+        ],
+    }
+
+
+def _summary(result: FitResult, out: Path, skipped: int) -> None:
+    console = Console()
+    rules = Table(title=f"{result.model.id} v{result.model.version}: {len(result.rules)} rules", title_justify="left")
+    for name, justify in (("rule", "left"), ("dimension", "left"), ("points", "right"), ("coef", "right")):
+        rules.add_column(name, justify=justify)  # type: ignore[arg-type]
+    rules.add_column("leads (conv.)", justify="right")
+    for rule in result.rules:
+        stats = rule.stats
+        rules.add_row(
+            rule.candidate.id,
+            rule.candidate.dimension,
+            f"{rule.points:+d}",
+            f"{rule.coefficient:+.3f}",
+            f"{stats.leads} ({stats.converted})",
+        )
+    console.print(rules)
+    aucs = Table(title="ROC AUC", title_justify="left")
+    for name in ("slice", "leads", "converted", "base", "fitted", "regression"):
+        aucs.add_column(name, justify="left" if name == "slice" else "right")
+    for figures in result.slices:
+        values = [figures.auc.get(key) for key in ("base", "fitted", "regression")]
+        texts = ["n/a" if v is None else f"{v:.3f}" for v in values]
+        aucs.add_row(figures.name, str(figures.leads), str(figures.conversions), *texts)
+    console.print(aucs)
+    note = f"wrote {out}: {len(result.rules)} rules of {result.candidates} candidates"
+    note += f" ({len(result.zero_rules)} rounded to 0 points, {len(result.unused)} constant or repeated)"
+    if result.threshold is not None:
+        note += f"; MQL at {result.threshold}"
+    if skipped:
+        note += f"; skipped {skipped} invalid input lines"
+    err.print(note, highlight=False, soft_wrap=True)

@@ -1,0 +1,223 @@
+"""``leadscore``: the command line. Every command has ``--help``; bad input gives a one-line error, not a trace."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import track
+
+from scoring import LeadscoreError, load_model
+from streams.cli.audit import diff as models_diff
+from streams.cli.audit import history as models_history
+from streams.cli.common import Bootstrap, err, settings_from_options
+from streams.cli.common import fail as _fail
+from streams.cli.data import data_app
+from streams.cli.evaluate import evaluate
+from streams.cli.fit import fit
+from streams.cli.models import models_app
+
+app = typer.Typer(help="Real-time lead scoring on the event bus.", no_args_is_help=True, pretty_exceptions_enable=False)
+topics_app = typer.Typer(help="Manage leadscore's Kafka topics.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+
+
+@app.command()
+def worker(bootstrap: Bootstrap = None) -> None:
+    """Run a scoring worker (Faust) until Ctrl-C. Configured by LEADSCORE_* environment variables."""
+    from streams.worker.run import run_worker
+
+    try:
+        settings = settings_from_options(bootstrap_servers=bootstrap)
+        run_worker(settings)
+    except LeadscoreError as exc:
+        _fail(exc)
+
+
+@topics_app.command("create")
+def topics_create(
+    bootstrap: Bootstrap = None,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for the cluster.")] = 30.0,
+) -> None:
+    """Create every leadscore topic that is missing, with its partitions and configs."""
+    from streams.kafka.topics import create_topics
+
+    try:
+        created, existing = create_topics(settings_from_options(bootstrap_servers=bootstrap), timeout_s=timeout)
+    except LeadscoreError as exc:
+        _fail(exc)
+    for name in created:
+        typer.echo(f"created  {name}")
+    for name in existing:
+        typer.echo(f"exists   {name}")
+
+
+@app.command("validate-model")
+def validate_model(paths: Annotated[list[Path], typer.Argument(help="Model YAML files.")]) -> None:
+    """Check model files; exit non-zero at the first invalid one, naming the file, rule and field."""
+    for path in paths:
+        try:
+            model = load_model(path)
+        except LeadscoreError as exc:
+            _fail(exc)
+        levels = ", ".join(f"{level.name}>={level.enter:g}" for level in model.levels) or "no levels"
+        typer.echo(f"ok  {path}: {model.id} v{model.version}, {len(model.rules)} rules, {levels}")
+
+
+@app.command()
+def score(
+    model: Annotated[list[Path], typer.Option("--model", "-m", help="Model YAML file (repeat for several).")],
+    events: Annotated[Path, typer.Option("--events", "-e", help="LeadEvent JSON lines (as `generate` writes).")],
+    profiles: Annotated[Path | None, typer.Option("--profiles", "-p", help="LeadProfile JSON lines.")] = None,
+    at: Annotated[
+        datetime | None, typer.Option(help="Score as of this time (UTC); default: the latest time in the input.")
+    ] = None,
+    top: Annotated[int, typer.Option(min=0, help="Top contributors to list per lead.")] = 5,
+    skip_invalid: Annotated[bool, typer.Option(help="Count and skip invalid lines instead of stopping.")] = False,
+) -> None:
+    """Score a file of events offline (same engine, no broker): final scores, levels and top contributors per
+    lead as JSON lines. Try a model on history before you deploy it."""
+    from scoring import Engine, LeadEvent, load_models
+    from streams.analysis.offline import (
+        OfflineRun,
+        event_from_json,
+        profile_from_json,
+        read_jsonl,
+        result_rows,
+        score_history,
+    )
+
+    try:
+        engine = Engine(load_models(model))
+        run = OfflineRun()
+        profile_rows = read_jsonl(profiles, profile_from_json, run, skip_invalid) if profiles else ()
+        event_rows: Iterable[LeadEvent] = read_jsonl(events, event_from_json, run, skip_invalid)
+        if err.is_terminal:
+            event_rows = track(event_rows, description="scoring", console=err, total=None)
+        score_history(engine, event_rows, profile_rows, run, skip_invalid)
+        at_ms = int(at.replace(tzinfo=at.tzinfo or UTC).timestamp() * 1000) if at else None
+        out = sys.stdout
+        for row in result_rows(engine, run, at_ms, top):
+            out.write(json.dumps(row, separators=(",", ":")) + "\n")
+    except LeadscoreError as exc:
+        _fail(exc)
+    note = f"scored {run.events} events and {run.profiles} profiles of {len(run.states)} leads"
+    if run.skipped:
+        note += f"; skipped {len(run.skipped)} invalid (first: {run.skipped[0]})"
+    err.print(note, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def generate(
+    leads: Annotated[int, typer.Option(min=1, help="Number of distinct leads.")] = 1000,
+    events: Annotated[int, typer.Option(min=0, help="Number of events to make.")] = 10000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same events.")] = 0,
+    start: Annotated[
+        datetime | None, typer.Option(help="Event time of the first event (UTC); default 2026-01-05T09:00.")
+    ] = None,
+    bootstrap: Bootstrap = None,
+    profiles_out: Annotated[
+        Path | None, typer.Option(help="Also write each lead's LeadProfile as JSON lines to this file.")
+    ] = None,
+) -> None:
+    """Make synthetic lead journeys: JSON lines on stdout, or produced to the broker with --bootstrap."""
+    from streams.datasets.synthetic import DEFAULT_START_MS, JourneyGenerator
+
+    start_ms = int(start.replace(tzinfo=start.tzinfo or UTC).timestamp() * 1000) if start else DEFAULT_START_MS
+    generator = JourneyGenerator(leads, seed=seed, start_ms=start_ms)
+    journeys = generator.events(events)
+    if profiles_out is not None:
+        from streams.kafka.codec import profile_to_record
+
+        seen: set[str] = set()
+        journeys = _remember_leads(journeys, seen)
+    if bootstrap is None:
+        from streams.kafka.codec import event_to_record
+
+        out = sys.stdout
+        for event in journeys:
+            out.write(json.dumps(event_to_record(event), separators=(",", ":")) + "\n")
+        if profiles_out is not None:
+            with profiles_out.open("w", encoding="utf-8") as handle:
+                for lead_id in sorted(seen):
+                    record = profile_to_record(generator.profile(lead_id))
+                    handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+        return
+    try:
+        settings = settings_from_options(bootstrap_servers=bootstrap)
+        from streams.kafka.clients import EventProducer
+        from streams.kafka.codec import AvroCodec
+        from streams.kafka.registry import LocalSchemaRegistry
+        from streams.kafka.security import kafka_python_config
+
+        producer = EventProducer(
+            bootstrap, AvroCodec(LocalSchemaRegistry()), settings.topics.events, **kafka_python_config(settings)
+        )
+        for event in track(journeys, total=events, description="producing", console=err):
+            producer.send(event)
+        producer.flush()
+        producer.close()
+    except LeadscoreError as exc:
+        _fail(exc)
+    err.print(f"produced {events} events over {leads} leads to {settings.topics.events} on {bootstrap}")
+
+
+@app.command()
+def demo(
+    duration: Annotated[
+        float | None,
+        typer.Option(help="Run this many seconds, print a summary and exit (default: until Ctrl-C)."),
+    ] = None,
+    leads: Annotated[int, typer.Option(min=1, help="Number of synthetic leads.")] = 200,
+    rate: Annotated[float, typer.Option(min=1, help="Events per second from the generator.")] = 100.0,
+    seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 7,
+) -> None:
+    """Start the embedded broker, a worker and the generator, and show leads being scored live."""
+    from streams.cli.demo import run_demo
+
+    try:
+        summary = run_demo(duration=duration, leads=leads, rate=rate, seed=seed)
+    except LeadscoreError as exc:
+        _fail(exc)
+    if duration is not None and (summary.events_produced == 0 or summary.score_changes == 0):
+        _fail(RuntimeError("the demo produced no scores: see the worker log named above"))
+
+
+@app.command()
+def broker(port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 9092) -> None:
+    """Run the embedded Tansu broker (in memory) until Ctrl-C, for local development."""
+    from streams.devtools.broker import EmbeddedBroker
+
+    try:
+        with EmbeddedBroker(port=port or None) as running:
+            err.print(f"broker listening on {running.bootstrap} (in memory); Ctrl-C stops it")
+            import signal
+
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    except LeadscoreError as exc:
+        _fail(exc)
+
+
+def _remember_leads(events, seen: set[str]):  # type: ignore[no-untyped-def]
+    for event in events:
+        seen.add(event.lead_id)
+        yield event
+
+
+app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
+models_app.command("history")(models_history)
+models_app.command("diff")(models_diff)
+app.command()(fit)
+app.command()(evaluate)
+
+
+def main() -> None:
+    app()

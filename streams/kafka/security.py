@@ -1,0 +1,59 @@
+"""Connecting to a secured cluster: SASL and TLS settings, passed through to Faust (aiokafka) and kafka-python."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import faust
+
+from streams.settings import Settings
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+    if settings.ssl_certfile is not None:
+        context.load_cert_chain(str(settings.ssl_certfile), str(settings.ssl_keyfile) if settings.ssl_keyfile else None)
+    context.check_hostname = settings.ssl_check_hostname
+    return context
+
+
+def faust_credentials(settings: Settings) -> Any:
+    """``broker_credentials`` for ``faust.App``; None for PLAINTEXT."""
+    protocol = settings.security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return faust.SSLCredentials(ssl_context(settings))
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+    return faust.SASLCredentials(
+        username=settings.sasl_username,
+        password=password,
+        mechanism=settings.sasl_mechanism,
+        ssl_context=ssl_context(settings) if protocol == "SASL_SSL" else None,
+    )
+
+
+def kafka_python_config(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for kafka-python clients (admin, the generator's producer, the demo's consumer)."""
+    config: dict[str, Any] = {"security_protocol": settings.security_protocol}
+    if settings.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        config["sasl_mechanism"] = settings.sasl_mechanism
+        config["sasl_plain_username"] = settings.sasl_username
+        config["sasl_plain_password"] = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        config["ssl_check_hostname"] = settings.ssl_check_hostname
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if getattr(settings, name) is not None:
+                config[name] = str(getattr(settings, name))
+    return config
+
+
+def aiokafka_security(settings: Settings) -> dict[str, Any]:
+    config = kafka_python_config(settings)
+    if "ssl_cafile" in config or settings.security_protocol in ("SSL", "SASL_SSL"):
+        from streams.kafka.security import ssl_context
+
+        config = {k: v for k, v in config.items() if not k.startswith("ssl_")}
+        config["ssl_context"] = ssl_context(settings)
+    return config

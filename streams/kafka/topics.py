@@ -1,0 +1,128 @@
+"""leadscore's topics: names, partitioning and configs, and their creation with kafka-python's admin client.
+
+Every topic is keyed by lead id. Topics that hold latest state are compacted. ``retention.ms``,
+``retention.bytes`` and ``cleanup.policy`` are always set explicitly: some brokers (Tansu) report only explicit
+configs, and clients that read the defaults would fail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from streams.errors import BrokerError
+from streams.kafka.registry import HttpSchemaRegistry, LocalSchemaRegistry
+from streams.kafka.security import kafka_python_config
+from streams.settings import Settings
+
+SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
+FOREVER = -1
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    schema: str  # record name of the value schema
+    compacted: bool
+    retention_ms: int
+    role: str  # "input" or "output"
+    purpose: str
+
+    def configs(self) -> dict[str, str]:
+        return {
+            "cleanup.policy": "compact" if self.compacted else "delete",
+            "retention.ms": str(self.retention_ms),
+            "retention.bytes": "-1",
+        }
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    names = settings.topics
+    return [
+        TopicSpec(names.events, "LeadEvent", False, SEVEN_DAYS_MS, "input", "behavioural events"),
+        TopicSpec(names.profiles, "LeadProfile", True, FOREVER, "input", "latest profile per lead"),
+        TopicSpec(names.conversions, "Conversion", False, FOREVER, "input", "CRM outcomes"),
+        TopicSpec(names.erasures, "LeadErasure", False, SEVEN_DAYS_MS, "input", "erasure requests"),
+        TopicSpec(names.score_changes, "ScoreChanged", False, SEVEN_DAYS_MS, "output", "every score change"),
+        TopicSpec(names.scores, "LeadScore", True, FOREVER, "output", "latest scores per lead"),
+        TopicSpec(names.erasures_completed, "ErasureCompleted", False, FOREVER, "output", "erasures done"),
+        TopicSpec(names.thresholds, "ThresholdCrossed", False, FOREVER, "output", "level crossings"),
+        TopicSpec(names.dead_letters, "DeadLetter", False, SEVEN_DAYS_MS, "output", "rejected input"),
+        TopicSpec(names.conversion_scores, "ConversionScored", False, FOREVER, "output", "outcomes with scores"),
+        TopicSpec(names.shadow_score_changes, "ScoreChanged", False, SEVEN_DAYS_MS, "output", "shadow score changes"),
+        TopicSpec(names.shadow_scores, "LeadScore", True, FOREVER, "output", "latest shadow scores per lead"),
+        TopicSpec(names.model_deployments, "ModelDeployed", False, FOREVER, "output", "audit of model versions"),
+    ]
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Where a worker sends each kind of output; None: not sent (a shadow worker sends no crossings, no dead
+    letters, no erasure receipts and no conversion joins: the live worker does)."""
+
+    score_changes: str
+    scores: str
+    thresholds: str | None
+    dead_letters: str | None
+    erasures_completed: str | None
+    conversion_scores: str | None
+
+
+def output_routes(settings: Settings) -> Routes:
+    names = settings.topics
+    if settings.shadow:
+        return Routes(names.shadow_score_changes, names.shadow_scores, None, None, None, None)
+    return Routes(
+        names.score_changes,
+        names.scores,
+        names.thresholds,
+        names.dead_letters,
+        names.erasures_completed,
+        names.conversion_scores,
+    )
+
+
+def create_topics(settings: Settings, timeout_s: float = 30.0) -> tuple[list[str], list[str]]:
+    """Create every topic that is missing. Returns ``(created, already_there)``."""
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.bootstrap_servers,
+            client_id=f"{settings.app_id}-admin",
+            request_timeout_ms=int(timeout_s * 1000),
+            **kafka_python_config(settings),
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+        )
+    except KafkaError as exc:
+        raise BrokerError(f"cannot reach {settings.bootstrap_servers}: {exc}") from None
+    created: list[str] = []
+    existing: list[str] = []
+    try:
+        present = set(admin.list_topics())
+        for spec in topic_specs(settings):
+            if spec.name in present:
+                existing.append(spec.name)
+                continue
+            topic = NewTopic(spec.name, settings.partitions, settings.replication_factor, topic_configs=spec.configs())
+            try:
+                admin.create_topics([topic])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                existing.append(spec.name)
+    except KafkaError as exc:
+        raise BrokerError(f"creating topics on {settings.bootstrap_servers} failed: {exc}") from None
+    finally:
+        admin.close()
+    return created, existing
+
+
+def schema_registry(settings: Settings) -> LocalSchemaRegistry:
+    """The local registry file; with a Schema Registry URL, each contract registered as ``<topic>-value``."""
+    local = LocalSchemaRegistry(settings.schema_registry_file)
+    if settings.schema_registry_url is None:
+        return local
+    subjects: dict[str, str] = {}
+    for spec in topic_specs(settings):  # a contract used by two topics (shadow ones) registers under the first
+        subjects.setdefault(spec.schema, f"{spec.name}-value")
+    return HttpSchemaRegistry(settings.schema_registry_url, subjects, local)

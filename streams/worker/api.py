@@ -1,0 +1,119 @@
+"""The query API on the worker's web server: ``GET /leads/{lead_id}``, ``/healthz``, ``/readyz``.
+
+A lead's state lives on the worker that owns its partition. Any worker answers: it finds the owner from the
+partition assignment (partition = Kafka's default murmur2 partitioner on the lead id, as producers key events) and
+forwards the request there. Faust's own ``table_route`` hashes the JSON-serialised table key instead, which points
+at the wrong worker when there are several (faust-streaming #514), hence this router (ADR 010).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import faust
+
+from scoring import Engine, LeadState
+from streams.kafka.codec import snapshot_to_record
+from streams.kafka.partitioner import lead_partition
+from streams.settings import Settings
+
+ROUTED_HEADER = "X-Leadscore-Routed"
+SERVED_BY_HEADER = "X-Leadscore-Served-By"
+
+
+def parse_at(text: str | None) -> int:
+    """``?at=`` as Unix ms or ISO-8601; default: now (wall clock)."""
+    if not text:
+        return int(time.time() * 1000)
+    if text.isdigit():
+        return int(text)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int(moment.timestamp() * 1000)
+
+
+def lead_view(engine: Engine, stored: dict[str, Any], at_ms: int) -> dict[str, Any]:
+    state = LeadState.from_dict(stored)
+    return {
+        "lead_id": state.lead_id,
+        "at": at_ms,
+        "models": [
+            {
+                **snapshot_to_record(s),
+                "top_contributors": [{"rule_id": rule, "value": value} for rule, value in s.top_contributors],
+            }
+            for s in engine.snapshot(state, at_ms)
+            if s.applies
+        ],
+    }
+
+
+def register_api(
+    app: faust.App, settings: Settings, table: Any, engine: Callable[[], Engine], changelog_topic: str
+) -> None:
+    """The query API; ``engine`` gives the engine running now (models can be reloaded)."""
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    me = str(app.conf.canonical_url).rstrip("/")
+
+    def authorised(request: Any) -> bool:
+        if token is None:
+            return True
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+    def owner_of(lead_id: str) -> str | None:
+        partition = lead_partition(lead_id, settings.partitions)
+        for url, topics in app.assignor.tables_metadata().items():
+            if partition in topics.get(changelog_topic, ()):
+                return str(url).rstrip("/")
+        return None
+
+    @app.page("/leads/{lead_id}")
+    async def get_lead(web: Any, request: Any, lead_id: str) -> Any:
+        if not authorised(request):
+            return web.json({"error": "missing or wrong bearer token"}, status=401)
+        try:
+            at_ms = parse_at(request.query.get("at"))
+        except ValueError:
+            return web.json({"error": "at: expected Unix milliseconds or ISO-8601"}, status=400)
+        owner = owner_of(lead_id)
+        if owner is not None and owner != me and not request.headers.get(ROUTED_HEADER):
+            return await _forward(app, web, request, owner)
+        stored = table.get(lead_id)
+        if stored is None:
+            return web.json({"error": f"no lead {lead_id!r}"}, status=404, headers={SERVED_BY_HEADER: me})
+        view = lead_view(engine(), stored, at_ms)
+        if request.query.get("raw"):
+            view["state"] = stored  # the stored state itself, for operators and the recovery test
+        return web.json(view, headers={SERVED_BY_HEADER: me})
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        recovery = app.tables.recovery  # type: ignore[attr-defined]
+        if app.rebalancing or not recovery.completed.is_set():
+            remaining = recovery.active_remaining_total()
+            return web.json({"status": "recovering", "changelog_records_remaining": remaining}, status=503)
+        return web.json({"status": "ready", "leads": len(table)})
+
+
+async def _forward(app: faust.App, web: Any, request: Any, owner: str) -> Any:
+    headers = {ROUTED_HEADER: "1"}
+    if "Authorization" in request.headers:
+        headers["Authorization"] = request.headers["Authorization"]
+    url = f"{owner}{request.path_qs}"
+    try:
+        async with app.http_client.get(url, headers=headers) as response:
+            body = await response.read()
+            served_by = response.headers.get(SERVED_BY_HEADER, owner)
+            return web.bytes(
+                body, content_type="application/json", status=response.status, headers={SERVED_BY_HEADER: served_by}
+            )
+    except OSError as exc:
+        return web.json({"error": f"the owner {owner} did not answer: {exc}"}, status=503)

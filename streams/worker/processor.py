@@ -1,0 +1,237 @@
+"""What the agents do with one message, as a plain object they call: decode, check, score, encode.
+
+The agents keep only the I/O (table read and write, sends); every decision happens here, so it is testable
+without a broker and the agent loops hold no arithmetic.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from scoring import Engine, InvalidEventError, LeadscoreError, LeadState, Update, check_event, check_profile
+from scoring.conversions import check_conversion
+from scoring.trail import Trail, extend_trail, reported_points, scores_at_conversion
+from streams.kafka.codec import AvroCodec
+from streams.kafka.partitioner import lead_partition
+from streams.worker.metrics import Metrics
+
+LoadState = Callable[[str], dict[str, Any] | None]
+TICK = struct.Struct(">q")  # a decay tick's value: the partition clock in Unix ms
+
+
+@dataclass(frozen=True)
+class Message:
+    """Where an input message came from, for dead letters."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class Result:
+    """What to write and send for one input message. ``state`` is None when nothing is written."""
+
+    lead_id: str = ""
+    state: dict[str, Any] | None = None
+    changes: list[bytes] = field(default_factory=list)
+    crossings: list[bytes] = field(default_factory=list)
+    scores: bytes | None = None  # the lead's latest scores, for the compacted lead-scores topic
+    dead_letter: bytes | None = None
+    erased: bytes | None = None  # an ErasureCompleted: delete the state, tombstone lead-scores
+    forward: tuple[int, bytes] | None = None  # (partition, key): send the input there, keyed by its lead id
+    due_ms: int | None = None  # when time alone would next move the lead across a level
+    conversion: bytes | None = None  # a ConversionScored: an outcome joined to the lead's scores
+    event_ms: int | None = None  # event time of the input, for the partition's clock
+
+
+class Processor:
+    """Decides what to do with each input. An input that is not keyed by its lead id, or not on the partition the
+    default partitioner gives that key, is forwarded (once) to the rerouting topic, keyed and partitioned right,
+    so each lead's state lives on one partition whatever partitioner the producer used (ADR 005)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        codec: AvroCodec,
+        metrics: Metrics,
+        partitions: int,
+        rerouted_topic: str,
+        lead_time_ms: int | None = 7 * 86_400_000,
+    ):
+        self.engine = engine
+        #: conversions are joined to the score this long before them; None: no join, no score trail kept
+        self.lead_time_ms = lead_time_ms
+        self.codec = codec
+        self.metrics = metrics
+        self.partitions = partitions
+        self.rerouted_topic = rerouted_topic
+        self._consumed = metrics.child(metrics.events_consumed)
+        self._by_type = metrics.child(metrics.events_by_type)
+        self._changes = metrics.child(metrics.score_changes)
+        self._crossings = metrics.child(metrics.crossings)
+
+    def _misplaced(self, message: Message, lead_id: str) -> Result | None:
+        partition = lead_partition(lead_id, self.partitions)
+        key = lead_id.encode()
+        if message.topic == self.rerouted_topic or (message.key == key and message.partition == partition):
+            return None
+        self.metrics.rerouted.labels(message.topic).inc()
+        return Result(forward=(partition, key))
+
+    def process_rerouted(self, message: Message, load_state: LoadState, has_state: Callable[[str], bool]) -> Result:
+        """An input forwarded by :meth:`_misplaced`: dispatch by its schema."""
+        try:
+            name = self.codec.schema_name(message.value)
+        except LeadscoreError as exc:
+            return Result(dead_letter=self.dead_letter(message, exc))
+        if name == "LeadProfile":
+            return self.process_profile(message, load_state)
+        if name == "LeadErasure":
+            return self.process_erasure(message, has_state)
+        if name == "Conversion":
+            return self.process_conversion(message, load_state)
+        return self.process_event(message, load_state)
+
+    def process_event(self, message: Message, load_state: LoadState) -> Result:
+        """Score one ``lead-events`` message; bad input comes back as a dead letter, never as an exception."""
+        self._consumed(message.topic).inc()
+        try:
+            event = self.codec.decode_event(message.value)
+            check_event(event, self.engine.known_event_types)
+            if (forward := self._misplaced(message, event.lead_id)) is not None:
+                return forward
+            state, trail = self._load(load_state, event.lead_id)
+            update = self.engine.apply_event(state, event)
+        except LeadscoreError as exc:
+            return Result(dead_letter=self.dead_letter(message, exc))
+        if update.duplicate:
+            self.metrics.duplicates.labels(message.topic).inc()
+            return Result(event_ms=event.occurred_at_ms)
+        self._by_type(event.type).inc()
+        result = self._result(update, message.partition, trail)
+        result.event_ms = event.occurred_at_ms
+        return result
+
+    def process_profile(self, message: Message, load_state: LoadState) -> Result:
+        """Apply one ``lead-profiles`` message: recompute fit and segments, emit what moved."""
+        self._consumed(message.topic).inc()
+        try:
+            profile = self.codec.decode_profile(message.value)
+            check_profile(profile)
+            if (forward := self._misplaced(message, profile.lead_id)) is not None:
+                return forward
+            state, trail = self._load(load_state, profile.lead_id)
+            update = self.engine.apply_profile(state, profile)
+        except LeadscoreError as exc:
+            return Result(dead_letter=self.dead_letter(message, exc))
+        return self._result(update, message.partition, trail)
+
+    def process_conversion(self, message: Message, load_state: LoadState) -> Result:
+        """Join one ``lead-conversions`` message to the lead's scores at the outcome and a lead time before it."""
+        self._consumed(message.topic).inc()
+        try:
+            conversion = self.codec.decode_conversion(message.value)
+            check_conversion(conversion)
+            if (forward := self._misplaced(message, conversion.lead_id)) is not None:
+                return forward
+            state, trail = self._load(load_state, conversion.lead_id)
+        except LeadscoreError as exc:
+            return Result(dead_letter=self.dead_letter(message, exc))
+        lead_time_ms = self.lead_time_ms or 0
+        joined = scores_at_conversion(self.engine, state, trail, conversion, lead_time_ms)
+        outcome = conversion.outcome.value
+        for score in joined:
+            self.metrics.conversions.labels(score.model_id, outcome, score.levels[-1] if score.levels else "none").inc()
+        if state is None:  # an outcome for a lead never scored (or scored later): counted, not lost from the figures
+            for model in self.engine.models:
+                self.metrics.conversions.labels(model.id, outcome, "unknown").inc()
+        encoded = self.codec.encode_conversion_scored(conversion, lead_time_ms, state is not None, joined)
+        return Result(lead_id=conversion.lead_id, conversion=encoded)
+
+    def process_tick(self, message: Message, load_state: LoadState) -> Result:
+        """A decay tick for one lead: crossings caused by time alone up to the partition clock in the tick."""
+        lead_id = (message.key or b"").decode(errors="replace")
+        stored = load_state(lead_id)
+        if stored is None or message.value is None or len(message.value) != TICK.size:
+            return Result()  # erased since, or not a tick: nothing to do
+        (clock_ms,) = TICK.unpack(message.value)
+        self.metrics.decay_ticks.inc()
+        update = self.engine.advance(LeadState.from_dict(stored), clock_ms)
+        return self._result(update, message.partition, stored.get("h"))
+
+    @staticmethod
+    def _load(load_state: LoadState, lead_id: str) -> tuple[LeadState | None, Trail | None]:
+        """The lead's state and its score trail (kept beside the state; not domain state)."""
+        stored = load_state(lead_id)
+        if stored is None:
+            return None, None
+        return LeadState.from_dict(stored), stored.get("h")
+
+    def process_erasure(self, message: Message, has_state: Callable[[str], bool]) -> Result:
+        """Forget a lead: the agent deletes its state and writes tombstones; the result says so."""
+        self._consumed(message.topic).inc()
+        try:
+            request_id, lead_id = self.codec.decode_erasure(message.value)
+            if not lead_id.strip():
+                raise InvalidEventError("lead_id is empty")
+        except LeadscoreError as exc:
+            return Result(dead_letter=self.dead_letter(message, exc))
+        if (forward := self._misplaced(message, lead_id)) is not None:
+            return forward
+        self.metrics.erasures.inc()
+        completed = self.codec.encode_erasure_completed(request_id, lead_id, has_state(lead_id), _wall_ms())
+        return Result(lead_id=lead_id, erased=completed)
+
+    def _result(self, update: Update, partition: int, trail: Trail | None) -> Result:
+        at_ms = max((m.levels_at_ms for m in update.state.models.values()), default=0)
+        due = self.engine.next_due(update.state, at_ms)
+        state = update.state.to_dict()
+        state["p"], state["d"] = partition, due  # for rebuilding the due index after recovery (not domain state)
+        if self.lead_time_ms is not None and (trail := self._extend_trail(update, trail)):
+            state["h"] = trail
+        result = Result(lead_id=update.state.lead_id, state=state, due_ms=due)
+        for change in update.changes:
+            result.changes.append(self.codec.encode_change(change))
+            self._changes(change.model_id).inc()
+        for crossing in update.crossings:
+            result.crossings.append(self.codec.encode_crossing(crossing))
+            self._crossings(crossing.model_id, crossing.level, crossing.direction.value).inc()
+        if result.changes or result.crossings:
+            snapshots = self.engine.snapshot(update.state, at_ms, top=0)  # lead-scores carries no contributors
+            result.scores = self.codec.encode_scores(update.state.lead_id, at_ms, snapshots)
+        return result
+
+    def _extend_trail(self, update: Update, trail: Trail | None) -> Trail | None:
+        """The score trail with what ``update`` reported, for joining conversions (ADR 017)."""
+        keep_ms = (self.lead_time_ms or 0) + self.engine.horizon_ms
+        for reported_at_ms, reported in reported_points(self.engine, update):
+            trail = extend_trail(trail, reported_at_ms, reported, keep_ms)
+        return trail
+
+    def dead_letter(self, message: Message, error: Exception) -> bytes:
+        error_type = type(error).__name__
+        self.metrics.dead_letters.labels(message.topic, error_type).inc()
+        return self.codec.encode(
+            "DeadLetter",
+            {
+                "topic": message.topic,
+                "partition": message.partition,
+                "offset": message.offset,
+                "key": message.key,
+                "value": message.value,
+                "reason": str(error)[:1000],
+                "error_type": error_type,
+                "failed_at": _wall_ms(),  # wall time: when the worker rejected it, not scoring
+            },
+        )
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
