@@ -29,7 +29,6 @@ from streams.analysis.history import CONVERSIONS_FILE, EVENTS_FILE, PROFILES_FIL
 from streams.kafka.codec import conversion_to_record, event_to_record, profile_to_record
 
 
-
 class AdapterInputError(LeadscoreError):
     """An input table of ``leadscore data`` is missing or not in the expected shape; the message names the file
     and, where it can, the line. Check the path and that the file is the published, unedited table."""
