@@ -31,7 +31,10 @@ def profile(broker: EmbeddedBroker, source: str, seconds: float, workdir: Path, 
     try:
         with progress_bar() as bar:
             bar.add_task(f"profiling the worker for {seconds:.0f} s", total=None, note="")
-            consumed = lambda: worker_metrics(settings.web_port).get("leadscore_events_consumed_total", 0)  # noqa: E731
+
+            def consumed() -> float:
+                return worker_metrics(settings.web_port).get("leadscore_events_consumed_total", 0)
+
             wait_until(lambda: consumed() >= 1000, 180, "profiled worker", worker, every_s=0.5)
             command = [py_spy(), "record", "--nonblocking", "--pid", str(worker.pid), "--duration", str(int(seconds))]
             command += ["--rate", "200", "--output", str(svg)]

@@ -109,7 +109,10 @@ def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, wor
                 producer.produce(settings.topics.events, key=event.lead_id.encode(), value=avro.encode_event(event))
                 producer.poll(0)
             producer.flush()
-            consumed = lambda: worker_metrics(settings.web_port).get("leadscore_events_consumed_total", 0)  # noqa: E731
+
+            def consumed() -> float:
+                return worker_metrics(settings.web_port).get("leadscore_events_consumed_total", 0)
+
             wait_until(lambda: consumed() >= WARMUP, 120, "latency warm-up", worker, every_s=0.2)
             watcher.start()
             bar.update(task, description=f"latency: producing at {rate:,.0f}/s", total=total, completed=0)

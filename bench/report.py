@@ -138,10 +138,10 @@ def _plots(latest: dict[str, Any], out: Path) -> list[str]:
     recoveries = [r for r in latest.get("recovery", []) if r["leads"]]
     if recoveries:
         figure, (left, right) = plt.subplots(1, 2, figsize=(9, 4))
-        labels = [f"{r['leads']:,}" for r in recoveries]
-        left.bar(labels, [r["seconds"] for r in recoveries], color="#6a9fd4")
+        sizes = [f"{r['leads']:,}" for r in recoveries]
+        left.bar(sizes, [r["seconds"] for r in recoveries], color="#6a9fd4")
         left.set_title("start -> ready (s)")
-        right.bar(labels, [r["leads_per_s"] for r in recoveries], color="#e07b39")
+        right.bar(sizes, [r["leads_per_s"] for r in recoveries], color="#e07b39")
         right.axhline(100_000, color="red", linestyle="--", label="target 100,000 leads/s")
         right.set_title("recovery rate (leads/s)")
         right.legend(loc="upper left")
@@ -211,10 +211,10 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         "latest scores); leadscore's score changes are its `leadscore_score_changes_total`.",
     ]
     steps = latest["throughput"].items()
-    changes = {key: step["score_changes"] for key, step in steps if step.get("score_changes") is not None}
-    if len(changes) > 1:
-        same = "the same number of" if len(set(changes.values())) == 1 else "**different** numbers of"
-        counts = ", ".join(f"{key} {value:,}" for key, value in changes.items())
+    emitted = {key: step["score_changes"] for key, step in steps if step.get("score_changes") is not None}
+    if len(emitted) > 1:
+        same = "the same number of" if len(set(emitted.values())) == 1 else "**different** numbers of"
+        counts = ", ".join(f"{key} {value:,}" for key, value in emitted.items())
         lines += ["", f"Contestants that score emitted {same} score changes ({counts}): a check that they score alike."]
     latency = latest.get("latency")
     if latency:

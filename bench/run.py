@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ from rich.table import Table
 
 from bench import flamegraph, latency, micro, recovery, report, throughput
 from bench.common import RESULTS, ROOT, BenchError, console, produce_events
+from scoring import LeadscoreError
 from streams.devtools.broker import EmbeddedBroker
-from streams.errors import LeadscoreError
 
 STEPS = ("engine", "ceiling", "leadscore", "textbook", "peer", "two-workers", "latency", "recovery", "profile")
 
@@ -198,7 +199,7 @@ class Run:
             results["recovery_note"] = "Quick mode: recovery scaled down (10,000 and 100,000 leads instead of 1M)."
         for leads in [0, *args.recovery_leads]:
             value = self.step(
-                "recovery", f"recovery of {leads:,} leads", lambda n=leads: recovery.recover(n, templates, self.workdir)
+                "recovery", f"recovery of {leads:,} leads", partial(recovery.recover, leads, templates, self.workdir)
             )
             if value is not None:
                 results["recovery"].append(value)

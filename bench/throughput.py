@@ -76,7 +76,9 @@ def ceiling(bootstrap: str, source: str, events: int) -> dict[str, Any]:
     return asyncio.run(_ceiling(bootstrap, source, "ceiling-passthrough", events))
 
 
-def leadscore(broker: EmbeddedBroker, app_id: str, source: str, events: int, workdir: Path, workers: int = 1) -> dict:
+def leadscore(
+    broker: EmbeddedBroker, app_id: str, source: str, events: int, workdir: Path, workers: int = 1
+) -> dict[str, Any]:
     """``workers`` real worker processes (``streams.worker.spawn_worker``) in one group, counted by /metrics."""
     settings = [
         broker.settings(app_id, workdir / f"{app_id}-{n}", topics=prefixed_topics(app_id, events=source))
@@ -122,7 +124,9 @@ def leadscore(broker: EmbeddedBroker, app_id: str, source: str, events: int, wor
             stop_process(process, grace_s=20)
 
 
-def _process_contestant(label: str, command: list[str], progress: Path, events: int, log: Path, env=None) -> dict:
+def _process_contestant(
+    label: str, command: list[str], progress: Path, events: int, log: Path, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     process = spawn(command, log, env)
     try:
         last_change, last_count = time.monotonic(), -1
@@ -186,14 +190,17 @@ def changelog_layout(bootstrap: str, app_id: str, partitions: int = 4, sample: i
     try:
         while checked < sample and time.monotonic() < deadline:
             for record in consumer.consume(500, timeout=1.0):
-                if record.error() or record.value() is None:
+                key, data = record.key(), record.value()
+                if record.error() or data is None:
                     continue
-                lead_id = json.loads(record.key())
-                value = json.loads(record.value())
+                if key is None:
+                    raise BenchError(f"{topic}: a changelog record without a key")
+                lead_id = json.loads(key)
+                value = json.loads(data)
                 checked += 1
                 ok = lead_partition(lead_id, partitions) == record.partition() == value.get("p")
                 wrong += not ok or value.get("id") != lead_id or "d" not in value
-                example = example or {"key": record.key().decode(), "value_keys": sorted(value)}
+                example = example or {"key": key.decode(), "value_keys": sorted(value)}
     finally:
         consumer.close()
     return {"records_checked": checked, "mismatched": wrong, "example": example}

@@ -239,7 +239,11 @@ def first_time_score(
 
     def condition(at_ms: int) -> bool:
         score = scores_at(model, state, at_ms).combined
-        return score < below if below is not None else score >= at_least  # type: ignore[operator]
+        if below is not None:
+            return score < below
+        if at_least is not None:
+            return score >= at_least
+        raise TypeError("first_time_score needs below or at_least")
 
     target = below if below is not None else at_least
     hint = _closed_form(model, state, now_ms, target) if len(directions) == 1 and target is not None else None

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from quixstreams import Application, State, message_context
 
@@ -44,7 +44,7 @@ def build(args: argparse.Namespace) -> Application:
     source = app.topic(args.input, key_deserializer="bytes", value_deserializer="bytes")
     sink = app.topic(args.output, key_serializer="bytes", value_serializer="bytes")
 
-    def score(value: bytes, key: bytes, timestamp: int, headers: Any, state: State) -> list[bytes]:
+    def score(value: bytes, key: bytes, timestamp: int, headers: object, state: State) -> list[bytes]:
         context = message_context()
         message = Message(args.input, context.partition, context.offset, key, value)
         result = processor.process_event(message, state.get)
@@ -64,7 +64,7 @@ def build(args: argparse.Namespace) -> Application:
     return app
 
 
-def main(argv: Any = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--input", required=True, help="input topic (LeadEvent, keyed by lead id)")

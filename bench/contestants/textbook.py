@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import faust
+from faust.types import StreamT
 
 from bench.contestants.progress import Progress
 from scoring import Engine, example_model_path, load_model
@@ -52,7 +52,7 @@ def build(args: argparse.Namespace) -> faust.App:
     table = app.Table("lead-state", default=None, partitions=args.partitions)
 
     @app.agent(events)
-    async def score(stream: Any) -> None:
+    async def score(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
             message = Message(args.input, event.message.partition, event.message.offset, event.key, event.value)
             result = processor.process_event(message, table.get)

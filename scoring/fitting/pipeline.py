@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
 from scoring.conversions import Conversion
@@ -44,6 +45,12 @@ from scoring.profiles import LeadProfile
 class FitProgress(Protocol):
     def phase(self, name: str, leads: int) -> None: ...
     def advance(self, leads: int) -> None: ...
+
+
+class Classifier(Protocol):
+    """A fitted scikit-learn classifier (scikit-learn ships no types): only what the test slice calls."""
+
+    def decision_function(self, x: NDArray[np.float64]) -> NDArray[np.float64]: ...
 
 
 class _Silent:
@@ -235,7 +242,7 @@ def _test(
     features: ScoringModel,
     columns: list[int],
     test: Cohort,
-    plain: LogisticRegression,
+    plain: Classifier,
     report: FitProgress,
 ) -> SliceFigures:
     moments = test.moments()

@@ -21,9 +21,14 @@ import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from re import _constants as re_constants  # type: ignore[attr-defined]  # the parser's opcodes (CPython 3.11+)
-from re import _parser as re_parser  # type: ignore[attr-defined]
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # typeshed describes re's parser under its old names (deprecated aliases of the same modules)
+    import sre_constants as re_constants
+    import sre_parse as re_parser
+else:  # the parser and its opcodes (CPython 3.11+), without the old names' DeprecationWarning
+    from re import _constants as re_constants
+    from re import _parser as re_parser
 
 FieldValue = str | int | float | None
 Fields = Mapping[str, FieldValue]

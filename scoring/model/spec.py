@@ -122,7 +122,8 @@ class ModelSpec(_Spec):
         floors = [grade.min for grade in self.grades]
         if not floors or floors[-1] is not None or any(f is None for f in floors[:-1]):
             raise ValueError("grades: every grade but the last needs 'min'; the last catches the rest")
-        if floors[:-1] != sorted(floors[:-1], reverse=True):  # type: ignore[type-var]
+        bounded = [floor for floor in floors[:-1] if floor is not None]  # all of them: checked just above
+        if bounded != sorted(bounded, reverse=True):
             raise ValueError("grades must be listed from the highest 'min' down")
         return self
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from scoring import LeadEvent, LeadProfile, LeadscoreError, check_event, check_profile
 from scoring.conversions import Conversion, check_conversion
+from streams.analysis.clients import AsyncConsumer, Partition
 from streams.errors import BrokerError
 from streams.kafka.codec import AvroCodec
 from streams.kafka.endoffsets import exact_end_offsets
@@ -50,7 +51,7 @@ class History:
 
 async def read_topics(settings: Settings, topics: Iterable[str], progress: Progress | None = None) -> list[RawRecord]:
     """Every record of ``topics`` from the beginning to the end offsets seen when the read starts."""
-    consumer = AIOKafkaConsumer(
+    consumer: AsyncConsumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
         group_id=None,
@@ -63,7 +64,7 @@ async def read_topics(settings: Settings, topics: Iterable[str], progress: Progr
         raise BrokerError(f"cannot reach {settings.bootstrap_servers}: {exc}") from None
     records: list[RawRecord] = []
     try:
-        partitions = [
+        partitions: list[Partition] = [
             TopicPartition(topic, partition)
             for topic in topics
             for partition in sorted(consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))
@@ -92,7 +93,7 @@ async def read_topics(settings: Settings, topics: Iterable[str], progress: Progr
     return records
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+async def _partitions(consumer: AsyncConsumer, topic: str) -> set[int]:
     await consumer._client.force_metadata_update()  # aiokafka has no public "refresh metadata" call
     return consumer.partitions_for_topic(topic) or set()
 
@@ -142,7 +143,7 @@ def read_history(settings: Settings, progress: Progress | None = None, conversio
 
 
 def history_from_files(
-    events: Any, profiles: Any = None, conversions: Any = None, skip_invalid: bool = False
+    events: Path | None, profiles: Path | None = None, conversions: Path | None = None, skip_invalid: bool = False
 ) -> History:
     """The same history from JSON-lines files (paths or None), as ``leadscore score`` reads them."""
     from streams.analysis.offline import (

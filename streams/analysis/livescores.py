@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -14,7 +13,9 @@ from kafka.errors import KafkaError
 from scoring import LeadscoreError
 from scoring.conversions import Outcome
 from scoring.evaluation.comparison import ScorePoint
+from streams.analysis.clients import SendFuture, SyncProducer
 from streams.analysis.history import Progress, read_topics
+from streams.analysis.jsontypes import JsonRecord
 from streams.errors import BrokerError
 from streams.kafka.codec import AvroCodec
 from streams.kafka.security import kafka_python_config
@@ -46,7 +47,7 @@ def latest_scores(settings: Settings, topic: str, codec: AvroCodec, progress: Pr
     """Read ``topic`` (LeadScore records keyed by lead id) from the start to its end offsets; keep each lead's
     latest record. Records of one key share a partition, so offset order is the order they were written."""
     raw = asyncio.run(read_topics(settings, [topic], progress))
-    latest: dict[str, dict[str, Any] | None] = {}
+    latest: dict[str, JsonRecord | None] = {}
     result = LatestScores()
     for _topic, partition, offset, key, value in raw:
         if value is None:
@@ -99,14 +100,14 @@ def produce(settings: Settings, topic: str, records: Iterable[tuple[str, bytes]]
     """Send ``(lead id, value)`` records keyed by lead id (the worker's partitioning: murmur2 of the key) and wait
     until every one is acknowledged by all in-sync replicas. Returns how many were sent."""
     try:
-        producer = KafkaProducer(
+        producer: SyncProducer = KafkaProducer(
             bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=20, **kafka_python_config(settings)
         )
     except KafkaError as exc:
         raise BrokerError(f"cannot reach {settings.bootstrap_servers}: {exc}") from None
     sent = 0
     try:
-        futures = []
+        futures: list[SendFuture] = []
         for lead_id, value in records:
             futures.append(producer.send(topic, key=lead_id.encode(), value=value))
             sent += 1

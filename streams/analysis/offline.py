@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypedDict, TypeVar
 
 from scoring import Engine, LeadEvent, LeadProfile, LeadscoreError, LeadState, check_event, check_profile
 from scoring.conversions import Conversion, Outcome
+from streams.analysis.jsontypes import JsonRecord
 from streams.kafka.codec import to_millis
 
 T = TypeVar("T")
@@ -37,7 +38,27 @@ class OfflineRun:
     latest_ms: int = 0
 
 
-def _millis(value: Any) -> int:
+class Contributor(TypedDict):
+    rule_id: str
+    value: float
+
+
+class ScoreRow(TypedDict):
+    """One output line: a lead's final score under one model (``leadscore score``, ``models rescore --out``)."""
+
+    lead_id: str
+    model_id: str
+    model_version: int
+    at: int
+    score: float
+    engagement: float
+    fit: float
+    grade: str
+    levels: list[str]
+    top_contributors: list[Contributor]
+
+
+def _millis(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -45,7 +66,7 @@ def _millis(value: Any) -> int:
     raise ValueError(f"expected Unix milliseconds or ISO-8601 text, got {value!r:.40}")
 
 
-def event_from_json(data: dict[str, Any]) -> LeadEvent:
+def event_from_json(data: JsonRecord) -> LeadEvent:
     return LeadEvent(
         event_id=str(data["event_id"]),
         lead_id=str(data["lead_id"]),
@@ -57,7 +78,7 @@ def event_from_json(data: dict[str, Any]) -> LeadEvent:
     )
 
 
-def profile_from_json(data: dict[str, Any]) -> LeadProfile:
+def profile_from_json(data: JsonRecord) -> LeadProfile:
     size = data.get("company_size")
     return LeadProfile(
         lead_id=str(data["lead_id"]),
@@ -74,7 +95,7 @@ def profile_from_json(data: dict[str, Any]) -> LeadProfile:
     )
 
 
-def conversion_from_json(data: dict[str, Any]) -> Conversion:
+def conversion_from_json(data: JsonRecord) -> Conversion:
     value = data.get("value")
     return Conversion(
         conversion_id=str(data["conversion_id"]),
@@ -86,7 +107,7 @@ def conversion_from_json(data: dict[str, Any]) -> Conversion:
     )
 
 
-def read_jsonl(path: Path, parse: Callable[[dict[str, Any]], T], run: OfflineRun, skip_invalid: bool) -> Iterator[T]:
+def read_jsonl(path: Path, parse: Callable[[JsonRecord], T], run: OfflineRun, skip_invalid: bool) -> Iterator[T]:
     try:
         handle = path.open(encoding="utf-8")
     except OSError as exc:
@@ -147,7 +168,7 @@ def _round(value: float) -> float:
     return round(value, DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
-def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: int = 5) -> Iterator[dict[str, Any]]:
+def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: int = 5) -> Iterator[ScoreRow]:
     """Final scores per lead and model at ``at_ms`` (default: the latest time in the input)."""
     at = at_ms if at_ms is not None else run.latest_ms
     for lead_id in sorted(run.states):

@@ -14,15 +14,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from scoring import LeadEvent, LeadProfile, LeadscoreError
 from scoring.conversions import Conversion
-from streams.analysis.history import History, history_from_files
-from streams.analysis.history import CONVERSIONS_FILE, EVENTS_FILE, PROFILES_FILE
+from streams.analysis.clients import SyncProducer
+from streams.analysis.history import CONVERSIONS_FILE, EVENTS_FILE, PROFILES_FILE, History, history_from_files
 from streams.errors import BrokerError, ProduceError
 from streams.kafka.codec import AvroCodec
 from streams.kafka.security import kafka_python_config
@@ -79,12 +78,12 @@ def wall_delays(records: list[ReplayRecord], speed: float, max_gap_ms: int) -> I
 class InputProducer:
     """Sends profiles, events and conversions to the input topics; failures surface at :meth:`flush`."""
 
-    def __init__(self, settings: Settings, timeout_s: float = 10.0, **client_config: Any) -> None:
+    def __init__(self, settings: Settings, timeout_s: float = 10.0, **client_config: object) -> None:
         self.topics = settings.topics
         self.codec = AvroCodec(schema_registry(settings))
         self._failure: str | None = None
         try:
-            self._producer = KafkaProducer(
+            self._producer: SyncProducer = KafkaProducer(
                 bootstrap_servers=settings.bootstrap_servers,
                 acks="all",
                 linger_ms=20,

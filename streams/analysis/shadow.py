@@ -5,7 +5,6 @@ a quick ROC AUC of each side's *current* scores (``leadscore evaluate`` is the r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from scoring import LeadscoreError
 from scoring.evaluation.comparison import Comparison, ScorePoint, agreement_matrix, compare, spearman
@@ -39,8 +38,9 @@ class PairReport:
     auc: QuickAuc | None
     level_sequences: frozenset[tuple[str, ...]] = frozenset()  # distinct level lists seen, to order level names
 
-    def to_dict(self) -> dict[str, Any]:
-        data = {
+    def to_dict(self) -> dict[str, object]:
+        """The pair as JSON data (``models compare --report``)."""
+        data: dict[str, object] = {
             "live_model": self.live_model,
             "shadow_model": self.shadow_model,
             "live_versions": list(self.live_versions),

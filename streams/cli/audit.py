@@ -8,7 +8,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,7 @@ from rich.table import Table
 
 from scoring import LeadscoreError, load_model
 from scoring.model.diff import diff_points
+from streams.analysis.jsontypes import JsonRecord
 from streams.cli.common import Bootstrap
 from streams.cli.common import fail as _fail
 from streams.kafka.codec import to_millis as _millis
@@ -90,7 +91,7 @@ def history(
     out.print(table)
 
 
-def _first_of_each(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _first_of_each(records: list[JsonRecord]) -> list[JsonRecord]:
     """One row per deployment, in time order: a record that repeats the deployment running before it in the same
     application and mode (another worker, a restart) is left out; going back to an earlier version is a new row."""
     running: dict[tuple[str, str, str], str] = {}
@@ -103,8 +104,8 @@ def _first_of_each(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _with_changes(records: list[dict[str, Any]], model: str | None) -> list[dict[str, Any]]:
-    previous: dict[tuple[str, str, str], dict[str, Any]] = {}
+def _with_changes(records: list[JsonRecord], model: str | None) -> list[JsonRecord]:
+    previous: dict[tuple[str, str, str], JsonRecord] = {}
     rows = []
     for record in records:
         key = (record["app_id"], record["mode"], record["model_id"])
@@ -120,5 +121,5 @@ def _with_changes(records: list[dict[str, Any]], model: str | None) -> list[dict
     return rows
 
 
-def _when(value: Any) -> str:
+def _when(value: datetime | int) -> str:
     return datetime.fromtimestamp(_millis(value) / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")

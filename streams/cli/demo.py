@@ -11,7 +11,6 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -19,6 +18,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from scoring import LeadscoreError
+from streams.analysis.jsontypes import JsonRecord
 from streams.datasets.synthetic import JourneyGenerator
 from streams.devtools.broker import EmbeddedBroker
 from streams.devtools.processes import spawn_worker, stop_process
@@ -51,7 +51,7 @@ class Summary:
     leads: dict[str, LeadRow] = field(default_factory=dict)
     recent_crossings: deque[str] = field(default_factory=lambda: deque(maxlen=8))
 
-    def record(self, topic: str, value: dict[str, Any], settings: Settings, journeys: JourneyGenerator) -> None:
+    def record(self, topic: str, value: JsonRecord, settings: Settings, journeys: JourneyGenerator) -> None:
         if topic == settings.topics.score_changes:
             self.score_changes += 1
             row = self.leads.setdefault(value["lead_id"], LeadRow())

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from scoring import LeadscoreError
@@ -18,6 +18,8 @@ from streams.cli.common import fail as _fail
 from streams.cli.common import millis as _millis
 
 if TYPE_CHECKING:
+    from rich.console import JustifyMethod
+
     from scoring.fitting.pipeline import FitResult
     from streams.analysis.history import History
 
@@ -33,13 +35,14 @@ class _Bar:
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
-        self.task: Any = None
+        self.task: TaskID | None = None
 
     def phase(self, name: str, leads: int) -> None:
         self.task = self.progress.add_task(name, total=leads)
 
     def advance(self, leads: int) -> None:
-        self.progress.advance(self.task, leads)
+        if self.task is not None:  # fit_history starts a phase before it advances
+            self.progress.advance(self.task, leads)
 
 
 _DAY = "(UTC date or time, e.g. 2018-01-01)"
@@ -138,7 +141,7 @@ def _history(
     return history_from_files(events, profiles, conversions, skip_invalid)
 
 
-def _report(result: FitResult, out: Path) -> dict[str, Any]:
+def _report(result: FitResult, out: Path) -> dict[str, object]:
     return {
         "model": {"path": str(out), "id": result.model.id, "version": result.model.version},
         "candidates": result.candidates,
@@ -171,8 +174,14 @@ def _report(result: FitResult, out: Path) -> dict[str, Any]:
 def _summary(result: FitResult, out: Path, skipped: int) -> None:
     console = Console()
     rules = Table(title=f"{result.model.id} v{result.model.version}: {len(result.rules)} rules", title_justify="left")
-    for name, justify in (("rule", "left"), ("dimension", "left"), ("points", "right"), ("coef", "right")):
-        rules.add_column(name, justify=justify)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("rule", "left"),
+        ("dimension", "left"),
+        ("points", "right"),
+        ("coef", "right"),
+    )
+    for name, justify in columns:
+        rules.add_column(name, justify=justify)
     rules.add_column("leads (conv.)", justify="right")
     for rule in result.rules:
         stats = rule.stats

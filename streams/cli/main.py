@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import track
@@ -21,6 +21,9 @@ from streams.cli.data import data_app
 from streams.cli.evaluate import evaluate
 from streams.cli.fit import fit
 from streams.cli.models import models_app
+
+if TYPE_CHECKING:
+    from scoring import LeadEvent
 
 app = typer.Typer(help="Real-time lead scoring on the event bus.", no_args_is_help=True, pretty_exceptions_enable=False)
 topics_app = typer.Typer(help="Manage leadscore's Kafka topics.", no_args_is_help=True)
@@ -82,7 +85,7 @@ def score(
 ) -> None:
     """Score a file of events offline (same engine, no broker): final scores, levels and top contributors per
     lead as JSON lines. Try a model on history before you deploy it."""
-    from scoring import Engine, LeadEvent, load_models
+    from scoring import Engine, load_models
     from streams.analysis.offline import (
         OfflineRun,
         event_from_json,
@@ -205,7 +208,7 @@ def broker(port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any fre
         _fail(exc)
 
 
-def _remember_leads(events, seen: set[str]):  # type: ignore[no-untyped-def]
+def _remember_leads(events: Iterable[LeadEvent], seen: set[str]) -> Iterator[LeadEvent]:
     for event in events:
         seen.add(event.lead_id)
         yield event

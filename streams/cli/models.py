@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from scoring import LeadscoreError
+
+if TYPE_CHECKING:
+    from scoring.evaluation.comparison import Comparison
+    from streams.analysis.history import History
+    from streams.analysis.rescore import Crossings, Rescore
+    from streams.kafka.codec import AvroCodec
+    from streams.settings import Settings
 
 models_app = typer.Typer(
     help="Model lifecycle: rescore every lead under new models by replaying history; compare shadow with live.",
@@ -22,7 +29,7 @@ from streams.cli.common import millis as _millis  # noqa: E402
 from streams.cli.common import progress_bar as _bar  # noqa: E402
 
 
-def _write_json(path: Path, data: Any) -> None:
+def _write_json(path: Path, data: object) -> None:
     try:
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     except OSError as exc:
@@ -85,7 +92,8 @@ def rescore(
         if bootstrap is None and (emit_crossings or publish or publish_live):
             raise rs.RescoreError("--publish, --publish-live and --emit-crossings need --bootstrap")
         engine = Engine(load_models(model))
-        settings = codec = None
+        settings: Settings | None = None
+        codec: AvroCodec | None = None
         live = LatestScores()
         if bootstrap is not None:
             settings, codec = _broker(bootstrap)
@@ -123,15 +131,15 @@ def rescore(
                 )
             if crossings.unknown_levels:
                 err.print(f"live levels the new models do not define (no crossing): {crossings.unknown_levels}")
-        if settings is not None and publish is not None:
+        if settings is not None and codec is not None and publish is not None:  # codec: set with settings
             with _bar(f"publishing to {publish}"):
-                sent = produce(settings, publish, rs.score_records(result, codec))  # type: ignore[arg-type]
+                sent = produce(settings, publish, rs.score_records(result, codec))
             err.print(f"published {sent} LeadScore records to {publish}", highlight=False)
     except LeadscoreError as exc:
         _fail(exc)
 
 
-def _broker(bootstrap: str | None):  # type: ignore[no-untyped-def]
+def _broker(bootstrap: str | None) -> tuple[Settings, AvroCodec]:
     """Settings (LEADSCORE_* environment, --bootstrap overriding) and the codec of their schema registry."""
     from streams.kafka.codec import AvroCodec
     from streams.kafka.topics import schema_registry
@@ -141,7 +149,7 @@ def _broker(bootstrap: str | None):  # type: ignore[no-untyped-def]
     return settings, AvroCodec(schema_registry(settings))
 
 
-def _publish_topic(settings: Any, publish: str | None, publish_live: bool) -> str | None:
+def _publish_topic(settings: Settings, publish: str | None, publish_live: bool) -> str | None:
     from streams.analysis.rescore import RescoreError
 
     names = settings.topics
@@ -155,17 +163,18 @@ def _publish_topic(settings: Any, publish: str | None, publish_live: bool) -> st
     return publish
 
 
-def _history(settings: Any, events: Path | None, profiles: Path | None, skip_invalid: bool) -> Any:
+def _history(settings: Settings | None, events: Path | None, profiles: Path | None, skip_invalid: bool) -> History:
     from streams.analysis.history import history_from_files, read_history
 
     if events is not None:
         with _bar("reading files"):
             return history_from_files(events, profiles, None, skip_invalid)
+    assert settings is not None, "rescore reads the topics only with --bootstrap"  # checked before it gets here
     with _bar("reading input topics") as update:
         return read_history(settings, update, conversions=False)  # rescoring replays events and profiles only
 
 
-def _note(result: Any, history_source: str) -> None:
+def _note(result: Rescore, history_source: str) -> None:
     run = result.run
     note = f"rescored {len(run.states)} leads from {run.events} events and {run.profiles} profiles of {history_source}"
     note += f", valued at {datetime.fromtimestamp(result.at_ms / 1000, UTC):%Y-%m-%dT%H:%M:%SZ}"
@@ -178,7 +187,9 @@ def _note(result: Any, history_source: str) -> None:
     err.print(note, highlight=False, soft_wrap=True)
 
 
-def _rescore_json(result: Any, comparisons: dict[str, Any], crossings: Any, emitted: bool) -> dict[str, Any]:
+def _rescore_json(
+    result: Rescore, comparisons: dict[str, Comparison], crossings: Crossings | None, emitted: bool
+) -> dict[str, object]:
     return {
         "at": result.at_ms,
         "leads_rescored": len(result.run.states),

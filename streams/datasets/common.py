@@ -17,17 +17,16 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from scoring import LeadscoreError
 from scoring.conversions import Outcome
 from streams.analysis.history import CONVERSIONS_FILE, EVENTS_FILE, PROFILES_FILE, History
 from streams.kafka.codec import conversion_to_record, event_to_record, profile_to_record
-
 
 
 class AdapterInputError(LeadscoreError):
@@ -43,7 +42,7 @@ class AdapterOutput(History):
 
     notes: list[str] = field(default_factory=list)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, int | str | None]:
         """Counts and time range, for the command line and the tests."""
         times = [e.occurred_at_ms for e in self.events] + [c.occurred_at_ms for c in self.conversions]
         times += [p.updated_at_ms for p in self.profiles]
@@ -95,7 +94,7 @@ def write_output(output: AdapterOutput, out_dir: Path) -> list[Path]:
     return written
 
 
-def _write(path: Path, records: Iterable[dict[str, Any]]) -> Path:
+def _write(path: Path, records: Iterable[Mapping[str, object]]) -> Path:
     try:
         with path.open("w", encoding="utf-8") as handle:
             for record in records:

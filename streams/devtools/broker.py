@@ -11,7 +11,6 @@ import os
 import subprocess
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from streams.devtools.processes import die_with_parent, free_port, stop_process, wait_for_port
 from streams.errors import EmbeddedBrokerError
@@ -72,7 +71,7 @@ class EmbeddedBroker:
             raise
         return self
 
-    def settings(self, app_id: str, data_dir: Path, **overrides: Any) -> Settings:
+    def settings(self, app_id: str, data_dir: Path, **overrides: object) -> Settings:
         """Settings for a worker on this broker, its topics created. Tansu takes half the session timeout for
         every group join, so the session timeout is short (6 s) and heartbeats every second (ADR 003); it holds
         every fetch for the full fetch wait even when data arrives, so that wait is short (20 ms, ADR 014)."""

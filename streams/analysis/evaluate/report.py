@@ -26,15 +26,53 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from scoring.durations import format_duration
 from streams.analysis.evaluate.run import EvaluationRun, ModelEvaluation
 
 FORMAT = "leadscore.evaluation/1"
+
+
+class CohortJson(TypedDict):
+    window: str
+    observe_after: str
+    outcomes: Sequence[str]
+    first_seen_from: str | None
+    first_seen_until: str | None
+    data_end: str | None
+    leads: int
+    conversions: int
+    excluded: dict[str, int]
+    skipped_records: int
+
+
+class ModelJson(TypedDict):
+    """One model's figures; the nested rows are the report dataclasses as dicts (``dataclasses.asdict``)."""
+
+    model_id: str
+    model_version: int
+    outside_segment: int
+    leads: int
+    conversions: int
+    base_rate: float
+    roc_auc: float
+    suggested_threshold: dict[str, object]
+    deciles: list[dict[str, object]]
+    levels: list[dict[str, object]]
+    calibration: dict[str, object]
+    thresholds: list[dict[str, object]]
+    roc_curve: list[dict[str, object]]
+
+
+class ReportJson(TypedDict):
+    format: str
+    cohort: CohortJson
+    models: list[ModelJson]
 
 
 def iso(ms: int | None) -> str | None:
@@ -43,7 +81,7 @@ def iso(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
-def report_json(run: EvaluationRun) -> dict[str, Any]:
+def report_json(run: EvaluationRun) -> ReportJson:
     """The report as plain JSON data (see the module doc for the structure)."""
     spec = run.spec
     return {
@@ -64,7 +102,7 @@ def report_json(run: EvaluationRun) -> dict[str, Any]:
     }
 
 
-def _model_json(model: ModelEvaluation) -> dict[str, Any]:
+def _model_json(model: ModelEvaluation) -> ModelJson:
     report = model.report
     return {
         "model_id": model.model_id,
@@ -208,7 +246,7 @@ def _range(low: float | None, high: float | None) -> str:
     return "n/a" if low is None or high is None else f"{low:g}..{high:g}"
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
