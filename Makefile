@@ -53,7 +53,7 @@ lint: $(STAMP) lint-ops ## Deployment kit checks (lint-ops), ruff, import layers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy scoring streams deploy/check.py
+	$(BIN)/mypy  # strict, on the files pyproject names: scoring, streams, deploy/check.py, bench
 
 lint-ops: $(STAMP) ops-tools ## hadolint, kubernetes-validate (offline), promtool check/test rules and dashboard queries on deploy/
 	$(BIN)/python deploy/check.py
