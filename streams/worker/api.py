@@ -1,4 +1,5 @@
-"""The query API on the worker's web server: ``GET /leads/{lead_id}``, ``/healthz``, ``/readyz``.
+"""The worker's web views: the query API ``GET /leads/{lead_id}``, the probes ``/healthz`` and ``/readyz``, and the
+Prometheus ``/metrics``.
 
 A lead's state lives on the worker that owns its partition. Any worker answers: it finds the owner from the
 partition assignment (partition = Kafka's default murmur2 partitioner on the lead id, as producers key events) and
@@ -14,12 +15,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types import AppT
+from faust.web import Request, Response, View
 
 from scoring import Engine, LeadState
 from streams.kafka.codec import snapshot_to_record
 from streams.kafka.partitioner import lead_partition
 from streams.settings import Settings
+from streams.worker.metrics import Metrics
+from streams.worker.table import LeadTable, StoredState, table_recovery
 
 ROUTED_HEADER = "X-Leadscore-Routed"
 SERVED_BY_HEADER = "X-Leadscore-Served-By"
@@ -35,7 +40,8 @@ def parse_at(text: str | None) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def lead_view(engine: Engine, stored: dict[str, Any], at_ms: int) -> dict[str, Any]:
+def lead_view(engine: Engine, stored: StoredState, at_ms: int) -> dict[str, Any]:
+    """The JSON answer of ``GET /leads/{lead_id}``: the lead's scores under every model that applies, at ``at_ms``."""
     state = LeadState.from_dict(stored)
     return {
         "lead_id": state.lead_id,
@@ -52,13 +58,13 @@ def lead_view(engine: Engine, stored: dict[str, Any], at_ms: int) -> dict[str, A
 
 
 def register_api(
-    app: faust.App, settings: Settings, table: Any, engine: Callable[[], Engine], changelog_topic: str
+    app: AppT, settings: Settings, table: LeadTable, engine: Callable[[], Engine], changelog_topic: str
 ) -> None:
     """The query API; ``engine`` gives the engine running now (models can be reloaded)."""
     token = settings.api_token.get_secret_value() if settings.api_token else None
     me = str(app.conf.canonical_url).rstrip("/")
 
-    def authorised(request: Any) -> bool:
+    def authorised(request: Request) -> bool:
         if token is None:
             return True
         given = request.headers.get("Authorization", "")
@@ -72,7 +78,7 @@ def register_api(
         return None
 
     @app.page("/leads/{lead_id}")
-    async def get_lead(web: Any, request: Any, lead_id: str) -> Any:
+    async def get_lead(web: View, request: Request, lead_id: str) -> Response:
         if not authorised(request):
             return web.json({"error": "missing or wrong bearer token"}, status=401)
         try:
@@ -91,23 +97,30 @@ def register_api(
         return web.json(view, headers={SERVED_BY_HEADER: me})
 
     @app.page("/healthz")
-    async def healthz(web: Any, request: Any) -> Any:
+    async def healthz(web: View, request: Request) -> Response:
         return web.json({"status": "ok"})
 
     @app.page("/readyz")
-    async def readyz(web: Any, request: Any) -> Any:
-        recovery = app.tables.recovery  # type: ignore[attr-defined]
+    async def readyz(web: View, request: Request) -> Response:
+        recovery = table_recovery(app)
         if app.rebalancing or not recovery.completed.is_set():
             remaining = recovery.active_remaining_total()
             return web.json({"status": "recovering", "changelog_records_remaining": remaining}, status=503)
         return web.json({"status": "ready", "leads": len(table)})
 
 
-async def _forward(app: faust.App, web: Any, request: Any, owner: str) -> Any:
+def register_metrics(app: AppT, metrics: Metrics) -> None:
+    """``GET /metrics``: the worker's metrics (:class:`streams.worker.metrics.Metrics`) and Faust's own (``faust_*``),
+    from the worker's one registry."""
+    metrics.recovery_remaining.set_function(lambda: max(0, table_recovery(app).active_remaining_total()))
+    setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.registry, name_prefix="faust")
+
+
+async def _forward(app: AppT, web: View, request: Request, owner: str) -> Response:
     headers = {ROUTED_HEADER: "1"}
     if "Authorization" in request.headers:
         headers["Authorization"] = request.headers["Authorization"]
-    url = f"{owner}{request.path_qs}"
+    url = f"{owner}{request.rel_url}"  # path and query string (aiohttp's ``path_qs`` is ``str(rel_url)``)
     try:
         async with app.http_client.get(url, headers=headers) as response:
             body = await response.read()

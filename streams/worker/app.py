@@ -1,40 +1,42 @@
-"""The Faust application, built from one :class:`Settings` object. Nothing here runs at import time."""
+"""The worker's Faust application, built from one :class:`Settings` object. Nothing here runs at import time.
+
+:func:`create_app` builds the parts and wires them together: the Faust app (:class:`LeadscoreApp`), the topics it
+reads and sends to (:mod:`streams.worker.wiring`), the lead-state table (:mod:`streams.worker.table`), the processor
+and the writer every agent shares; then it registers the agents (:mod:`streams.worker.agents`), the timers and
+start-up tasks (:mod:`streams.worker.timers`), the recovery hook (:mod:`streams.worker.recovery`) and the web views
+(:mod:`streams.worker.api`).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import signal
-import time
-from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
+from typing import cast
 
 import faust
-from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.transport.drivers.aiokafka import Consumer
+from faust.types import AppT, ConsumerT
 
-from scoring import Engine, load_models
+from scoring import Engine, ScoringModel, load_models
 from streams.kafka.codec import AvroCodec
 from streams.kafka.producer import BatchProducer
 from streams.kafka.security import faust_credentials
-from streams.kafka.topics import output_routes, schema_registry
+from streams.kafka.topics import Routes, output_routes, schema_registry
 from streams.settings import Settings
-from streams.worker.api import register_api
-from streams.worker.audit import deployment_messages
+from streams.worker.agents import MessageHandler, ResultWriter, register_agents, register_batch_scoring
+from streams.worker.api import register_api, register_metrics
 from streams.worker.batch import BatchScorer, EventBatcher
 from streams.worker.fetching import set_fetch_wait
 from streams.worker.metrics import Metrics
 from streams.worker.perevent import PerEventWriter
-from streams.worker.processor import TICK, Message, Processor, Result
+from streams.worker.processor import Processor
 from streams.worker.recovery import complete_recovery, correct_highwaters
 from streams.worker.reload import ModelReloader
+from streams.worker.table import LeadTable, lead_table
 from streams.worker.ticks import DueIndex, PartitionClocks
-from streams.worker.wiring import Leadscore, OutputTopics
+from streams.worker.timers import deployment_announcer, register_decay_ticks, register_lag_gauge, register_model_tasks
+from streams.worker.wiring import InputTopics, Leadscore, SendTopics, rerouted_topic_name
 
-STATE_TABLE = "lead-state"
-LAG_INTERVAL_S = 5.0
 PRODUCER_BATCH_BYTES = 256 * 1024
-log = logging.getLogger(__name__)
 
 
 class LeadscoreApp(faust.App):
@@ -44,8 +46,8 @@ class LeadscoreApp(faust.App):
     leadscore_settings: Settings
     leadscore_batcher: EventBatcher | None = None
 
-    def _new_consumer(self) -> Any:
-        consumer: Any = super()._new_consumer()
+    def _new_consumer(self) -> ConsumerT:
+        consumer = cast(Consumer, super()._new_consumer())  # Faust's aiokafka driver: broker URLs are kafka://
         batcher = self.leadscore_batcher
         if batcher is not None:  # in front of the conductor (Faust reads ``callback`` when its fetch loop starts)
             consumer.callback = batcher.wrap(consumer.callback)
@@ -56,17 +58,63 @@ class LeadscoreApp(faust.App):
 
 
 def create_app(settings: Settings) -> Leadscore:
-    """Build the Faust app, its topics, table, agent and web views from ``settings``."""
+    """Build the worker from ``settings``: the Faust app, its topics, table, agents, timers and web views."""
     models = load_models(settings.model_paths)
-    codec = AvroCodec(schema_registry(settings))
+    codec = avro_codec(settings)
     metrics = Metrics()
-    engine = Engine(models)
-    rerouted_name = f"{settings.app_id}-rerouted"
     routes = output_routes(settings)
     join = settings.join_conversions and routes.conversion_scores is not None  # a shadow leaves it to the live one
-    lead_time_ms = int(settings.conversion_lead_time_s * 1000) if join else None
-    processor = Processor(engine, codec, metrics, settings.partitions, rerouted_name, lead_time_ms)
+    processor = _processor(settings, models, codec, metrics, join)
     metrics.worker_info.labels(settings.app_id, "shadow" if settings.shadow else "live").set(1)
+    app = faust_app(settings)
+    inputs = InputTopics.of(app, settings, join)
+    outputs = SendTopics.of(app, routes, settings.topics.model_deployments)
+    table = lead_table(app, settings)
+    due_index = DueIndex()
+    clocks = PartitionClocks(idle_after_ms=int(settings.decay_tick_s * 1000))
+    lock = asyncio.Lock()  # one writer of lead state at a time: the batch scorer or one of the agents
+    scorer: BatchScorer | None = None
+    writer: ResultWriter
+    if settings.batch_max > 0:  # the fast path (ADR 013) scores lead-events and writes all state
+        writer = scorer = _batch_scorer(settings, app, table, processor, routes, join, due_index, clocks, metrics, lock)
+        batcher = EventBatcher(_batched_topics(inputs), settings.batch_max, settings.batch_linger_ms / 1000)
+        app.leadscore_batcher = batcher
+        register_batch_scoring(app, inputs, scorer, batcher)
+    else:
+        writer = _per_event_writer(table, inputs, outputs, routes, due_index, clocks)
+    agents = register_agents(app, inputs, MessageHandler(processor, table, writer, lock, metrics), scorer is not None)
+    register_decay_ticks(app, settings, inputs.ticks, table, due_index, clocks, metrics)
+    register_lag_gauge(app, inputs, metrics)
+    _register_recovery(app, settings, table, due_index, clocks, metrics)
+    register_api(app, settings, table, lambda: processor.engine, table.changelog_topic.get_topic_name())
+    announce = deployment_announcer(settings, codec, outputs.model_deployments)
+    reloader = ModelReloader(settings.model_paths, processor, metrics, lock, models, announce)
+    register_model_tasks(app, settings, reloader, announce)
+    register_metrics(app, metrics)
+    return Leadscore(
+        app=app,
+        settings=settings,
+        metrics=metrics,
+        codec=codec,
+        table=table,
+        outputs=outputs,
+        score_events=agents.score_events,
+        apply_profiles=agents.apply_profiles,
+        erase_leads=agents.erase_leads,
+        batch_scorer=scorer,
+        join_conversions=agents.join_conversions,
+    )
+
+
+def avro_codec(settings: Settings) -> AvroCodec:
+    """The worker's Avro codec, on the contracts of :func:`streams.kafka.topics.schema_registry` (the local file, or
+    a Schema Registry when ``schema_registry_url`` is set). The one place the worker's codec is built."""
+    return AvroCodec(schema_registry(settings))
+
+
+def faust_app(settings: Settings) -> LeadscoreApp:
+    """The Faust app, configured: raw keys and values (the codec does Avro), acks from all replicas, the web server
+    on the worker's own event loop."""
     app = LeadscoreApp(
         settings.app_id,
         broker=settings.broker_url,
@@ -93,197 +141,74 @@ def create_app(settings: Settings) -> Leadscore:
         canonical_url=settings.advertised_url,
     )
     app.leadscore_settings = settings
-    names = settings.topics
-    events_topic = app.topic(names.events, key_type=bytes, value_type=bytes, allow_empty=True)
-    profiles_topic = app.topic(names.profiles, key_type=bytes, value_type=bytes, allow_empty=True)
-    erasures_topic = app.topic(names.erasures, key_type=bytes, value_type=bytes, allow_empty=True)
-    ticks_topic = app.topic(
-        f"{settings.app_id}-decay-ticks",
-        key_type=bytes,
-        value_type=bytes,
-        internal=True,
-        partitions=settings.partitions,
-        retention=timedelta(days=1),
+    return app
+
+
+def _processor(
+    settings: Settings, models: tuple[ScoringModel, ...], codec: AvroCodec, metrics: Metrics, join: bool
+) -> Processor:
+    """The per-message decisions. With the conversion join, outcomes are joined to the scores
+    ``conversion_lead_time_s`` before them (without: no join, no score trail kept)."""
+    lead_time_ms = int(settings.conversion_lead_time_s * 1000) if join else None
+    engine = Engine(models)
+    return Processor(engine, codec, metrics, settings.partitions, rerouted_topic_name(settings), lead_time_ms)
+
+
+def _batch_scorer(
+    settings: Settings,
+    app: AppT,
+    table: LeadTable,
+    processor: Processor,
+    routes: Routes,
+    join: bool,
+    due_index: DueIndex,
+    clocks: PartitionClocks,
+    metrics: Metrics,
+    lock: asyncio.Lock,
+) -> BatchScorer:
+    """The fast path's scorer (ADR 013): lead-events, and lead-conversions when joined, a batch at a time; it writes
+    every state change, the other agents' included, through its own producer."""
+    return BatchScorer(
+        app=app,
+        table=table,
+        processor=processor,
+        events_topic=settings.topics.events,
+        routes=routes,
+        conversions_topic=settings.topics.conversions if join else None,
+        rerouted_topic=rerouted_topic_name(settings),
+        due_index=due_index,
+        clocks=clocks,
+        metrics=metrics,
+        lock=lock,
+        producer=BatchProducer(settings),
     )
-    rerouted_topic = app.topic(
-        rerouted_name,
-        key_type=bytes,
-        value_type=bytes,
-        internal=True,
-        partitions=settings.partitions,
-        retention=timedelta(days=7),
-    )
-    due_index = DueIndex()
-    clocks = PartitionClocks(idle_after_ms=int(settings.decay_tick_s * 1000))
-    outputs = OutputTopics.of(app, routes, names.model_deployments)
-    table = app.Table(
-        STATE_TABLE,
-        default=None,
-        partitions=settings.partitions,
-        help="Per-lead scores under every model (changelog-backed).",
-    )
 
-    lock = asyncio.Lock()  # one writer of lead state at a time: the batch scorer or one of the agents
-    scorer, score_events = None, None
-    if settings.batch_max > 0:  # the fast path (ADR 013) scores lead-events and writes all state
-        scorer = BatchScorer(
-            app=app,
-            table=table,
-            processor=processor,
-            events_topic=names.events,
-            routes=routes,
-            conversions_topic=names.conversions if join else None,
-            rerouted_topic=rerouted_name,
-            due_index=due_index,
-            clocks=clocks,
-            metrics=metrics,
-            lock=lock,
-            producer=BatchProducer(settings),
-        )
-    by_name = {topic.get_topic_name(): topic for topic in [*vars(outputs).values(), rerouted_topic] if topic}
-    writer = scorer or PerEventWriter(table, by_name, routes, rerouted_name, due_index, clocks)
 
-    async def handle(message: Message, process: Callable[[Message, Any], Result]) -> None:
-        started = time.perf_counter()
-        async with lock:
-            result = process(message, table.get)
-            await writer.emit(message, result)
-        metrics.processing.labels(message.topic).observe(time.perf_counter() - started)
-        if result.event_ms is not None and (result.changes or result.crossings):
-            metrics.event_to_emit.observe(max(0.0, time.time() - result.event_ms / 1000))
+def _batched_topics(inputs: InputTopics) -> frozenset[str]:
+    """The topics the fast path's batcher takes from Faust's consumer: lead-events, and lead-conversions when joined."""
+    batched = [inputs.events] if inputs.conversions is None else [inputs.events, inputs.conversions]
+    return frozenset(topic.get_topic_name() for topic in batched)
 
-    if scorer is not None:
-        batched = frozenset({names.events, names.conversions} if join else {names.events})
-        batcher = app.leadscore_batcher = EventBatcher(batched, settings.batch_max, settings.batch_linger_ms / 1000)
-        app.topics.add(events_topic)  # subscribed and assigned by Faust; its messages go to the batcher
-        if join:  # outcomes are joined in the same batches, in the order they arrive
-            app.topics.add(app.topic(names.conversions, key_type=bytes, value_type=bytes, allow_empty=True))
 
-        @app.task  # type: ignore[untyped-decorator]
-        async def score_event_batches() -> None:
-            await scorer.run(batcher)
+def _per_event_writer(
+    table: LeadTable,
+    inputs: InputTopics,
+    outputs: SendTopics,
+    routes: Routes,
+    due_index: DueIndex,
+    clocks: PartitionClocks,
+) -> PerEventWriter:
+    """With the fast path off: ``topic.send`` per output (rerouted inputs included), a table write per state."""
+    by_name = {topic.get_topic_name(): topic for topic in [*outputs.sent_to(), inputs.rerouted]}
+    return PerEventWriter(table, by_name, routes, inputs.rerouted.get_topic_name(), due_index, clocks)
 
-    else:
 
-        @app.agent(events_topic, name="score-events")
-        async def score_events(stream: faust.StreamT[bytes]) -> None:
-            async for event in stream.events():
-                message = _message(event)
-                await handle(message, processor.process_event)
+def _register_recovery(
+    app: AppT, settings: Settings, table: LeadTable, due_index: DueIndex, clocks: PartitionClocks, metrics: Metrics
+) -> None:
+    """After Faust's recovery of the table, before the agents resume: complete it and rebuild the due index."""
 
-    @app.agent(profiles_topic, name="apply-profiles")
-    async def apply_profiles(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            message = _message(event)
-            await handle(message, processor.process_profile)
-
-    @app.agent(erasures_topic, name="erase-leads")
-    async def erase_leads(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            message = _message(event)
-            async with lock:
-                await writer.emit(message, processor.process_erasure(message, _has_state))
-
-    @app.agent(rerouted_topic, name="rerouted-inputs")
-    async def rerouted_inputs(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            message = _message(event)
-            await handle(message, lambda m, load: processor.process_rerouted(m, load, _has_state))
-
-    join_conversions = None
-    if join and scorer is None:  # the per-event path: an agent (the fast path joins them in its batches)
-        conversions_topic = app.topic(names.conversions, key_type=bytes, value_type=bytes, allow_empty=True)
-
-        @app.agent(conversions_topic, name="join-conversions")
-        async def join_conversions(stream: faust.StreamT[bytes]) -> None:
-            async for event in stream.events():
-                message = _message(event)
-                await handle(message, processor.process_conversion)
-
-    def _has_state(lead_id: str) -> bool:
-        return table.get(lead_id) is not None
-
-    @app.agent(ticks_topic, name="decay-ticks")
-    async def decay_ticks(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            message = _message(event)
-            await handle(message, processor.process_tick)
-
-    @app.timer(settings.decay_tick_s, name="decay-timer")  # type: ignore[untyped-decorator]
-    async def send_decay_ticks() -> None:
-        """Each worker ticks only the leads of the partitions it owns that are due by their partition's clock."""
-        wall_ms = _wall_ms()
-        for partition in sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == names.events):
-            clock = clocks.now(partition, wall_ms)
-            if clock is None:
-                continue
-            for lead_id in due_index.pop_due(partition, clock):
-                await ticks_topic.send(key=lead_id.encode(), value=TICK.pack(clock), partition=partition)
-        metrics.leads_due.set(len(due_index))
-        metrics.leads.set(len(table))
-
-    @app.timer(LAG_INTERVAL_S, name="lag-gauge")  # type: ignore[untyped-decorator]
-    async def measure_lag() -> None:
-        """Consumer lag per owned input partition, for dashboards and the lag alert."""
-        inputs = {names.events, names.profiles, names.erasures, rerouted_name}
-        metrics.consumer_lag.clear()
-        for tp in sorted(app.assignor.assigned_actives()):
-            if tp.topic in inputs:
-                position = await app.consumer.position(tp)
-                end = app.consumer.highwater(tp)
-                if position is not None and end is not None:
-                    metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, end - position))
-
-    @table.on_recover
     async def recovered() -> None:
         await complete_recovery(app, settings, table, due_index, clocks, metrics)
 
-    register_api(app, settings, table, lambda: processor.engine, table.changelog_topic.get_topic_name())
-
-    async def announce(running: Any) -> None:
-        """The audit trail: which model versions this worker now scores with (ADR 018)."""
-        for key, value in deployment_messages(settings, codec, running):
-            await outputs.model_deployments.send(key=key, value=value)
-
-    reloader = ModelReloader(settings.model_paths, processor, metrics, lock, models, announce)
-
-    @app.task  # type: ignore[untyped-decorator]
-    async def announce_models() -> None:
-        await announce(processor.engine.models)
-
-    @app.task  # type: ignore[untyped-decorator]
-    async def reload_models() -> None:
-        """SIGHUP reloads the models now; changed model files are picked up every ``model_reload_s``."""
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reloader.check(force=True)))
-        while settings.model_reload_s > 0:
-            await asyncio.sleep(settings.model_reload_s)
-            await reloader.check()
-
-    metrics.recovery_remaining.set_function(lambda: max(0, app.tables.recovery.active_remaining_total()))  # type: ignore[attr-defined]
-    setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.registry, name_prefix="faust")
-
-    return Leadscore(
-        app,
-        settings,
-        models,
-        metrics,
-        codec,
-        table,
-        score_events,
-        apply_profiles,
-        erase_leads,
-        decay_ticks,
-        due_index,
-        outputs,
-        scorer,
-        join_conversions,
-    )
-
-
-def _wall_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _message(event: Any) -> Message:
-    return Message(event.message.topic, event.message.partition, event.message.offset, event.key, event.value)
+    table.on_recover(recovered)

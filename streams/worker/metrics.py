@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
+
+Metric = TypeVar("Metric", bound=MetricWrapperBase)
 
 
 class Metrics:
@@ -129,7 +132,7 @@ class Metrics:
             registry=self.registry,
         )
 
-    def child(self, metric: Any) -> Callable[..., Any]:
+    def child(self, metric: Metric) -> Callable[..., Metric]:
         """``metric.labels`` with the children cached: label lookups run per event on the hot path. Only for label
         values from a small set (topics, models, levels, known event types, error types)."""
         return functools.lru_cache(maxsize=1024)(metric.labels)

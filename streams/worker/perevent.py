@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+
+from faust.types import TopicT
 
 from streams.kafka.topics import Routes
 from streams.worker.batch import Outbox, collect
 from streams.worker.processor import Message, Result
+from streams.worker.table import LeadTable
 from streams.worker.ticks import DueIndex, PartitionClocks
 
 
@@ -23,8 +25,8 @@ class PerEventWriter:
 
     def __init__(
         self,
-        table: Any,
-        topics: Mapping[str, Any],
+        table: LeadTable,
+        topics: Mapping[str, TopicT],
         routes: Routes,
         rerouted_topic: str,
         due_index: DueIndex,

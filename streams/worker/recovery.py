@@ -15,21 +15,28 @@ import logging
 import time
 from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Any
+from typing import cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.types import TP
+from aiokafka.structs import ConsumerRecord
+from faust.types import TP, AppT, ConsumerT, EventT
 
 from streams.kafka.endoffsets import EMPTY_FETCHES_TO_STOP, FETCH_TIMEOUT_MS, exact_end_offsets
 from streams.kafka.security import aiokafka_security
 from streams.settings import Settings
 from streams.worker.metrics import Metrics
+from streams.worker.table import LeadTable, StoredState, table_recovery
 from streams.worker.ticks import DueIndex, PartitionClocks, rebuild_due_index
+
+#: Where Faust's recovery reached, per changelog partition: ``(topic, partition) -> offset`` of the last record applied.
+RecoveredOffsets = Mapping[tuple[str, int], int]
 
 log = logging.getLogger(__name__)
 
 
-async def top_up(settings: Settings, table: Any, recovered_offsets: dict[Any, int], partitions: set[int]) -> int:
+async def top_up(
+    settings: Settings, table: LeadTable, recovered_offsets: RecoveredOffsets, partitions: set[int]
+) -> int:
     """Apply changelog records past the offsets Faust recovered to; returns how many were applied."""
     topic = table.changelog_topic.get_topic_name()
     tps = [TopicPartition(topic, partition) for partition in sorted(partitions)]
@@ -63,40 +70,47 @@ async def top_up(settings: Settings, table: Any, recovered_offsets: dict[Any, in
     return applied
 
 
-def _event(record: Any) -> Any:
+def _event(record: ConsumerRecord[bytes, bytes]) -> EventT[StoredState]:
     key = json.loads(record.key) if record.key is not None else None
     value = json.loads(record.value) if record.value is not None else None
     return changelog_event(record.topic, record.partition, record.offset, record.key, record.value, key, value)
 
 
 def changelog_event(
-    topic: str, partition: int, offset: int, raw_key: bytes | None, raw_value: bytes | None, key: Any, value: Any
-) -> Any:
+    topic: str,
+    partition: int,
+    offset: int,
+    raw_key: bytes | None,
+    raw_value: bytes | None,
+    key: str | None,
+    value: StoredState | None,
+) -> EventT[StoredState]:
     """The shape of a Faust changelog event that table stores read in ``apply_changelog_batch``: the raw bytes
-    (RocksDB stores them as they are) and the decoded key and value (the memory store keeps those)."""
+    (RocksDB stores them as they are) and the decoded key and value (the memory store keeps those). Only those
+    fields: not a whole :class:`faust.types.EventT`, but all a store's ``apply_changelog_batch`` reads of one."""
     message = SimpleNamespace(
         key=raw_key, value=raw_value, partition=partition, offset=offset, topic=topic, tp=TP(topic, partition)
     )
-    return SimpleNamespace(key=key, value=value, message=message)
+    return cast("EventT[StoredState]", SimpleNamespace(key=key, value=value, message=message))
 
 
-def correct_highwaters(consumer: Any, settings: Settings) -> None:
-    """Make a Faust consumer's ``highwaters`` exact (see :func:`exact_end_offsets`)."""
+def correct_highwaters(consumer: ConsumerT, settings: Settings) -> None:
+    """Make a Faust consumer's ``highwaters`` exact (see :func:`streams.kafka.endoffsets.exact_end_offsets`)."""
     reported_highwaters = consumer.highwaters
 
-    async def highwaters(*partitions: Any) -> Mapping[Any, int]:
+    async def highwaters(*partitions: TP) -> Mapping[TP, int]:
         return await exact_end_offsets(settings, await reported_highwaters(*partitions))
 
-    consumer.highwaters = highwaters
+    consumer.highwaters = highwaters  # type: ignore[method-assign]  # the consumer's own, wrapped
 
 
 async def complete_recovery(
-    app: Any, settings: Settings, table: Any, due_index: DueIndex, clocks: PartitionClocks, metrics: Metrics
+    app: AppT, settings: Settings, table: LeadTable, due_index: DueIndex, clocks: PartitionClocks, metrics: Metrics
 ) -> None:
     """After Faust's recovery, before the agents resume: read what a wrong high watermark hid (ADR 011), then index
     the owned leads that have a crossing by decay ahead (ADR 009)."""
     owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.topics.events}
-    recovery = app.tables.recovery
+    recovery = table_recovery(app)
     recovery.flush_buffers()  # records read after Faust's last flush
     offsets = {(tp.topic, tp.partition): offset for tp, offset in recovery.active_offsets.items()}
     try:

@@ -6,6 +6,8 @@ from typing import Any
 
 import faust
 import mode.loop
+from faust.types import AppT
+from mode import ServiceT
 
 from streams.settings import Settings
 from streams.worker.app import create_app
@@ -18,8 +20,8 @@ class QuietWorker(faust.Worker):
     throughput in log formatting (see docs/decisions/004-quiet-worker.md).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, app: AppT, *services: ServiceT, **options: Any) -> None:  # options: faust.Worker's own
+        super().__init__(app, *services, **options)
         self.spinner = None
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+
+from streams.worker.table import StoredState
 
 
 @dataclass
@@ -79,7 +80,7 @@ class PartitionClocks:
 
 
 def rebuild_due_index(
-    states: Iterable[tuple[str, dict[str, Any]]],
+    states: Iterable[tuple[str, StoredState]],
     owned: set[int],
     due_index: DueIndex,
     clocks: PartitionClocks,

@@ -1,64 +1,133 @@
-"""What :func:`streams.worker.app.create_app` builds and hands to the worker, the CLI and the tests."""
+"""What :func:`streams.worker.app.create_app` builds and hands to the worker, the CLI and the tests: the app with
+the parts they reach for (:class:`Leadscore`), and the Faust topic objects the worker reads (:class:`InputTopics`)
+and sends to (:class:`SendTopics`).
+
+Four names, four things, from the engine to the broker:
+
+* :mod:`scoring.outputs`: what the engine reports (``ScoreChange``, ``ThresholdCrossing``, snapshots), pure data.
+* :class:`streams.kafka.topics.Routes`: the *names* of the topics each kind of output goes to (None: not sent).
+* :class:`SendTopics`: the Faust topic objects of those names, for ``topic.send`` (the per-event path,
+  :class:`streams.worker.perevent.PerEventWriter`, and the audit trail of model deployments).
+* :data:`streams.kafka.producer.Record`: what the fast path produces through its own
+  :class:`streams.kafka.producer.BatchProducer`, addressed by name (ADR 013).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
 
-import faust
+from faust.types import AgentT, AppT, TopicT
 
-from scoring import ScoringModel
 from streams.kafka.codec import AvroCodec
 from streams.kafka.topics import Routes
 from streams.settings import Settings
 from streams.worker.batch import BatchScorer
 from streams.worker.metrics import Metrics
-from streams.worker.ticks import DueIndex
+from streams.worker.table import LeadTable
 
 
 @dataclass
 class Leadscore:
     """The app and the parts tests and the CLI reach for."""
 
-    app: faust.App
+    app: AppT  # a streams.worker.app.LeadscoreApp
     settings: Settings
-    models: tuple[ScoringModel, ...]
     metrics: Metrics
     codec: AvroCodec
-    table: Any
-    score_events: Any  # the events agent (None when the fast path scores lead-events: settings.batch_max > 0)
-    apply_profiles: Any  # the profiles agent
-    erase_leads: Any  # the erasures agent
-    decay_ticks: Any  # the decay-ticks agent
-    due_index: DueIndex
-    outputs: OutputTopics
+    table: LeadTable
+    outputs: SendTopics  # the Faust topics the worker sends to (the fast path produces by name instead)
+    score_events: AgentT[bytes] | None  # the events agent (None when the fast path scores lead-events)
+    apply_profiles: AgentT[bytes]  # the profiles agent
+    erase_leads: AgentT[bytes]  # the erasures agent
     batch_scorer: BatchScorer | None = None  # the fast path (ADR 013), when settings.batch_max > 0
-    join_conversions: Any = None  # the conversions agent (None in shadow mode)
+    join_conversions: AgentT[bytes] | None = None  # the conversions agent (None: fast path, shadow or no join)
+
+
+def rerouted_topic_name(settings: Settings) -> str:
+    """The internal topic inputs not keyed or partitioned by lead id are forwarded to (ADR 005)."""
+    return f"{settings.app_id}-rerouted"
+
+
+@dataclass(frozen=True)
+class InputTopics:
+    """The Faust topic objects the worker reads. All carry raw bytes (the processor decodes them); ``conversions``
+    is None when the worker joins no outcomes (a shadow worker, or ``join_conversions`` off)."""
+
+    events: TopicT
+    profiles: TopicT
+    erasures: TopicT
+    ticks: TopicT  # internal: one decay tick per due lead, on the lead's partition (ADR 009)
+    rerouted: TopicT  # internal: inputs forwarded keyed and partitioned by lead id (ADR 005)
+    conversions: TopicT | None
+
+    @classmethod
+    def of(cls, app: AppT, settings: Settings, join_conversions: bool) -> InputTopics:
+        names = settings.topics
+
+        def source(name: str) -> TopicT:
+            return app.topic(name, key_type=bytes, value_type=bytes, allow_empty=True)
+
+        def internal(name: str, retention: timedelta) -> TopicT:
+            return app.topic(
+                name,
+                key_type=bytes,
+                value_type=bytes,
+                internal=True,
+                partitions=settings.partitions,
+                retention=retention,
+            )
+
+        return cls(
+            events=source(names.events),
+            profiles=source(names.profiles),
+            erasures=source(names.erasures),
+            ticks=internal(f"{settings.app_id}-decay-ticks", timedelta(days=1)),
+            rerouted=internal(rerouted_topic_name(settings), timedelta(days=7)),
+            conversions=source(names.conversions) if join_conversions else None,
+        )
 
 
 @dataclass
-class OutputTopics:
-    """The Faust topics outputs go to; None: not sent (see :class:`streams.kafka.topics.Routes`)."""
+class SendTopics:
+    """The Faust topic objects the worker sends to with ``topic.send``, one per :class:`Routes` field plus the
+    audit trail; None: not sent (see :class:`streams.kafka.topics.Routes`)."""
 
-    score_changes: Any
-    thresholds: Any
-    dead_letters: Any
-    scores: Any
-    erasures_completed: Any
-    conversion_scores: Any
-    model_deployments: Any
+    score_changes: TopicT
+    thresholds: TopicT | None
+    dead_letters: TopicT | None
+    scores: TopicT
+    erasures_completed: TopicT | None
+    conversion_scores: TopicT | None
+    model_deployments: TopicT
 
     @classmethod
-    def of(cls, app: faust.App, routes: Routes, model_deployments: str) -> OutputTopics:
-        def topic(name: str | None) -> Any:
-            return None if name is None else app.topic(name, key_type=bytes, value_type=bytes)
+    def of(cls, app: AppT, routes: Routes, model_deployments: str) -> SendTopics:
+        def topic(name: str) -> TopicT:
+            return app.topic(name, key_type=bytes, value_type=bytes)
+
+        def maybe(name: str | None) -> TopicT | None:
+            return None if name is None else topic(name)
 
         return cls(
             topic(routes.score_changes),
-            topic(routes.thresholds),
-            topic(routes.dead_letters),
+            maybe(routes.thresholds),
+            maybe(routes.dead_letters),
             topic(routes.scores),
-            topic(routes.erasures_completed),
-            topic(routes.conversion_scores),
+            maybe(routes.erasures_completed),
+            maybe(routes.conversion_scores),
             topic(model_deployments),
         )
+
+    def sent_to(self) -> list[TopicT]:
+        """Every topic this worker sends to (the fields not None), in field order."""
+        topics = [
+            self.score_changes,
+            self.thresholds,
+            self.dead_letters,
+            self.scores,
+            self.erasures_completed,
+            self.conversion_scores,
+            self.model_deployments,
+        ]
+        return [topic for topic in topics if topic is not None]

@@ -1,0 +1,144 @@
+"""The Faust agents: one loop per input topic that hands each message to the processor and writes what it decided.
+
+Per input: ``score-events`` (lead-events), ``apply-profiles``, ``erase-leads``, ``rerouted-inputs`` (inputs forwarded
+keyed by lead id), ``join-conversions`` and ``decay-ticks``. With the fast path on (``batch_max > 0``, ADR 013)
+lead-events, and lead-conversions when joined, have no agent: Faust subscribes to them and assigns their partitions,
+their messages go to the :class:`streams.worker.batch.EventBatcher`, and one task scores them a batch at a time
+(:func:`register_batch_scoring`). Every agent writes through one :class:`ResultWriter` (the batch scorer's ordered
+writes, or :class:`streams.worker.perevent.PerEventWriter` with the fast path off), under one lock: one writer of
+lead state at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+from faust.types import AgentT, AppT, EventT, StreamT
+
+from streams.worker.batch import BatchScorer, EventBatcher
+from streams.worker.metrics import Metrics
+from streams.worker.processor import LoadState, Message, Processor, Result
+from streams.worker.table import LeadTable
+from streams.worker.wiring import InputTopics
+
+#: One of the processor's decisions (``process_event``, ``process_profile``...): a message and the state reader in,
+#: what to send and write out.
+Decide = Callable[[Message, LoadState], Result]
+
+
+class ResultWriter(Protocol):
+    """Sends and writes what one input produced: :class:`streams.worker.batch.BatchScorer` (the fast path: the
+    batches' own ordered writes) or :class:`streams.worker.perevent.PerEventWriter` (``topic.send``, table writes)."""
+
+    async def emit(self, message: Message, result: Result) -> None: ...
+
+
+@dataclass
+class MessageHandler:
+    """What every agent does with one message: decide under the state lock, write, and time it."""
+
+    processor: Processor
+    table: LeadTable
+    writer: ResultWriter
+    lock: asyncio.Lock  # one writer of lead state at a time: the batch scorer or one of the agents
+    metrics: Metrics
+
+    async def handle(self, message: Message, decide: Decide) -> None:
+        """Decide and write under the lock; observe the processing time and, for an input that moved a score, the
+        time from its event to the emit."""
+        started = time.perf_counter()
+        async with self.lock:
+            result = decide(message, self.table.get)
+            await self.writer.emit(message, result)
+        self.metrics.processing.labels(message.topic).observe(time.perf_counter() - started)
+        if result.event_ms is not None and (result.changes or result.crossings):
+            self.metrics.event_to_emit.observe(max(0.0, time.time() - result.event_ms / 1000))
+
+    async def erase(self, message: Message) -> None:
+        """An erasure request: decided and written under the lock (not timed)."""
+        async with self.lock:
+            await self.writer.emit(message, self.processor.process_erasure(message, self.has_state))
+
+    def reroute(self, message: Message, load_state: LoadState) -> Result:
+        """The decision for an input forwarded keyed by its lead id: dispatched by its schema."""
+        return self.processor.process_rerouted(message, load_state, self.has_state)
+
+    def has_state(self, lead_id: str) -> bool:
+        return self.table.get(lead_id) is not None
+
+
+@dataclass(frozen=True)
+class Agents:
+    """The agents :class:`streams.worker.wiring.Leadscore` hands on, for tests to drive through ``test_context``
+    (None: no agent for that input in this configuration)."""
+
+    score_events: AgentT[bytes] | None
+    apply_profiles: AgentT[bytes]
+    erase_leads: AgentT[bytes]
+    join_conversions: AgentT[bytes] | None
+
+
+def register_agents(app: AppT, inputs: InputTopics, handler: MessageHandler, fast_path: bool) -> Agents:
+    """One agent per input topic; lead-events and lead-conversions only when the fast path does not take them."""
+    processor = handler.processor
+    score_events = join_conversions = None
+    if not fast_path:
+
+        @app.agent(inputs.events, name="score-events")
+        async def score_events(stream: StreamT[bytes]) -> None:
+            async for event in stream.events():
+                await handler.handle(_message(event), processor.process_event)
+
+    @app.agent(inputs.profiles, name="apply-profiles")
+    async def apply_profiles(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            await handler.handle(_message(event), processor.process_profile)
+
+    @app.agent(inputs.erasures, name="erase-leads")
+    async def erase_leads(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            await handler.erase(_message(event))
+
+    @app.agent(inputs.rerouted, name="rerouted-inputs")
+    async def rerouted_inputs(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            await handler.handle(_message(event), handler.reroute)
+
+    if inputs.conversions is not None and not fast_path:
+
+        @app.agent(inputs.conversions, name="join-conversions")
+        async def join_conversions(stream: StreamT[bytes]) -> None:
+            async for event in stream.events():
+                await handler.handle(_message(event), processor.process_conversion)
+
+    @app.agent(inputs.ticks, name="decay-ticks")
+    async def decay_ticks(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            await handler.handle(_message(event), processor.process_tick)
+
+    return Agents(score_events, apply_profiles, erase_leads, join_conversions)
+
+
+def register_batch_scoring(app: AppT, inputs: InputTopics, scorer: BatchScorer, batcher: EventBatcher) -> None:
+    """The fast path (ADR 013): lead-events (and lead-conversions when joined, in the order they arrive) are
+    subscribed and assigned by Faust; the app's consumer hands their messages to ``batcher``, a task scores them."""
+    app.topics.add(inputs.events)
+    if inputs.conversions is not None:
+        app.topics.add(inputs.conversions)
+
+    async def score_event_batches() -> None:
+        await scorer.run(batcher)
+
+    app.task(score_event_batches)
+
+
+def _message(event: EventT[bytes]) -> Message:
+    """Where a Faust event came from, with its key and value: raw bytes (every input topic is declared with
+    ``key_type=bytes, value_type=bytes`` and the app's serializers are ``raw``), None for an empty one."""
+    source = event.message
+    key, value = cast("bytes | None", event.key), cast("bytes | None", event.value)
+    return Message(source.topic, source.partition, source.offset, key, value)
