@@ -1,7 +1,7 @@
 """Reading leadscore's input topics back from the beginning, as a history (``evaluate``, ``fit``, ``rescore``).
 
 Each partition is read from its first offset to its end offset as of the start of the read (exact even on a broker
-that reports a wrong high watermark: see :func:`streams.worker.recovery.exact_end_offsets`), so records produced while
+that reports a wrong high watermark: see :func:`streams.kafka.endoffsets.exact_end_offsets`), so records produced while
 the read runs are not waited for. Records that do not decode or check are skipped and listed, never fatal.
 """
 
