@@ -1,22 +1,22 @@
-"""Shared fixtures: the example model, a codec, and event factories."""
+"""Shared fixtures: the example model, a codec, and event factories (now in streams.devtools.testing)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from scoring import LeadEvent, ScoringModel, example_model_path, load_model
+from scoring import ScoringModel, example_model_path, load_model
 from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.testing import T0, make_event
 from streams.kafka.codec import AvroCodec
 from streams.kafka.registry import LocalSchemaRegistry
 
-T0 = 1_767_603_600_000  # 2026-01-05T09:00:00Z
+__all__ = ["DAY", "SIMPLE_MODEL", "T0", "make_event"]  # make_event and T0 live in streams.devtools.testing now
+
 DAY = 86_400_000
 SIMPLE_MODEL = Path(__file__).parent / "fixtures" / "simple.yaml"
-_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -42,14 +42,3 @@ def simple_model() -> ScoringModel:
 @pytest.fixture(scope="session")
 def codec() -> AvroCodec:
     return AvroCodec(LocalSchemaRegistry())
-
-
-def make_event(lead_id: str, type_: str, at_ms: int = T0, event_id: str | None = None, **props: str) -> LeadEvent:
-    return LeadEvent(
-        event_id=event_id or f"e-{next(_counter)}",
-        lead_id=lead_id,
-        type=type_,
-        occurred_at_ms=at_ms,
-        source="test",
-        properties=props,
-    )
