@@ -1,22 +1,103 @@
-"""Shared fixtures: the example model, a codec, and event factories."""
+"""Shared fixtures (the example models, a codec, the session's broker), and every test's tier markers.
+
+A test's markers come from where it lives, in one table: the longest prefix of its path (below ``tests/``) in
+``TIERS``; files in ``NEEDS_ANALYSIS`` are also marked ``analysis``. No test module marks itself. What the markers
+mean is in pyproject.toml (``[tool.pytest.ini_options] markers``), and the Makefile selects by them:
+
+    make test-unit         pytest -m "not integration"         no broker
+    make test-integration  pytest -m integration               the embedded Tansu broker
+    make reliability       pytest -m reliability tests/reliability   the long scenarios, skipped unless selected
+"""
 
 from __future__ import annotations
 
-import itertools
+import functools
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from scoring import LeadEvent, ScoringModel, example_model_path, load_model
+from scoring import ScoringModel, example_model_path, load_model
 from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.testing import T0, make_event
 from streams.kafka.codec import AvroCodec
 from streams.kafka.registry import LocalSchemaRegistry
 
-T0 = 1_767_603_600_000  # 2026-01-05T09:00:00Z
+__all__ = ["DAY", "SIMPLE_MODEL", "T0", "make_event"]  # make_event and T0 live in streams.devtools.testing now
+
+TESTS = Path(__file__).parent
 DAY = 86_400_000
-SIMPLE_MODEL = Path(__file__).parent / "fixtures" / "simple.yaml"
-_counter = itertools.count()
+SIMPLE_MODEL = TESTS / "fixtures" / "simple.yaml"
+
+TIERS: dict[str, tuple[str, ...]] = {
+    "unit": ("unit",),  # pure, in-process
+    "stream": ("stream",),  # the real Faust app in-process, no broker
+    "examples": ("stream",),  # docs/testing.md's example: the public drivers, no broker
+    "acceptance": ("acceptance",),  # issue 8 end to end from the CLI, on the Olist data
+    "ops": ("ops",),  # the deployment kit (promtool, hadolint, kubernetes-validate)
+    "ops/test_prometheus_live.py": ("ops", "integration"),  # ... with a live worker on the broker
+    "integration": ("integration",),
+    "reliability": ("integration",),  # issue 6 scenarios: each runs a broker (the broker-free checks are in unit/)
+    "reliability/test_long.py": ("integration", "reliability"),  # the long ones: `make reliability` only
+}
+NEEDS_ANALYSIS = {  # numpy, scipy, scikit-learn or matplotlib: imported, or needed by `leadscore fit`/`evaluate`
+    "acceptance/test_olist_loop.py",
+    "integration/test_evaluate_topics.py",
+    "integration/test_fit_against_broker.py",
+    "integration/test_rescore.py",
+    "unit/test_cli_evaluate.py",
+    "unit/test_cli_fit.py",
+    "unit/test_comparison.py",
+    "unit/test_evaluate_metrics.py",
+    "unit/test_evaluation.py",
+    "unit/test_fitting.py",
+}
+ANALYSIS_EXTRA = ("numpy", "scipy", "sklearn", "matplotlib")
+
+
+@functools.cache
+def tier_markers(path: Path) -> tuple[str, ...]:
+    """The markers of the test file at ``path``: its row in ``TIERS``, plus ``analysis`` if it needs the extra."""
+    relative = path.relative_to(TESTS).as_posix()
+    rows = [prefix for prefix in TIERS if relative == prefix or relative.startswith(f"{prefix}/")]
+    if not rows:
+        raise pytest.UsageError(f"tests/{relative} is in no tier: give its directory a row in tests/conftest.py TIERS")
+    markers = TIERS[max(rows, key=len)]
+    return (*markers, "analysis") if relative in NEEDS_ANALYSIS else markers
+
+
+@functools.cache
+def _analysis_installed() -> bool:
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in ANALYSIS_EXTRA)
+    except ImportError:
+        return False
+
+
+class _NeedsAnalysis(pytest.Module):
+    def collect(self) -> list[pytest.Item]:
+        where = self.path.relative_to(TESTS.parent)
+        pytest.skip(f"{where} needs the analysis extra: pip install -e '.[analysis]' (or deselect: -m 'not analysis')")
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    """Without the analysis extra its test files are not imported (they would fail to): each is one skip."""
+    relative = module_path.relative_to(TESTS).as_posix() if module_path.is_relative_to(TESTS) else None
+    if relative in NEEDS_ANALYSIS and not _analysis_installed():
+        return _NeedsAnalysis.from_parent(parent, path=module_path)
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test from ``TIERS``; the long reliability scenarios are skipped unless ``-m`` names them."""
+    long_selected = "reliability" in (config.option.markexpr or "")
+    for item in items:
+        markers = tier_markers(Path(item.path))
+        for name in markers:
+            item.add_marker(name)
+        if "reliability" in markers and not long_selected:
+            item.add_marker(pytest.mark.skip(reason="long reliability scenario: run with `make reliability`"))
 
 
 @pytest.fixture(scope="session")
@@ -42,14 +123,3 @@ def simple_model() -> ScoringModel:
 @pytest.fixture(scope="session")
 def codec() -> AvroCodec:
     return AvroCodec(LocalSchemaRegistry())
-
-
-def make_event(lead_id: str, type_: str, at_ms: int = T0, event_id: str | None = None, **props: str) -> LeadEvent:
-    return LeadEvent(
-        event_id=event_id or f"e-{next(_counter)}",
-        lead_id=lead_id,
-        type=type_,
-        occurred_at_ms=at_ms,
-        source="test",
-        properties=props,
-    )

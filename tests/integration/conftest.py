@@ -1,4 +1,6 @@
-"""Integration fixtures: one embedded Tansu broker per test session, fresh topics and app id per test."""
+"""Integration fixtures: fresh topics and app id per test on the session's embedded broker (``broker``, in
+tests/conftest.py, which also marks these tests ``integration``), and a reader of topics that decodes with the
+Apache ``avro`` reference library."""
 
 from __future__ import annotations
 
@@ -15,12 +17,6 @@ from tests.avro_reference import reference_decode
 from tests.conftest import SIMPLE_MODEL
 
 _run = itertools.count()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "integration" in str(item.fspath):
-            item.add_marker(pytest.mark.integration)
 
 
 def new_settings(broker: EmbeddedBroker, data_dir, name: str | None = None, **overrides) -> Settings:

@@ -39,8 +39,6 @@ from tests.integration.conftest import new_settings
 from tests.ops.conftest import checks, require_tool
 from tests.ops.promql import metric_name, selectors
 
-pytestmark = pytest.mark.integration
-
 LEADS = 60
 FIRST_BATCH = 600
 LOAD_EVENTS_PER_S = 40

@@ -8,7 +8,7 @@ from tests.reliability.harness import write_report
 from tests.reliability.rebalance import run_rebalance
 from tests.reliability.scenarios import run_crash, run_hostile, run_stall
 
-pytestmark = [pytest.mark.reliability, pytest.mark.timeout(1800)]
+pytestmark = pytest.mark.timeout(1800)  # marked integration and reliability by tests/conftest.py
 
 
 def _exact(figures):

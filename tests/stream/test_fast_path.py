@@ -1,4 +1,5 @@
-"""Stream tests of the fast path (ADR 013): the batch scorer of the real app, with a recording producer.
+"""Stream tests of the fast path (ADR 013): the batch scorer of the real app, with a recording producer (the public
+drivers of :mod:`streams.devtools.testing`: ``WorkerDriver``, its ``TestingSink``).
 
 The reference is the per-event Faust agent (``batch_max=0``) driven through ``test_context``: on the same input,
 the fast path must send the same outputs, in the same order, and leave the same table; and it must wait for the
@@ -8,57 +9,20 @@ broker's acknowledgement of the outputs before it writes the state, and of both 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from types import SimpleNamespace
-from unittest.mock import AsyncMock
 
 import pytest
 
 from scoring import example_model_path
 from streams.datasets.synthetic import JourneyGenerator
+from streams.devtools.testing import InputMessage, TestingSink, WorkerDriver, build_app, input_messages, make_event
 from streams.settings import load_settings
 from streams.worker.app import create_app
 from streams.worker.batch import EventBatcher
-from tests.conftest import make_event
 
 EVENTS = "lead-events"
-
-
-class RecordingProducer:
-    """Stands in for the fast path's batch producer: logs every record, acknowledges them a loop iteration later."""
-
-    def __init__(self, fail_topic: str | None = None) -> None:
-        self.log: list[tuple[str, str]] = []
-        self.records: list[tuple[str, bytes | None, bytes | None, int | None]] = []
-        self.offsets: dict[tuple[str, int | None], itertools.count[int]] = {}
-        self.fail_topic = fail_topic
-
-    async def send_all(self, records):
-        offsets = [
-            next(self.offsets.setdefault((topic, partition), itertools.count())) for topic, *_, partition in records
-        ]
-        self.log += [("send", topic) for topic, *_ in records]
-        self.records += records
-        await asyncio.sleep(0)  # the broker answers later
-        self.log += [("acked", topic) for topic, *_ in records]
-        if any(topic == self.fail_topic for topic, *_ in records):
-            raise RuntimeError("broker refused the record")
-        return offsets
-
-    async def stop(self) -> None:
-        pass
-
-
-def build(tmp_path, batch_max: int):
-    settings = load_settings(
-        store="memory://",
-        data_dir=tmp_path / f"state-{batch_max}",
-        app_id="fast-path-test",
-        model_paths=[example_model_path("b2b")],
-        partitions=1,
-        batch_max=batch_max,
-    )
-    return create_app(settings)
+B2B = example_model_path("b2b")
+APP_ID = "fast-path-test"
 
 
 def messages(codec, count: int = 400):
@@ -68,66 +32,54 @@ def messages(codec, count: int = 400):
     values.insert(120, (b"not-the-lead-id", values[5][1]))  # keyed by something else: rerouted
     values.insert(200, (b"lead-x", b"\x00\x00\x00\x00\x01garbage"))
     values.insert(300, (b"lead-y", codec.encode_event(make_event("lead-y", "teleport"))))
-    return [
-        SimpleNamespace(topic=EVENTS, partition=0, offset=offset, key=key, value=value, tp=(EVENTS, 0))
-        for offset, (key, value) in enumerate(values)
-    ]
+    return input_messages(EVENTS, values)
 
 
 async def per_event_reference(tmp_path, inputs):
-    built = build(tmp_path, batch_max=0)
-    for topic in vars(built.outputs).values():
-        topic.send = AsyncMock()
+    built = build_app(B2B, tmp_path / "state-0", app_id=APP_ID, batch_max=0)
+    sink = TestingSink.attach(built)
     async with built.score_events.test_context() as agent:
         for message in inputs:
             if message.key != b"not-the-lead-id":  # rerouting is the fast path's own check below
                 await agent.put(message.value, key=message.key)
-    sent = {
-        name: [(c.kwargs["key"], c.kwargs["value"]) for c in topic.send.await_args_list]
-        for name, topic in vars(built.outputs).items()
-    }
-    return sent, dict(built.table.items())
+    return sink, dict(built.table.items())
 
 
-async def fast_path(tmp_path, inputs, batch_size: int, producer: RecordingProducer):
-    built = build(tmp_path, batch_max=1000)
-    built.batch_scorer.producer = producer
-    acked: list[int] = []
-    for start in range(0, len(inputs), batch_size):
-        await built.batch_scorer.score(inputs[start : start + batch_size], lambda m: acked.append(m.offset))
-    return built, acked
+async def fast_path(tmp_path, inputs, batch_size: int) -> WorkerDriver:
+    driver = WorkerDriver(B2B, tmp_path / "state-1000", app_id=APP_ID)
+    await driver.score(inputs, batch_size)
+    return driver
+
+
+def acked(driver: WorkerDriver) -> list[int]:
+    return [message.offset for message in driver.acked]
 
 
 @pytest.mark.parametrize("batch_size", [1, 7, 1000])
 async def test_fast_path_sends_what_the_per_event_agent_sends(tmp_path, codec, batch_size):
     inputs = messages(codec)
     reference, reference_table = await per_event_reference(tmp_path, inputs)
-    producer = RecordingProducer()
-    built, acked = await fast_path(tmp_path, inputs, batch_size, producer)
-
-    def sent_to(topic):
-        return [(key, value) for name, key, value, _ in producer.records if name == topic]
+    driver = await fast_path(tmp_path, inputs, batch_size)
+    built, producer = driver.leadscore, driver.sink
 
     names = built.settings.topics
-    assert sent_to(names.score_changes) == reference["score_changes"]
-    assert sent_to(names.thresholds) == reference["thresholds"]
-    assert sent_to(names.scores) == reference["scores"]
-    assert len(reference["thresholds"]) > 0 and len(reference["score_changes"]) > 150
-    letters = [codec.decode(value)[1] for _, value in sent_to(names.dead_letters)]
+    assert producer.sent(names.score_changes) == reference.sent(names.score_changes)
+    assert producer.sent(names.thresholds) == reference.sent(names.thresholds)
+    assert producer.sent(names.scores) == reference.sent(names.scores)
+    assert len(reference.sent(names.thresholds)) > 0 and len(reference.sent(names.score_changes)) > 150
+    letters = [value for _, value in producer.decoded(names.dead_letters)]
     assert [(d["offset"], d["error_type"]) for d in letters] == [(200, "DecodeError"), (300, "InvalidEventError")]
     rerouted = [(key, partition) for name, key, _, partition in producer.records if name.endswith("-rerouted")]
     assert len(rerouted) == 1 and rerouted[0][1] == 0
     assert dict(built.table.items()) == reference_table
-    assert acked == [m.offset for m in inputs]
+    assert acked(driver) == [m.offset for m in inputs]
 
 
 async def test_one_changelog_record_per_lead_per_batch(tmp_path, codec):
-    inputs = [
-        SimpleNamespace(topic=EVENTS, partition=0, offset=i, key=b"lead-1", value=codec.encode_event(event), tp=None)
-        for i, event in enumerate(make_event("lead-1", kind) for kind in ["email_open", "webinar_attended"] * 5)
-    ]
-    producer = RecordingProducer()
-    built, _ = await fast_path(tmp_path, inputs, 1000, producer)
+    events = [make_event("lead-1", kind) for kind in ["email_open", "webinar_attended"] * 5]
+    inputs = input_messages(EVENTS, [(b"lead-1", codec.encode_event(event)) for event in events])
+    driver = await fast_path(tmp_path, inputs, 1000)
+    built, producer = driver.leadscore, driver.sink
     changelog = built.table.changelog_topic.get_topic_name()
     written = [(key, value) for name, key, value, _ in producer.records if name == changelog]
     assert len(written) == 1 and written[0][0] == b'"lead-1"'
@@ -136,25 +88,25 @@ async def test_one_changelog_record_per_lead_per_batch(tmp_path, codec):
 
 async def test_outputs_are_acknowledged_before_state_and_both_before_inputs(tmp_path, codec):
     inputs = messages(codec, 60)
-    producer = RecordingProducer()
-    built, acked = await fast_path(tmp_path, inputs, 1000, producer)
+    driver = await fast_path(tmp_path, inputs, 1000)
+    built, producer = driver.leadscore, driver.sink
     changelog = built.table.changelog_topic.get_topic_name()
     first_state_send = producer.log.index(("send", changelog))
     output_acks = [i for i, (what, topic) in enumerate(producer.log) if what == "acked" and topic != changelog]
     assert max(output_acks) < first_state_send
-    assert len(acked) == len(inputs)
+    assert len(acked(driver)) == len(inputs)
 
 
 async def test_a_refused_output_stops_the_batch_before_state_and_acks(tmp_path, codec):
     inputs = messages(codec, 40)
-    built = build(tmp_path, batch_max=1000)
-    built.batch_scorer.producer = RecordingProducer(fail_topic=built.settings.topics.score_changes)
-    acked: list[int] = []
+    driver = WorkerDriver(B2B, tmp_path, app_id=APP_ID)
+    built = driver.leadscore
+    driver.sink.fail_topic = built.settings.topics.score_changes
     with pytest.raises(RuntimeError, match="refused"):
-        await built.batch_scorer.score(inputs, lambda m: acked.append(m.offset))
+        await driver.score(inputs)
     changelog = built.table.changelog_topic.get_topic_name()
-    assert acked == [] and len(built.table) == 0
-    assert ("send", changelog) not in built.batch_scorer.producer.log
+    assert acked(driver) == [] and len(built.table) == 0
+    assert ("send", changelog) not in driver.sink.log
 
 
 async def until(condition, timeout_s: float = 2.0) -> None:
@@ -175,11 +127,11 @@ async def test_batcher_keeps_its_topic_and_passes_the_rest_on():
     batcher = EventBatcher(EVENTS, batch_max=3)
     batcher.consumer = SimpleNamespace(track_message=lambda message: None)
     on_message = batcher.wrap(conductor)
-    await on_message(SimpleNamespace(topic="lead-profiles"))
+    await on_message(InputMessage("lead-profiles", 0, 0, None, None))
     for offset in range(2):
-        await on_message(SimpleNamespace(topic=EVENTS, offset=offset))
+        await on_message(InputMessage(EVENTS, 0, offset, None, None))
     assert delivered == ["lead-profiles"] and len(batcher) == 2
-    third = asyncio.ensure_future(on_message(SimpleNamespace(topic=EVENTS, offset=2)))
+    third = asyncio.ensure_future(on_message(InputMessage(EVENTS, 0, 2, None, None)))
     await asyncio.sleep(0.01)
     assert not third.done()  # backpressure: the fetch loop waits while batch_max messages wait
     assert [m.offset for m in await batcher.next_batch()] == [0, 1, 2]
@@ -191,8 +143,8 @@ async def test_other_agents_write_state_through_the_same_ordered_path(tmp_path, 
     from scoring import LeadProfile
     from tests.conftest import T0
 
-    producer = RecordingProducer()
-    built, _ = await fast_path(tmp_path, messages(codec, 30), 1000, producer)
+    driver = await fast_path(tmp_path, messages(codec, 30), 1000)
+    built, producer = driver.leadscore, driver.sink
     lead = next(key for topic, key, _, _ in producer.records if topic == built.settings.topics.scores).decode()
     changelog = built.table.changelog_topic.get_topic_name()
     before = len(producer.records)
@@ -218,13 +170,13 @@ async def test_other_agents_write_state_through_the_same_ordered_path(tmp_path, 
 
 async def test_faust_consumer_hands_hot_topic_messages_to_the_batcher(tmp_path):
     """Guards the one Faust extension point the fast path relies on: the consumer's callback (ADR 013)."""
-    built = build(tmp_path, batch_max=1000)
+    built = build_app(B2B, tmp_path, app_id=APP_ID)
     consumer = built.app.consumer  # built by LeadscoreApp._new_consumer, not started
     batcher = built.app.leadscore_batcher
     assert batcher is not None and batcher.consumer is consumer
     tracked = []
     consumer.track_message = tracked.append
-    message = SimpleNamespace(topic=EVENTS, partition=0, offset=0, key=b"k", value=b"v", tp=(EVENTS, 0))
+    message = InputMessage(EVENTS, 0, 0, b"k", b"v")
     await consumer.callback(message)
     assert tracked == [message] and len(batcher) == 1
     assert EVENTS in {topic.get_topic_name() for topic in built.app.topics} and built.score_events is None
@@ -249,12 +201,9 @@ async def test_conversions_are_joined_in_the_batch_with_the_state_written_before
     events = [make_event("lead-1", kind, T0 + n) for n, kind in enumerate(["demo_request", "trial_request"])]
     won = Conversion("won-1", "lead-1", Outcome.WON, T0 + 60_000, 900.0, "EUR")
     raw = [(EVENTS, codec.encode_event(e)) for e in events] + [(conversions, codec.encode_conversion(won))]
-    inputs = [
-        SimpleNamespace(topic=topic, partition=0, offset=i, key=b"lead-1", value=value, tp=(topic, 0))
-        for i, (topic, value) in enumerate(raw)
-    ]
-    producer = RecordingProducer()
-    built, acked = await fast_path(tmp_path, inputs, 1000, producer)
+    inputs = [InputMessage(topic, 0, i, b"lead-1", value) for i, (topic, value) in enumerate(raw)]
+    driver = await fast_path(tmp_path, inputs, 1000)
+    built, producer = driver.leadscore, driver.sink
     assert built.batch_scorer.conversions_topic == conversions and built.join_conversions is None  # no agent
     names = built.settings.topics
     (joined,) = [
@@ -262,4 +211,4 @@ async def test_conversions_are_joined_in_the_batch_with_the_state_written_before
     ]
     (model,) = joined["models"]
     assert (model["levels"], model["exact"]) == (["MQL"], True) and model["score"] > 60
-    assert acked == [0, 1, 2]
+    assert acked(driver) == [0, 1, 2]
