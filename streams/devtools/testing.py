@@ -41,7 +41,7 @@ from streams.settings import Settings, load_settings
 from streams.worker.app import create_app
 from streams.worker.batch import BatchScorer
 from streams.worker.processor import TICK, Message, Result
-from streams.worker.wiring import Leadscore
+from streams.worker.wiring import Leadscore, ticks_topic_name
 
 T0 = 1_767_603_600_000  #: a fixed start of event time for tests (2026-01-05T09:00:00Z), Unix ms
 DAY_MS = 86_400_000
@@ -240,9 +240,9 @@ class WorkerDriver:
         if self.clock_ms is not None and at_ms < self.clock_ms:
             raise ValueError(f"event time does not go back: {at_ms} < {self.clock_ms}")
         self.clock_ms = at_ms
-        ticks = f"{self.leadscore.settings.app_id}-decay-ticks"
+        ticks = ticks_topic_name(self.leadscore.settings)
         for partition in range(self.leadscore.settings.partitions):
-            for lead_id in self.leadscore.due_index.pop_due(partition, at_ms):
+            for lead_id in self.scorer.due_index.pop_due(partition, at_ms):
                 message = self.message(ticks, lead_id.encode(), TICK.pack(at_ms), partition)
                 await self._apply(message, lambda m: self.scorer.processor.process_tick(m, self.leadscore.table.get))
 

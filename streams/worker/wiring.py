@@ -49,6 +49,11 @@ def rerouted_topic_name(settings: Settings) -> str:
     return f"{settings.app_id}-rerouted"
 
 
+def ticks_topic_name(settings: Settings) -> str:
+    """The internal topic decay ticks go through, one per lead due (ADR 009)."""
+    return f"{settings.app_id}-decay-ticks"
+
+
 @dataclass(frozen=True)
 class InputTopics:
     """The Faust topic objects the worker reads. All carry raw bytes (the processor decodes them); ``conversions``
@@ -82,7 +87,7 @@ class InputTopics:
             events=source(names.events),
             profiles=source(names.profiles),
             erasures=source(names.erasures),
-            ticks=internal(f"{settings.app_id}-decay-ticks", timedelta(days=1)),
+            ticks=internal(ticks_topic_name(settings), timedelta(days=1)),
             rerouted=internal(rerouted_topic_name(settings), timedelta(days=7)),
             conversions=source(names.conversions) if join_conversions else None,
         )
