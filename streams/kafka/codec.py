@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from scoring import LeadEvent, LeadProfile, ModelSnapshot, ScoreChange, Threshol
 from scoring.conversions import Conversion, Outcome
 from scoring.trail import ScoreAtConversion
 from streams.errors import DecodeError, SchemaRegistryError
-from streams.kafka.registry import LocalSchemaRegistry
+from streams.kafka.registry import SchemaRegistry
 
 MAGIC = 0
 _HEADER = struct.Struct(">bI")
@@ -36,8 +37,17 @@ def to_millis(value: datetime | int) -> int:
 class AvroCodec:
     """Encodes and decodes framed records; one instance per process, built from a registry."""
 
-    def __init__(self, registry: LocalSchemaRegistry) -> None:
+    def __init__(self, registry: SchemaRegistry) -> None:
         self.registry = registry
+
+    async def resolve(self, values: Iterable[bytes | None]) -> None:
+        """Resolve the schema ids of ``values`` the registry has not seen, before they are decoded (ADR 021): the
+        decoding itself never waits for the network. Malformed values are left to :meth:`decode` to reject."""
+        if self.registry.resolves_ids:
+            ids = {
+                _HEADER.unpack_from(v)[1] for v in values if v is not None and len(v) >= _HEADER.size and v[0] == MAGIC
+            }
+            await self.registry.resolve(ids)
 
     def encode(self, schema_name: str, record: dict[str, Any]) -> bytes:
         entry = self.registry.by_name(schema_name)
@@ -75,7 +85,9 @@ class AvroCodec:
             raise DecodeError(f"corrupt {entry.name} body: {type(exc).__name__}: {exc}"[:500]) from None
         if body.tell() != len(data) - _HEADER.size:
             raise DecodeError(f"{len(data) - _HEADER.size - body.tell()} trailing bytes after {entry.name}")
-        return entry.name, record  # type: ignore[return-value]
+        if not isinstance(record, dict):
+            raise DecodeError(f"schema id {schema_id} ({entry.name}) is not an Avro record")
+        return entry.name, record
 
     # ---- domain <-> wire -------------------------------------------------------------------------------
 

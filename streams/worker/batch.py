@@ -188,6 +188,7 @@ class BatchScorer:
     async def score(self, batch: list[Any], ack: Callable[[Any], Any]) -> None:
         """Score ``batch`` (Faust consumer messages), send, write, then ack each message."""
         started = time.perf_counter()
+        await self.processor.resolve_schemas(raw.value for raw in batch)  # the registry, if any: not under the lock
         async with self.lock:
             outbox = Outbox()
             load = self._loader(outbox)
