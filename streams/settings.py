@@ -244,7 +244,7 @@ class Settings(BaseSettings):
         return env
 
 
-def load_settings(**overrides: Any) -> Settings:
+def load_settings(**overrides: Any) -> Settings:  # Any: pydantic validates them (and BaseSettings' own options)
     """Settings from the environment plus ``overrides``; invalid values raise :class:`SettingsError`."""
     try:
         return Settings(**overrides)
