@@ -9,9 +9,11 @@ import json
 from types import SimpleNamespace
 
 import fastavro
+import pytest
 
 from schemas import SCHEMAS_DIR
 from scoring import example_model_path
+from streams.errors import SchemaRegistryUnavailableError
 from streams.settings import load_settings
 from streams.worker.app import create_app
 from tests.conftest import make_event
@@ -49,21 +51,29 @@ def message(offset: int, lead_id: str, value: bytes) -> SimpleNamespace:
     return SimpleNamespace(topic=EVENTS, partition=0, offset=offset, key=lead_id.encode(), value=value, tp=None)
 
 
+async def started_app(tmp_path, server: RegistryServer, **overrides: object):
+    settings = load_settings(
+        store="memory://",
+        data_dir=tmp_path / "state",
+        app_id="registry-fast-path",
+        model_paths=[example_model_path("b2b")],
+        partitions=1,
+        schema_registry_url=server.url,
+        schema_registry_retry_backoff_ms=1,
+        **overrides,
+    )
+    built = create_app(settings)
+    assert server.requests() == []  # building the app asks nothing
+    await built.codec.registry.start()  # what the worker does at start-up (ADR 021)
+    built.batch_scorer.producer = RecordingProducer()
+    return built
+
+
 async def test_the_batch_resolves_new_ids_before_the_lock_and_scores_without_the_registry(tmp_path):
     with RegistryServer() as server:
-        settings = load_settings(
-            store="memory://",
-            data_dir=tmp_path / "state",
-            app_id="registry-fast-path",
-            model_paths=[example_model_path("b2b")],
-            partitions=1,
-            schema_registry_url=server.url,
-        )
-        built = create_app(settings)
-        assert server.requests() == []  # building the app asks nothing
-        await built.codec.registry.start()  # what the worker does at start-up (ADR 021)
+        built = await started_app(tmp_path, server)
+        settings = built.settings
         scorer = built.batch_scorer
-        scorer.producer = RecordingProducer()
         lock = scorer.lock = CountingLock(server)
         codec = built.codec
         newer_id, newer = newer_lead_event(server)
@@ -88,3 +98,18 @@ async def test_the_batch_resolves_new_ids_before_the_lock_and_scores_without_the
         assert built.table["lead-2"] is not None  # the newer version was scored
         assert acked == [m.offset for m in batch] * 2
         await built.codec.registry.close()
+
+
+async def test_a_registry_down_when_a_new_id_arrives_fails_the_batch_without_acking(tmp_path):
+    with RegistryServer() as server:
+        built = await started_app(tmp_path, server, schema_registry_retries=1)
+        scorer, codec = built.batch_scorer, built.codec
+        newer_id, _ = newer_lead_event(server)
+        server.stop()
+        batch = [message(0, "lead-1", codec.encode_event(make_event("lead-1", "email_open")))]
+        batch.append(message(1, "lead-2", b"\x00" + newer_id.to_bytes(4, "big") + b"\x02"))
+        acked: list[int] = []
+        with pytest.raises(SchemaRegistryUnavailableError, match=f"Schema Registry {server.url} did not answer"):
+            await scorer.score(batch, lambda m: acked.append(m.offset))
+        assert acked == [] and scorer.producer.records == []  # nothing sent, nothing acked: re-delivered later
+        await codec.registry.close()
