@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import fastavro
+from fastavro.read import SchemaResolutionError
 
 from scoring import LeadEvent, LeadProfile, ModelSnapshot, ScoreChange, ThresholdCrossing
 from scoring.conversions import Conversion, Outcome
@@ -80,7 +81,9 @@ class AvroCodec:
             raise DecodeError(f"schema id {schema_id} is {entry.name}, expected {expected}")
         body = io.BytesIO(data[_HEADER.size :])
         try:
-            record = fastavro.schemaless_reader(body, entry.parsed, entry.parsed)
+            record = fastavro.schemaless_reader(body, entry.parsed, entry.reader)
+        except SchemaResolutionError as exc:  # a version of the contract that ours cannot read (ADR 012)
+            raise DecodeError(f"schema id {schema_id} is a {entry.name} ours cannot read: {exc}"[:500]) from None
         except Exception as exc:  # fastavro raises many types on corrupt input: EOF, ValueError, Unicode, ...
             raise DecodeError(f"corrupt {entry.name} body: {type(exc).__name__}: {exc}"[:500]) from None
         if body.tell() != len(data) - _HEADER.size:

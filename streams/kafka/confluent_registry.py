@@ -209,7 +209,7 @@ class ConfluentSchemaRegistry:
 
     def _registered(self, name: str, schema_id: int) -> RegisteredSchema:
         contract = self.local.by_name(name)
-        return RegisteredSchema(schema_id, name, contract.definition, contract.parsed)
+        return RegisteredSchema(schema_id, name, contract.definition, contract.parsed, contract.reader)
 
     def _keep_registered(self, registered: dict[str, RegisteredSchema]) -> None:
         self._by_id.update((entry.schema_id, entry) for entry in registered.values())
@@ -220,9 +220,13 @@ class ConfluentSchemaRegistry:
             self._unknown[schema_id] = f"a {schema.schema_type} schema, not Avro"
             return
         try:
-            self._by_id[schema_id] = parse_schema(schema_id, schema.schema_str, source=f"{self.url} id {schema_id}")
+            entry = parse_schema(schema_id, schema.schema_str, source=f"{self.url} id {schema_id}")
         except SchemaRegistryError as exc:
             self._unknown[schema_id] = str(exc)
+            return
+        if entry.name in self.local.names():  # another version of one of our contracts: read into ours
+            entry = entry.read_as(self.local.by_name(entry.name))
+        self._by_id[schema_id] = entry
 
     def _not_found(self, schema_id: int, failure: Exception) -> None:
         """Remember an id the registry answered it does not have; raise on anything else."""

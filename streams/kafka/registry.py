@@ -29,7 +29,12 @@ class RegisteredSchema:
     schema_id: int
     name: str  # record name, e.g. "LeadEvent"
     definition: dict[str, Any]  # the .avsc as JSON
-    parsed: ParsedSchema  # fastavro's parsed schema
+    parsed: ParsedSchema  # fastavro's parsed schema (the writer's)
+    reader: ParsedSchema  # what a message is decoded into: ``parsed``, or our contract of that name (ADR 021)
+
+    def read_as(self, contract: RegisteredSchema) -> RegisteredSchema:
+        """This writer's schema, decoded into ``contract`` by Avro's schema resolution (another version of it)."""
+        return RegisteredSchema(self.schema_id, self.name, self.definition, self.parsed, contract.reader)
 
 
 class SchemaRegistry(Protocol):
@@ -113,4 +118,4 @@ def parse_schema(schema_id: int, text: str, source: str) -> RegisteredSchema:
         name = definition["name"]
     except (ValueError, KeyError, TypeError, avro.errors.AvroException, fastavro.schema.SchemaParseException) as exc:
         raise SchemaRegistryError(f"{source}: invalid Avro schema ({exc})") from None
-    return RegisteredSchema(schema_id, name, definition, parsed)
+    return RegisteredSchema(schema_id, name, definition, parsed, parsed)

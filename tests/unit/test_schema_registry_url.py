@@ -86,6 +86,22 @@ async def test_an_id_of_another_producer_is_resolved_once_before_decoding(server
         await codec.resolve([data] * 50)
     assert server.lookups() == [newer]
     assert codec.decode_event(data).lead_id == "lead-7"
+    assert "campaign" not in codec.decode(data)[1]  # read into our contract (Avro schema resolution)
+    await registry.close()
+
+
+async def test_a_version_that_cannot_be_read_into_our_contract_is_a_dead_letter_not_a_crash(server):
+    registry = schema_registry(settings_for(server.url))
+    await registry.start()
+    codec = AvroCodec(registry)
+    definition = json.loads((SCHEMAS_DIR / "lead_event.avsc").read_text())
+    definition["fields"] = [f for f in definition["fields"] if f["name"] != "source"]  # ours has no default for it
+    older = server.add_schema(json.dumps(definition))
+    record = {"event_id": "e-1", "lead_id": "lead-1", "type": "email_open", "occurred_at": 1, "properties": {}}
+    data = encoded_with(definition, older, record | {"account_id": None})
+    await codec.resolve([data])
+    with pytest.raises(DecodeError, match=f"schema id {older} is a LeadEvent ours cannot read: .*source"):
+        codec.decode_event(data)  # before: a KeyError out of the processor, and the worker stopped on every retry
     await registry.close()
 
 
