@@ -16,8 +16,15 @@ class DecodeError(LeadscoreError):
 class SchemaRegistryError(LeadscoreError):
     """The schema registry (local file or Schema Registry URL) could not give a schema or id.
 
-    Check LEADSCORE_SCHEMA_REGISTRY_URL, or that schemas/registry.json lists every .avsc file.
+    Check LEADSCORE_SCHEMA_REGISTRY_URL, or that schemas/registry.json lists every .avsc file. A message whose id
+    is unknown is not this error's business: the worker sends it to the dead-letter topic and goes on.
     """
+
+
+class SchemaRegistryUnavailableError(SchemaRegistryError):
+    """The Schema Registry did not answer (down, TLS handshake refused, timeout) or refused the credentials, after
+    the client's own retries. The worker stops without committing anything, so nothing is lost; the message names
+    the URL and the setting to check. Start the worker again once the registry answers (Kubernetes does it)."""
 
 
 class BrokerError(LeadscoreError):

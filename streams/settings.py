@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -43,7 +44,8 @@ class TopicNames(BaseSettings):
 class Settings(BaseSettings):
     """Everything a worker needs. Every field can be set as ``LEADSCORE_<FIELD>`` (upper case)."""
 
-    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", frozen=True, extra="ignore")
+    # hide_input_in_errors: a rejected value (a password, a URL with credentials) never appears in an error message
+    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", frozen=True, extra="ignore", hide_input_in_errors=True)
 
     app_id: str = Field(DEFAULT_APP_ID, description="Kafka consumer group and changelog prefix.")
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
@@ -111,7 +113,27 @@ class Settings(BaseSettings):
     ssl_check_hostname: bool = True
     log_level: str = Field("WARNING", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     schema_registry_file: Path | None = Field(None, description="Local registry file; default: the shipped one.")
-    schema_registry_url: str | None = Field(None, description="Confluent-compatible Schema Registry; ids from it.")
+    schema_registry_url: str | None = Field(
+        None, description="Confluent-compatible Schema Registry (comma-separated URLs for fail-over); ids from it."
+    )
+    schema_registry_user_info: SecretStr | None = Field(
+        None, description="Schema Registry basic auth, as user:password (Confluent's basic.auth.user.info)."
+    )
+    schema_registry_ssl_cafile: Path | None = Field(
+        None, description="CA bundle to verify the Schema Registry (default: certifi's CAs)."
+    )
+    schema_registry_ssl_certfile: Path | None = Field(None, description="Client certificate for the registry.")
+    schema_registry_ssl_keyfile: Path | None = Field(None, description="Client key for the registry (unencrypted).")
+    schema_registry_timeout_s: float = Field(10.0, gt=0, description="Timeout of one Schema Registry request.")
+    schema_registry_retries: int = Field(
+        5, ge=0, description="Retries of a failed Schema Registry request (down, 5xx) before the worker gives up."
+    )
+    schema_registry_retry_backoff_ms: int = Field(
+        500, ge=0, description="Longest wait before the first retry; doubles at each retry (random jitter)."
+    )
+    schema_registry_unknown_id_ttl_s: float = Field(
+        300.0, gt=0, description="How long an id the registry does not know is remembered as unknown."
+    )
     topics: TopicNames = Field(default_factory=TopicNames)
 
     @model_validator(mode="after")
@@ -121,6 +143,26 @@ class Settings(BaseSettings):
                 "a shadow worker needs its own LEADSCORE_APP_ID (e.g. leadscore-shadow): with the live one it would"
                 " join the live consumer group and write the live changelog"
             )
+        return self
+
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _no_credentials_in_the_url(cls, value: str | None) -> str | None:
+        if value is not None and any("@" in urlsplit(url.strip()).netloc for url in value.split(",")):
+            raise ValueError("put the credentials in LEADSCORE_SCHEMA_REGISTRY_USER_INFO, not in the URL")
+        return value
+
+    @field_validator("schema_registry_user_info")
+    @classmethod
+    def _user_and_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and ":" not in value.get_secret_value():
+            raise ValueError("must be user:password")
+        return value
+
+    @model_validator(mode="after")
+    def _registry_key_needs_its_certificate(self) -> Settings:
+        if self.schema_registry_ssl_keyfile is not None and self.schema_registry_ssl_certfile is None:
+            raise ValueError("LEADSCORE_SCHEMA_REGISTRY_SSL_KEYFILE needs LEADSCORE_SCHEMA_REGISTRY_SSL_CERTFILE")
         return self
 
     @field_validator("model_paths", mode="before")
@@ -173,16 +215,36 @@ class Settings(BaseSettings):
                 env[f"LEADSCORE_{name.upper()}"] = str(getattr(self, name))
         if self.sasl_password is not None:
             env["LEADSCORE_SASL_PASSWORD"] = self.sasl_password.get_secret_value()
-        if self.schema_registry_url is not None:
-            env["LEADSCORE_SCHEMA_REGISTRY_URL"] = self.schema_registry_url
-        if self.schema_registry_file is not None:
-            env["LEADSCORE_SCHEMA_REGISTRY_FILE"] = str(self.schema_registry_file)
+        env.update(self._schema_registry_env())
         for name, value in self.topics.model_dump().items():
             env[f"LEADSCORE_TOPIC_{name.upper()}"] = value
         return env
 
+    def _schema_registry_env(self) -> dict[str, str]:
+        env = {
+            f"LEADSCORE_{name.upper()}": str(getattr(self, name))
+            for name in (
+                "schema_registry_timeout_s",
+                "schema_registry_retries",
+                "schema_registry_retry_backoff_ms",
+                "schema_registry_unknown_id_ttl_s",
+            )
+        }
+        for name in (
+            "schema_registry_url",
+            "schema_registry_file",
+            "schema_registry_ssl_cafile",
+            "schema_registry_ssl_certfile",
+            "schema_registry_ssl_keyfile",
+        ):
+            if getattr(self, name) is not None:
+                env[f"LEADSCORE_{name.upper()}"] = str(getattr(self, name))
+        if self.schema_registry_user_info is not None:
+            env["LEADSCORE_SCHEMA_REGISTRY_USER_INFO"] = self.schema_registry_user_info.get_secret_value()
+        return env
 
-def load_settings(**overrides: Any) -> Settings:
+
+def load_settings(**overrides: Any) -> Settings:  # Any: pydantic validates them (and BaseSettings' own options)
     """Settings from the environment plus ``overrides``; invalid values raise :class:`SettingsError`."""
     try:
         return Settings(**overrides)

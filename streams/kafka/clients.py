@@ -16,7 +16,7 @@ from streams.kafka.codec import AvroCodec
 class EventProducer:
     """Produces LeadEvents, Confluent-framed Avro, keyed by lead id."""
 
-    def __init__(self, bootstrap_servers: str, codec: AvroCodec, topic: str, **client_config: Any) -> None:
+    def __init__(self, bootstrap_servers: str, codec: AvroCodec, topic: str, **client_config: object) -> None:
         self.codec = codec
         self.topic = topic
         try:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import fastavro
+from fastavro.read import SchemaResolutionError
 
 from scoring import LeadEvent, LeadProfile, ModelSnapshot, ScoreChange, ThresholdCrossing
 from scoring.conversions import Conversion, Outcome
 from scoring.trail import ScoreAtConversion
 from streams.errors import DecodeError, SchemaRegistryError
-from streams.kafka.registry import LocalSchemaRegistry
+from streams.kafka.registry import SchemaRegistry
 
 MAGIC = 0
 _HEADER = struct.Struct(">bI")
@@ -36,8 +38,17 @@ def to_millis(value: datetime | int) -> int:
 class AvroCodec:
     """Encodes and decodes framed records; one instance per process, built from a registry."""
 
-    def __init__(self, registry: LocalSchemaRegistry) -> None:
+    def __init__(self, registry: SchemaRegistry) -> None:
         self.registry = registry
+
+    async def resolve(self, values: Iterable[bytes | None]) -> None:
+        """Resolve the schema ids of ``values`` the registry has not seen, before they are decoded (ADR 021): the
+        decoding itself never waits for the network. Malformed values are left to :meth:`decode` to reject."""
+        if self.registry.resolves_ids:
+            ids = {
+                _HEADER.unpack_from(v)[1] for v in values if v is not None and len(v) >= _HEADER.size and v[0] == MAGIC
+            }
+            await self.registry.resolve(ids)
 
     def encode(self, schema_name: str, record: dict[str, Any]) -> bytes:
         entry = self.registry.by_name(schema_name)
@@ -70,12 +81,16 @@ class AvroCodec:
             raise DecodeError(f"schema id {schema_id} is {entry.name}, expected {expected}")
         body = io.BytesIO(data[_HEADER.size :])
         try:
-            record = fastavro.schemaless_reader(body, entry.parsed, entry.parsed)
+            record = fastavro.schemaless_reader(body, entry.parsed, entry.reader)
+        except SchemaResolutionError as exc:  # a version of the contract that ours cannot read (ADR 012)
+            raise DecodeError(f"schema id {schema_id} is a {entry.name} ours cannot read: {exc}"[:500]) from None
         except Exception as exc:  # fastavro raises many types on corrupt input: EOF, ValueError, Unicode, ...
             raise DecodeError(f"corrupt {entry.name} body: {type(exc).__name__}: {exc}"[:500]) from None
         if body.tell() != len(data) - _HEADER.size:
             raise DecodeError(f"{len(data) - _HEADER.size - body.tell()} trailing bytes after {entry.name}")
-        return entry.name, record  # type: ignore[return-value]
+        if not isinstance(record, dict):
+            raise DecodeError(f"schema id {schema_id} ({entry.name}) is not an Avro record")
+        return entry.name, record
 
     # ---- domain <-> wire -------------------------------------------------------------------------------
 

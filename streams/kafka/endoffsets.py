@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.types import TP
 
 from streams.kafka.security import aiokafka_security
 from streams.settings import Settings
@@ -16,7 +16,7 @@ EMPTY_FETCHES_TO_STOP = 2
 FETCH_TIMEOUT_MS = 300
 
 
-async def exact_end_offsets(settings: Settings, reported: Mapping[Any, int]) -> dict[Any, int]:
+async def exact_end_offsets(settings: Settings, reported: Mapping[TP, int]) -> dict[TP, int]:
     """The true end offset of each partition: one fetch from ``reported - 1``; the last record read + 1.
 
     Tansu reports the base offset of the last batch + 1, which makes Faust end recovery early, and even refuse

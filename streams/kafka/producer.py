@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 
@@ -22,6 +22,12 @@ from streams.settings import Settings
 
 Record = tuple[str, bytes | None, bytes | None, int | None]  # topic, key, value, partition (None: by key)
 BATCH_BYTES = 512 * 1024  # below Kafka's default message.max.bytes (1 MiB)
+
+
+class Acknowledged(Protocol):
+    """What the broker's acknowledgement of a record batch tells (aiokafka's ``RecordMetadata``)."""
+
+    offset: int  # of the batch's first record
 
 
 class BatchProducer:
@@ -71,7 +77,7 @@ class BatchProducer:
             if partition is None:
                 partition = await self._partition(producer, topic, key)
             groups.setdefault((topic, partition), []).append(index)
-        sent: list[tuple[Any, list[int]]] = []
+        sent: list[tuple[Awaitable[Acknowledged], list[int]]] = []
         for (topic, partition), indexes in groups.items():
             batch, members = producer.create_batch(), list[int]()
             for index in indexes:

@@ -1,23 +1,24 @@
-"""Schema ids for the Confluent wire format: from the local registry file, or from a Schema Registry.
+"""Schema ids for the Confluent wire format: what every registry offers, and the local registry file.
 
 Without a Schema Registry URL, ``schemas/registry.json`` maps each wire id to an .avsc file; those ids are part of
-the public contract and never change once published. With a URL, every contract is registered under
-``<topic>-value`` (Confluent's TopicNameStrategy) and the registry's ids are used.
+the public contract and never change once published. With a URL, :mod:`streams.kafka.confluent_registry` registers
+every contract under ``<topic>-value`` (Confluent's TopicNameStrategy) and the registry's ids are used (ADR 021).
+
+Decoding looks ids up in memory only (:meth:`SchemaRegistry.by_id`); ids not seen yet are resolved beforehand,
+outside the hot loop, with the awaitable :meth:`SchemaRegistry.resolve`.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import avro.schema
 import fastavro
+from fastavro.types import Schema as ParsedSchema
 
 from schemas import LOCAL_REGISTRY_FILE
 from streams.errors import SchemaRegistryError
@@ -28,11 +29,39 @@ class RegisteredSchema:
     schema_id: int
     name: str  # record name, e.g. "LeadEvent"
     definition: dict[str, Any]  # the .avsc as JSON
-    parsed: Any  # fastavro's parsed schema
+    parsed: ParsedSchema  # fastavro's parsed schema (the writer's)
+    reader: ParsedSchema  # what a message is decoded into: ``parsed``, or our contract of that name (ADR 021)
+
+    def read_as(self, contract: RegisteredSchema) -> RegisteredSchema:
+        """This writer's schema, decoded into ``contract`` by Avro's schema resolution (another version of it)."""
+        return RegisteredSchema(self.schema_id, self.name, self.definition, self.parsed, contract.reader)
+
+
+class SchemaRegistry(Protocol):
+    """What the codec needs from a registry. ``by_id`` and ``by_name`` never wait for the network."""
+
+    #: False when every id is known from the start (the local file): nothing to resolve before decoding
+    resolves_ids: bool
+
+    def by_id(self, schema_id: int) -> RegisteredSchema: ...
+
+    def by_name(self, name: str) -> RegisteredSchema: ...
+
+    def names(self) -> list[str]: ...
+
+    async def start(self) -> None:
+        """Be ready to encode (a Schema Registry: register the contracts)."""
+
+    async def resolve(self, schema_ids: Collection[int]) -> None:
+        """Look up the ids not seen yet, so that :meth:`by_id` answers for them from memory."""
+
+    async def close(self) -> None: ...
 
 
 class LocalSchemaRegistry:
     """Reads the registry file once; looks schemas up by wire id or by record name."""
+
+    resolves_ids = False
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or LOCAL_REGISTRY_FILE
@@ -70,6 +99,15 @@ class LocalSchemaRegistry:
     def names(self) -> list[str]:
         return sorted(self._by_name)
 
+    async def start(self) -> None:
+        """Nothing to do: the file was read at construction."""
+
+    async def resolve(self, schema_ids: Collection[int]) -> None:
+        """Nothing to do: an id that is not in the file is unknown."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
 
 def parse_schema(schema_id: int, text: str, source: str) -> RegisteredSchema:
     """Parse an .avsc text with both the reference library (it must accept it) and fastavro (for the hot path)."""
@@ -77,68 +115,7 @@ def parse_schema(schema_id: int, text: str, source: str) -> RegisteredSchema:
         definition = json.loads(text)
         avro.schema.parse(text)
         parsed = fastavro.parse_schema(definition)
-    except (ValueError, avro.errors.AvroException, fastavro.schema.SchemaParseException) as exc:
+        name = definition["name"]
+    except (ValueError, KeyError, TypeError, avro.errors.AvroException, fastavro.schema.SchemaParseException) as exc:
         raise SchemaRegistryError(f"{source}: invalid Avro schema ({exc})") from None
-    return RegisteredSchema(schema_id, definition["name"], definition, parsed)
-
-
-class HttpSchemaRegistry(LocalSchemaRegistry):
-    """A Confluent-compatible Schema Registry (Confluent, Karapace, Redpanda, Apicurio's ccompat API).
-
-    At start-up each contract of ``subjects`` (record name -> subject) is registered, which returns its id (the
-    same id when it is already registered). Ids read from messages that are not ours are fetched once and cached;
-    unknown ids are cached too, so hostile input does not turn into one HTTP call per message.
-    """
-
-    MAX_UNKNOWN_IDS = 10_000
-
-    def __init__(
-        self, url: str, subjects: Mapping[str, str], local: LocalSchemaRegistry | None = None, timeout_s: float = 10
-    ) -> None:
-        local = local or LocalSchemaRegistry()
-        self.path = local.path
-        self.url = url.rstrip("/")
-        self.timeout_s = timeout_s
-        self._by_id = {}
-        self._by_name = {}
-        self._unknown: set[int] = set()
-        for name, subject in subjects.items():
-            contract = local.by_name(name)
-            body = {"schemaType": "AVRO", "schema": json.dumps(contract.definition)}
-            reply = self._call("POST", f"/subjects/{urllib.parse.quote(subject, safe='')}/versions", body)
-            entry = RegisteredSchema(int(reply["id"]), name, contract.definition, contract.parsed)
-            self._by_id[entry.schema_id] = entry
-            self._by_name[name] = entry
-
-    def by_id(self, schema_id: int) -> RegisteredSchema:
-        entry = self._by_id.get(schema_id)
-        if entry is not None:
-            return entry
-        if schema_id in self._unknown:
-            raise SchemaRegistryError(f"unknown schema id {schema_id}")
-        try:
-            reply = self._call("GET", f"/schemas/ids/{schema_id}")
-        except SchemaRegistryError:
-            if len(self._unknown) < self.MAX_UNKNOWN_IDS:
-                self._unknown.add(schema_id)
-            raise SchemaRegistryError(f"unknown schema id {schema_id}") from None
-        entry = parse_schema(schema_id, reply["schema"], source=f"{self.url} id {schema_id}")
-        self._by_id[schema_id] = entry
-        return entry
-
-    def _call(self, method: str, path: str, body: object = None) -> dict[str, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/vnd.schemaregistry.v1+json", "Accept": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                reply: dict[str, Any] = json.loads(response.read())
-                return reply
-        except urllib.error.HTTPError as exc:
-            raise SchemaRegistryError(f"{method} {self.url}{path}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise SchemaRegistryError(f"{method} {self.url}{path}: {exc}") from None
+    return RegisteredSchema(schema_id, name, definition, parsed, parsed)

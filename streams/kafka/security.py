@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ssl
-from typing import Any
 
 import faust
+from faust.types.auth import CredentialsT
 
 from streams.settings import Settings
 
@@ -18,7 +18,11 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
     return context
 
 
-def faust_credentials(settings: Settings) -> Any:
+KafkaPythonConfig = dict[str, str | bool | None]
+AIOKafkaConfig = dict[str, str | bool | ssl.SSLContext | None]
+
+
+def faust_credentials(settings: Settings) -> CredentialsT | None:
     """``broker_credentials`` for ``faust.App``; None for PLAINTEXT."""
     protocol = settings.security_protocol
     if protocol == "PLAINTEXT":
@@ -34,9 +38,9 @@ def faust_credentials(settings: Settings) -> Any:
     )
 
 
-def kafka_python_config(settings: Settings) -> dict[str, Any]:
+def kafka_python_config(settings: Settings) -> KafkaPythonConfig:
     """Keyword arguments for kafka-python clients (admin, the generator's producer, the demo's consumer)."""
-    config: dict[str, Any] = {"security_protocol": settings.security_protocol}
+    config: KafkaPythonConfig = {"security_protocol": settings.security_protocol}
     if settings.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
         config["sasl_mechanism"] = settings.sasl_mechanism
         config["sasl_plain_username"] = settings.sasl_username
@@ -49,11 +53,10 @@ def kafka_python_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-def aiokafka_security(settings: Settings) -> dict[str, Any]:
-    config = kafka_python_config(settings)
+def aiokafka_security(settings: Settings) -> AIOKafkaConfig:
+    """Keyword arguments for aiokafka clients: kafka-python's, with the TLS files as one SSL context."""
+    config: AIOKafkaConfig = dict(kafka_python_config(settings))
     if "ssl_cafile" in config or settings.security_protocol in ("SSL", "SASL_SSL"):
-        from streams.kafka.security import ssl_context
-
         config = {k: v for k, v in config.items() if not k.startswith("ssl_")}
         config["ssl_context"] = ssl_context(settings)
     return config

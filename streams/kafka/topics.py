@@ -13,7 +13,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.errors import BrokerError
-from streams.kafka.registry import HttpSchemaRegistry, LocalSchemaRegistry
+from streams.kafka.registry import LocalSchemaRegistry, SchemaRegistry
 from streams.kafka.security import kafka_python_config
 from streams.settings import Settings
 
@@ -117,12 +117,15 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> tuple[list[str
     return created, existing
 
 
-def schema_registry(settings: Settings) -> LocalSchemaRegistry:
-    """The local registry file; with a Schema Registry URL, each contract registered as ``<topic>-value``."""
+def schema_registry(settings: Settings) -> SchemaRegistry:
+    """The local registry file; with a Schema Registry URL, a client that registers each contract as
+    ``<topic>-value`` when started. No request is made here: the worker awaits ``start()`` (ADR 021)."""
     local = LocalSchemaRegistry(settings.schema_registry_file)
     if settings.schema_registry_url is None:
         return local
+    from streams.kafka.confluent_registry import ConfluentSchemaRegistry  # confluent-kafka: only when configured
+
     subjects: dict[str, str] = {}
     for spec in topic_specs(settings):  # a contract used by two topics (shadow ones) registers under the first
         subjects.setdefault(spec.schema, f"{spec.name}-value")
-    return HttpSchemaRegistry(settings.schema_registry_url, subjects, local)
+    return ConfluentSchemaRegistry(settings, subjects, local)

@@ -24,11 +24,13 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from faust.types import AppT, ConsumerT, TableT
+from faust.types import Message as KafkaMessage
 
 from streams.kafka.producer import BatchProducer, Record
 from streams.kafka.topics import Routes
@@ -38,7 +40,9 @@ from streams.worker.recovery import changelog_event
 from streams.worker.ticks import DueIndex, PartitionClocks
 
 log = logging.getLogger(__name__)
-ConsumerCallback = Callable[[Any], Awaitable[None]]
+ConsumerCallback = Callable[[KafkaMessage], Awaitable[None]]
+Ack = Callable[[KafkaMessage], object]
+LeadStates = Mapping[str, dict[str, Any]]  # the table's store: lead id -> state (JSON)
 
 
 class EventBatcher:
@@ -52,8 +56,8 @@ class EventBatcher:
         self.topics = frozenset({topics}) if isinstance(topics, str) else topics
         self.batch_max = batch_max
         self.linger_s = linger_s
-        self.consumer: Any = None  # Faust's consumer: set by the app when it builds it
-        self._buffer: list[Any] = []
+        self.consumer: ConsumerT | None = None  # Faust's consumer: set by the app when it builds it
+        self._buffer: list[KafkaMessage] = []
         self._ready = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -63,11 +67,11 @@ class EventBatcher:
         """The consumer callback: messages of our topics are kept here, others delivered as usual."""
         topics = self.topics
 
-        async def on_message(message: Any) -> None:
+        async def on_message(message: KafkaMessage) -> None:
             if message.topic not in topics:
                 await conductor_callback(message)
                 return
-            self.consumer.track_message(message)  # pending until acked: Faust waits for it before a rebalance
+            self._consumer().track_message(message)  # pending until acked: Faust waits for it before a rebalance
             self._buffer.append(message)
             self._ready.set()
             if len(self._buffer) >= self.batch_max:
@@ -77,7 +81,16 @@ class EventBatcher:
 
         return on_message
 
-    async def next_batch(self) -> list[Any]:
+    def _consumer(self) -> ConsumerT:
+        if self.consumer is None:
+            raise RuntimeError("EventBatcher.consumer is not set: LeadscoreApp._new_consumer sets it")
+        return self.consumer
+
+    def ack(self, message: KafkaMessage) -> bool:
+        """Ack a scored message with Faust's consumer (it commits acked offsets only)."""
+        return self._consumer().ack(message)
+
+    async def next_batch(self) -> list[KafkaMessage]:
         """Everything collected so far (waits until there is something)."""
         await self._ready.wait()
         if self.linger_s > 0 and len(self._buffer) < self.batch_max:  # let a batch fill, at most linger_s
@@ -143,8 +156,8 @@ class BatchScorer:
     def __init__(
         self,
         *,
-        app: Any,
-        table: Any,
+        app: AppT,
+        table: TableT[str, dict[str, Any]],
         processor: Processor,
         events_topic: str,
         routes: Routes,
@@ -175,7 +188,7 @@ class BatchScorer:
             while True:
                 batch = await batcher.next_batch()
                 try:
-                    await self.score(batch, batcher.consumer.ack)
+                    await self.score(batch, batcher.ack)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -185,9 +198,10 @@ class BatchScorer:
         finally:
             await self.producer.stop()
 
-    async def score(self, batch: list[Any], ack: Callable[[Any], Any]) -> None:
+    async def score(self, batch: list[KafkaMessage], ack: Ack) -> None:
         """Score ``batch`` (Faust consumer messages), send, write, then ack each message."""
         started = time.perf_counter()
+        await self.processor.resolve_schemas(raw.value for raw in batch)  # the registry, if any: not under the lock
         async with self.lock:
             outbox = Outbox()
             load = self._loader(outbox)
@@ -216,7 +230,7 @@ class BatchScorer:
         self._index(outbox)
 
     def _loader(self, outbox: Outbox) -> Callable[[str], dict[str, Any] | None]:
-        stored = self.table.data  # the store: one lookup per read (``table.get`` makes two)
+        stored: LeadStates = self.table.data  # the store: one lookup per read (``table.get`` makes two)
 
         def load(lead_id: str) -> dict[str, Any] | None:
             held = outbox.states.get(lead_id)
@@ -255,7 +269,7 @@ class BatchScorer:
         for partition, event_ms in outbox.latest_event_ms.items():
             self.clocks.observe(partition, event_ms, wall_ms)
 
-    def _observe(self, batch: list[Any], outbox: Outbox, elapsed_s: float) -> None:
+    def _observe(self, batch: list[KafkaMessage], outbox: Outbox, elapsed_s: float) -> None:
         metrics = self.metrics
         metrics.batch_size.observe(len(batch))
         metrics.batch_seconds.observe(elapsed_s)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +76,12 @@ class Processor:
         self._by_type = metrics.child(metrics.events_by_type)
         self._changes = metrics.child(metrics.score_changes)
         self._crossings = metrics.child(metrics.crossings)
+
+    async def resolve_schemas(self, values: Iterable[bytes | None]) -> None:
+        """Look up the schema ids of these input values the worker has not seen yet (ADR 021). Call it before
+        taking the state lock: the ``process_*`` methods decode from memory, and an id still unknown then makes a
+        dead letter. Raises :class:`~streams.errors.SchemaRegistryUnavailableError` when the registry is down."""
+        await self.codec.resolve(values)
 
     def _misplaced(self, message: Message, lead_id: str) -> Result | None:
         partition = lead_partition(lead_id, self.partitions)

@@ -45,3 +45,42 @@ def test_a_shadow_worker_must_not_use_the_live_app_id():
         load_settings(shadow=True)
     assert "Value error" not in str(caught.value)
     assert load_settings(shadow=True, app_id="leadscore-shadow").shadow
+
+
+def test_to_env_reproduces_the_schema_registry_settings(monkeypatch, tmp_path):
+    settings = load_settings(
+        schema_registry_url="https://r1:8081,https://r2:8081",
+        schema_registry_user_info="svc:pass:with:colons",
+        schema_registry_ssl_cafile=tmp_path / "ca.pem",
+        schema_registry_ssl_certfile=tmp_path / "client.pem",
+        schema_registry_ssl_keyfile=tmp_path / "client.key",
+        schema_registry_timeout_s=3.5,
+        schema_registry_retries=2,
+        schema_registry_retry_backoff_ms=50,
+        schema_registry_unknown_id_ttl_s=30,
+        schema_registry_file=tmp_path / "registry.json",
+    )
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert Settings() == settings
+
+
+def test_every_setting_has_its_variable_in_to_env(tmp_path):
+    """A field forgotten in to_env would silently take its default in child processes."""
+    settings = load_settings(
+        web_advertised_url="http://w:1",
+        api_token="t",
+        sasl_username="u",
+        sasl_password="p",
+        ssl_cafile=tmp_path / "a",
+        ssl_certfile=tmp_path / "b",
+        ssl_keyfile=tmp_path / "c",
+        schema_registry_url="http://r:8081",
+        schema_registry_user_info="u:p",
+        schema_registry_ssl_cafile=tmp_path / "d",
+        schema_registry_ssl_certfile=tmp_path / "e",
+        schema_registry_ssl_keyfile=tmp_path / "f",
+        schema_registry_file=tmp_path / "g",
+    )
+    fields = {f"LEADSCORE_{name.upper()}" for name in Settings.model_fields if name != "topics"}
+    assert fields <= set(settings.to_env())
