@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.types import TP
 
 from streams.kafka.security import aiokafka_security
 from streams.settings import Settings
@@ -16,7 +16,19 @@ EMPTY_FETCHES_TO_STOP = 2
 FETCH_TIMEOUT_MS = 300
 
 
-async def exact_end_offsets(settings: Settings, reported: Mapping[TP, int]) -> dict[TP, int]:
+class PartitionKey(Protocol):
+    """A topic partition as any client names it (Faust's ``TP``, aiokafka's ``TopicPartition``): a dict key."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+
+
+P = TypeVar("P", bound=PartitionKey)
+
+
+async def exact_end_offsets(settings: Settings, reported: Mapping[P, int]) -> dict[P, int]:
     """The true end offset of each partition: one fetch from ``reported - 1``; the last record read + 1.
 
     Tansu reports the base offset of the last batch + 1, which makes Faust end recovery early, and even refuse

@@ -47,10 +47,13 @@ class MessageHandler:
     lock: asyncio.Lock  # one writer of lead state at a time: the batch scorer or one of the agents
     metrics: Metrics
 
-    async def handle(self, message: Message, decide: Decide) -> None:
+    async def handle(self, message: Message, decide: Decide, avro: bool = True) -> None:
         """Decide and write under the lock; observe the processing time and, for an input that moved a score, the
-        time from its event to the emit."""
+        time from its event to the emit. An Avro input's schema id is resolved first, outside the lock (ADR 021);
+        ``avro=False`` for the internal decay ticks, whose values are not Confluent-framed."""
         started = time.perf_counter()
+        if avro:
+            await self.processor.resolve_schemas([message.value])
         async with self.lock:
             result = decide(message, self.table.get)
             await self.writer.emit(message, result)
@@ -60,6 +63,7 @@ class MessageHandler:
 
     async def erase(self, message: Message) -> None:
         """An erasure request: decided and written under the lock (not timed)."""
+        await self.processor.resolve_schemas([message.value])
         async with self.lock:
             await self.writer.emit(message, self.processor.process_erasure(message, self.has_state))
 
@@ -118,7 +122,7 @@ def register_agents(app: AppT, inputs: InputTopics, handler: MessageHandler, fas
     @app.agent(inputs.ticks, name="decay-ticks")
     async def decay_ticks(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
-            await handler.handle(_message(event), processor.process_tick)
+            await handler.handle(_message(event), processor.process_tick, avro=False)
 
     return Agents(score_events, apply_profiles, erase_leads, join_conversions)
 

@@ -19,6 +19,7 @@ from faust.types import AppT, ConsumerT
 from scoring import Engine, ScoringModel, load_models
 from streams.kafka.codec import AvroCodec
 from streams.kafka.producer import BatchProducer
+from streams.kafka.registry import SchemaRegistry
 from streams.kafka.security import faust_credentials
 from streams.kafka.topics import Routes, output_routes, schema_registry
 from streams.settings import Settings
@@ -44,7 +45,16 @@ class LeadscoreApp(faust.App):
     and hands the hot topic's messages to the fast path's batcher instead of Faust's conductor (ADR 013)."""
 
     leadscore_settings: Settings
+    leadscore_registry: SchemaRegistry
     leadscore_batcher: EventBatcher | None = None
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        await self.leadscore_registry.start()  # contracts registered before the consumer, agents and tasks start
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        await self.leadscore_registry.close()
 
     def _new_consumer(self) -> ConsumerT:
         consumer = cast(Consumer, super()._new_consumer())  # Faust's aiokafka driver: broker URLs are kafka://
@@ -60,13 +70,15 @@ class LeadscoreApp(faust.App):
 def create_app(settings: Settings) -> Leadscore:
     """Build the worker from ``settings``: the Faust app, its topics, table, agents, timers and web views."""
     models = load_models(settings.model_paths)
-    codec = avro_codec(settings)
+    registry = schema_registry(settings)
+    codec = AvroCodec(registry)
     metrics = Metrics()
     routes = output_routes(settings)
     join = settings.join_conversions and routes.conversion_scores is not None  # a shadow leaves it to the live one
     processor = _processor(settings, models, codec, metrics, join)
     metrics.worker_info.labels(settings.app_id, "shadow" if settings.shadow else "live").set(1)
     app = faust_app(settings)
+    app.leadscore_registry = registry
     inputs = InputTopics.of(app, settings, join)
     outputs = SendTopics.of(app, routes, settings.topics.model_deployments)
     table = lead_table(app, settings)
@@ -104,12 +116,6 @@ def create_app(settings: Settings) -> Leadscore:
         batch_scorer=scorer,
         join_conversions=agents.join_conversions,
     )
-
-
-def avro_codec(settings: Settings) -> AvroCodec:
-    """The worker's Avro codec, on the contracts of :func:`streams.kafka.topics.schema_registry` (the local file, or
-    a Schema Registry when ``schema_registry_url`` is set). The one place the worker's codec is built."""
-    return AvroCodec(schema_registry(settings))
 
 
 def faust_app(settings: Settings) -> LeadscoreApp:

@@ -24,9 +24,9 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from faust.types import AppT, ConsumerT, TableT
@@ -41,7 +41,25 @@ from streams.worker.ticks import DueIndex, PartitionClocks
 
 log = logging.getLogger(__name__)
 ConsumerCallback = Callable[[KafkaMessage], Awaitable[None]]
-Ack = Callable[[KafkaMessage], object]
+
+
+class ConsumedMessage(Protocol):
+    """What the batch scorer reads of a consumed message: Faust's :class:`faust.types.Message`, or a test driver's
+    stand-in (:mod:`streams.devtools.testing`)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+M = TypeVar("M", bound=ConsumedMessage)
 LeadStates = Mapping[str, dict[str, Any]]  # the table's store: lead id -> state (JSON)
 
 
@@ -198,7 +216,7 @@ class BatchScorer:
         finally:
             await self.producer.stop()
 
-    async def score(self, batch: list[KafkaMessage], ack: Ack) -> None:
+    async def score(self, batch: Sequence[M], ack: Callable[[M], object]) -> None:
         """Score ``batch`` (Faust consumer messages), send, write, then ack each message."""
         started = time.perf_counter()
         await self.processor.resolve_schemas(raw.value for raw in batch)  # the registry, if any: not under the lock
@@ -269,7 +287,7 @@ class BatchScorer:
         for partition, event_ms in outbox.latest_event_ms.items():
             self.clocks.observe(partition, event_ms, wall_ms)
 
-    def _observe(self, batch: list[KafkaMessage], outbox: Outbox, elapsed_s: float) -> None:
+    def _observe(self, batch: Sequence[ConsumedMessage], outbox: Outbox, elapsed_s: float) -> None:
         metrics = self.metrics
         metrics.batch_size.observe(len(batch))
         metrics.batch_seconds.observe(elapsed_s)

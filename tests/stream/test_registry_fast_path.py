@@ -13,12 +13,12 @@ import pytest
 
 from schemas import SCHEMAS_DIR
 from scoring import example_model_path
+from streams.devtools.testing import TestingSink
 from streams.errors import SchemaRegistryUnavailableError
 from streams.settings import load_settings
 from streams.worker.app import create_app
 from tests.conftest import make_event
 from tests.registry_server import RegistryServer
-from tests.stream.test_fast_path import RecordingProducer
 
 EVENTS = "lead-events"
 
@@ -65,7 +65,7 @@ async def started_app(tmp_path, server: RegistryServer, **overrides: object):
     built = create_app(settings)
     assert server.requests() == []  # building the app asks nothing
     await built.codec.registry.start()  # what the worker does at start-up (ADR 021)
-    built.batch_scorer.producer = RecordingProducer()
+    TestingSink.attach(built)
     return built
 
 
@@ -112,4 +112,27 @@ async def test_a_registry_down_when_a_new_id_arrives_fails_the_batch_without_ack
         with pytest.raises(SchemaRegistryUnavailableError, match=f"Schema Registry {server.url} did not answer"):
             await scorer.score(batch, lambda m: acked.append(m.offset))
         assert acked == [] and scorer.producer.records == []  # nothing sent, nothing acked: re-delivered later
+        await codec.registry.close()
+
+
+async def test_the_per_event_agents_resolve_new_ids_before_the_lock_too(tmp_path):
+    """With the fast path off, the events agent looks a new id up before it takes the state lock, so a newer
+    version of LeadEvent is scored (not dead-lettered for an id the codec has not seen)."""
+    with RegistryServer() as server:
+        built = await started_app(tmp_path, server, batch_max=0)
+        sink = TestingSink.attach(built)
+        codec = built.codec
+        newer_id, newer = newer_lead_event(server)
+        record = codec.decode(codec.encode_event(make_event("lead-2", "demo_request")))[1] | {"campaign": "spring"}
+        body = io.BytesIO()
+        fastavro.schemaless_writer(body, newer, record)
+        async with built.score_events.test_context() as agent:
+            await agent.put(b"\x00" + newer_id.to_bytes(4, "big") + body.getvalue(), key=b"lead-2")
+            for _ in range(500):  # the agent awaits the registry's answer: let it finish before the context ends
+                if built.table.get("lead-2") is not None:
+                    break
+                await asyncio.sleep(0.01)
+        assert server.lookups() == [newer_id]
+        assert sink.sent(built.settings.topics.dead_letters) == []
+        assert built.table["lead-2"]["m"]["b2b"]["s"] > 0  # the demo request was scored
         await codec.registry.close()
