@@ -22,10 +22,11 @@ from sklearn.linear_model import LogisticRegression
 
 from scoring.conversions import Conversion
 from scoring.evaluation.cohort import Cohort, CohortSpec, Observation
-from scoring.evaluation.metrics import roc_auc
+from scoring.evaluation.quality import roc_auc
 from scoring.evaluation.slices import check_slices, sliced_cohort
 from scoring.events import LeadEvent
 from scoring.fitting.candidates import Candidate, base_candidates, features_model, generated_candidates
+from scoring.fitting.modelfile import FittedRule, RuleStats, Written, fitted_model, rule_stats
 from scoring.fitting.options import FitOptions, SliceFigures
 from scoring.fitting.regression import (
     FitError,
@@ -36,7 +37,6 @@ from scoring.fitting.regression import (
     logistic_regression,
     matrix,
 )
-from scoring.fitting.report import FittedRule, RuleStats, Written, fitted_model, rule_stats
 from scoring.model.compile import ScoringModel, parse_model
 from scoring.model.spec import ModelSpec
 from scoring.profiles import LeadProfile

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from scoring import LeadEvent, LeadProfile, LeadscoreError, check_event, check_profile
 from scoring.conversions import Conversion, check_conversion
-from streams.analysis.clients import AsyncConsumer, Partition
+from streams.analysis.client_types import AsyncConsumer, Partition
 from streams.errors import BrokerError
 from streams.kafka.codec import AvroCodec
 from streams.kafka.endoffsets import exact_end_offsets

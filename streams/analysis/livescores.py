@@ -13,7 +13,7 @@ from kafka.errors import KafkaError
 from scoring import LeadscoreError
 from scoring.conversions import Outcome
 from scoring.evaluation.comparison import ScorePoint
-from streams.analysis.clients import SendFuture, SyncProducer
+from streams.analysis.client_types import SendFuture, SyncProducer
 from streams.analysis.history import Progress, read_topics
 from streams.analysis.jsontypes import JsonRecord
 from streams.errors import BrokerError

@@ -20,7 +20,7 @@ from kafka.errors import KafkaError
 
 from scoring import LeadEvent, LeadProfile, LeadscoreError
 from scoring.conversions import Conversion
-from streams.analysis.clients import SyncProducer
+from streams.analysis.client_types import SyncProducer
 from streams.analysis.history import CONVERSIONS_FILE, EVENTS_FILE, PROFILES_FILE, History, history_from_files
 from streams.errors import BrokerError, ProduceError
 from streams.kafka.codec import AvroCodec

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from scoring import LeadscoreError
 from scoring.evaluation.comparison import Comparison, ScorePoint, agreement_matrix, compare, spearman
-from scoring.evaluation.metrics import roc_auc
+from scoring.evaluation.quality import roc_auc
 from streams.analysis.livescores import LatestScores
 
 

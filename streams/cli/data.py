@@ -16,7 +16,7 @@ import streams
 from scoring import LeadscoreError
 from streams.cli.common import Bootstrap, duration_option, err, settings_from_options
 from streams.cli.common import fail as _fail
-from streams.datasets.common import AdapterOutput, write_output
+from streams.datasets.adapter import AdapterOutput, write_output
 
 data_app = typer.Typer(help="Public lead data: adapters to JSON lines, and replay to the broker.", no_args_is_help=True)
 

@@ -15,7 +15,7 @@ from rich.table import Table
 from scoring import LeadscoreError, ScoringModel, load_models
 from scoring.conversions import Outcome
 from scoring.evaluation.cohort import CohortSpec
-from streams.analysis.evaluate.run import EvaluationRun, evaluate_history
+from streams.analysis.evaluate.runner import EvaluationRun, evaluate_history
 from streams.analysis.history import History
 from streams.cli.common import date_option as _time_ms
 from streams.cli.common import duration_option, err

@@ -38,7 +38,15 @@ from pathlib import Path
 
 from scoring import LeadEvent, LeadProfile
 from scoring.conversions import Conversion, Outcome
-from streams.datasets.common import AdapterInputError, AdapterOutput, iso, numbered, open_table, require_columns, utc_ms
+from streams.datasets.adapter import (
+    AdapterInputError,
+    AdapterOutput,
+    iso,
+    numbered,
+    open_table,
+    require_columns,
+    utc_ms,
+)
 
 FIRST_YEAR = 2008
 CALL_TYPE = "campaign_call"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from scoring import LeadEvent
 from scoring.conversions import Conversion, Outcome
-from streams.datasets.common import AdapterInputError, AdapterOutput, numbered, open_table, require_columns, utc_ms
+from streams.datasets.adapter import AdapterInputError, AdapterOutput, numbered, open_table, require_columns, utc_ms
 
 MQL_COLUMNS = ("mql_id", "first_contact_date", "landing_page_id", "origin")
 DEAL_COLUMNS = ("mql_id", "won_date", "declared_monthly_revenue")

@@ -15,7 +15,7 @@ from scoring import load_models
 from scoring.durations import parse_duration
 from scoring.evaluation.cohort import CohortSpec
 from streams.analysis.evaluate.gauges import EvaluationGauges, follow_evaluations
-from streams.analysis.evaluate.run import EvaluationRun, evaluate_history
+from streams.analysis.evaluate.runner import EvaluationRun, evaluate_history
 from streams.analysis.history import history_from_files, read_history
 from streams.analysis.offline import conversion_from_json, event_from_json
 from streams.cli.main import app

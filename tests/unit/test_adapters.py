@@ -14,8 +14,8 @@ import pytest
 from scoring.conversions import Outcome
 from scoring.durations import parse_duration
 from streams.cli.data import OLIST_DEALS, OLIST_DIR, OLIST_MQLS
+from streams.datasets.adapter import AdapterInputError, AdapterOutput, utc_ms, write_output
 from streams.datasets.bank import PROFILE_COLUMNS, read_bank, reconstruct_dates
-from streams.datasets.common import AdapterInputError, AdapterOutput, utc_ms, write_output
 from streams.datasets.olist import DATA_END_MS, read_olist
 
 BANK_EXCERPT = Path(__file__).parent.parent / "fixtures" / "bank-additional-excerpt.csv.gz"

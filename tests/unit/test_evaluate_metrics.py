@@ -10,7 +10,7 @@ from prometheus_client import generate_latest
 from scoring import load_models
 from scoring.evaluation.cohort import CohortSpec
 from streams.analysis.evaluate.gauges import EvaluationGauges
-from streams.analysis.evaluate.run import evaluate_history
+from streams.analysis.evaluate.runner import evaluate_history
 from streams.analysis.history import history_from_files
 from tests.conftest import DAY, T0
 from tests.unit.test_cli_evaluate import write_history

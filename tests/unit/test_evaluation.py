@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from scoring.evaluation.calibration import fit_platt
-from scoring.evaluation.metrics import NO_LEVEL, EvaluationError, by_level, deciles, evaluate, roc_auc
+from scoring.evaluation.quality import NO_LEVEL, EvaluationError, by_level, deciles, evaluate, roc_auc
 from scoring.evaluation.ranking import rank_buckets
 from scoring.evaluation.thresholds import roc_curve, suggest_threshold, trade_off
 

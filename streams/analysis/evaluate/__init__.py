@@ -1,2 +1,2 @@
-"""``leadscore evaluate``: the run over a history (``run``), its JSON and HTML report (``report``, ``plots``) and
+"""``leadscore evaluate``: the run over a history (``runner``), its JSON and HTML report (``report``, ``plots``) and
 the Prometheus gauges of ``--follow`` (``gauges``)."""

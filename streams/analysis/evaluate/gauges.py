@@ -14,7 +14,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from scoring.errors import LeadscoreError
-from streams.analysis.evaluate.run import EvaluationRun
+from streams.analysis.evaluate.runner import EvaluationRun
 from streams.errors import EvaluateInputError
 
 

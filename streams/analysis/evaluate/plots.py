@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from streams.analysis.evaluate.run import ModelEvaluation
+from streams.analysis.evaluate.runner import ModelEvaluation
 
 SIZE = (6.4, 4.2)
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from scoring.durations import format_duration
-from streams.analysis.evaluate.run import EvaluationRun, ModelEvaluation
+from streams.analysis.evaluate.runner import EvaluationRun, ModelEvaluation
 
 FORMAT = "leadscore.evaluation/1"
 

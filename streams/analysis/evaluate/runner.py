@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from scoring import Engine, ScoringModel
 from scoring.evaluation.cohort import Cohort, CohortSpec, Replay, build_cohort, snapshots_at
-from scoring.evaluation.metrics import NO_LEVEL, EvaluationError, EvaluationReport, evaluate
+from scoring.evaluation.quality import NO_LEVEL, EvaluationError, EvaluationReport, evaluate
 from streams.analysis.history import History
 
 Progress = Callable[[int, int], None]  # (leads replayed so far, leads in all)
