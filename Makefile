@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install ops-tools demo test test-unit test-integration reliability lint lint-ops format bench clean
+.PHONY: help install ops-tools kafka-tools demo test test-unit test-integration reliability lint lint-ops format bench clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -32,16 +32,27 @@ ops-tools: $(STAMP) ## Install prometheus + promtool (Debian package) when missi
 	   echo "stopping the daemon the package started"; $$sudo /etc/init.d/prometheus stop; fi; \
 	 command -v promtool >/dev/null && command -v prometheus >/dev/null
 
+# Apache Kafka for the tests runs on Java 17 from jars Maven fetches once (streams/devtools/apache_kafka.py): both come
+# from Debian when missing, as root or through sudo. The suites run on it with LEADSCORE_TEST_BROKER=kafka (ADR 022).
+kafka-tools: ## Install Java 17 and Maven (Debian packages) when missing, for Apache Kafka under the tests
+	@if command -v java >/dev/null && command -v mvn >/dev/null; then exit 0; fi; \
+	 sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	 echo "installing Debian's openjdk-17-jre-headless and maven (Apache Kafka for the tests)"; \
+	 $$sudo apt-get update -qq && \
+	 $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	   openjdk-17-jre-headless maven >/dev/null; \
+	 command -v java >/dev/null && command -v mvn >/dev/null
+
 demo: $(STAMP) ## Embedded broker + worker + generator, live view of leads being scored (Ctrl-C stops)
 	$(BIN)/leadscore demo
 
-test: lint ## Lint, then unit, stream and integration tests (real embedded broker)
+test: lint ## Lint, then unit, stream, integration, ops and fast reliability tests (embedded broker)
 	$(BIN)/python -m pytest
 
 test-unit: $(STAMP) ## Unit and stream tests only (no broker)
 	$(BIN)/python -m pytest -m "not integration"
 
-test-integration: $(STAMP) ## Integration tests against the embedded Tansu broker
+test-integration: $(STAMP) ## Integration tests on Tansu (LEADSCORE_TEST_BROKER=kafka: Apache Kafka, see kafka-tools)
 	$(BIN)/python -m pytest -m integration
 
 reliability: $(STAMP) ## Issue 6: crash, broker stall, hostile input vs the oracle (long); figures in reliability-report.json

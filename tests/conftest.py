@@ -5,7 +5,7 @@ A test's markers come from where it lives, in one table: the longest prefix of i
 mean is in pyproject.toml (``[tool.pytest.ini_options] markers``), and the Makefile selects by them:
 
     make test-unit         pytest -m "not integration"         no broker
-    make test-integration  pytest -m integration               the embedded Tansu broker
+    make test-integration  pytest -m integration               Tansu (LEADSCORE_TEST_BROKER=kafka: Apache Kafka)
     make reliability       pytest -m reliability tests/reliability   the long scenarios, skipped unless selected
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from scoring import ScoringModel, example_model_path, load_model
-from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import Broker, new_broker
 from streams.devtools.testing import T0, make_event
 from streams.kafka.codec import AvroCodec
 from streams.kafka.registry import LocalSchemaRegistry
@@ -101,10 +101,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """One embedded Tansu broker for the whole session (integration, ops and reliability tests), started only when
-    a test asks for it."""
-    with EmbeddedBroker(log_file=tmp_path_factory.mktemp("broker") / "tansu.log") as running:
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """One broker for the whole session (integration, ops and reliability tests), started only when a test asks
+    for it: Tansu, or Apache Kafka with ``LEADSCORE_TEST_BROKER=kafka`` (:mod:`streams.devtools.brokers`)."""
+    with new_broker(log_file=tmp_path_factory.mktemp("broker") / "broker.log") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """The embedded Tansu broker, whatever the session's broker: the demo's broker keeps a smoke test on Kafka runs."""
+    with new_broker(log_file=tmp_path_factory.mktemp("tansu") / "tansu.log", kind="tansu") as running:
         yield running
 
 

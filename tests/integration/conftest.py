@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from kafka import KafkaConsumer
 
-from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import Broker
 from streams.settings import Settings, TopicNames
 from tests.avro_reference import reference_decode
 from tests.conftest import SIMPLE_MODEL
@@ -19,7 +19,7 @@ from tests.conftest import SIMPLE_MODEL
 _run = itertools.count()
 
 
-def new_settings(broker: EmbeddedBroker, data_dir, name: str | None = None, **overrides) -> Settings:
+def new_settings(broker: Broker, data_dir, name: str | None = None, **overrides) -> Settings:
     """Settings for one test's worker(s): own topics and consumer group, the simple model, topics created."""
     suffix = name or f"t{next(_run)}-{int(time.time())}"
     names = {field: f"{default}-{suffix}" for field, default in TopicNames().model_dump().items()}
@@ -31,7 +31,7 @@ def new_settings(broker: EmbeddedBroker, data_dir, name: str | None = None, **ov
 
 
 @pytest.fixture
-def settings(broker: EmbeddedBroker, tmp_path) -> Settings:
+def settings(broker: Broker, tmp_path) -> Settings:
     return new_settings(broker, tmp_path / "state")
 
 

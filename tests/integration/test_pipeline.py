@@ -1,12 +1,16 @@
-"""Events in, scores out: a real worker process on the real (embedded) broker, checked with plain clients."""
+"""Events in, scores out: a real worker process on a real broker, checked with plain clients. The first test runs on
+the session's broker (``LEADSCORE_TEST_BROKER``) and, on a Kafka run, also on the embedded Tansu broker the demo
+uses."""
 
 from __future__ import annotations
 
 import time
 import urllib.request
 
+import pytest
 from kafka import KafkaProducer
 
+from streams.devtools.brokers import broker_kind
 from streams.devtools.processes import spawn_worker, stop_process
 from streams.kafka.codec import AvroCodec
 from streams.kafka.registry import LocalSchemaRegistry
@@ -34,7 +38,17 @@ EXPECTED_SCORES = {
 }
 
 
-def test_events_in_scores_and_crossings_out(settings, codec, tmp_path):
+@pytest.fixture(params=["session-broker", "tansu"])
+def either_broker_settings(request, tmp_path):
+    """Settings on the session's broker, then on Tansu (skipped when the session's broker is Tansu already)."""
+    if request.param == "tansu" and broker_kind() == "tansu":
+        pytest.skip("the session's broker is Tansu already")
+    broker = request.getfixturevalue("broker" if request.param == "session-broker" else "tansu")
+    return new_settings(broker, tmp_path / "state")
+
+
+def test_events_in_scores_and_crossings_out(either_broker_settings, codec, tmp_path):
+    settings = either_broker_settings
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
     step = 0
     for lead_id, types in JOURNEYS.items():

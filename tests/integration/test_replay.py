@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from streams.analysis.history import history_from_files, read_history
 from streams.cli.main import app
-from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import Broker
 from streams.kafka.topics import create_topics
 from tests.integration.conftest import new_settings
 
@@ -16,7 +16,7 @@ BANK_EXCERPT = Path(__file__).parent.parent / "fixtures" / "bank-additional-exce
 runner = CliRunner()
 
 
-def test_replay_of_a_directory_reads_back_as_the_same_history(broker: EmbeddedBroker, tmp_path: Path) -> None:
+def test_replay_of_a_directory_reads_back_as_the_same_history(broker: Broker, tmp_path: Path) -> None:
     settings = new_settings(broker, tmp_path / "state")
     create_topics(settings)
     data = tmp_path / "bank"
@@ -36,7 +36,7 @@ def test_replay_of_a_directory_reads_back_as_the_same_history(broker: EmbeddedBr
     assert history.conversions == expected.conversions
 
 
-def test_replay_limit_sends_the_first_records_in_time_order(broker: EmbeddedBroker, tmp_path: Path) -> None:
+def test_replay_limit_sends_the_first_records_in_time_order(broker: Broker, tmp_path: Path) -> None:
     settings = new_settings(broker, tmp_path / "state")
     data = tmp_path / "olist"
     assert runner.invoke(app, ["data", "olist", "--out", str(data)]).exit_code == 0

@@ -30,7 +30,7 @@ from kafka import KafkaProducer
 from scoring import example_model_path
 from scoring.conversions import Conversion, Outcome
 from streams.datasets.synthetic import JourneyGenerator
-from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import Broker
 from streams.devtools.processes import die_with_parent, free_port, spawn_worker, stop_process, wait_for_port
 from streams.kafka.codec import AvroCodec
 from streams.kafka.registry import LocalSchemaRegistry
@@ -192,7 +192,7 @@ def _problems(prometheus: PrometheusServer) -> list[str]:
     return problems
 
 
-def test_dashboard_queries_and_alert_expressions_on_a_live_worker(broker: EmbeddedBroker, tmp_path: Path) -> None:
+def test_dashboard_queries_and_alert_expressions_on_a_live_worker(broker: Broker, tmp_path: Path) -> None:
     prometheus_binary = require_tool("prometheus")
     promtool = require_tool("promtool")
     settings = new_settings(

@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 
 from scoring import Engine, load_model
 from streams.datasets.synthetic import JourneyGenerator
-from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import Broker, new_broker
 from streams.devtools.processes import spawn_worker, stop_process
 from streams.kafka.codec import AvroCodec
 from streams.kafka.registry import LocalSchemaRegistry
@@ -106,9 +106,9 @@ class Workers:
 
 
 @contextlib.contextmanager
-def scenario(tmp_path: Path, **overrides: Any) -> Iterator[tuple[EmbeddedBroker, Settings, Workers]]:
+def scenario(tmp_path: Path, **overrides: Any) -> Iterator[tuple[Broker, Settings, Workers]]:
     """A broker of its own (scenarios may freeze it), settings with the shipped b2b model, and workers."""
-    with EmbeddedBroker(log_file=tmp_path / "tansu.log") as broker:
+    with new_broker(log_file=tmp_path / "broker.log") as broker:
         # Decay ticks every 2 s: crossings caused by time alone are checked against the oracle too, across restarts
         # (where recovered partition clocks once jumped decades ahead: test_decay_clock_after_recovery.py).
         values = {"standby_replicas": 0, "decay_tick_s": 2.0, **overrides}

@@ -1,0 +1,45 @@
+"""Choosing the broker of a test run, and the Apache Kafka launcher's configuration (no broker started here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.devtools import apache_kafka
+from streams.devtools.apache_kafka import ApacheKafkaBroker, server_properties
+from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import broker_kind, new_broker
+from streams.errors import EmbeddedBrokerError
+
+
+def test_the_broker_is_tansu_unless_the_setting_says_kafka(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEADSCORE_TEST_BROKER", raising=False)
+    assert broker_kind() == "tansu" and isinstance(new_broker(), EmbeddedBroker)
+    monkeypatch.setenv("LEADSCORE_TEST_BROKER", " Kafka ")
+    assert broker_kind() == "kafka" and isinstance(new_broker(), ApacheKafkaBroker)
+    assert isinstance(new_broker(kind="tansu"), EmbeddedBroker)
+
+
+def test_an_unknown_broker_kind_is_one_line_naming_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADSCORE_TEST_BROKER", "redpanda")
+    with pytest.raises(EmbeddedBrokerError, match=r"^LEADSCORE_TEST_BROKER='redpanda': expected one of kafka, tansu$"):
+        broker_kind()
+
+
+def test_server_properties_are_a_single_test_node_with_overrides(tmp_path: Path) -> None:
+    text = server_properties(9092, 9093, tmp_path, {"log.segment.bytes": "65536", "num.partitions": "4"})
+    values = dict(line.split("=", 1) for line in text.splitlines())
+    assert values["process.roles"] == "broker,controller"
+    assert values["listeners"] == "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
+    assert values["group.initial.rebalance.delay.ms"] == "0"
+    assert values["offsets.topic.replication.factor"] == values["transaction.state.log.replication.factor"] == "1"
+    assert values["log.dirs"] == str(tmp_path)
+    assert (values["log.segment.bytes"], values["num.partitions"]) == ("65536", "4")  # a test's own settings win
+
+
+def test_missing_java_or_maven_is_one_line_naming_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LEADSCORE_KAFKA_CACHE", str(tmp_path))  # nothing cached: it must fetch, so it needs both
+    monkeypatch.setattr(apache_kafka.shutil, "which", lambda command: None if command == "mvn" else "/usr/bin/java")
+    with pytest.raises(EmbeddedBrokerError, match=r"`mvn` is not installed: .*apt-get install maven\)$"):
+        apache_kafka.kafka_jars()
