@@ -57,6 +57,13 @@ def wait_gone(predicate, timeout_s: float = 10.0) -> bool:
     return predicate()
 
 
+def ctrl_c_reaches_it() -> None:
+    """``preexec_fn``: SIGINT back to its default in the child. A shell without job control (``nohup cmd &``, some
+    CI runners) starts its children with SIGINT ignored, and Python keeps an inherited ignore: Ctrl-C would never
+    arrive, whatever the command does."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def demo_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "streams.cli", "demo", "--rate", "80", *args]
 
@@ -78,7 +85,9 @@ def test_demo_with_duration_prints_counts_exits_zero_and_leaves_no_process():
 
 
 def test_live_demo_stops_on_ctrl_c_and_leaves_no_process():
-    demo = subprocess.Popen(demo_command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    demo = subprocess.Popen(
+        demo_command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ctrl_c_reaches_it
+    )
     seen = watch(demo, 12)
     assert demo.poll() is None and len(seen) >= 2
     demo.send_signal(signal.SIGINT)
@@ -90,7 +99,10 @@ def test_live_demo_stops_on_ctrl_c_and_leaves_no_process():
 
 def test_broker_command_stops_on_ctrl_c_and_takes_tansu_with_it():
     process = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "broker", "--port", "0"], stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "streams.cli", "broker", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
     )
     line = process.stderr.readline()
     assert "broker listening on 127.0.0.1:" in line
