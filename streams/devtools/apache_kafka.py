@@ -17,12 +17,10 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
+from typing import ClassVar
 
-from streams.devtools.processes import die_with_parent, free_port, stop_process, wait_for_port
+from streams.devtools.processes import BrokerProcess, die_with_parent, free_port, stop_process, wait_for_port
 from streams.errors import EmbeddedBrokerError
-from streams.kafka.topics import create_topics
-from streams.settings import Settings, load_settings
 
 #: The Apache Kafka version under test; keep ``kafka.version`` in apache-kafka.pom.xml in step.
 KAFKA_VERSION = "4.1.1"
@@ -92,12 +90,15 @@ def server_properties(port: int, controller_port: int, log_dir: Path, extra: Map
     return "".join(f"{key}={value}\n" for key, value in values.items())
 
 
-class ApacheKafkaBroker:
+class ApacheKafkaBroker(BrokerProcess):
     """An Apache Kafka broker for one run. Use as a context manager; ``bootstrap`` is ``127.0.0.1:PORT``.
 
     ``extra_config`` adds or overrides broker settings (for example short segments for a log-cleaner test);
     ``log_dir`` keeps the log in a folder the caller owns, so a broker can be killed and started again on it.
+    Kafka joins groups at once (``group.initial.rebalance.delay.ms=0``): only the session timeout is shortened.
     """
+
+    SETTINGS: ClassVar[dict[str, object]] = {"session_timeout_s": 10.0, "heartbeat_interval_s": 1.0}
 
     def __init__(
         self,
@@ -106,21 +107,11 @@ class ApacheKafkaBroker:
         log_dir: Path | None = None,
         extra_config: Mapping[str, str] | None = None,
     ) -> None:
-        self.port = port or free_port()
+        super().__init__(port, log_file)
         self.controller_port = free_port()
-        self.log_file = log_file
         self.extra_config = dict(extra_config or {})
         self._own_dir = log_dir is None
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="leadscore-kafka-"))
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
 
     def start(self, timeout_s: float = 60.0) -> ApacheKafkaBroker:
         jars = kafka_jars()
@@ -169,22 +160,6 @@ class ApacheKafkaBroker:
                     raise EmbeddedBrokerError(f"Apache Kafka on {self.bootstrap} did not answer in time") from None
                 time.sleep(0.2)
 
-    def settings(self, app_id: str, data_dir: Path, **overrides: object) -> Settings:
-        """Settings for a worker on this broker, its topics created. Kafka joins groups at once
-        (``group.initial.rebalance.delay.ms=0``), so only the session timeout is shortened for tests."""
-        values = {
-            "bootstrap_servers": self.bootstrap,
-            "app_id": app_id,
-            "web_port": free_port(),
-            "data_dir": data_dir,
-            "session_timeout_s": 10.0,
-            "heartbeat_interval_s": 1.0,
-            **overrides,
-        }
-        settings = load_settings(**values)
-        create_topics(settings)
-        return settings
-
     def kill(self) -> None:
         """SIGKILL the broker (its log stays in ``log_dir``): for scenarios that restart it."""
         if self._process is not None:
@@ -198,11 +173,3 @@ class ApacheKafkaBroker:
             self._process = None
         if self._own_dir:
             shutil.rmtree(self.log_dir, ignore_errors=True)
-
-    def __enter__(self) -> ApacheKafkaBroker:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
-from types import TracebackType
+from typing import ClassVar
 
-from streams.devtools.processes import die_with_parent, free_port, stop_process, wait_for_port
+from streams.devtools.processes import BrokerProcess, die_with_parent, stop_process, wait_for_port
 from streams.errors import EmbeddedBrokerError
-from streams.kafka.topics import create_topics
-from streams.settings import Settings, load_settings
 
 
 def tansu_binary() -> str:
@@ -32,21 +29,17 @@ def tansu_binary() -> str:
         raise EmbeddedBrokerError(f"no Tansu binary: {exc}") from None
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(BrokerProcess):
     """A Tansu broker for one run. Use as a context manager; ``bootstrap`` is ``127.0.0.1:PORT``."""
 
-    def __init__(self, port: int | None = None, log_file: Path | None = None) -> None:
-        self.port = port or free_port()
-        self.log_file = log_file
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
+    #: Tansu takes half the session timeout for every group join, so the session timeout is short (6 s) and
+    #: heartbeats every second (ADR 003); it holds every fetch for the full fetch wait even when data arrives, so
+    #: that wait is short (20 ms, ADR 014).
+    SETTINGS: ClassVar[dict[str, object]] = {
+        "session_timeout_s": 6.0,
+        "heartbeat_interval_s": 1.0,
+        "fetch_max_wait_ms": 20,
+    }
 
     def start(self, timeout_s: float = 30.0) -> EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
@@ -71,33 +64,7 @@ class EmbeddedBroker:
             raise
         return self
 
-    def settings(self, app_id: str, data_dir: Path, **overrides: object) -> Settings:
-        """Settings for a worker on this broker, its topics created. Tansu takes half the session timeout for
-        every group join, so the session timeout is short (6 s) and heartbeats every second (ADR 003); it holds
-        every fetch for the full fetch wait even when data arrives, so that wait is short (20 ms, ADR 014)."""
-        values = {
-            "bootstrap_servers": self.bootstrap,
-            "app_id": app_id,
-            "web_port": free_port(),
-            "data_dir": data_dir,
-            "session_timeout_s": 6.0,
-            "heartbeat_interval_s": 1.0,
-            "fetch_max_wait_ms": 20,
-            **overrides,
-        }
-        settings = load_settings(**values)
-        create_topics(settings)
-        return settings
-
     def stop(self) -> None:
         if self._process is not None:
             stop_process(self._process, grace_s=5.0)
             self._process = None
-
-    def __enter__(self) -> EmbeddedBroker:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

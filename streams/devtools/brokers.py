@@ -10,32 +10,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import TracebackType
-from typing import Protocol
 
 from streams.devtools.apache_kafka import ApacheKafkaBroker
 from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.processes import BrokerProcess
 from streams.errors import EmbeddedBrokerError
-from streams.settings import Settings
 
 KINDS = ("kafka", "tansu")
 DEFAULT = "tansu"  # Kafka once the suites pass on it (ADR 022)
 
 
-class Broker(Protocol):
-    """What tests, scenarios and the benchmark need of a broker they start."""
-
-    @property
-    def bootstrap(self) -> str: ...
-    @property
-    def pid(self) -> int | None: ...
-    def start(self, timeout_s: float = ...) -> Broker: ...
-    def stop(self) -> None: ...
-    def settings(self, app_id: str, data_dir: Path, **overrides: object) -> Settings: ...
-    def __enter__(self) -> Broker: ...
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
+#: What tests, scenarios and the benchmark need of a broker they start (both kinds share it).
+Broker = BrokerProcess
 
 
 def broker_kind() -> str:

@@ -11,9 +11,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import TracebackType
+from typing import ClassVar, Self
 
 from streams.errors import EmbeddedBrokerError
-from streams.settings import Settings
+from streams.kafka.topics import create_topics
+from streams.settings import Settings, load_settings
 
 
 def free_port() -> int:
@@ -69,3 +72,45 @@ def spawn_worker(settings: Settings, log_file: Path | None = None) -> subprocess
     finally:
         if not isinstance(output, int):
             output.close()
+
+
+class BrokerProcess:
+    """What the embedded Tansu broker and Apache Kafka's broker share: a child process listening on
+    ``127.0.0.1:port``, used as a context manager, and settings for a worker on it with its topics created.
+    Subclasses start and stop the process; ``SETTINGS`` holds their test-friendly settings."""
+
+    SETTINGS: ClassVar[dict[str, object]] = {}
+
+    def __init__(self, port: int | None = None, log_file: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.log_file = log_file
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self, timeout_s: float = 30.0) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def settings(self, app_id: str, data_dir: Path, **overrides: object) -> Settings:
+        """Settings for a worker on this broker (its own web port and data directory), its topics created."""
+        values = {"bootstrap_servers": self.bootstrap, "app_id": app_id, "web_port": free_port(), "data_dir": data_dir}
+        settings = load_settings(**{**values, **self.SETTINGS, **overrides})
+        create_topics(settings)
+        return settings
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
