@@ -38,9 +38,10 @@ from streams.kafka.partitioner import default_partition
 from streams.kafka.producer import BatchProducer, Record
 from streams.kafka.topics import output_routes
 from streams.settings import Settings, load_settings
+from streams.worker.agents import MessageHandler
 from streams.worker.app import create_app
 from streams.worker.batch import BatchScorer
-from streams.worker.processor import TICK, Message, Result
+from streams.worker.processor import TICK, Message
 from streams.worker.wiring import Leadscore, ticks_topic_name
 
 T0 = 1_767_603_600_000  #: a fixed start of event time for tests (2026-01-05T09:00:00Z), Unix ms
@@ -181,6 +182,8 @@ class WorkerDriver:
         if self.leadscore.batch_scorer is None:
             raise ValueError("WorkerDriver drives the fast path: batch_max must be above 0")
         self.scorer: BatchScorer = self.leadscore.batch_scorer
+        scorer = self.scorer  # what the worker's other agents do with a message: the same handler, the same writes
+        self._handler = MessageHandler(scorer.processor, self.leadscore.table, scorer, scorer.lock, scorer.metrics)
         self.sink = TestingSink.attach(self.leadscore)
         self.acked: list[InputMessage] = []
         self.clock_ms: int | None = None  # the event time of the last advance_to
@@ -224,14 +227,14 @@ class WorkerDriver:
         topic, codec = self.leadscore.settings.topics.profiles, self.leadscore.codec
         for profile in profiles:
             message = self.message(topic, profile.lead_id.encode(), codec.encode_profile(profile))
-            await self._apply(message, lambda m: self.scorer.processor.process_profile(m, self.leadscore.table.get))
+            await self._handler.handle(self._message(message), self.scorer.processor.process_profile)
 
     async def erase(self, lead_id: str, request_id: str = "erasure-1") -> None:
         """Erase a lead as the erasures agent does: a tombstone in lead-scores, a receipt, the state deleted."""
         record = {"request_id": request_id, "lead_id": lead_id, "requested_at": self.clock_ms or T0}
         value = self.leadscore.codec.encode("LeadErasure", record)
         message = self.message(self.leadscore.settings.topics.erasures, lead_id.encode(), value)
-        await self._apply(message, lambda m: self.scorer.processor.process_erasure(m, self._has_state))
+        await self._handler.erase(self._message(message))
 
     async def advance_to(self, at_ms: int) -> None:
         """Event time reaches ``at_ms``: each lead that time alone moves across a level by then gets the decay tick
@@ -244,7 +247,7 @@ class WorkerDriver:
         for partition in range(self.leadscore.settings.partitions):
             for lead_id in self.scorer.due_index.pop_due(partition, at_ms):
                 message = self.message(ticks, lead_id.encode(), TICK.pack(at_ms), partition)
-                await self._apply(message, lambda m: self.scorer.processor.process_tick(m, self.leadscore.table.get))
+                await self._handler.handle(self._message(message), self.scorer.processor.process_tick, avro=False)
 
     def records(self, kind: OutputKind) -> list[tuple[str | None, dict[str, Any] | None]]:
         """``(key, value)`` of what the worker sent to one output, in order: keys as text, values decoded (None: a
@@ -270,12 +273,6 @@ class WorkerDriver:
                 latest[key] = value
         return latest
 
-    async def _apply(self, raw: InputMessage, process: Callable[[Message], Result]) -> None:
-        """What the worker's other agents do with a message: under the lock of the one writer of lead state,
-        process it and write what it produced the way the fast path writes its batches."""
-        message = Message(raw.topic, raw.partition, raw.offset, raw.key, raw.value)
-        async with self.scorer.lock:
-            await self.scorer.emit(message, process(message))
-
-    def _has_state(self, lead_id: str) -> bool:
-        return self.leadscore.table.get(lead_id) is not None
+    @staticmethod
+    def _message(raw: InputMessage) -> Message:
+        return Message(raw.topic, raw.partition, raw.offset, raw.key, raw.value)
