@@ -43,9 +43,19 @@ def _require(command: str, package: str) -> str:
     return path
 
 
+def _cache() -> Path:
+    return Path(os.environ.get("LEADSCORE_KAFKA_CACHE") or Path.home() / ".cache" / "leadscore")
+
+
+def missing_tools() -> list[str]:
+    """What this machine lacks to run the broker: ``java`` always, ``mvn`` until the jars are in the cache."""
+    cached = (_cache() / f"apache-kafka-{KAFKA_VERSION}" / ".complete").exists()
+    return [tool for tool in ("java", "mvn") if shutil.which(tool) is None and (tool == "java" or not cached)]
+
+
 def kafka_jars() -> Path:
     """The folder of the broker's jars, fetched with Maven on first use."""
-    cache = Path(os.environ.get("LEADSCORE_KAFKA_CACHE") or Path.home() / ".cache" / "leadscore")
+    cache = _cache()
     jars = cache / f"apache-kafka-{KAFKA_VERSION}"
     if (jars / ".complete").exists():
         return jars
