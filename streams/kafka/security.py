@@ -7,15 +7,34 @@ import ssl
 import faust
 from faust.types.auth import CredentialsT
 
+from streams.errors import SettingsError
 from streams.settings import Settings
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+    """The client's TLS context; a CA, certificate or key file that cannot be read raises :class:`SettingsError`."""
+    try:
+        context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+    except OSError as exc:  # ssl.SSLError is an OSError: a file that is not PEM certificates
+        raise SettingsError(f"LEADSCORE_SSL_CAFILE={settings.ssl_cafile}: {_reason(exc)}") from None
     if settings.ssl_certfile is not None:
-        context.load_cert_chain(str(settings.ssl_certfile), str(settings.ssl_keyfile) if settings.ssl_keyfile else None)
+        try:
+            context.load_cert_chain(
+                str(settings.ssl_certfile), str(settings.ssl_keyfile) if settings.ssl_keyfile else None
+            )
+        except OSError as exc:
+            raise SettingsError(
+                f"LEADSCORE_SSL_CERTFILE={settings.ssl_certfile} / LEADSCORE_SSL_KEYFILE={settings.ssl_keyfile}: "
+                f"{_reason(exc)}"
+            ) from None
     context.check_hostname = settings.ssl_check_hostname
     return context
+
+
+def _reason(error: OSError) -> str:
+    if isinstance(error, ssl.SSLError):
+        return f"not usable as PEM ({error.reason or error})"
+    return error.strerror or str(error)
 
 
 KafkaPythonConfig = dict[str, str | bool | None]
