@@ -1,5 +1,5 @@
 """The access check before the Kafka clients start (streams.kafka.access), against TLS servers made here (no Kafka:
-the TLS handshake comes before any Kafka request), and the TLS files of streams.kafka.security.
+the TLS handshake comes before any Kafka request), and the TLS files and librdkafka settings of streams.kafka.security.
 The SASL refusals need a real broker: tests/integration/test_secured_cluster.py."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from streams.errors import BrokerAccessError, SettingsError
 from streams.kafka.access import check_access, verify_access
-from streams.kafka.security import ssl_context
+from streams.kafka.security import librdkafka_config, ssl_context
 from streams.settings import Settings, load_settings
 from tests.certificates import Certificates, make_certificates, server_context
 
@@ -85,3 +85,27 @@ def test_tls_files_that_cannot_be_read_are_settings_errors(tmp_path: Path, certi
         ssl_context(secured("127.0.0.1:9093", not_pem))
     with pytest.raises(SettingsError, match=r"^LEADSCORE_SSL_CERTFILE=.*ca\.pem / LEADSCORE_SSL_KEYFILE=None: "):
         ssl_context(secured("127.0.0.1:9093", certificates.ca, ssl_certfile=certificates.ca))  # a CA has no key here
+
+
+def test_librdkafka_gets_the_same_security(certificates: Certificates) -> None:
+    assert librdkafka_config(load_settings()) == {"security.protocol": "PLAINTEXT"}
+    assert librdkafka_config(secured("b:9093", certificates.ca)) == {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "alice",
+        "sasl.password": "s3cret-pw",
+        "ssl.endpoint.identification.algorithm": "https",
+        "ssl.ca.location": str(certificates.ca),
+    }
+    mutual = load_settings(
+        security_protocol="SSL",
+        ssl_certfile=certificates.client_cert,
+        ssl_keyfile=certificates.client_key,
+        ssl_check_hostname=False,
+    )
+    assert librdkafka_config(mutual) == {
+        "security.protocol": "SSL",
+        "ssl.endpoint.identification.algorithm": "none",
+        "ssl.certificate.location": str(certificates.client_cert),
+        "ssl.key.location": str(certificates.client_key),
+    }
