@@ -90,16 +90,16 @@ def scored(secured: SecuredKafkaBroker, tmp_path_factory: pytest.TempPathFactory
     env = settings.to_env()
     created = runner.invoke(app, ["topics", "create", "--timeout", "30"], env=env)
     assert created.exit_code == 0, created.output
-    replayed = runner.invoke(app, ["data", "replay", str(folder)], env=env)
-    assert replayed.exit_code == 0, replayed.output
     expected: dict[str, float] = {}
     lines = (folder / "events.jsonl").read_text().splitlines()
     for event in map(json.loads, lines):
         expected[event["lead_id"]] = expected.get(event["lead_id"], 0.0) + POINTS[event["type"]]
 
     log = folder / "worker.log"
-    worker = spawn_worker(settings, log_file=log)
+    worker = spawn_worker(settings, log_file=log)  # it starts while the history is replayed: it reads from the start
     try:
+        replayed = runner.invoke(app, ["data", "replay", str(folder)], env=env)
+        assert replayed.exit_code == 0, replayed.output
         topic = settings.topics.score_changes
         security = kafka_python_config(settings)
         records = read_topics(settings.bootstrap_servers, [topic], lambda r: len(r) >= len(lines), 120, **security)
@@ -123,7 +123,7 @@ def test_the_cli_and_a_worker_score_through_the_secured_listener(secured: Secure
     finally:
         admin.close()
     with pytest.raises(KafkaError):  # and it speaks nothing but TLS
-        KafkaAdminClient(bootstrap_servers=secured.bootstrap, bootstrap_timeout_ms=2000, request_timeout_ms=2000)
+        KafkaAdminClient(bootstrap_servers=secured.bootstrap, bootstrap_timeout_ms=1000, request_timeout_ms=1000)
 
 
 def test_evaluate_and_rescore_read_the_topics_through_it(scored: Scored, tmp_path: Path) -> None:
