@@ -1,4 +1,10 @@
-"""What the benchmark steps share: the console, input production, worker probes (metrics, readiness, RSS)."""
+"""What the benchmark steps share: the console, the Kafka clients' options, input production, worker probes
+(metrics, readiness, RSS).
+
+Every Kafka client of the benchmark itself (kafka-python, aiokafka, confluent-kafka) takes its options from the
+settings of the cluster it talks to (``cluster``: bootstrap servers and the security settings, as
+``broker.settings(...)`` returns them): on a secured cluster each one logs in and checks the brokers' certificate.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +26,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from streams.datasets.synthetic import JourneyGenerator
 from streams.kafka.codec import AvroCodec
 from streams.kafka.registry import LocalSchemaRegistry
-from streams.settings import TopicNames
+from streams.kafka.security import aiokafka_security, kafka_python_config, librdkafka_config
+from streams.settings import Settings, TopicNames
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +38,33 @@ console = Console()
 
 class BenchError(Exception):
     """An expected failure of a benchmark step: printed as one line, without a traceback."""
+
+
+#: A confluent-kafka (librdkafka) client's configuration.
+LibrdkafkaOptions = dict[str, str | int | float | bool]
+
+
+def kafka_python_options(cluster: Settings) -> dict[str, object]:
+    """Keyword arguments of a kafka-python client (producer, admin) of ``cluster``."""
+    return {"bootstrap_servers": cluster.bootstrap_servers, **kafka_python_config(cluster)}
+
+
+def aiokafka_options(cluster: Settings) -> dict[str, object]:
+    """Keyword arguments of an aiokafka client of ``cluster`` (TLS files as one SSL context)."""
+    return {"bootstrap_servers": cluster.bootstrap_servers, **aiokafka_security(cluster)}
+
+
+def librdkafka_options(cluster: Settings, options: LibrdkafkaOptions) -> LibrdkafkaOptions:
+    """The configuration of a confluent-kafka producer or consumer of ``cluster``, with ``options`` on top."""
+    return {"bootstrap.servers": cluster.bootstrap_servers, **librdkafka_config(cluster), **options}
+
+
+def security_env(cluster: Settings) -> dict[str, str]:
+    """The LEADSCORE_* security variables of ``cluster``, for a contestant process that reads them."""
+    names = ("SECURITY_PROTOCOL", "SASL_", "SSL_")
+    return {
+        name: value for name, value in cluster.to_env().items() if name.removeprefix("LEADSCORE_").startswith(names)
+    }
 
 
 def codec() -> AvroCodec:
@@ -57,10 +91,10 @@ def prefixed_topics(prefix: str, events: str | None = None) -> TopicNames:
     return TopicNames.model_validate(names)  # every field given: the environment plays no part, as before
 
 
-def produce_events(bootstrap: str, topic: str, events: int, leads: int, seed: int = SEED) -> int:
+def produce_events(cluster: Settings, topic: str, events: int, leads: int, seed: int = SEED) -> int:
     """Produce ``events`` generated events keyed by lead id with Kafka's default (murmur2) partitioner."""
     avro = codec()
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks=1)
+    producer = KafkaProducer(**kafka_python_options(cluster), linger_ms=20, batch_size=256 * 1024, acks=1)
     stream = JourneyGenerator(leads, seed=seed, mean_gap_ms=2000).events(events)
     with progress_bar() as bar:
         task = bar.add_task("producing input", total=events, note=topic)

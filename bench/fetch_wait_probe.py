@@ -14,16 +14,17 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from bench.common import aiokafka_options, kafka_python_options
 from streams.devtools.broker import EmbeddedBroker
+from streams.settings import Settings, load_settings
 
 RECORDS = 40
 
 
-async def probe(bootstrap: str, topic: str, wait_ms: int) -> tuple[float, float]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=wait_ms
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+async def probe(cluster: Settings, topic: str, wait_ms: int) -> tuple[float, float]:
+    options = aiokafka_options(cluster)
+    consumer = AIOKafkaConsumer(topic, **options, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=wait_ms)
+    producer = AIOKafkaProducer(**options)
     await consumer.start()
     await producer.start()
     await asyncio.sleep(1)
@@ -49,12 +50,13 @@ async def probe(bootstrap: str, topic: str, wait_ms: int) -> tuple[float, float]
 
 async def main(waits: list[int]) -> None:
     with EmbeddedBroker() as broker:
-        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        cluster = load_settings(bootstrap_servers=broker.bootstrap)
+        admin = KafkaAdminClient(**kafka_python_options(cluster))
         for wait_ms in waits:
             topic = f"fetch-wait-{wait_ms}"
             configs = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
             admin.create_topics([NewTopic(topic, 4, 1, topic_configs=configs)])
-            median, worst = await probe(broker.bootstrap, topic, wait_ms)
+            median, worst = await probe(cluster, topic, wait_ms)
             print(f"fetch_max_wait_ms={wait_ms:>5}: produce-to-receive median {median:6.1f} ms, max {worst:6.1f} ms")
         admin.close()
 

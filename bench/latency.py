@@ -25,10 +25,20 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from bench.common import BenchError, codec, http_json, prefixed_topics, progress_bar, wait_until, worker_metrics
+from bench.common import (
+    BenchError,
+    codec,
+    http_json,
+    librdkafka_options,
+    prefixed_topics,
+    progress_bar,
+    wait_until,
+    worker_metrics,
+)
 from streams.datasets.synthetic import JourneyGenerator
 from streams.devtools.broker import EmbeddedBroker
 from streams.devtools.processes import spawn_worker, stop_process
+from streams.settings import Settings
 
 WARMUP = 500
 PERCENTILES = (50, 95, 99)
@@ -52,9 +62,9 @@ def summary(values: list[float]) -> dict[str, float]:
 class OutputWatcher(threading.Thread):
     """Reads ScoreChanged records as they arrive; keeps the first per cause event id."""
 
-    def __init__(self, bootstrap: str, topic: str, inputs: str, partitions: int) -> None:
+    def __init__(self, cluster: Settings, topic: str, inputs: str, partitions: int) -> None:
         super().__init__(name="latency-outputs", daemon=True)
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "latency-watch", "fetch.wait.max.ms": 5})
+        self.consumer = Consumer(librdkafka_options(cluster, {"group.id": "latency-watch", "fetch.wait.max.ms": 5}))
         self.inputs_topic = inputs
         self.consumer.assign([TopicPartition(name, p, 0) for name in (topic, inputs) for p in range(partitions)])
         self.first: dict[str, tuple[int, float]] = {}  # cause event id -> (output timestamp ms, received at s)
@@ -87,19 +97,16 @@ def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, wor
     # librdkafka, not kafka-python: at thousands of records a second kafka-python's pure-Python send path queues
     # records behind the GIL and that delay would be counted as the worker's; murmur2_random is Kafka's partitioner
     producer = Producer(
-        {
-            "bootstrap.servers": broker.bootstrap,
-            "linger.ms": 1,
-            "max.in.flight.requests.per.connection": 5,
-            "acks": 1,
-            "partitioner": "murmur2_random",
-        }
+        librdkafka_options(
+            settings,
+            {"linger.ms": 1, "max.in.flight.requests.per.connection": 5, "acks": 1, "partitioner": "murmur2_random"},
+        )
     )
     avro = codec()
     total = int(rate * seconds)
     stream = JourneyGenerator(leads, seed=7, mean_gap_ms=2000).events(WARMUP + total)
     topics = settings.topics
-    watcher = OutputWatcher(broker.bootstrap, topics.score_changes, topics.events, settings.partitions)
+    watcher = OutputWatcher(settings, topics.score_changes, topics.events, settings.partitions)
     try:
         with progress_bar() as bar:
             task = bar.add_task("latency: worker starting", total=None, note="")

@@ -22,12 +22,23 @@ from typing import Any
 from confluent_kafka import Producer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from bench.common import BenchError, dir_bytes, http_json, prefixed_topics, progress_bar, rss_bytes, wait_until
+from bench.common import (
+    BenchError,
+    dir_bytes,
+    http_json,
+    kafka_python_options,
+    librdkafka_options,
+    prefixed_topics,
+    progress_bar,
+    rss_bytes,
+    wait_until,
+)
 from scoring import Engine, LeadState, example_model_path, load_model
 from streams.datasets.synthetic import JourneyGenerator
 from streams.devtools.broker import EmbeddedBroker
 from streams.devtools.processes import spawn_worker, stop_process
 from streams.kafka.partitioner import lead_partition
+from streams.settings import Settings
 
 SAMPLES = 50
 
@@ -51,13 +62,13 @@ def template_states(events: int, leads: int, seed: int = 1) -> list[dict[str, An
     return templates
 
 
-def write_changelog(bootstrap: str, topic: str, leads: int, templates: list[dict[str, Any]], partitions: int) -> int:
+def write_changelog(cluster: Settings, topic: str, leads: int, templates: list[dict[str, Any]], partitions: int) -> int:
     """Produce the state of ``leads`` leads to the changelog; returns the bytes of the values written."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(**kafka_python_options(cluster))
     configs = {"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1"}
     admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
     admin.close()
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1_000_000})
+    producer = Producer(librdkafka_options(cluster, {"linger.ms": 50, "batch.size": 1_000_000}))
     written = 0
     with progress_bar() as bar:
         task = bar.add_task(f"recovery: writing {leads:,} leads to the changelog", total=leads, note="")
@@ -89,7 +100,7 @@ def recover(leads: int, templates: list[dict[str, Any]], workdir: Path) -> dict[
         changelog = f"{app_id}-lead-state-changelog"
         value_bytes = 0
         if leads:
-            value_bytes = write_changelog(broker.bootstrap, changelog, leads, templates, settings.partitions)
+            value_bytes = write_changelog(settings, changelog, leads, templates, settings.partitions)
         started = time.monotonic()
         worker = spawn_worker(settings, log_file=workdir / f"{app_id}.log")
         try:

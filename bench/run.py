@@ -144,13 +144,14 @@ class Run:
             return
         with EmbeddedBroker(log_file=work / "broker.log") as broker:
             console.rule(f"input: {args.events:,} events over {args.leads:,} leads")
-            source = broker.settings("bench-input", work / "input").topics.events
-            produce_events(broker.bootstrap, source, args.events, args.leads)
+            cluster = broker.settings("bench-input", work / "input")  # bootstrap and security of every client
+            source = cluster.topics.events
+            produce_events(cluster, source, args.events, args.leads)
             n = args.events
-            self.throughput("ceiling", "ceiling", lambda: throughput.ceiling(broker.bootstrap, source, n))
+            self.throughput("ceiling", "ceiling", lambda: throughput.ceiling(cluster, source, n))
             self.throughput("leadscore", "leadscore", lambda: throughput.leadscore(broker, "bench", source, n, work))
             if "leadscore" in results["throughput"]:
-                layout = throughput.changelog_layout(broker.bootstrap, "bench")
+                layout = throughput.changelog_layout(cluster, "bench")
                 results["changelog_layout"] = layout
                 console.print(f"changelog layout of the real worker: {layout}")
             self.throughput("textbook", "textbook", lambda: throughput.textbook(broker, source, n, work))

@@ -134,7 +134,7 @@ class ApacheKafkaBroker(BrokerProcess):
         java.append(f"-Dlog4j2.configurationFile={self.log_dir / 'log4j2.yaml'}")
         if not (data / "meta.properties").exists():
             fmt = [*java, "kafka.tools.StorageTool", "format", "--standalone", "-t", _CLUSTER_ID, "-c", str(config)]
-            done = subprocess.run(fmt, capture_output=True, text=True)
+            done = subprocess.run([*fmt, *self._format_options()], capture_output=True, text=True)
             if done.returncode != 0:
                 raise EmbeddedBrokerError(f"formatting Kafka's storage failed: {done.stderr.strip()[-300:]}")
         output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
@@ -156,6 +156,14 @@ class ApacheKafkaBroker(BrokerProcess):
             raise
         return self
 
+    def _format_options(self) -> list[str]:
+        """More options of ``StorageTool format`` (a subclass adds its SCRAM users)."""
+        return []
+
+    def _client_config(self) -> dict[str, object]:
+        """kafka-python settings of the client that checks the broker answers (a subclass adds its security)."""
+        return {}
+
     def _wait_until_it_answers(self, deadline: float) -> None:
         """The port opens before the broker has joined its own controller: wait for a metadata answer."""
         from kafka import KafkaAdminClient
@@ -163,7 +171,9 @@ class ApacheKafkaBroker(BrokerProcess):
 
         while True:
             try:
-                KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000).close()
+                KafkaAdminClient(
+                    bootstrap_servers=self.bootstrap, request_timeout_ms=5000, **self._client_config()
+                ).close()
                 return
             except KafkaError:
                 if time.monotonic() > deadline:
