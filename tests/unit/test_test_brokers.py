@@ -15,17 +15,19 @@ from streams.errors import EmbeddedBrokerError
 from tests.certificates import make_certificates
 
 
-def test_the_broker_is_tansu_unless_the_setting_says_kafka(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_broker_is_apache_kafka_unless_the_setting_says_tansu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LEADSCORE_TEST_BROKER", raising=False)
-    assert broker_kind() == "tansu" and isinstance(new_broker(), EmbeddedBroker)
-    monkeypatch.setenv("LEADSCORE_TEST_BROKER", " Kafka ")
     assert broker_kind() == "kafka" and isinstance(new_broker(), ApacheKafkaBroker)
-    assert isinstance(new_broker(kind="tansu"), EmbeddedBroker)
+    monkeypatch.setenv("LEADSCORE_TEST_BROKER", " Tansu ")
+    assert broker_kind() == "tansu" and isinstance(new_broker(), EmbeddedBroker)
+    assert isinstance(new_broker(kind="kafka"), ApacheKafkaBroker)
 
 
 def test_an_unknown_broker_kind_is_one_line_naming_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEADSCORE_TEST_BROKER", "redpanda")
-    with pytest.raises(EmbeddedBrokerError, match=r"^LEADSCORE_TEST_BROKER='redpanda': expected one of kafka, tansu$"):
+    with pytest.raises(
+        EmbeddedBrokerError, match=r"^LEADSCORE_TEST_BROKER='redpanda': expected one of kafka, tansu, external$"
+    ):
         broker_kind()
 
 
@@ -83,3 +85,13 @@ def test_the_secured_broker_offers_clients_sasl_ssl_only_and_settings_to_match(t
         broker.stop()  # not started: removes the directory it made
     with pytest.raises(EmbeddedBrokerError, match="without , = \\[ \\] or"):
         SecuredKafkaBroker(tls, {"alice": "a,b"})
+
+
+def test_an_existing_cluster_starts_nothing_and_needs_its_bootstrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADSCORE_TEST_BROKER", "external")
+    monkeypatch.delenv("LEADSCORE_TEST_BOOTSTRAP", raising=False)
+    with pytest.raises(EmbeddedBrokerError, match=r"^LEADSCORE_TEST_BROKER=external needs LEADSCORE_TEST_BOOTSTRAP"):
+        new_broker()
+    monkeypatch.setenv("LEADSCORE_TEST_BOOTSTRAP", "kafka-1.internal:9094")
+    with new_broker() as cluster:
+        assert cluster.bootstrap == "kafka-1.internal:9094" and cluster.pid is None
