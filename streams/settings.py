@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     conversion_lead_time_s: float = Field(
         7 * 86_400.0, ge=0, description="Conversions are joined to the score the lead had this long before them."
     )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description="at_least_once (default): outputs, then state, then the input offset, idempotent on replay (ADR "
+        "008); exactly_once: each batch of an input partition is one Kafka transaction holding its outputs, changelog "
+        "records and input offsets, for read_committed consumers (needs a broker with transactions; ADR 024).",
+    )
     uvloop: bool = Field(True, description="Run the worker on uvloop (faster event loop) instead of asyncio's.")
     producer_linger_ms: int = Field(5, ge=0, description="How long the producer waits to fill a batch (ms).")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
@@ -145,6 +151,15 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _exactly_once_needs_the_fast_path(self) -> Settings:
+        if self.processing_guarantee == "exactly_once" and self.batch_max == 0:
+            raise ValueError(
+                "LEADSCORE_PROCESSING_GUARANTEE=exactly_once needs the fast path (LEADSCORE_BATCH_MAX > 0): the"
+                " per-event agent writes through Faust's producer, outside any transaction"
+            )
+        return self
+
     @field_validator("schema_registry_url")
     @classmethod
     def _no_credentials_in_the_url(cls, value: str | None) -> str | None:
@@ -169,6 +184,11 @@ class Settings(BaseSettings):
     @classmethod
     def _paths_from_text(cls, value: object) -> object:
         return _split_paths(value)
+
+    @property
+    def exactly_once(self) -> bool:
+        """Whether the fast path writes each input partition's batch as one Kafka transaction (ADR 024)."""
+        return self.processing_guarantee == "exactly_once"
 
     @property
     def advertised_url(self) -> str:
@@ -201,6 +221,7 @@ class Settings(BaseSettings):
             "LEADSCORE_BATCH_LINGER_MS": str(self.batch_linger_ms),
             "LEADSCORE_FETCH_MAX_WAIT_MS": str(self.fetch_max_wait_ms),
             "LEADSCORE_UVLOOP": str(self.uvloop).lower(),
+            "LEADSCORE_PROCESSING_GUARANTEE": self.processing_guarantee,
             "LEADSCORE_MODEL_RELOAD_S": str(self.model_reload_s),
             "LEADSCORE_SHADOW": str(self.shadow).lower(),
             "LEADSCORE_JOIN_CONVERSIONS": str(self.join_conversions).lower(),

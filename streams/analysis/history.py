@@ -58,6 +58,7 @@ async def read_topics(settings: Settings, topics: Iterable[str], progress: Progr
         enable_auto_commit=False,
         group_id=None,
         max_partition_fetch_bytes=8 << 20,
+        isolation_level="read_committed",  # as the worker reads (ADR 024): no aborted upstream transaction
         **aiokafka_security(settings),
     )
     try:

@@ -59,39 +59,45 @@ class BatchProducer:
             producer, self._producer = self._producer, None
             await producer.stop()
 
-    async def _partition(self, producer: AIOKafkaProducer, topic: str, key: bytes | None) -> int:
-        count = self._partitions.get(topic)
-        if count is None:
-            count = self._partitions[topic] = len(await producer.partitions_for(topic))
-        if key is None:
-            return random.randrange(count)  # as Kafka's default partitioner does for records without a key
-        return default_partition(key, count)
-
     async def send_all(self, records: Sequence[Record]) -> list[int]:
         """Produce ``records`` and wait until the broker has acknowledged every one; returns their offsets."""
         if not records:
             return []
-        producer = await self._ready()
-        groups: dict[tuple[str, int], list[int]] = {}
-        for index, (topic, key, _, partition) in enumerate(records):
-            if partition is None:
-                partition = await self._partition(producer, topic, key)
-            groups.setdefault((topic, partition), []).append(index)
-        sent: list[tuple[Awaitable[Acknowledged], list[int]]] = []
-        for (topic, partition), indexes in groups.items():
-            batch, members = producer.create_batch(), list[int]()
-            for index in indexes:
-                _, key, value, _ = records[index]
-                if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
-                    sent.append((await producer.send_batch(batch, topic, partition=partition), members))
-                    batch, members = producer.create_batch(), []
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        raise ProduceError(f"a record for {topic} is larger than {BATCH_BYTES} bytes")
-                members.append(index)
-            sent.append((await producer.send_batch(batch, topic, partition=partition), members))
-        offsets = [0] * len(records)
-        for future, members in sent:
-            metadata = await future
-            for position, index in enumerate(members):
-                offsets[index] = metadata.offset + position
-        return offsets
+        return await send_records(await self._ready(), records, self._partitions)
+
+
+async def _partition(producer: AIOKafkaProducer, counts: dict[str, int], topic: str, key: bytes | None) -> int:
+    count = counts.get(topic)
+    if count is None:
+        count = counts[topic] = len(await producer.partitions_for(topic))
+    if key is None:
+        return random.randrange(count)  # as Kafka's default partitioner does for records without a key
+    return default_partition(key, count)
+
+
+async def send_records(producer: AIOKafkaProducer, records: Sequence[Record], counts: dict[str, int]) -> list[int]:
+    """Produce ``records`` with ``producer``, one record batch per topic partition in record order, and wait for
+    every acknowledgement; returns their offsets. ``counts``: partitions per topic, filled on first use."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for index, (topic, key, _, partition) in enumerate(records):
+        if partition is None:
+            partition = await _partition(producer, counts, topic, key)
+        groups.setdefault((topic, partition), []).append(index)
+    sent: list[tuple[Awaitable[Acknowledged], list[int]]] = []
+    for (topic, partition), indexes in groups.items():
+        batch, members = producer.create_batch(), list[int]()
+        for index in indexes:
+            _, key, value, _ = records[index]
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+                sent.append((await producer.send_batch(batch, topic, partition=partition), members))
+                batch, members = producer.create_batch(), []
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise ProduceError(f"a record for {topic} is larger than {BATCH_BYTES} bytes")
+            members.append(index)
+        sent.append((await producer.send_batch(batch, topic, partition=partition), members))
+    offsets = [0] * len(records)
+    for future, members in sent:
+        metadata = await future
+        for position, index in enumerate(members):
+            offsets[index] = metadata.offset + position
+    return offsets

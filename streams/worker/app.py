@@ -14,7 +14,7 @@ from typing import cast
 
 import faust
 from faust.transport.drivers.aiokafka import Consumer
-from faust.types import AppT, ConsumerT
+from faust.types import TP, AppT, ConsumerT
 
 from scoring import Engine, ScoringModel, load_models
 from streams.kafka.codec import AvroCodec
@@ -22,11 +22,12 @@ from streams.kafka.producer import BatchProducer
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.security import faust_credentials
 from streams.kafka.topics import Routes, output_routes, schema_registry
+from streams.kafka.transactions import PartitionTransactions, Transactions
 from streams.settings import Settings
 from streams.worker.agents import MessageHandler, ResultWriter, register_agents, register_batch_scoring
 from streams.worker.api import register_api, register_metrics
 from streams.worker.batch import BatchScorer, EventBatcher
-from streams.worker.fetching import keep_undelivered_records, set_fetch_wait
+from streams.worker.fetching import keep_undelivered_records, read_committed, set_fetch_wait
 from streams.worker.metrics import Metrics
 from streams.worker.perevent import PerEventWriter
 from streams.worker.processor import Processor
@@ -35,6 +36,7 @@ from streams.worker.reload import ModelReloader
 from streams.worker.table import LeadTable, lead_table
 from streams.worker.ticks import DueIndex, PartitionClocks
 from streams.worker.timers import deployment_announcer, register_decay_ticks, register_lag_gauge, register_model_tasks
+from streams.worker.transacted import owned_partitions, without_topics
 from streams.worker.wiring import InputTopics, Leadscore, SendTopics, rerouted_topic_name
 
 PRODUCER_BATCH_BYTES = 256 * 1024
@@ -47,6 +49,8 @@ class LeadscoreApp(faust.App):
     leadscore_settings: Settings
     leadscore_registry: SchemaRegistry
     leadscore_batcher: EventBatcher | None = None
+    leadscore_transactions: Transactions | None = None  # exactly_once (ADR 024)
+    leadscore_inputs: frozenset[str] = frozenset()  # every topic the worker reads (their offsets: in transactions)
 
     async def on_start(self) -> None:
         await super().on_start()
@@ -64,8 +68,23 @@ class LeadscoreApp(faust.App):
             batcher.consumer = consumer
         correct_highwaters(consumer, self.leadscore_settings)
         set_fetch_wait(consumer, self.leadscore_settings.fetch_max_wait_ms)
+        read_committed(consumer)  # ADR 024, in both guarantees
         keep_undelivered_records(consumer)  # ADR 023
+        if self.leadscore_transactions is not None:  # the transactions commit the inputs' offsets, not Faust
+            consumer._commit = without_topics(consumer._commit, self.leadscore_inputs)  # type: ignore[method-assign,assignment]
         return consumer
+
+    async def _on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        """With exactly_once, fence the previous owners of the assigned input partitions first: before Faust reads
+        their committed offsets and recovers their changelog, nothing a zombie writes can still commit."""
+        transactions = self.leadscore_transactions
+        if transactions is not None and not self.should_stop:
+            try:
+                await transactions.on_assigned(owned_partitions(assigned, self.leadscore_inputs))
+            except Exception as exc:
+                await self.crash(exc)
+                return
+        await super()._on_partitions_assigned(assigned, generation_id)
 
 
 def create_app(settings: Settings) -> Leadscore:
@@ -90,6 +109,8 @@ def create_app(settings: Settings) -> Leadscore:
     writer: ResultWriter
     if settings.batch_max > 0:  # the fast path (ADR 013) scores lead-events and writes all state
         writer = scorer = _batch_scorer(settings, app, table, processor, routes, join, due_index, clocks, metrics, lock)
+        app.leadscore_transactions = scorer.transactions
+        app.leadscore_inputs = inputs.names()
         batcher = EventBatcher(_batched_topics(inputs), settings.batch_max, settings.batch_linger_ms / 1000)
         app.leadscore_batcher = batcher
         register_batch_scoring(app, inputs, scorer, batcher)
@@ -188,6 +209,7 @@ def _batch_scorer(
         metrics=metrics,
         lock=lock,
         producer=BatchProducer(settings),
+        transactions=PartitionTransactions(settings) if settings.exactly_once else None,
     )
 
 

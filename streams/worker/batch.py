@@ -25,7 +25,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -34,10 +33,13 @@ from faust.types import Message as KafkaMessage
 
 from streams.kafka.producer import BatchProducer, Record
 from streams.kafka.topics import Routes
+from streams.kafka.transactions import Offsets, Transactions
 from streams.worker.metrics import Metrics
+from streams.worker.outbox import ChangelogEntry, Outbox, States, collect
 from streams.worker.processor import Message, Processor, Result
 from streams.worker.recovery import changelog_event
 from streams.worker.ticks import DueIndex, PartitionClocks
+from streams.worker.transacted import by_partition, next_offsets
 
 log = logging.getLogger(__name__)
 ConsumerCallback = Callable[[KafkaMessage], Awaitable[None]]
@@ -124,50 +126,6 @@ class EventBatcher:
         return len(self._buffer)
 
 
-@dataclass
-class Outbox:
-    """What one batch sends and writes, in the order it must happen."""
-
-    records: list[Record] = field(default_factory=list)
-    # lead id -> (partition, state or None when erased, when time alone next moves it across a level)
-    states: dict[str, tuple[int, dict[str, Any] | None, int | None]] = field(default_factory=dict)
-    latest_event_ms: dict[int, int] = field(default_factory=dict)  # per partition, for its event-time clock
-    emitted_event_ms: list[int] = field(default_factory=list)  # event times of inputs that produced outputs
-
-
-def collect(message: Message, result: Result, routes: Routes, rerouted_topic: str, outbox: Outbox) -> None:
-    """Where what one input produced goes, in the order it must be sent (both write paths use this: the routing
-    rules, shadow mode's included, live here only)."""
-    records = outbox.records
-    if result.dead_letter is not None:
-        if routes.dead_letters is not None:
-            records.append((routes.dead_letters, message.key, result.dead_letter, None))
-        return
-    if result.forward is not None:
-        partition, key = result.forward
-        records.append((rerouted_topic, key, message.value, partition))
-        return
-    records.extend((routes.score_changes, message.key, change, None) for change in result.changes)
-    if routes.thresholds is not None:
-        records.extend((routes.thresholds, message.key, crossing, None) for crossing in result.crossings)
-    if result.scores is not None:
-        records.append((routes.scores, message.key, result.scores, None))
-    if result.conversion is not None and routes.conversion_scores is not None:
-        records.append((routes.conversion_scores, message.key, result.conversion, None))
-    if result.state is not None:
-        outbox.states[result.lead_id] = (message.partition, result.state, result.due_ms)
-    if result.erased is not None:  # tombstones: lead-scores, then the state (its changelog and store)
-        records.append((routes.scores, message.key, None, None))
-        if routes.erasures_completed is not None:
-            records.append((routes.erasures_completed, message.key, result.erased, None))
-        outbox.states[result.lead_id] = (message.partition, None, None)
-    if result.event_ms is not None:
-        latest = outbox.latest_event_ms
-        latest[message.partition] = max(result.event_ms, latest.get(message.partition, result.event_ms))
-        if result.changes or result.crossings:
-            outbox.emitted_event_ms.append(result.event_ms)
-
-
 class BatchScorer:
     """Scores a batch of ``lead-events`` messages and writes its outputs and state (see the module text)."""
 
@@ -186,6 +144,7 @@ class BatchScorer:
         metrics: Metrics,
         lock: asyncio.Lock,
         producer: BatchProducer,
+        transactions: Transactions | None = None,
     ) -> None:
         self.app = app
         self.table = table
@@ -199,6 +158,7 @@ class BatchScorer:
         self.metrics = metrics
         self.lock = lock
         self.producer = producer
+        self.transactions = transactions  # exactly_once: one transaction per input partition and batch (ADR 024)
 
     async def run(self, batcher: EventBatcher) -> None:
         """Score batches for as long as the app runs; a failure stops the worker (the batch is re-delivered)."""
@@ -215,36 +175,73 @@ class BatchScorer:
                     return
         finally:
             await self.producer.stop()
+            if self.transactions is not None:
+                await self.transactions.stop()
 
     async def score(self, batch: Sequence[M], ack: Callable[[M], object]) -> None:
-        """Score ``batch`` (Faust consumer messages), send, write, then ack each message."""
+        """Score ``batch`` (Faust consumer messages), send, write, then ack each message; with exactly_once, one
+        transaction per input partition (its outputs, changelog records and input offsets), then its acks."""
         started = time.perf_counter()
         await self.processor.resolve_schemas(raw.value for raw in batch)  # the registry, if any: not under the lock
-        async with self.lock:
-            outbox = Outbox()
-            load = self._loader(outbox)
-            process_event, process_conversion = self.processor.process_event, self.processor.process_conversion
-            conversions = self.conversions_topic
+        if self.transactions is None:
+            async with self.lock:
+                outbox = self._process(batch)
+                await self._write(outbox)
             for raw in batch:
-                message = Message(raw.topic, raw.partition, raw.offset, raw.key, raw.value)
-                process = process_conversion if raw.topic == conversions else process_event
-                collect(message, process(message, load), self.routes, self.rerouted_topic, outbox)
-            await self._write(outbox)
-        for raw in batch:
-            ack(raw)
+                ack(raw)
+        else:
+            outbox = Outbox()
+            for partition, messages in by_partition(batch).items():
+                async with self.lock:
+                    part = self._process(messages)
+                    await self._write_transaction(partition, part, next_offsets(messages))
+                for raw in messages:
+                    ack(raw)
+                outbox.emitted_event_ms.extend(part.emitted_event_ms)
         self._observe(batch, outbox, time.perf_counter() - started)
+
+    def _process(self, batch: Sequence[ConsumedMessage]) -> Outbox:
+        outbox = Outbox()
+        load = self._loader(outbox)
+        process_event, process_conversion = self.processor.process_event, self.processor.process_conversion
+        conversions = self.conversions_topic
+        for raw in batch:
+            message = Message(raw.topic, raw.partition, raw.offset, raw.key, raw.value)
+            process = process_conversion if raw.topic == conversions else process_event
+            collect(message, process(message, load), self.routes, self.rerouted_topic, outbox)
+        return outbox
 
     async def emit(self, message: Message, result: Result) -> None:
         """Write what one message of another input (profile, erasure, tick, rerouted input) produced, the same way
         as a batch: every state change of a lead reaches the changelog in the order it was computed. The caller
-        holds ``self.lock``."""
+        holds ``self.lock``. With exactly_once, in a transaction with the message's offset; a message that writes
+        nothing has its offset committed by the next transaction of its topic partition."""
         outbox = Outbox()
         collect(message, result, self.routes, self.rerouted_topic, outbox)
-        await self._write(outbox)
+        if self.transactions is None:
+            await self._write(outbox)
+        elif outbox.records or outbox.states:
+            offsets = {(message.topic, message.partition): message.offset + 1}
+            await self._write_transaction(message.partition, outbox, offsets)
 
     async def _write(self, outbox: Outbox) -> None:
         await self.producer.send_all(outbox.records)  # outputs first, acknowledged; then the state
-        await self._write_states(outbox.states)
+        entries, records = self._changelog(outbox.states)
+        if entries:
+            self._apply(entries, await self.producer.send_all(records))
+        self._index(outbox)
+
+    async def _write_transaction(self, partition: int, outbox: Outbox, offsets: Offsets) -> None:
+        """Outputs, changelog records and input offsets of one input partition in one transaction; the local
+        store is written once it has committed (an aborted state never reaches it)."""
+        assert self.transactions is not None
+        entries, records = self._changelog(outbox.states)
+        async with self.transactions.transaction(partition) as transaction:
+            await transaction.send_all(outbox.records)
+            written = await transaction.send_all(records)
+            await transaction.send_offsets(offsets)
+        if entries:
+            self._apply(entries, written)
         self._index(outbox)
 
     def _loader(self, outbox: Outbox) -> Callable[[str], dict[str, Any] | None]:
@@ -262,17 +259,18 @@ class BatchScorer:
 
         return load
 
-    async def _write_states(self, states: dict[str, tuple[int, dict[str, Any] | None, int | None]]) -> None:
-        """One changelog record per lead, acknowledged, then applied to the local store (with its offset)."""
-        if not states:
-            return
+    def _changelog(self, states: States) -> tuple[list[ChangelogEntry], list[Record]]:
+        """One changelog record per lead (on its input partition), and what the store needs to apply it."""
         topic = self.table.changelog_topic.get_topic_name()
         entries = [
             (lead_id, partition, state, orjson.dumps(lead_id), None if state is None else orjson.dumps(state))
             for lead_id, (partition, state, _) in states.items()
         ]
-        records: list[Record] = [(topic, key, value, partition) for _, partition, _, key, value in entries]
-        offsets = await self.producer.send_all(records)
+        return entries, [(topic, key, value, partition) for _, partition, _, key, value in entries]
+
+    def _apply(self, entries: list[ChangelogEntry], offsets: list[int]) -> None:
+        """The acknowledged changelog records, applied to the local store with their offsets."""
+        topic = self.table.changelog_topic.get_topic_name()
         self.table.apply_changelog_batch(
             [
                 changelog_event(topic, partition, offset, key, value, lead_id, state)

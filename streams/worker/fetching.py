@@ -1,4 +1,5 @@
-"""How the worker's consumer fetches: the broker's fetch wait (ADR 014), and no fetched record left behind (ADR 023)."""
+"""How the worker's consumer fetches: the broker's fetch wait (ADR 014), committed records only (ADR 024), and no
+fetched record left behind (ADR 023)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,22 @@ def set_fetch_wait(consumer: Consumer, wait_ms: int) -> None:
         return kafka_consumer
 
     thread._create_worker_consumer = create_with_wait  # type: ignore[method-assign]  # Faust's own, wrapped
+
+
+def read_committed(consumer: Consumer) -> None:
+    """Faust asks aiokafka for ``read_committed`` only under its own ``exactly_once``, which leadscore does not use
+    (ADR 024): without this the worker scores the events of an upstream producer's aborted transactions, and with
+    transactional changelog writes it would recover aborted state. In both guarantees the worker's consumer (inputs,
+    changelog recovery, standbys) reads committed records only; on a broker without transactions it is the same."""
+    thread = consumer._thread
+    create = thread._create_worker_consumer
+
+    def create_read_committed(transport: Transport) -> AIOKafkaConsumer:
+        kafka_consumer = create(transport)
+        kafka_consumer._isolation_level = "read_committed"  # read by AIOKafkaConsumer.start() to build its fetcher
+        return kafka_consumer
+
+    thread._create_worker_consumer = create_read_committed  # type: ignore[method-assign]  # Faust's own, wrapped
 
 
 def undelivered(

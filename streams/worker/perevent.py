@@ -2,7 +2,7 @@
 
 The textbook Faust way: ``topic.send`` per output, ``table[key] = state`` per state change. Kept as the reference
 the fast path is tested against (tests/stream/test_fast_path.py) and as a fallback. What goes where is decided by
-the fast path's own :func:`streams.worker.batch.collect`: one set of routing rules for both.
+the fast path's own :func:`streams.worker.outbox.collect`: one set of routing rules for both.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from faust.types import TopicT
 
 from streams.kafka.topics import Routes
-from streams.worker.batch import Outbox, collect
+from streams.worker.outbox import Outbox, collect
 from streams.worker.processor import Message, Result
 from streams.worker.table import LeadTable
 from streams.worker.ticks import DueIndex, PartitionClocks

@@ -46,6 +46,7 @@ async def top_up(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
         group_id=None,
+        isolation_level="read_committed",  # never an aborted transaction's state (ADR 024)
         **aiokafka_security(settings),
     )
     await consumer.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import faust
@@ -10,6 +11,7 @@ from faust.types import AppT
 from mode import ServiceT
 
 from streams.kafka.access import check_access
+from streams.kafka.transactions import check_transactions
 from streams.settings import Settings
 from streams.worker.app import create_app
 
@@ -28,8 +30,11 @@ class QuietWorker(faust.Worker):
 
 def run_worker(settings: Settings) -> None:
     """Start a worker in this process and block until it is stopped (SIGINT or SIGTERM). A secured cluster that
-    refuses the login or the certificate stops it at once with :class:`~streams.errors.BrokerAccessError`."""
+    refuses the login or the certificate stops it at once with :class:`~streams.errors.BrokerAccessError`, and
+    exactly_once on a broker without transactions with :class:`~streams.errors.BrokerError`."""
     check_access(settings)
+    if settings.exactly_once:  # one clear line on a broker without transactions (Tansu), not a crash later
+        asyncio.run(check_transactions(settings))
     if settings.uvloop:
         mode.loop.use("uvloop")  # before any event loop exists: the main one and the consumer thread's
     leadscore = create_app(settings)

@@ -92,6 +92,11 @@ class InputTopics:
             conversions=source(names.conversions) if join_conversions else None,
         )
 
+    def names(self) -> frozenset[str]:
+        """The name of every topic the worker reads."""
+        topics = [self.events, self.profiles, self.erasures, self.ticks, self.rerouted, self.conversions]
+        return frozenset(topic.get_topic_name() for topic in topics if topic is not None)
+
 
 @dataclass
 class SendTopics:

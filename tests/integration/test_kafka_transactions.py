@@ -2,14 +2,13 @@
 varied size, and transactional writes (commit and abort markers: offsets that hold no record) in the input and in
 the changelog. What leadscore does today is asserted as it is; ADR 022 ("Tansu workarounds on Kafka") says why.
 
-The worker reads ``read_uncommitted``: Faust asks aiokafka for ``read_committed`` only with
-``processing_guarantee="exactly_once"``, and leadscore runs at-least-once (ADR 008)."""
+The worker reads ``read_committed`` in both guarantees (ADR 024): Faust would ask aiokafka for it only under its own
+``processing_guarantee="exactly_once"``, which leadscore does not use; a hook on the consumer Faust builds does."""
 
 from __future__ import annotations
 
 import itertools
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +74,9 @@ def offsets_of(records: dict[int, Records]) -> dict[int, list[int]]:
 
 async def test_end_offsets_are_kafkas_after_batches_of_varied_size(kafka: ApacheKafkaBroker, tmp_path: Path) -> None:
     """Tansu reported the last batch's base offset + 1 (16 for these 18 records); Kafka reports 18, and so do the
-    clients leadscore uses and its own exact end offsets (ADR 011), also where a transaction marker ends a
-    partition: its end offset counts the marker (22 for 21 records), which no consumer ever receives."""
+    clients leadscore uses (ADR 011), also where a transaction marker ends a partition: its end offset counts the
+    marker (22 for 21 records), which no consumer ever receives. leadscore's exact end offsets say 21 there, the
+    position after the last record, which is what Faust's recovery waits for (ADR 024)."""
     settings = new_settings(kafka, tmp_path / "state", partitions=2)
     topic = settings.topics.score_changes  # any topic of two partitions; nothing reads it here
     producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap)
@@ -103,7 +103,7 @@ async def test_end_offsets_are_kafkas_after_batches_of_varied_size(kafka: Apache
         await consumer.stop()
     assert [faust_highwaters[tp] for tp in tps] == [18, 22]
     exact = await exact_end_offsets(settings, faust_highwaters)
-    assert [exact[tp] for tp in tps] == [18, 22]
+    assert [exact[tp] for tp in tps] == [18, 21]  # the position after the last record: not the marker (ADR 024)
 
 
 @dataclass
@@ -174,28 +174,27 @@ def transactional_input(
         worker.stop()
 
 
-def test_the_worker_reads_transactional_input_uncommitted(transactional_input: TransactionalRun) -> None:
-    """Every record is consumed across the markers, and the lag gauge reaches 0; but aborted events are scored
-    (read_uncommitted), and the group's committed offset stops at the last record + 1, one short of Kafka's end
-    offset (Faust commits the last acked offset + 1, not the consumer's position past the marker), so Kafka's own
-    consumer-group lag stays 1 on each partition a transaction ends."""
+def test_the_worker_reads_transactional_input_committed(transactional_input: TransactionalRun) -> None:
+    """Only committed events are consumed and scored (read_committed, ADR 024: before, the aborted transaction's 20
+    events were scored too), and the lag gauge reaches 0; the group's committed offset stops at the last record + 1,
+    one short of Kafka's end offset (Faust commits the last acked offset + 1, not the consumer's position past the
+    marker), so Kafka's own consumer-group lag stays 1 on each partition a transaction ends."""
     run = transactional_input
     assert (run.committed_records, run.all_records) == (20, 40)
-    assert run.consumed == run.all_records
-    assert run.scores == {**{lead: 33.0 for lead in BOTH}, **{lead: 30.0 for lead in GONE}}
+    assert run.consumed == run.committed_records
+    assert run.scores == {**{lead: 32.0 for lead in BOTH}, **{lead: None for lead in GONE}}
     assert run.lags == {0: 0.0, 1: 0.0}
     assert run.ends == [n + 2 for n in run.last_records]  # the commit marker is each partition's last offset
     assert run.committed == [end - 1 for end in run.ends]
 
 
-def test_recovery_waits_forever_for_a_changelog_that_ends_in_a_transaction_marker(
+def test_recovery_ends_at_a_changelog_that_ends_in_a_transaction_marker(
     kafka: ApacheKafkaBroker, transactional_input: TransactionalRun, tmp_path: Path
 ) -> None:
     """Faust ends recovery when it has applied the record at the high watermark - 1. When a transaction marker is a
-    changelog partition's last offset, no record ever has that offset: recovery stays one record short (Faust
-    skips markers only under exactly_once), the worker never gets ready, and one plain write to that partition
-    releases it. Recovery is read_uncommitted too: the aborted state comes back with the committed one.
-    leadscore writes its changelog without transactions; a transactional writer would have to change this."""
+    changelog partition's last offset no record has that offset, and recovery used to wait for ever (``/readyz``
+    503, one record remaining). The corrected high watermark is now the position after the last committed record
+    (ADR 024): recovery ends, read_committed, without the aborted state, and with no plain record after the marker."""
     settings = transactional_input.settings
     changelog = f"{settings.app_id}-lead-state-changelog"
     template = transactional_input.states[BOTH[0]]
@@ -216,25 +215,11 @@ def test_recovery_waits_forever_for_a_changelog_that_ends_in_a_transaction_marke
 
     worker = Worker(settings.model_copy(update={"data_dir": tmp_path / "second"}), tmp_path / "second.log")
     try:
-        stuck = {"status": "recovering", "changelog_records_remaining": 1}
-        seen = wait_until(
-            lambda: (answer := readiness(worker)) and (answer == stuck or answer["status"] == "ready") and answer,
-            "the worker is ready, or recovery is one record short",
-        )
-        assert seen == stuck
-        for _ in range(10):  # nothing is left to read: it stays there (a slower machine cannot make this pass)
-            time.sleep(0.5)
-            assert readiness(worker) == stuck
-
-        plain = Producer({"bootstrap.servers": kafka.bootstrap, "log_level": 2})
-        topic, partition, key, value = state_record(committed)
-        plain.produce(topic, key=key, value=value, partition=partition)
-        plain.flush(30)
-        ready = wait_until(worker.ready, "the worker gets ready once a record follows the marker")
+        ready = wait_until(worker.ready, "the worker recovers and gets ready")
         recovered = {lead: worker.state(lead) for lead in [*BOTH, *GONE, committed, aborted]}
     finally:
         worker.stop()
-    assert ready["leads"] == len(BOTH) + len(GONE) + 2
+    assert ready["leads"] == len(BOTH) + 1
     assert {lead: recovered[lead] for lead in BOTH + GONE} == transactional_input.states
     assert recovered[committed] == {**template, "id": committed, "p": 0}
-    assert recovered[aborted] == {**template, "id": aborted, "p": 0}  # aborted, and recovered all the same
+    assert recovered[aborted] is None  # aborted: read_committed recovery never applies it

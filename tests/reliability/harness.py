@@ -106,9 +106,12 @@ class Workers:
 
 
 @contextlib.contextmanager
-def scenario(tmp_path: Path, **overrides: Any) -> Iterator[tuple[Broker, Settings, Workers]]:
-    """A broker of its own (scenarios may freeze it), settings with the shipped b2b model, and workers."""
-    with new_broker(log_file=tmp_path / "broker.log") as broker:
+def scenario(
+    tmp_path: Path, broker_kind: str | None = None, **overrides: Any
+) -> Iterator[tuple[Broker, Settings, Workers]]:
+    """A broker of its own (scenarios may freeze it), settings with the shipped b2b model, and workers.
+    ``broker_kind``: ``kafka`` for exactly_once (Tansu has no transactions); default the run's broker."""
+    with new_broker(log_file=tmp_path / "broker.log", kind=broker_kind) as broker:
         # Decay ticks every 2 s: crossings caused by time alone are checked against the oracle too, across restarts
         # (where recovered partition clocks once jumped decades ahead: test_decay_clock_after_recovery.py).
         values = {"standby_replicas": 0, "decay_tick_s": 2.0, **overrides}
@@ -132,8 +135,10 @@ def oracle(settings: Settings, produced: int) -> Expected:
 
 def check_against_oracle(settings: Settings, expected: Expected, timeout_s: float) -> tuple[dict[str, Any], Any]:
     """Read the outputs until they match the oracle (or ``timeout_s``), then a little longer for late duplicates;
-    returns the figures of :func:`compare` with the dead letters seen."""
-    reader = OutputReader(settings.bootstrap_servers, settings.topics, AvroCodec(LocalSchemaRegistry()))
+    returns the figures of :func:`compare` with the dead letters seen. With exactly_once the reader is
+    ``read_committed``, as the consumers of a transactional worker must be."""
+    isolation = "read_committed" if settings.exactly_once else "read_uncommitted"
+    reader = OutputReader(settings.bootstrap_servers, settings.topics, AvroCodec(LocalSchemaRegistry()), isolation)
     try:
         deadline = time.monotonic() + timeout_s
         while True:

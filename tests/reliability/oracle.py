@@ -144,12 +144,14 @@ class Observed:
 class OutputReader:
     """Keeps one consumer on the output topics and folds what arrives into an :class:`Observed`."""
 
-    def __init__(self, bootstrap: str, topics: Any, codec: AvroCodec) -> None:
+    def __init__(self, bootstrap: str, topics: Any, codec: AvroCodec, isolation: str = "read_uncommitted") -> None:
         self.names = topics
         self.codec = codec
         self.observed = Observed()
         wanted = [topics.score_changes, topics.thresholds, topics.scores, topics.dead_letters]
-        self.consumer = KafkaConsumer(*wanted, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+        self.consumer = KafkaConsumer(
+            *wanted, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", isolation_level=isolation
+        )
 
     def poll(self, seconds: float = 1.0) -> None:
         deadline = time.monotonic() + seconds

@@ -22,7 +22,7 @@ from tests.reliability.harness import (
     valid_messages,
     wait_for,
 )
-from tests.reliability.scenarios import produced_count
+from tests.reliability.scenarios import guarantee, produced_count
 
 RECEIVED = "faust_messages_received_per_topics_partition"
 
@@ -65,10 +65,16 @@ def _spawn(workers: Workers, name: str, port: int, tmp_path: Path) -> None:
     workers.spawn(name, web_port=port, data_dir=tmp_path / f"state-{name}")
 
 
-def run_rebalance(tmp_path: Path, leads: int, events: int, rate: float, seed: int = 9) -> dict[str, Any]:
+def run_rebalance(
+    tmp_path: Path, leads: int, events: int, rate: float, seed: int = 9, processing_guarantee: str = "at_least_once"
+) -> dict[str, Any]:
+    """With exactly_once, each change lands while transactions are open (the load never pauses): the leaver's
+    pending batches commit before its partitions are revoked, the killed worker's open transactions are aborted
+    when the new owner's producers fence its transactional ids."""
     messages = valid_messages(leads, events, seed)
     started = time.monotonic()
-    with scenario(tmp_path, standby_replicas=1) as (_, settings, workers):
+    options = guarantee(processing_guarantee)
+    with scenario(tmp_path, standby_replicas=1, **options) as (_, settings, workers):
         topic, partitions = settings.topics.events, settings.partitions
         ports = {name: free_port() for name in ("a", "b", "c")}
         for name in ("a", "b"):
@@ -93,6 +99,7 @@ def run_rebalance(tmp_path: Path, leads: int, events: int, rate: float, seed: in
         alive = workers.processes["c"].poll() is None
     return {
         **figures,
+        "processing_guarantee": processing_guarantee,
         "events": expected.events,
         "changes": changes,
         "rebalance_seconds": [change["seconds"] for change in changes],

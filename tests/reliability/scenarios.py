@@ -34,14 +34,28 @@ def produced_count(producer: BackgroundProducer, timeout_s: float) -> int:
 DECAYING_GAP_MS = 30 * 60_000.0  # 30 minutes of event time per event: weeks per run, a 30-day half-life bites
 
 
+def guarantee(name: str) -> dict[str, Any]:
+    """Scenario options for a processing guarantee: exactly_once runs on Apache Kafka (Tansu has no transactions)."""
+    if name == "exactly_once":
+        return {"broker_kind": "kafka", "processing_guarantee": name}
+    return {"processing_guarantee": name}
+
+
 def run_crash(
-    tmp_path: Path, leads: int, events: int, kills: int, rate: float, seed: int = 6, settle_s: float = 300
+    tmp_path: Path,
+    leads: int,
+    events: int,
+    kills: int,
+    rate: float,
+    seed: int = 6,
+    settle_s: float = 300,
+    processing_guarantee: str = "at_least_once",
 ) -> dict[str, Any]:
     """One worker at a time under a paced load; SIGKILL at random moments, restarted on the same data dir."""
     rng = random.Random(seed)
     messages = valid_messages(leads, events, seed, mean_gap_ms=DECAYING_GAP_MS)  # decay crossings across kills
     started = time.monotonic()
-    with scenario(tmp_path) as (_, settings, workers):
+    with scenario(tmp_path, **guarantee(processing_guarantee)) as (_, settings, workers):
         workers.spawn("w")
         producer = BackgroundProducer(settings.bootstrap_servers, settings.topics.events, messages, rate)
         producer.start()
@@ -58,6 +72,7 @@ def run_crash(
         alive = workers.processes["w"].poll() is None
     return {
         **figures,
+        "processing_guarantee": processing_guarantee,
         "events": expected.events,
         "kills": len(kill_times),
         "kill_times_s": kill_times,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from streams.devtools.apache_kafka import missing_tools
 from tests.reliability.scenarios import run_crash, run_hostile
 
 
@@ -22,3 +25,16 @@ def test_hostile_messages_all_dead_lettered_and_valid_events_exact(tmp_path):
     assert figures["valid_in_dlq"] == 0, figures
     assert figures["worker_restarts_from_hostile"] == 0
     assert figures["lost"] == 0 and figures["double_counted"] == 0, figures
+
+
+def test_exactly_once_sigkilled_worker_no_duplicate_read_committed(tmp_path):
+    """exactly_once on Apache Kafka (ADR 024), small: 2 SIGKILLs; a read_committed reader sees every output once."""
+    if missing_tools():
+        pytest.skip(f"exactly_once needs Apache Kafka: {' and '.join(missing_tools())} (make kafka-tools)")
+    figures = run_crash(tmp_path, leads=300, events=3_000, kills=2, rate=600, processing_guarantee="exactly_once")
+    assert figures["kills"] == 2 and figures["events"] >= 3_000
+    assert figures["lost"] == 0, figures
+    assert figures["double_counted"] == 0, figures
+    assert figures["wrong_output_content"] == 0, figures
+    assert figures["duplicate_outputs"] == 0, figures
+    assert figures["worker_alive_at_end"]

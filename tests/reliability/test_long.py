@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from streams.devtools.apache_kafka import missing_tools
 from tests.reliability.broker_restart import run_broker_restart
 from tests.reliability.harness import write_report
 from tests.reliability.rebalance import run_rebalance
@@ -25,6 +26,32 @@ def test_crash_100k_events_10k_leads_10_sigkills(tmp_path):
     assert figures["kills"] >= 10 and figures["events"] >= 100_000
     _exact(figures)
     assert figures["worker_alive_at_end"]
+
+
+def test_exactly_once_crash_100k_events_10_sigkills(tmp_path):
+    """exactly_once on Apache Kafka (ADR 024): the crash scenario's load and kills; duplicates read committed."""
+    if missing_tools():
+        pytest.skip(f"exactly_once needs Apache Kafka: {' and '.join(missing_tools())} (make kafka-tools)")
+    figures = run_crash(
+        tmp_path, leads=10_000, events=100_000, kills=10, rate=1_500, processing_guarantee="exactly_once"
+    )
+    keys = ("events", "kills", "lost", "double_counted", "duplicate_outputs")
+    write_report({"exactly_once": {**{k: figures[k] for k in keys}, "crash": figures}})
+    assert figures["kills"] >= 10 and figures["events"] >= 100_000
+    _exact(figures)
+    assert figures["duplicate_outputs"] == 0, figures
+    assert figures["worker_alive_at_end"]
+
+
+def test_exactly_once_rebalance_during_transactions(tmp_path):
+    """Three exactly_once workers; one joins, one leaves, one is killed while the load (and transactions) go on."""
+    if missing_tools():
+        pytest.skip(f"exactly_once needs Apache Kafka: {' and '.join(missing_tools())} (make kafka-tools)")
+    figures = run_rebalance(tmp_path, leads=5_000, events=150_000, rate=1_000, processing_guarantee="exactly_once")
+    write_report({"exactly_once_rebalance": figures})
+    _exact(figures)
+    assert figures["duplicate_outputs"] == 0, figures
+    assert len(figures["rebalance_seconds"]) == 3 and figures["last_worker_alive"]
 
 
 def test_hostile_10k_malformed_in_20k_valid(tmp_path):
