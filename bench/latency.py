@@ -27,7 +27,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.common import BenchError, codec, http_json, prefixed_topics, progress_bar, wait_until, worker_metrics
 from streams.datasets.synthetic import JourneyGenerator
-from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import Broker
 from streams.devtools.processes import spawn_worker, stop_process
 
 WARMUP = 500
@@ -80,7 +80,7 @@ class OutputWatcher(threading.Thread):
             self.consumer.close()
 
 
-def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, workdir: Path) -> dict[str, Any]:
+def measure(broker: Broker, rate: float, seconds: float, leads: int, workdir: Path) -> dict[str, Any]:
     app_id = "latency"
     settings = broker.settings(app_id, workdir / app_id, topics=prefixed_topics(app_id))
     worker = spawn_worker(settings, log_file=workdir / f"{app_id}.log")

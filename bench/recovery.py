@@ -25,7 +25,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from bench.common import BenchError, dir_bytes, http_json, prefixed_topics, progress_bar, rss_bytes, wait_until
 from scoring import Engine, LeadState, example_model_path, load_model
 from streams.datasets.synthetic import JourneyGenerator
-from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import new_broker
 from streams.devtools.processes import spawn_worker, stop_process
 from streams.kafka.partitioner import lead_partition
 
@@ -81,10 +81,11 @@ def write_changelog(bootstrap: str, topic: str, leads: int, templates: list[dict
     return written
 
 
-def recover(leads: int, templates: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
-    """Recover ``leads`` leads (0: an idle worker, the baseline) on a fresh broker; time, count, RSS, disk."""
+def recover(leads: int, templates: list[dict[str, Any]], workdir: Path, kind: str) -> dict[str, Any]:
+    """Recover ``leads`` leads (0: an idle worker, the baseline) on a fresh broker of ``kind``; time, count, RSS,
+    disk."""
     app_id = f"recovery-{leads}"
-    with EmbeddedBroker(log_file=workdir / f"{app_id}-broker.log") as broker:
+    with new_broker(log_file=workdir / f"{app_id}-broker.log", kind=kind) as broker:
         settings = broker.settings(app_id, workdir / app_id, topics=prefixed_topics(app_id))
         changelog = f"{app_id}-lead-state-changelog"
         value_bytes = 0

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from bench.plots import write_plots
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+#: What a run recorded before it named its broker: every one of those ran on the embedded Tansu broker.
+OLD_RUNS_BROKER = {"kind": "tansu", "label": "Tansu (embedded)", "version": "unknown"}
 
 TARGETS = {  # issue 5: what the worker is judged on (key, comparison, threshold, label)
     "ratio_vs_peer": (">=", 1.0, "leadscore / peer"),
@@ -42,7 +42,9 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     idle = next((r for r in results.get("recovery", []) if not r["leads"]), None)
     largest = max(recoveries, key=lambda r: r["leads"], default=None)
     engine = (results.get("engine") or {}).get("events_per_second_engine_only")
+    broker = results.get("broker") or OLD_RUNS_BROKER
     summary = {
+        "broker": broker,
         "events": results["events"],
         "leads": results["leads"],
         "mode": results["mode"],
@@ -82,78 +84,6 @@ def _targets(summary: dict[str, Any]) -> dict[str, Any]:
     return verdicts
 
 
-def _plots(latest: dict[str, Any], out: Path) -> list[str]:
-    made = []
-    names = [
-        ("textbook", "textbook\n(Faust per event)"),
-        ("peer", "peer\n(Quix Streams)"),
-        ("leadscore", "leadscore\n(1 worker)"),
-        ("leadscore_two_workers", "leadscore\n(2 workers)"),
-    ]
-    bars = [(label, latest["throughput"][key]["eps"]) for key, label in names if latest["throughput"].get(key)]
-    if bars:
-        figure, axes = plt.subplots(figsize=(8, 4.5))
-        colours = ["#999", "#6a9fd4", "#e07b39", "#c0504d"][: len(bars)]
-        axes.bar([b[0] for b in bars], [b[1] for b in bars], color=colours)
-        for n, (_, value) in enumerate(bars):
-            axes.annotate(f"{value:,.0f}", (n, value), ha="center", va="bottom")
-        if latest.get("ceiling_eps"):
-            axes.axhline(latest["ceiling_eps"], color="black", linestyle="--", label="ceiling: aiokafka pass-through")
-            axes.legend(loc="upper left")
-        axes.set_ylabel("events/s")
-        axes.set_title(f"Throughput, {latest['events']:,} events, same input topic, embedded broker")
-        figure.tight_layout()
-        figure.savefig(out / "throughput.png", dpi=110)
-        plt.close(figure)
-        made.append("throughput.png")
-    latency = latest.get("latency")
-    if latency:
-        figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-        x = [*range(1, 100), 99.9, 100]
-        labels = {
-            "emission": "emission: output Kafka timestamp - input produce time",
-            "received": "received: benchmark consumer got the output",
-            "input_visible": "floor: benchmark consumer got the input (no worker)",
-        }
-        for key, label in labels.items():
-            if latency["curves_ms"].get(key):
-                left.plot(x, latency["curves_ms"][key], label=label)
-        left.axhline(100, color="red", linestyle="--", label="target p99 100 ms")
-        f = latency["emission_ms"]
-        left.set_title(f"percentiles (emission p50 {f['p50']:.0f}, p99 {f['p99']:.0f}, max {f['max']:.0f} ms)")
-        left.set_yscale("log")
-        left.set_xlabel("percentile")
-        left.set_ylabel("ms (log)")
-        left.legend(loc="upper left", fontsize=8)
-        if latency.get("over_time"):
-            right.scatter([p[0] for p in latency["over_time"]], [p[1] for p in latency["over_time"]], s=4)
-            right.set_title("emission latency by send time (a rising trend: the worker falls behind)")
-            right.set_xlabel("seconds since the first input")
-            right.set_ylabel("ms")
-        figure.suptitle(f"End-to-end latency at {latency['target_rate_eps']:,} events/s (half the measured maximum)")
-        figure.tight_layout()
-        figure.savefig(out / "latency.png", dpi=110)
-        plt.close(figure)
-        made.append("latency.png")
-    recoveries = [r for r in latest.get("recovery", []) if r["leads"]]
-    if recoveries:
-        figure, (left, right) = plt.subplots(1, 2, figsize=(9, 4))
-        sizes = [f"{r['leads']:,}" for r in recoveries]
-        left.bar(sizes, [r["seconds"] for r in recoveries], color="#6a9fd4")
-        left.set_title("start -> ready (s)")
-        right.bar(sizes, [r["leads_per_s"] for r in recoveries], color="#e07b39")
-        right.axhline(100_000, color="red", linestyle="--", label="target 100,000 leads/s")
-        right.set_title("recovery rate (leads/s)")
-        right.legend(loc="upper left")
-        for axes in (left, right):
-            axes.set_xlabel("leads in the changelog")
-        figure.tight_layout()
-        figure.savefig(out / "recovery.png", dpi=110)
-        plt.close(figure)
-        made.append("recovery.png")
-    return made
-
-
 def _load(meta: dict[str, Any], when: str) -> str:
     figures = meta.get(f"load_average_at_{when}")
     return ", ".join(f"{f:.2f}" for f in figures) if figures else "n/a"
@@ -173,7 +103,7 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         "# leadscore benchmark (issue 5)",
         "",
         f"Run {meta['started']} on commit `{meta['commit']}`, mode **{latest['mode']}**: {latest['events']:,} "
-        f"generated events over {latest['leads']:,} leads (b2b example model), embedded Tansu broker, "
+        f"generated events over {latest['leads']:,} leads (b2b example model), broker **{latest['broker']['label']}**, "
         f"{meta['cpus']} CPUs shared by the broker and every process measured. "
         f"Load average at start {_load(meta, 'start')}, at end {_load(meta, 'end')} (1, 5, 15 min). "
         f"{meta['note'] + '. ' if meta['note'] else ''}Command: `{meta['command']}`.",
@@ -298,7 +228,7 @@ def write(results: dict[str, Any], out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     latest = summarise(results)
     (out / "latest.json").write_text(json.dumps(latest, indent=2) + "\n")
-    plots = _plots(latest, out)
+    plots = write_plots(latest, out)
     (out / "report.md").write_text(_markdown(latest, plots))
     return latest
 

@@ -1,10 +1,11 @@
 """``make bench``: every figure of issue 5 in one run on the same generated events; results in bench/results/.
 
-Steps: the engine alone and the Avro codec in-process; on one embedded broker, the generated events produced once
-to ``lead-events``, then the ceiling, textbook, peer, leadscore (one worker, then two) on that topic; latency of a
-fresh worker at half leadscore's measured maximum; recovery of 0 (idle), 100,000 and 1,000,000 leads, each on a
-fresh broker. Writes latest.json, report.md and PNG plots. ``--quick`` smoke-tests everything on 20,000 events
-(recovery of 10,000 and 100,000 leads, labelled scaled down).
+Steps: the engine alone and the Avro codec in-process; on one broker (Apache Kafka unless ``--broker tansu`` or
+``LEADSCORE_TEST_BROKER=tansu``), the generated events produced once to ``lead-events``, then the ceiling,
+textbook, peer, leadscore (one worker, then two) on that topic; latency of a fresh worker at half leadscore's
+measured maximum; recovery of 0 (idle), 100,000 and 1,000,000 leads, each on a fresh broker. Writes latest.json,
+report.md and PNG plots. ``--quick`` smoke-tests everything on 20,000 events (recovery of 10,000 and 100,000 leads,
+labelled scaled down).
 """
 
 from __future__ import annotations
@@ -26,11 +27,15 @@ from typing import Any
 from rich.table import Table
 
 from bench import flamegraph, latency, micro, recovery, report, throughput
+from bench.brokers import bench_broker_kind, broker_label, broker_meta
 from bench.common import RESULTS, ROOT, BenchError, console, produce_events
 from scoring import LeadscoreError
-from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import KINDS, Broker, new_broker
 
-STEPS = ("engine", "ceiling", "leadscore", "textbook", "peer", "two-workers", "latency", "recovery", "profile")
+STEPS = (
+    *("engine", "ceiling", "leadscore", "textbook", "peer", "two-workers"),
+    *("latency", "recovery", "profile"),
+)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -47,12 +52,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="lead counts to recover (default 100,000 and 1,000,000; --quick 10,000 and 100,000)",
     )
     parser.add_argument("--latency-seconds", type=float, help="how long to produce at half load (default 25; quick 10)")
+    parser.add_argument(
+        "--broker",
+        choices=KINDS,
+        help="broker of every step (default $LEADSCORE_TEST_BROKER when set, else kafka)",
+    )
     parser.add_argument("--skip", nargs="*", default=[], choices=STEPS, metavar="STEP", help=f"any of {STEPS}")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, state) afterwards")
     parser.add_argument("--profile", action="store_true", help="also a py-spy flame graph of the worker (own run)")
     parser.add_argument("--note", default="", help="a remark for the report, e.g. 'machine shared with test runs'")
     args = parser.parse_args(argv)
+    try:
+        args.broker = bench_broker_kind(args.broker)
+    except LeadscoreError as exc:
+        parser.error(str(exc))
     args.events = args.events or (20_000 if args.quick else 200_000)
     args.leads = args.leads or (10_000 if args.quick else 100_000)
     if args.recovery_leads is None:
@@ -78,6 +92,7 @@ class Run:
         self.args = args
         self.workdir = workdir
         self.results: dict[str, Any] = {
+            "broker": broker_meta(args.broker),
             "events": args.events,
             "leads": args.leads,
             "mode": "quick" if args.quick else "full",
@@ -142,8 +157,8 @@ class Run:
         stream_steps = {"ceiling", "leadscore", "textbook", "peer", "two-workers", "latency"}
         if stream_steps <= set(args.skip):
             return
-        with EmbeddedBroker(log_file=work / "broker.log") as broker:
-            console.rule(f"input: {args.events:,} events over {args.leads:,} leads")
+        with new_broker(log_file=work / "broker.log", kind=args.broker) as broker:
+            console.rule(f"input: {args.events:,} events over {args.leads:,} leads on {broker_label(args.broker)}")
             source = broker.settings("bench-input", work / "input").topics.events
             produce_events(broker.bootstrap, source, args.events, args.leads)
             n = args.events
@@ -169,10 +184,10 @@ class Run:
                     results["profile"] = value
         if "latency" not in args.skip:
             # a broker of its own: the one above holds every contestant's outputs and changelogs
-            with EmbeddedBroker(log_file=work / "latency-broker.log") as broker:
+            with new_broker(log_file=work / "latency-broker.log", kind=args.broker) as broker:
                 self.latency(broker)
 
-    def latency(self, broker: EmbeddedBroker) -> None:
+    def latency(self, broker: Broker) -> None:
         measured = self.results["throughput"].get("leadscore")
         if measured is None:
             self.results["errors"].append("latency: needs leadscore's measured throughput")
@@ -199,7 +214,9 @@ class Run:
             results["recovery_note"] = "Quick mode: recovery scaled down (10,000 and 100,000 leads instead of 1M)."
         for leads in [0, *args.recovery_leads]:
             value = self.step(
-                "recovery", f"recovery of {leads:,} leads", partial(recovery.recover, leads, templates, self.workdir)
+                "recovery",
+                f"recovery of {leads:,} leads",
+                partial(recovery.recover, leads, templates, self.workdir, args.broker),
             )
             if value is not None:
                 results["recovery"].append(value)
@@ -210,7 +227,9 @@ class Run:
 
 
 def show(latest: dict[str, Any]) -> None:
-    table = Table(title=f"leadscore benchmark, {latest['mode']} ({latest['events']:,} events)")
+    table = Table(
+        title=f"leadscore benchmark, {latest['mode']} ({latest['events']:,} events), {latest['broker']['label']}"
+    )
     table.add_column("figure")
     table.add_column("target")
     table.add_column("measured", justify="right")
