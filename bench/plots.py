@@ -1,4 +1,4 @@
-"""The PNG plots beside ``report.md``: throughput, latency, recovery (moved out of report.py)."""
+"""The PNG plots beside ``report.md``: throughput, latency (with the floor on each broker), recovery."""
 
 from __future__ import annotations
 
@@ -56,11 +56,14 @@ def _latency(latest: dict[str, Any], path: Path) -> bool:
     labels = {
         "emission": "emission: output Kafka timestamp - input produce time",
         "received": "received: benchmark consumer got the output",
-        "input_visible": "floor: benchmark consumer got the input (no worker)",
+        "input_visible": "input seen by the benchmark consumer (worker running)",
     }
     for key, label in labels.items():
         if latency["curves_ms"].get(key):
             left.plot(CURVE_X, latency["curves_ms"][key], label=label)
+    for floor in (latest.get("latency_floor") or {}).values():
+        label = f"floor, no worker: plain consumer on {floor['broker']}"
+        left.plot(CURVE_X, floor["curve_ms"], linestyle=":", label=label)
     left.axhline(100, color="red", linestyle="--", label="target p99 100 ms")
     f = latency["emission_ms"]
     left.set_title(f"percentiles (emission p50 {f['p50']:.0f}, p99 {f['p99']:.0f}, max {f['max']:.0f} ms)")

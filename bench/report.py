@@ -43,6 +43,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     largest = max(recoveries, key=lambda r: r["leads"], default=None)
     engine = (results.get("engine") or {}).get("events_per_second_engine_only")
     broker = results.get("broker") or OLD_RUNS_BROKER
+    floors = {kind: floor["received_ms"] for kind, floor in (results.get("latency_floor") or {}).items()}
     summary = {
         "broker": broker,
         "events": results["events"],
@@ -59,6 +60,8 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "latency_ms": latency.get("emission_ms"),
         "latency_received_ms": latency.get("received_ms"),
         "latency_rate_eps": latency.get("target_rate_eps"),
+        "latency_floor_ms": floors or None,
+        "latency_added_p99_ms": _added(latency.get("emission_ms"), floors.get(broker["kind"])),
         "recovery_leads_per_s": largest["leads_per_s"] if largest else None,
         "recovery_leads": largest["leads"] if largest else None,
         "recovery_exact": all(r["exact"] for r in recoveries) if recoveries else None,
@@ -72,6 +75,11 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     }
     summary["targets"] = _targets(summary)
     return {**summary, **{key: value for key, value in results.items() if key not in summary}}
+
+
+def _added(worker: dict[str, float] | None, floor: dict[str, float] | None) -> float | None:
+    """What the worker adds at p99: its emission p99 minus the floor's p99 on the same broker."""
+    return round(worker["p99"] - floor["p99"], 2) if worker and floor else None
 
 
 def _targets(summary: dict[str, Any]) -> dict[str, Any]:
@@ -162,10 +170,11 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         for key, label in (
             ("emission_ms", "emission: output Kafka timestamp (set by the worker's producer) - input produce time"),
             ("received_ms", "received: benchmark consumer receive time - input produce time"),
-            ("input_visible_ms", "floor, no worker: benchmark consumer got the input - input produce time"),
+            ("input_visible_ms", "input seen: benchmark consumer got the input - input produce time (worker running)"),
         ):
             f = latency[key]
             lines.append(f"| {label} | {f['p50']} | {f['p95']} | {f['p99']} | {f['max']} |")
+        lines += _floor_lines(latest)
     if latest.get("recovery"):
         lines += [
             "",
@@ -222,6 +231,30 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         ]
     lines += ["", "## How each figure is measured", "", Path(__file__).with_name("METHOD.md").read_text()]
     return "\n".join(lines) + "\n"
+
+
+def _floor_lines(latest: dict[str, Any]) -> list[str]:
+    """The floor rows of the latency table (a plain consumer, no worker, each broker) and what the worker adds."""
+    floors = latest.get("latency_floor") or {}
+    lines = []
+    for floor in floors.values():
+        f, wait = floor["received_ms"], floor["fetch_max_wait_ms"]
+        count = f"{floor['received']:,} of {floor['inputs']:,} at {floor['achieved_rate_eps']:,}/s"
+        label = (
+            f"floor, no worker, **{floor['broker']}**: plain aiokafka consumer (fetch wait {wait} ms) got the input "
+            f"- input produce time ({count})"
+        )
+        lines.append(f"| {label} | {f['p50']} | {f['p95']} | {f['p99']} | {f['max']} |")
+    added, own = latest.get("latency_added_p99_ms"), floors.get(latest["broker"]["kind"])
+    if added is not None and own is not None:
+        worker, base = latest["latency"]["emission_ms"]["p99"], own["received_ms"]["p99"]
+        lines += [
+            "",
+            f"What the worker adds at p99 on {own['broker']}: emission p99 {worker} - floor p99 {base} = "
+            f"**{added} ms**. Each floor is measured on a fresh broker of its own in the same run, at the same "
+            "rate, with the fetch wait a worker on that broker uses.",
+        ]
+    return lines
 
 
 def write(results: dict[str, Any], out: Path) -> dict[str, Any]:

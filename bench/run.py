@@ -3,9 +3,10 @@
 Steps: the engine alone and the Avro codec in-process; on one broker (Apache Kafka unless ``--broker tansu`` or
 ``LEADSCORE_TEST_BROKER=tansu``), the generated events produced once to ``lead-events``, then the ceiling,
 textbook, peer, leadscore (one worker, then two) on that topic; latency of a fresh worker at half leadscore's
-measured maximum; recovery of 0 (idle), 100,000 and 1,000,000 leads, each on a fresh broker. Writes latest.json,
-report.md and PNG plots. ``--quick`` smoke-tests everything on 20,000 events (recovery of 10,000 and 100,000 leads,
-labelled scaled down).
+measured maximum; the latency floor (a plain consumer, no worker) at the same rate on Kafka and on Tansu;
+recovery of 0 (idle), 100,000 and 1,000,000 leads, each on a fresh broker. Writes latest.json, report.md and PNG
+plots. ``--quick`` smoke-tests everything on 20,000 events (recovery of 10,000 and 100,000 leads, labelled scaled
+down).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 from rich.table import Table
 
-from bench import flamegraph, latency, micro, recovery, report, throughput
+from bench import flamegraph, floor, latency, micro, recovery, report, throughput
 from bench.brokers import bench_broker_kind, broker_label, broker_meta
 from bench.common import RESULTS, ROOT, BenchError, console, produce_events
 from scoring import LeadscoreError
@@ -34,7 +35,7 @@ from streams.devtools.brokers import KINDS, Broker, new_broker
 
 STEPS = (
     *("engine", "ceiling", "leadscore", "textbook", "peer", "two-workers"),
-    *("latency", "recovery", "profile"),
+    *("latency", "floor", "recovery", "profile"),
 )
 
 
@@ -55,7 +56,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--broker",
         choices=KINDS,
-        help="broker of every step (default $LEADSCORE_TEST_BROKER when set, else kafka)",
+        help="broker of every step but the floor (default $LEADSCORE_TEST_BROKER when set, else kafka)",
     )
     parser.add_argument("--skip", nargs="*", default=[], choices=STEPS, metavar="STEP", help=f"any of {STEPS}")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
@@ -186,13 +187,21 @@ class Run:
             # a broker of its own: the one above holds every contestant's outputs and changelogs
             with new_broker(log_file=work / "latency-broker.log", kind=args.broker) as broker:
                 self.latency(broker)
+        if "floor" not in args.skip:
+            self.floor()
 
-    def latency(self, broker: Broker) -> None:
+    def half_load(self, step: str) -> float | None:
+        """Half of leadscore's measured throughput: the latency step's input rate, and the floor's."""
         measured = self.results["throughput"].get("leadscore")
         if measured is None:
-            self.results["errors"].append("latency: needs leadscore's measured throughput")
+            self.results["errors"].append(f"{step}: needs leadscore's measured throughput")
+            return None
+        return float(measured["eps"]) / 2
+
+    def latency(self, broker: Broker) -> None:
+        rate = self.half_load("latency")
+        if rate is None:
             return
-        rate = measured["eps"] / 2
         value = self.step(
             "latency",
             f"latency at half load ({rate:,.0f} events/s)",
@@ -201,6 +210,20 @@ class Run:
         if value is not None:
             self.results["latency"] = value
             console.print(f"latency (emission) ms: {value['emission_ms']}; received ms: {value['received_ms']}")
+
+    def floor(self) -> None:
+        """A plain consumer's produce-to-receive at the latency step's rate, on a fresh broker of each kind."""
+        rate = self.half_load("latency floor")
+        if rate is None:
+            return
+        floors = self.results.setdefault("latency_floor", {})
+        for kind in sorted(KINDS, key=lambda k: k != self.args.broker):  # the run's own broker first
+            args = (kind, rate, self.args.latency_seconds, self.args.leads, self.workdir)
+            title = f"latency floor on {broker_label(kind)} ({rate:,.0f} events/s, no worker)"
+            value = self.step("floor", title, partial(floor.measure, *args))
+            if value is not None:
+                floors[kind] = value
+                console.print(f"floor on {value['broker']} ms: {value['received_ms']}")
 
     def recovery(self) -> None:
         args, results = self.args, self.results

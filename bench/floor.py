@@ -1,0 +1,150 @@
+"""The floor under the worker's latency: produce-to-receive of a plain consumer, no worker in between, per broker.
+
+On a fresh broker of each kind (Apache Kafka and Tansu, in the same run), the latency step's producer and pacing
+(:func:`bench.latency.paced_producer`, :func:`bench.latency.send_paced`) send the latency step's events at its
+rate to a fresh 4-partition input topic, created as a worker's. A plain aiokafka consumer (the client under
+Faust's worker consumer), assigned every partition, reads them with the fetch wait a worker on that broker gets
+(``fetch_max_wait_ms`` of the broker's settings: 100 ms on Kafka, which answers a fetch as soon as data arrives;
+20 ms on Tansu, which holds every fetch for the whole wait, ADR 014). Per record: the wall-clock time ``getmany``
+handed it over minus the time it was produced (matched by event id, the only field decoded). No state, no scoring,
+no output: what the broker and the clients cost, below which no worker on that broker can go.
+
+``python -m bench.floor --rate 2000 --seconds 10`` measures it alone, on both brokers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.brokers import broker_label
+from bench.common import BenchError, codec, prefixed_topics, progress_bar, wait_until
+from bench.latency import WARMUP, curve, paced_producer, send_paced, summary
+from streams.datasets.synthetic import JourneyGenerator
+from streams.devtools.brokers import KINDS, new_broker
+
+
+class FloorConsumer(threading.Thread):
+    """An aiokafka consumer on its own event loop; ``received`` maps each event id to when it was handed over."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, fetch_max_wait_ms: int) -> None:
+        super().__init__(name="latency-floor", daemon=True)
+        self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.received: dict[str, float] = {}
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+        self.last_at = time.time()
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._consume())
+        except BaseException as exc:  # reported by the driver, which polls ``error``
+            self.error = exc
+
+    async def _consume(self) -> None:
+        avro = codec()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
+        )
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(self.topic, p) for p in range(self.partitions)])
+            while not self.stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=100)
+                now = time.time()
+                for records in batches.values():
+                    for record in records:
+                        self.received[avro.decode(record.value, expected="LeadEvent")[1]["event_id"]] = now
+                        self.last_at = now
+        finally:
+            await consumer.stop()
+
+    def check(self) -> bool:
+        if self.error is not None:
+            raise BenchError(f"floor consumer failed: {type(self.error).__name__}: {self.error}")
+        return True
+
+
+def measure(kind: str, rate: float, seconds: float, leads: int, workdir: Path) -> dict[str, Any]:
+    """The floor on a fresh broker of ``kind`` at ``rate`` events/s for ``seconds``."""
+    label = broker_label(kind)
+    with new_broker(log_file=workdir / f"floor-{kind}-broker.log", kind=kind) as broker:
+        settings = broker.settings(f"floor-{kind}", workdir / f"floor-{kind}", topics=prefixed_topics(f"floor-{kind}"))
+        topic = settings.topics.events
+        consumer = FloorConsumer(broker.bootstrap, topic, settings.partitions, settings.fetch_max_wait_ms)
+        producer = paced_producer(broker.bootstrap)
+        total = int(rate * seconds)
+        stream = JourneyGenerator(leads, seed=7, mean_gap_ms=2000).events(WARMUP + total)
+        consumer.start()
+        try:
+            with progress_bar() as bar:
+                task = bar.add_task(f"floor on {label}: warm-up", total=None, note="")
+                warmup = [next(stream) for _ in range(WARMUP)]
+                send_paced(producer, topic, iter(warmup), 10 * rate, lambda n: None)
+                wait_until(lambda: consumer.check() and len(consumer.received) >= WARMUP, 60, f"floor on {label}")
+                bar.update(task, description=f"floor on {label}: producing at {rate:,.0f}/s", total=total)
+                started = time.time()
+                sent = send_paced(producer, topic, stream, rate, lambda n: bar.update(task, completed=n))
+                produced_for = time.time() - started
+
+                def drained() -> bool:
+                    everything = all(event_id in consumer.received for event_id in sent)
+                    return consumer.check() and (everything or time.time() - consumer.last_at > 5)
+
+                wait_until(drained, 60, f"floor on {label}: draining", every_s=0.2)
+        finally:
+            consumer.stopping.set()
+            consumer.join(timeout=10)
+            producer.close()  # before the broker stops: librdkafka would log its reconnect attempts
+    delays = [
+        (consumer.received[event_id] - at) * 1000 for event_id, at in sent.items() if event_id in consumer.received
+    ]
+    if not delays:
+        raise BenchError(f"floor on {label}: the consumer received none of the {total:,} records")
+    return {
+        "kind": kind,
+        "broker": label,
+        "consumer": "aiokafka, group-less, every partition assigned",
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "target_rate_eps": round(rate),
+        "achieved_rate_eps": round(total / produced_for),
+        "seconds": round(produced_for, 1),
+        "inputs": total,
+        "received": len(delays),
+        "received_ms": summary(delays),
+        "curve_ms": curve(delays),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--broker", nargs="+", choices=KINDS, default=list(KINDS), help="brokers (default both)")
+    parser.add_argument("--rate", type=float, default=2000.0, help="events/s (default 2,000)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long to produce (default 10)")
+    parser.add_argument("--leads", type=int, default=10_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="leadscore-floor-") as work:
+        for kind in args.broker:
+            floor = measure(kind, args.rate, args.seconds, args.leads, Path(work))
+            f = floor["received_ms"]
+            print(
+                f"{floor['broker']} (fetch wait {floor['fetch_max_wait_ms']} ms), {floor['received']:,} of "
+                f"{floor['inputs']:,} at {floor['achieved_rate_eps']:,}/s: p50 {f['p50']} p95 {f['p95']} "
+                f"p99 {f['p99']} max {f['max']} ms"
+            )
+
+
+if __name__ == "__main__":
+    main()
