@@ -1,7 +1,9 @@
 """Does the broker answer a fetch when data arrives, or hold it for fetch_max_wait_ms? (ADR 014)
 
-``python -m bench.fetch_wait_probe``: one record every 137 ms to an embedded broker, read by an aiokafka consumer
-with each fetch wait; prints the median and max delay from produce to receive. On Kafka all rows are a few ms.
+``python -m bench.fetch_wait_probe [--broker kafka tansu]``: one record every 137 ms to a fresh broker of each kind,
+read by an aiokafka consumer with each fetch wait; prints the median and max delay from produce to receive. Kafka
+answers as soon as a record arrives, whatever the wait; Tansu holds the fetch for the whole wait. ``bench.floor``
+measures the same delay at the benchmark's input rate.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from streams.devtools.broker import EmbeddedBroker
+from bench.brokers import broker_label
+from streams.devtools.brokers import KINDS, new_broker
 
 RECORDS = 40
 
@@ -47,19 +50,25 @@ async def probe(bootstrap: str, topic: str, wait_ms: int) -> tuple[float, float]
     return statistics.median(delays), max(delays)
 
 
-async def main(waits: list[int]) -> None:
-    with EmbeddedBroker() as broker:
-        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
-        for wait_ms in waits:
-            topic = f"fetch-wait-{wait_ms}"
-            configs = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
-            admin.create_topics([NewTopic(topic, 4, 1, topic_configs=configs)])
-            median, worst = await probe(broker.bootstrap, topic, wait_ms)
-            print(f"fetch_max_wait_ms={wait_ms:>5}: produce-to-receive median {median:6.1f} ms, max {worst:6.1f} ms")
-        admin.close()
+async def main(kinds: list[str], waits: list[int]) -> None:
+    for kind in kinds:
+        with new_broker(kind=kind) as broker:
+            admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+            for wait_ms in waits:
+                topic = f"fetch-wait-{wait_ms}"
+                configs = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+                admin.create_topics([NewTopic(topic, 4, 1, topic_configs=configs)])
+                median, worst = await probe(broker.bootstrap, topic, wait_ms)
+                print(
+                    f"{broker_label(kind)}, fetch_max_wait_ms={wait_ms:>5}: produce-to-receive median "
+                    f"{median:6.1f} ms, max {worst:6.1f} ms"
+                )
+            admin.close()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--broker", nargs="+", choices=KINDS, default=list(KINDS), help="brokers (default both)")
     parser.add_argument("--waits", type=int, nargs="+", default=[1500, 500, 50])
-    asyncio.run(main(parser.parse_args().waits))
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.broker, arguments.waits))
