@@ -25,7 +25,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.brokers import broker_label
-from bench.common import BenchError, codec, prefixed_topics, progress_bar, wait_until
+from bench.common import BenchError, broker_cpu_s, codec, cpu_used, prefixed_topics, progress_bar, wait_until
 from bench.latency import WARMUP, curve, paced_producer, send_paced, summary
 from streams.datasets.synthetic import JourneyGenerator
 from streams.devtools.brokers import KINDS, new_broker
@@ -95,7 +95,7 @@ def measure(kind: str, rate: float, seconds: float, leads: int, workdir: Path) -
                 send_paced(producer, topic, iter(warmup), 10 * rate, lambda n: None)
                 wait_until(lambda: consumer.check() and len(consumer.received) >= WARMUP, 60, f"floor on {label}")
                 bar.update(task, description=f"floor on {label}: producing at {rate:,.0f}/s", total=total)
-                started = time.time()
+                started, cpu_before = time.time(), broker_cpu_s(broker)
                 sent = send_paced(producer, topic, stream, rate, lambda n: bar.update(task, completed=n))
                 produced_for = time.time() - started
 
@@ -104,6 +104,7 @@ def measure(kind: str, rate: float, seconds: float, leads: int, workdir: Path) -
                     return consumer.check() and (everything or time.time() - consumer.last_at > 5)
 
                 wait_until(drained, 60, f"floor on {label}: draining", every_s=0.2)
+                cpu_after = broker_cpu_s(broker)
         finally:
             consumer.stopping.set()
             consumer.join(timeout=10)
@@ -125,6 +126,7 @@ def measure(kind: str, rate: float, seconds: float, leads: int, workdir: Path) -
         "received": len(delays),
         "received_ms": summary(delays),
         "curve_ms": curve(delays),
+        "broker_cpu_s": cpu_used(cpu_before, cpu_after),
     }
 
 

@@ -27,7 +27,17 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from bench.common import BenchError, codec, http_json, prefixed_topics, progress_bar, wait_until, worker_metrics
+from bench.common import (
+    BenchError,
+    broker_cpu_s,
+    codec,
+    cpu_used,
+    http_json,
+    prefixed_topics,
+    progress_bar,
+    wait_until,
+    worker_metrics,
+)
 from scoring import LeadEvent
 from streams.datasets.synthetic import JourneyGenerator
 from streams.devtools.brokers import Broker
@@ -148,12 +158,13 @@ def measure(broker: Broker, rate: float, seconds: float, leads: int, workdir: Pa
             wait_until(lambda: consumed() >= WARMUP, 120, "latency warm-up", worker, every_s=0.2)
             watcher.start()
             bar.update(task, description=f"latency: producing at {rate:,.0f}/s", total=total, completed=0)
-            started = time.time()
+            started, cpu_before = time.time(), broker_cpu_s(broker)
             sent = send_paced(producer, topics.events, stream, rate, lambda n: bar.update(task, completed=n))
             produced_for = time.time() - started
             bar.update(task, description="latency: draining", completed=total)
             wait_until(lambda: consumed() >= WARMUP + total, 120, "latency: worker catching up", worker, every_s=0.2)
             wait_until(lambda: time.time() - watcher.last_at > 2.0, 60, "latency: outputs draining")
+            cpu_after = broker_cpu_s(broker)
     finally:
         watcher.stopping.set()
         producer.flush(10)
@@ -177,6 +188,7 @@ def measure(broker: Broker, rate: float, seconds: float, leads: int, workdir: Pa
         "inputs": total,
         "matched": len(emission),
         "worker_fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "broker_cpu_s": cpu_used(cpu_before, cpu_after),
         "emission_ms": summary(emission),
         "received_ms": summary(received),
         "input_visible_ms": summary(visible),  # input produce -> this benchmark's consumer reads it (worker running)

@@ -20,9 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
-from kafka.admin import KafkaAdminClient, NewTopic
 
-from bench.common import BenchError, dir_bytes, http_json, prefixed_topics, progress_bar, rss_bytes, wait_until
+from bench.common import (
+    BenchError,
+    create_topic,
+    dir_bytes,
+    http_json,
+    prefixed_topics,
+    progress_bar,
+    rss_bytes,
+    wait_until,
+)
 from scoring import Engine, LeadState, example_model_path, load_model
 from streams.datasets.synthetic import JourneyGenerator
 from streams.devtools.brokers import new_broker
@@ -53,10 +61,7 @@ def template_states(events: int, leads: int, seed: int = 1) -> list[dict[str, An
 
 def write_changelog(bootstrap: str, topic: str, leads: int, templates: list[dict[str, Any]], partitions: int) -> int:
     """Produce the state of ``leads`` leads to the changelog; returns the bytes of the values written."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    configs = {"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1"}
-    admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
-    admin.close()
+    create_topic(bootstrap, topic, partitions, cleanup="compact")
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1_000_000})
     written = 0
     with progress_bar() as bar:

@@ -125,7 +125,8 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         met = {True: "yes", False: "**no**", None: "n/a"}[verdict["met"]]
         lines.append(f"| {verdict['label']} | {verdict['target']} | {_fmt(verdict['value'])} | {met} |")
     lines += ["", "## Throughput (same input topic, same events)", ""]
-    lines += ["| contestant | events/s | seconds | output records | of which score changes |", "|---|---|---|---|---|"]
+    lines += ["| contestant | events/s | seconds | output records | of which score changes | broker CPU (s) |"]
+    lines += ["|---|---|---|---|---|---|"]
     labels = {
         "ceiling": "ceiling: aiokafka consume-decode-encode-produce",
         "textbook": "textbook: per-event Faust agent, RocksDB table",
@@ -137,7 +138,8 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         step = latest["throughput"].get(key)
         if step:
             outputs, changes = _fmt(step.get("outputs")), _fmt(step.get("score_changes"))
-            lines.append(f"| {label} | {step['eps']:,.0f} | {step['seconds']:.1f} | {outputs} | {changes} |")
+            cpu = _fmt(step.get("broker_cpu_s"))
+            lines.append(f"| {label} | {step['eps']:,.0f} | {step['seconds']:.1f} | {outputs} | {changes} | {cpu} |")
     lines += [
         "",
         f"leadscore / ceiling = {_fmt(latest['ratio_vs_ceiling'])}, / textbook = {_fmt(latest['ratio_vs_textbook'])}, "
@@ -146,7 +148,9 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         "partitions, as deployed).",
         "",
         "Output records: textbook and peer count every record they emit (score changes, threshold crossings, "
-        "latest scores); leadscore's score changes are its `leadscore_score_changes_total`.",
+        "latest scores); leadscore's score changes are its `leadscore_score_changes_total`. Broker CPU: user + "
+        "system seconds the broker's process used during the step (start-up and group joins included), on the "
+        "same cores as the contestant.",
     ]
     steps = latest["throughput"].items()
     emitted = {key: step["score_changes"] for key, step in steps if step.get("score_changes") is not None}
@@ -162,7 +166,8 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
             "",
             f"{latency['inputs']:,} events at {latency['achieved_rate_eps']:,} events/s "
             f"(target {latency['target_rate_eps']:,}) for {latency['seconds']} s to a fresh worker; "
-            f"{latency['matched']:,} inputs changed a score and were matched by `cause_event_id`.",
+            f"{latency['matched']:,} inputs changed a score and were matched by `cause_event_id`; the broker used "
+            f"{_fmt(latency.get('broker_cpu_s'))} s of CPU meanwhile.",
             "",
             "| timestamps | p50 | p95 | p99 | max |",
             "|---|---|---|---|---|",
@@ -240,6 +245,7 @@ def _floor_lines(latest: dict[str, Any]) -> list[str]:
     for floor in floors.values():
         f, wait = floor["received_ms"], floor["fetch_max_wait_ms"]
         count = f"{floor['received']:,} of {floor['inputs']:,} at {floor['achieved_rate_eps']:,}/s"
+        count += f", broker CPU {_fmt(floor.get('broker_cpu_s'))} s"
         label = (
             f"floor, no worker, **{floor['broker']}**: plain aiokafka consumer (fetch wait {wait} ms) got the input "
             f"- input produce time ({count})"

@@ -16,7 +16,6 @@ import os
 import platform
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from rich.table import Table
 
 from bench import flamegraph, floor, latency, micro, recovery, report, throughput
 from bench.brokers import bench_broker_kind, broker_label, broker_meta
-from bench.common import RESULTS, ROOT, BenchError, console, produce_events
+from bench.common import RESULTS, BenchError, broker_cpu_s, commit, console, cpu_used, produce_events
 from scoring import LeadscoreError
 from streams.devtools.brokers import KINDS, Broker, new_broker
 
@@ -76,22 +75,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        changed = ["git", "status", "--porcelain", "--", "streams", "scoring"]
-        dirty = subprocess.run(changed, cwd=ROOT, capture_output=True)
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except OSError:
-        return "unknown"
-
-
 class Run:
     """Runs the steps; a step that fails is recorded and the others still run."""
 
     def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
         self.args = args
         self.workdir = workdir
+        self.broker: Broker | None = None  # the throughput steps' broker, while they run
         self.results: dict[str, Any] = {
             "broker": broker_meta(args.broker),
             "events": args.events,
@@ -101,7 +91,7 @@ class Run:
             "errors": [],
             "meta": {
                 "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                "commit": _commit(),
+                "commit": commit(),
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
                 "command": "python -m bench.run " + shlex.join(sys.argv[1:]),
@@ -131,8 +121,10 @@ class Run:
         return value
 
     def throughput(self, name: str, title: str, action: Callable[[], dict[str, Any]], key: str = "") -> None:
+        before = broker_cpu_s(self.broker)
         value = self.step(name, title, action)
         if value is not None:
+            value["broker_cpu_s"] = cpu_used(before, broker_cpu_s(self.broker))
             self.results["throughput"][key or name] = value
             console.print(f"{title}: [bold]{value['eps']:,.0f}[/bold] events/s over {value['seconds']:.1f} s")
 
@@ -159,6 +151,7 @@ class Run:
         if stream_steps <= set(args.skip):
             return
         with new_broker(log_file=work / "broker.log", kind=args.broker) as broker:
+            self.broker = broker
             console.rule(f"input: {args.events:,} events over {args.leads:,} leads on {broker_label(args.broker)}")
             source = broker.settings("bench-input", work / "input").topics.events
             produce_events(broker.bootstrap, source, args.events, args.leads)

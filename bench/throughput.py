@@ -20,6 +20,7 @@ from bench.common import (
     PEER_PYTHON,
     BenchError,
     codec,
+    create_topic,
     log_tail,
     prefixed_topics,
     progress_bar,
@@ -72,8 +73,9 @@ async def _ceiling(bootstrap: str, source: str, sink: str, events: int) -> dict[
     return {"eps": seen / seconds, "seconds": seconds, "events": seen}
 
 
-def ceiling(bootstrap: str, source: str, events: int) -> dict[str, Any]:
+def ceiling(bootstrap: str, source: str, events: int, partitions: int = 4) -> dict[str, Any]:
     """Plain aiokafka consume, decode, encode, produce of the same messages with the same Avro codec."""
+    create_topic(bootstrap, "ceiling-passthrough", partitions)  # as many partitions as the input, not auto-created
     return asyncio.run(_ceiling(bootstrap, source, "ceiling-passthrough", events))
 
 
