@@ -105,6 +105,10 @@ def _fmt(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _cpu(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds:.1f}"
+
+
 def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
     meta = latest["meta"]
     lines = [
@@ -138,7 +142,7 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         step = latest["throughput"].get(key)
         if step:
             outputs, changes = _fmt(step.get("outputs")), _fmt(step.get("score_changes"))
-            cpu = _fmt(step.get("broker_cpu_s"))
+            cpu = _cpu(step.get("broker_cpu_s"))
             lines.append(f"| {label} | {step['eps']:,.0f} | {step['seconds']:.1f} | {outputs} | {changes} | {cpu} |")
     lines += [
         "",
@@ -167,7 +171,7 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
             f"{latency['inputs']:,} events at {latency['achieved_rate_eps']:,} events/s "
             f"(target {latency['target_rate_eps']:,}) for {latency['seconds']} s to a fresh worker; "
             f"{latency['matched']:,} inputs changed a score and were matched by `cause_event_id`; the broker used "
-            f"{_fmt(latency.get('broker_cpu_s'))} s of CPU meanwhile.",
+            f"{_cpu(latency.get('broker_cpu_s'))} s of CPU meanwhile.",
             "",
             "| timestamps | p50 | p95 | p99 | max |",
             "|---|---|---|---|---|",
@@ -245,7 +249,7 @@ def _floor_lines(latest: dict[str, Any]) -> list[str]:
     for floor in floors.values():
         f, wait = floor["received_ms"], floor["fetch_max_wait_ms"]
         count = f"{floor['received']:,} of {floor['inputs']:,} at {floor['achieved_rate_eps']:,}/s"
-        count += f", broker CPU {_fmt(floor.get('broker_cpu_s'))} s"
+        count += f", broker CPU {_cpu(floor.get('broker_cpu_s'))} s"
         label = (
             f"floor, no worker, **{floor['broker']}**: plain aiokafka consumer (fetch wait {wait} ms) got the input "
             f"- input produce time ({count})"
