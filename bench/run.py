@@ -176,12 +176,12 @@ class Run:
                 value = self.step("profile", "py-spy profile of the worker", record)
                 if value is not None:
                     results["profile"] = value
-        if "latency" not in args.skip:
+        if not {"latency", "floor"} <= set(args.skip):
             # a broker of its own: the one above holds every contestant's outputs and changelogs
             with new_broker(log_file=work / "latency-broker.log", kind=args.broker) as broker:
                 self.latency(broker)
         if "floor" not in args.skip:
-            self.floor()
+            self.other_floor()
 
     def half_load(self, step: str) -> float | None:
         """Half of leadscore's measured throughput: the latency step's input rate, and the floor's."""
@@ -192,31 +192,41 @@ class Run:
         return float(measured["eps"]) / 2
 
     def latency(self, broker: Broker) -> None:
-        rate = self.half_load("latency")
+        """On the run's broker: a warm-up pass, the floor (no worker), then the worker's latency, at half load."""
+        rate = self.half_load("latency and its floor")
         if rate is None:
             return
+        args, kind, label = self.args, self.args.broker, broker_label(self.args.broker)
+        figures = (rate, args.latency_seconds, args.leads, self.workdir)
+        self.step(
+            "warm-up", f"warming {label} up ({rate:,.0f} events/s)", partial(floor.warm_up, broker, kind, *figures)
+        )
+        self.floor(kind, rate, partial(floor.measure_on, broker, kind, *figures))
         value = self.step(
             "latency",
             f"latency at half load ({rate:,.0f} events/s)",
-            lambda: latency.measure(broker, rate, self.args.latency_seconds, self.args.leads, self.workdir),
+            lambda: latency.measure(broker, rate, args.latency_seconds, args.leads, self.workdir),
         )
         if value is not None:
             self.results["latency"] = value
             console.print(f"latency (emission) ms: {value['emission_ms']}; received ms: {value['received_ms']}")
 
-    def floor(self) -> None:
-        """A plain consumer's produce-to-receive at the latency step's rate, on a fresh broker of each kind."""
-        rate = self.half_load("latency floor")
-        if rate is None:
-            return
-        floors = self.results.setdefault("latency_floor", {})
-        for kind in sorted(KINDS, key=lambda k: k != self.args.broker):  # the run's own broker first
-            args = (kind, rate, self.args.latency_seconds, self.args.leads, self.workdir)
-            title = f"latency floor on {broker_label(kind)} ({rate:,.0f} events/s, no worker)"
-            value = self.step("floor", title, partial(floor.measure, *args))
-            if value is not None:
-                floors[kind] = value
-                console.print(f"floor on {value['broker']} ms: {value['received_ms']}")
+    def other_floor(self) -> None:
+        """The floor on a fresh, warmed-up broker of the other kind, at the latency step's rate (without leadscore's
+        throughput there is none: :meth:`latency` has said so)."""
+        measured, args = self.results["throughput"].get("leadscore"), self.args
+        for kind in KINDS:
+            if measured is not None and kind != args.broker:
+                rate = measured["eps"] / 2
+                self.floor(
+                    kind, rate, partial(floor.measure, kind, rate, args.latency_seconds, args.leads, self.workdir)
+                )
+
+    def floor(self, kind: str, rate: float, action: Callable[[], dict[str, Any]]) -> None:
+        value = self.step("floor", f"latency floor on {broker_label(kind)} ({rate:,.0f} events/s, no worker)", action)
+        if value is not None:
+            self.results.setdefault("latency_floor", {})[kind] = value
+            console.print(f"floor on {value['broker']} ms: {value['received_ms']}")
 
     def recovery(self) -> None:
         args, results = self.args, self.results
