@@ -261,8 +261,9 @@ def _floor_lines(latest: dict[str, Any]) -> list[str]:
         lines += [
             "",
             f"What the worker adds at p99 on {own['broker']}: emission p99 {worker} - floor p99 {base} = "
-            f"**{added} ms**. Each floor is measured on a fresh broker of its own in the same run, at the same "
-            "rate, with the fetch wait a worker on that broker uses.",
+            f"**{added} ms**. That floor ran on the latency step's broker after one warm-up pass, before the "
+            "worker; any other on a fresh broker after one warm-up pass; each at the same rate, with the fetch wait "
+            "a worker on that broker uses.",
         ]
     return lines
 
