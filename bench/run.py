@@ -199,7 +199,9 @@ class Run:
         args, kind, label = self.args, self.args.broker, broker_label(self.args.broker)
         figures = (rate, args.latency_seconds, args.leads, self.workdir)
         self.step(
-            "warm-up", f"warming {label} up ({rate:,.0f} events/s)", partial(floor.warm_up, broker, kind, *figures)
+            "warm-up",
+            f"warming {label} up ({rate:,.0f} events/s, {2 * args.latency_seconds:.0f} s)",
+            partial(floor.warm_up, broker, kind, *figures),
         )
         self.floor(kind, rate, partial(floor.measure_on, broker, kind, *figures))
         value = self.step(
