@@ -33,7 +33,7 @@ ops-tools: $(STAMP) ## Install prometheus + promtool (Debian package) when missi
 	 command -v promtool >/dev/null && command -v prometheus >/dev/null
 
 # Apache Kafka for the tests runs on Java 17 from jars Maven fetches once (streams/devtools/apache_kafka.py): both come
-# from Debian when missing, as root or through sudo. The suites run on it with LEADSCORE_TEST_BROKER=kafka (ADR 022).
+# from Debian when missing, as root or through sudo. The suites run on it unless LEADSCORE_TEST_BROKER=tansu (ADR 022).
 kafka-tools: ## Install Java 17 and Maven (Debian packages) when missing, for Apache Kafka under the tests
 	@if command -v java >/dev/null && command -v mvn >/dev/null; then exit 0; fi; \
 	 sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
@@ -46,16 +46,16 @@ kafka-tools: ## Install Java 17 and Maven (Debian packages) when missing, for Ap
 demo: $(STAMP) ## Embedded broker + worker + generator, live view of leads being scored (Ctrl-C stops)
 	$(BIN)/leadscore demo
 
-test: lint ## Lint, then unit, stream, integration, ops and fast reliability tests (embedded broker)
+test: lint kafka-tools ## Lint, then unit, stream, integration, ops and fast reliability tests (Apache Kafka)
 	$(BIN)/python -m pytest
 
 test-unit: $(STAMP) ## Unit and stream tests only (no broker)
 	$(BIN)/python -m pytest -m "not integration"
 
-test-integration: $(STAMP) ## Integration tests on Tansu (LEADSCORE_TEST_BROKER=kafka: Apache Kafka, see kafka-tools)
+test-integration: $(STAMP) kafka-tools ## Integration tests on Apache Kafka (LEADSCORE_TEST_BROKER=tansu: on Tansu)
 	$(BIN)/python -m pytest -m integration
 
-reliability: $(STAMP) ## Issue 6: crash, broker stall, hostile input vs the oracle (long); figures in reliability-report.json
+reliability: $(STAMP) kafka-tools ## Crash, broker stall and restart, hostile input, rebalances vs the oracle (long); reliability-report.json
 	rm -f reliability-report.json
 	$(BIN)/python -m pytest -m reliability tests/reliability
 	@cat reliability-report.json

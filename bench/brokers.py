@@ -1,8 +1,10 @@
 """Which broker the benchmark runs on: Apache Kafka by default, Tansu on request; names and versions for the report.
 
-``--broker kafka|tansu`` wins; without it ``$LEADSCORE_TEST_BROKER`` (the variable the test suites read,
-:mod:`streams.devtools.brokers`) when set; otherwise Apache Kafka, the broker production runs on. The tests still
-default to Tansu until they pass on Kafka (ADR 022); the benchmark measures what production would see.
+``--broker kafka|tansu|external`` wins; without it ``$LEADSCORE_TEST_BROKER`` (the variable the test suites read,
+:mod:`streams.devtools.brokers`) when set; otherwise Apache Kafka, the broker production runs on (ADR 022).
+``external`` is an existing cluster (``LEADSCORE_TEST_BOOTSTRAP``, security from the ``LEADSCORE_*`` environment):
+every client of the benchmark takes the cluster's settings (:mod:`bench.common`). The latency floor runs on a fresh
+broker of each kind the benchmark can start itself (:data:`STARTED`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from streams.devtools.apache_kafka import KAFKA_VERSION
 from streams.devtools.brokers import KINDS, broker_kind
 
 DEFAULT = "kafka"
+STARTED = ("kafka", "tansu")  # the brokers the benchmark starts itself: the floor's, the probe's
 
 
 def bench_broker_kind(given: str | None = None) -> str:
@@ -34,13 +37,15 @@ def tansu_version() -> str:
 
 
 def broker_label(kind: str) -> str:
-    """``Apache Kafka 4.1.1`` or ``Tansu 0.6.0``: how the report names a broker."""
+    """``Apache Kafka 4.1.1``, ``Tansu 0.6.0`` or ``an external cluster``: how the report names a broker."""
     if kind not in KINDS:
         raise ValueError(f"unknown broker kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if kind == "external":
+        return "an external cluster"
     return f"Apache Kafka {KAFKA_VERSION}" if kind == "kafka" else f"Tansu {tansu_version()}"
 
 
 def broker_meta(kind: str) -> dict[str, str]:
     """What the report records of the broker a run used."""
-    version = KAFKA_VERSION if kind == "kafka" else tansu_version()
+    version = {"kafka": KAFKA_VERSION, "external": "unknown"}.get(kind) or tansu_version()
     return {"kind": kind, "label": broker_label(kind), "version": version}

@@ -1,4 +1,10 @@
-"""What the benchmark steps share: the console, input production, worker probes (metrics, readiness, RSS)."""
+"""What the benchmark steps share: the console, the Kafka clients' options, input production, worker probes
+(metrics, readiness, RSS).
+
+Every Kafka client of the benchmark itself (kafka-python, aiokafka, confluent-kafka) takes its options from the
+settings of the cluster it talks to (``cluster``: bootstrap servers and the security settings, as
+``broker.settings(...)`` returns them): on a secured cluster each one logs in and checks the brokers' certificate.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +28,8 @@ from streams.datasets.synthetic import JourneyGenerator
 from streams.devtools.brokers import Broker
 from streams.kafka.codec import AvroCodec
 from streams.kafka.registry import LocalSchemaRegistry
-from streams.settings import TopicNames
+from streams.kafka.security import aiokafka_security, kafka_python_config, librdkafka_config
+from streams.settings import Settings, TopicNames
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +40,33 @@ console = Console()
 
 class BenchError(Exception):
     """An expected failure of a benchmark step: printed as one line, without a traceback."""
+
+
+#: A confluent-kafka (librdkafka) client's configuration.
+LibrdkafkaOptions = dict[str, str | int | float | bool]
+
+
+def kafka_python_options(cluster: Settings) -> dict[str, object]:
+    """Keyword arguments of a kafka-python client (producer, admin) of ``cluster``."""
+    return {"bootstrap_servers": cluster.bootstrap_servers, **kafka_python_config(cluster)}
+
+
+def aiokafka_options(cluster: Settings) -> dict[str, object]:
+    """Keyword arguments of an aiokafka client of ``cluster`` (TLS files as one SSL context)."""
+    return {"bootstrap_servers": cluster.bootstrap_servers, **aiokafka_security(cluster)}
+
+
+def librdkafka_options(cluster: Settings, options: LibrdkafkaOptions) -> LibrdkafkaOptions:
+    """The configuration of a confluent-kafka producer or consumer of ``cluster``, with ``options`` on top."""
+    return {"bootstrap.servers": cluster.bootstrap_servers, **librdkafka_config(cluster), **options}
+
+
+def security_env(cluster: Settings) -> dict[str, str]:
+    """The LEADSCORE_* security variables of ``cluster``, for a contestant process that reads them."""
+    names = ("SECURITY_PROTOCOL", "SASL_", "SSL_")
+    return {
+        name: value for name, value in cluster.to_env().items() if name.removeprefix("LEADSCORE_").startswith(names)
+    }
 
 
 def codec() -> AvroCodec:
@@ -59,9 +93,9 @@ def prefixed_topics(prefix: str, events: str | None = None) -> TopicNames:
     return TopicNames.model_validate(names)  # every field given: the environment plays no part, as before
 
 
-def create_topic(bootstrap: str, name: str, partitions: int, cleanup: str = "delete") -> None:
+def create_topic(cluster: Settings, name: str, partitions: int, cleanup: str = "delete") -> None:
     """A topic with every config the clients read set explicitly (Tansu reports only explicit ones, ADR 003)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(**kafka_python_options(cluster))
     try:
         configs = {"cleanup.policy": cleanup, "retention.ms": "-1", "retention.bytes": "-1"}
         admin.create_topics([NewTopic(name, partitions, 1, topic_configs=configs)])
@@ -69,10 +103,10 @@ def create_topic(bootstrap: str, name: str, partitions: int, cleanup: str = "del
         admin.close()
 
 
-def produce_events(bootstrap: str, topic: str, events: int, leads: int, seed: int = SEED) -> int:
+def produce_events(cluster: Settings, topic: str, events: int, leads: int, seed: int = SEED) -> int:
     """Produce ``events`` generated events keyed by lead id with Kafka's default (murmur2) partitioner."""
     avro = codec()
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks=1)
+    producer = KafkaProducer(**kafka_python_options(cluster), linger_ms=20, batch_size=256 * 1024, acks=1)
     stream = JourneyGenerator(leads, seed=seed, mean_gap_ms=2000).events(events)
     with progress_bar() as bar:
         task = bar.add_task("producing input", total=events, note=topic)

@@ -16,17 +16,18 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from bench.brokers import broker_label
-from streams.devtools.brokers import KINDS, new_broker
+from bench.brokers import STARTED, broker_label
+from bench.common import aiokafka_options, kafka_python_options
+from streams.devtools.brokers import new_broker
+from streams.settings import Settings, load_settings
 
 RECORDS = 40
 
 
-async def probe(bootstrap: str, topic: str, wait_ms: int) -> tuple[float, float]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=wait_ms
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+async def probe(cluster: Settings, topic: str, wait_ms: int) -> tuple[float, float]:
+    options = aiokafka_options(cluster)
+    consumer = AIOKafkaConsumer(topic, **options, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=wait_ms)
+    producer = AIOKafkaProducer(**options)
     await consumer.start()
     await producer.start()
     await asyncio.sleep(1)
@@ -53,12 +54,13 @@ async def probe(bootstrap: str, topic: str, wait_ms: int) -> tuple[float, float]
 async def main(kinds: list[str], waits: list[int]) -> None:
     for kind in kinds:
         with new_broker(kind=kind) as broker:
-            admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+            cluster = load_settings(bootstrap_servers=broker.bootstrap)  # security, if any, from the environment
+            admin = KafkaAdminClient(**kafka_python_options(cluster))
             for wait_ms in waits:
                 topic = f"fetch-wait-{wait_ms}"
                 configs = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
                 admin.create_topics([NewTopic(topic, 4, 1, topic_configs=configs)])
-                median, worst = await probe(broker.bootstrap, topic, wait_ms)
+                median, worst = await probe(cluster, topic, wait_ms)
                 print(
                     f"{broker_label(kind)}, fetch_max_wait_ms={wait_ms:>5}: produce-to-receive median "
                     f"{median:6.1f} ms, max {worst:6.1f} ms"
@@ -68,7 +70,7 @@ async def main(kinds: list[str], waits: list[int]) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--broker", nargs="+", choices=KINDS, default=list(KINDS), help="brokers (default both)")
+    parser.add_argument("--broker", nargs="+", choices=STARTED, default=list(STARTED), help="brokers (default both)")
     parser.add_argument("--waits", type=int, nargs="+", default=[1500, 500, 50])
     arguments = parser.parse_args()
     asyncio.run(main(arguments.broker, arguments.waits))

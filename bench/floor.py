@@ -26,19 +26,29 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.brokers import broker_label
-from bench.common import BenchError, broker_cpu_s, codec, cpu_used, prefixed_topics, progress_bar, wait_until
+from bench.brokers import STARTED, broker_label
+from bench.common import (
+    BenchError,
+    aiokafka_options,
+    broker_cpu_s,
+    codec,
+    cpu_used,
+    prefixed_topics,
+    progress_bar,
+    wait_until,
+)
 from bench.latency import WARMUP, curve, paced_producer, send_paced, summary
 from streams.datasets.synthetic import JourneyGenerator
-from streams.devtools.brokers import KINDS, Broker, new_broker
+from streams.devtools.brokers import Broker, new_broker
+from streams.settings import Settings
 
 
 class FloorConsumer(threading.Thread):
     """An aiokafka consumer on its own event loop; ``received`` maps each event id to when it was handed over."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int, fetch_max_wait_ms: int) -> None:
+    def __init__(self, cluster: Settings, topic: str, partitions: int, fetch_max_wait_ms: int) -> None:
         super().__init__(name="latency-floor", daemon=True)
-        self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        self.cluster, self.topic, self.partitions = cluster, topic, partitions
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.received: dict[str, float] = {}
         self.stopping = threading.Event()
@@ -54,7 +64,7 @@ class FloorConsumer(threading.Thread):
     async def _consume(self) -> None:
         avro = codec()
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **aiokafka_options(self.cluster),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -102,8 +112,8 @@ def measure_on(
     label, name = broker_label(kind), name or f"floor-{kind}"
     settings = broker.settings(name, workdir / name, topics=prefixed_topics(name))
     topic = settings.topics.events
-    consumer = FloorConsumer(broker.bootstrap, topic, settings.partitions, settings.fetch_max_wait_ms)
-    producer = paced_producer(broker.bootstrap)
+    consumer = FloorConsumer(settings, topic, settings.partitions, settings.fetch_max_wait_ms)
+    producer = paced_producer(settings)
     total = int(rate * seconds)
     stream = JourneyGenerator(leads, seed=7, mean_gap_ms=2000).events(WARMUP + total)
     consumer.start()
@@ -152,7 +162,7 @@ def measure_on(
 def main() -> None:
     """Passes in a row on one fresh broker of each kind, with no warm-up: the first is the cold broker's."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--broker", nargs="+", choices=KINDS, default=list(KINDS), help="brokers (default both)")
+    parser.add_argument("--broker", nargs="+", choices=STARTED, default=list(STARTED), help="brokers (default both)")
     parser.add_argument("--rate", type=float, default=2000.0, help="events/s (default 2,000)")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each pass produces (default 10)")
     parser.add_argument("--passes", type=int, default=2, help="passes on each broker, the first cold (default 2)")

@@ -33,6 +33,7 @@ from bench.common import (
     codec,
     cpu_used,
     http_json,
+    librdkafka_options,
     prefixed_topics,
     progress_bar,
     wait_until,
@@ -42,6 +43,7 @@ from scoring import LeadEvent
 from streams.datasets.synthetic import JourneyGenerator
 from streams.devtools.brokers import Broker
 from streams.devtools.processes import spawn_worker, stop_process
+from streams.settings import Settings
 
 WARMUP = 500
 PERCENTILES = (50, 95, 99)
@@ -65,9 +67,9 @@ def summary(values: list[float]) -> dict[str, float]:
 class OutputWatcher(threading.Thread):
     """Reads ScoreChanged records as they arrive; keeps the first per cause event id."""
 
-    def __init__(self, bootstrap: str, topic: str, inputs: str, partitions: int) -> None:
+    def __init__(self, cluster: Settings, topic: str, inputs: str, partitions: int) -> None:
         super().__init__(name="latency-outputs", daemon=True)
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "latency-watch", "fetch.wait.max.ms": 5})
+        self.consumer = Consumer(librdkafka_options(cluster, {"group.id": "latency-watch", "fetch.wait.max.ms": 5}))
         self.inputs_topic = inputs
         self.consumer.assign([TopicPartition(name, p, 0) for name in (topic, inputs) for p in range(partitions)])
         self.first: dict[str, tuple[int, float]] = {}  # cause event id -> (output timestamp ms, received at s)
@@ -93,20 +95,17 @@ class OutputWatcher(threading.Thread):
             self.consumer.close()
 
 
-def paced_producer(bootstrap: str) -> Producer:
-    """The producer of the latency and floor steps.
+def paced_producer(cluster: Settings) -> Producer:
+    """The producer of the latency and floor steps, a client of ``cluster``.
 
     librdkafka, not kafka-python: at thousands of records a second kafka-python's pure-Python send path queues
     records behind the GIL and that delay would be counted as the worker's; murmur2_random is Kafka's partitioner.
     """
     return Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "linger.ms": 1,
-            "max.in.flight.requests.per.connection": 5,
-            "acks": 1,
-            "partitioner": "murmur2_random",
-        }
+        librdkafka_options(
+            cluster,
+            {"linger.ms": 1, "max.in.flight.requests.per.connection": 5, "acks": 1, "partitioner": "murmur2_random"},
+        )
     )
 
 
@@ -136,12 +135,12 @@ def measure(broker: Broker, rate: float, seconds: float, leads: int, workdir: Pa
     app_id = "latency"
     settings = broker.settings(app_id, workdir / app_id, topics=prefixed_topics(app_id))
     worker = spawn_worker(settings, log_file=workdir / f"{app_id}.log")
-    producer = paced_producer(broker.bootstrap)
+    producer = paced_producer(settings)
     avro = codec()
     total = int(rate * seconds)
     stream = JourneyGenerator(leads, seed=7, mean_gap_ms=2000).events(WARMUP + total)
     topics = settings.topics
-    watcher = OutputWatcher(broker.bootstrap, topics.score_changes, topics.events, settings.partitions)
+    watcher = OutputWatcher(settings, topics.score_changes, topics.events, settings.partitions)
     try:
         with progress_bar() as bar:
             task = bar.add_task("latency: worker starting", total=None, note="")

@@ -26,6 +26,7 @@ from bench.common import (
     create_topic,
     dir_bytes,
     http_json,
+    librdkafka_options,
     prefixed_topics,
     progress_bar,
     rss_bytes,
@@ -36,6 +37,7 @@ from streams.datasets.synthetic import JourneyGenerator
 from streams.devtools.brokers import new_broker
 from streams.devtools.processes import spawn_worker, stop_process
 from streams.kafka.partitioner import lead_partition
+from streams.settings import Settings
 
 SAMPLES = 50
 
@@ -59,10 +61,10 @@ def template_states(events: int, leads: int, seed: int = 1) -> list[dict[str, An
     return templates
 
 
-def write_changelog(bootstrap: str, topic: str, leads: int, templates: list[dict[str, Any]], partitions: int) -> int:
+def write_changelog(cluster: Settings, topic: str, leads: int, templates: list[dict[str, Any]], partitions: int) -> int:
     """Produce the state of ``leads`` leads to the changelog; returns the bytes of the values written."""
-    create_topic(bootstrap, topic, partitions, cleanup="compact")
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1_000_000})
+    create_topic(cluster, topic, partitions, cleanup="compact")
+    producer = Producer(librdkafka_options(cluster, {"linger.ms": 50, "batch.size": 1_000_000}))
     written = 0
     with progress_bar() as bar:
         task = bar.add_task(f"recovery: writing {leads:,} leads to the changelog", total=leads, note="")
@@ -95,7 +97,7 @@ def recover(leads: int, templates: list[dict[str, Any]], workdir: Path, kind: st
         changelog = f"{app_id}-lead-state-changelog"
         value_bytes = 0
         if leads:
-            value_bytes = write_changelog(broker.bootstrap, changelog, leads, templates, settings.partitions)
+            value_bytes = write_changelog(settings, changelog, leads, templates, settings.partitions)
         started = time.monotonic()
         worker = spawn_worker(settings, log_file=workdir / f"{app_id}.log")
         try:

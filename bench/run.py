@@ -27,7 +27,7 @@ from typing import Any
 from rich.table import Table
 
 from bench import flamegraph, floor, latency, micro, recovery, report, throughput
-from bench.brokers import bench_broker_kind, broker_label, broker_meta
+from bench.brokers import STARTED, bench_broker_kind, broker_label, broker_meta
 from bench.common import RESULTS, BenchError, broker_cpu_s, commit, console, cpu_used, produce_events
 from scoring import LeadscoreError
 from streams.devtools.brokers import KINDS, Broker, new_broker
@@ -153,13 +153,14 @@ class Run:
         with new_broker(log_file=work / "broker.log", kind=args.broker) as broker:
             self.broker = broker
             console.rule(f"input: {args.events:,} events over {args.leads:,} leads on {broker_label(args.broker)}")
-            source = broker.settings("bench-input", work / "input").topics.events
-            produce_events(broker.bootstrap, source, args.events, args.leads)
+            cluster = broker.settings("bench-input", work / "input")  # bootstrap and security of every client
+            source = cluster.topics.events
+            produce_events(cluster, source, args.events, args.leads)
             n = args.events
-            self.throughput("ceiling", "ceiling", lambda: throughput.ceiling(broker.bootstrap, source, n))
+            self.throughput("ceiling", "ceiling", lambda: throughput.ceiling(cluster, source, n))
             self.throughput("leadscore", "leadscore", lambda: throughput.leadscore(broker, "bench", source, n, work))
             if "leadscore" in results["throughput"]:
-                layout = throughput.changelog_layout(broker.bootstrap, "bench")
+                layout = throughput.changelog_layout(cluster, "bench")
                 results["changelog_layout"] = layout
                 console.print(f"changelog layout of the real worker: {layout}")
             self.throughput("textbook", "textbook", lambda: throughput.textbook(broker, source, n, work))
@@ -217,7 +218,7 @@ class Run:
         """The floor on a fresh, warmed-up broker of the other kind, at the latency step's rate (without leadscore's
         throughput there is none: :meth:`latency` has said so)."""
         measured, args = self.results["throughput"].get("leadscore"), self.args
-        for kind in KINDS:
+        for kind in STARTED:
             if measured is not None and kind != args.broker:
                 rate = measured["eps"] / 2
                 self.floor(

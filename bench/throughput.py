@@ -19,12 +19,15 @@ from confluent_kafka import Consumer, TopicPartition
 from bench.common import (
     PEER_PYTHON,
     BenchError,
+    aiokafka_options,
     codec,
     create_topic,
+    librdkafka_options,
     log_tail,
     prefixed_topics,
     progress_bar,
     python,
+    security_env,
     spawn,
     worker_metrics,
 )
@@ -32,24 +35,24 @@ from bench.contestants.progress import read_progress
 from streams.devtools.brokers import Broker
 from streams.devtools.processes import spawn_worker, stop_process
 from streams.kafka.partitioner import lead_partition
-from streams.settings import load_settings
+from streams.settings import Settings, load_settings
 
 POLL_S = 0.2  # reading a progress file
 METRICS_POLL_S = 0.5  # scraping /metrics costs the worker a little CPU: not too often (error <= 0.5 s per run)
 STALL_S = 180.0  # no progress for this long: the contestant is stuck
 
 
-async def _ceiling(bootstrap: str, source: str, sink: str, events: int) -> dict[str, Any]:
+async def _ceiling(cluster: Settings, source: str, sink: str, events: int) -> dict[str, Any]:
     avro = codec()
     consumer = AIOKafkaConsumer(
         source,
-        bootstrap_servers=bootstrap,
+        **aiokafka_options(cluster),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_poll_records=5000,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    producer = AIOKafkaProducer(**aiokafka_options(cluster), linger_ms=5)
     await consumer.start()
     await producer.start()
     seen, started = 0, None
@@ -73,10 +76,12 @@ async def _ceiling(bootstrap: str, source: str, sink: str, events: int) -> dict[
     return {"eps": seen / seconds, "seconds": seconds, "events": seen}
 
 
-def ceiling(bootstrap: str, source: str, events: int, partitions: int = 4) -> dict[str, Any]:
+def ceiling(
+    cluster: Settings, source: str, events: int, sink: str = "ceiling-passthrough", partitions: int = 4
+) -> dict[str, Any]:
     """Plain aiokafka consume, decode, encode, produce of the same messages with the same Avro codec."""
-    create_topic(bootstrap, "ceiling-passthrough", partitions)  # as many partitions as the input, not auto-created
-    return asyncio.run(_ceiling(bootstrap, source, "ceiling-passthrough", events))
+    create_topic(cluster, sink, partitions)  # as many partitions as the input, not auto-created
+    return asyncio.run(_ceiling(cluster, source, sink, events))
 
 
 def leadscore(broker: Broker, app_id: str, source: str, events: int, workdir: Path, workers: int = 1) -> dict[str, Any]:
@@ -168,12 +173,13 @@ def _group_timeouts(broker: Broker) -> list[str]:
 
 def textbook(broker: Broker, source: str, events: int, workdir: Path) -> dict[str, Any]:
     """The per-event Faust agent (bench/contestants/textbook.py), RocksDB table."""
-    broker.settings("textbook", workdir / "textbook", topics=prefixed_topics("textbook", events=source))
+    cluster = broker.settings("textbook", workdir / "textbook", topics=prefixed_topics("textbook", events=source))
     progress = workdir / "textbook-progress.json"
     command = [python(), "-m", "bench.contestants.textbook", "--bootstrap", broker.bootstrap, "--app-id", "textbook"]
     command += ["--input", source, "--prefix", "textbook", "--data-dir", str(workdir / "textbook")]
     command += ["--progress", str(progress), *_group_timeouts(broker)]
-    return _process_contestant("textbook: per-event Faust agent", command, progress, events, workdir / "textbook.log")
+    log, env = workdir / "textbook.log", security_env(cluster)  # the contestant reads them (faust_credentials)
+    return _process_contestant("textbook: per-event Faust agent", command, progress, events, log, env)
 
 
 def peer(broker: Broker, source: str, events: int, workdir: Path) -> dict[str, Any]:
@@ -187,9 +193,9 @@ def peer(broker: Broker, source: str, events: int, workdir: Path) -> dict[str, A
     return _process_contestant("peer: Quix Streams", command, progress, events, workdir / "peer.log")
 
 
-def changelog_layout(bootstrap: str, app_id: str, partitions: int = 4, sample: int = 2000) -> dict[str, Any]:
+def changelog_layout(cluster: Settings, app_id: str, partitions: int = 4, sample: int = 2000) -> dict[str, Any]:
     """Read the changelog a real worker wrote: keys JSON strings, each on ``lead_partition(key)``, values with p/d."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{app_id}-layout", "enable.auto.commit": False})
+    consumer = Consumer(librdkafka_options(cluster, {"group.id": f"{app_id}-layout", "enable.auto.commit": False}))
     topic = f"{app_id}-lead-state-changelog"
     consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     checked = wrong = 0

@@ -34,6 +34,12 @@ class BrokerError(LeadscoreError):
     """
 
 
+class BrokerAccessError(BrokerError):
+    """A broker refused this client: a wrong SASL username or password, a mechanism it does not enable, or a TLS
+    certificate the client does not trust. Retrying does not help; the message names the LEADSCORE_* setting to
+    fix (docs/operations.md, *Running against a secured cluster*). It never contains the password."""
+
+
 class EmbeddedBrokerError(LeadscoreError):
     """The embedded Tansu broker (for the demo and tests) could not start.
 

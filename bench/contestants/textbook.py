@@ -5,7 +5,8 @@ One agent iterates the stream event by event; per event it reads the lead's stat
 (RocksDB, leadscore's default store), scores with :class:`streams.worker.processor.Processor` (the same decode, check,
 scoring and encoding as the worker), ``await``s one ``topic.send`` per output and writes the state back with
 ``table[lead] = state``. The worker's terminal spinner is off as in leadscore (it costs about 20 % in logging),
-so the comparison measures the processing pattern, not a logging quirk.
+so the comparison measures the processing pattern, not a logging quirk. On a secured cluster it reads the security
+settings from the LEADSCORE_* environment, as the worker does.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from bench.contestants.progress import Progress
 from scoring import Engine, example_model_path, load_model
 from streams.kafka.codec import AvroCodec
 from streams.kafka.registry import LocalSchemaRegistry
+from streams.kafka.security import faust_credentials
+from streams.settings import load_settings
 from streams.worker.metrics import Metrics
 from streams.worker.processor import Message, Processor
 from streams.worker.run import QuietWorker
@@ -33,6 +36,7 @@ def build(args: argparse.Namespace) -> faust.App:
     app = faust.App(
         args.app_id,
         broker=f"kafka://{args.bootstrap}",
+        broker_credentials=faust_credentials(load_settings(bootstrap_servers=args.bootstrap)),
         store=args.store,
         datadir=str(args.data_dir),
         autodiscover=False,

@@ -18,6 +18,7 @@ from scoring import LeadEvent, LeadProfile, LeadscoreError, check_event, check_p
 from scoring.conversions import Conversion, check_conversion
 from streams.analysis.client_types import AsyncConsumer, Partition
 from streams.errors import BrokerError
+from streams.kafka.access import verify_access
 from streams.kafka.codec import AvroCodec
 from streams.kafka.endoffsets import exact_end_offsets
 from streams.kafka.security import aiokafka_security
@@ -51,6 +52,7 @@ class History:
 
 async def read_topics(settings: Settings, topics: Iterable[str], progress: Progress | None = None) -> list[RawRecord]:
     """Every record of ``topics`` from the beginning to the end offsets seen when the read starts."""
+    await verify_access(settings)
     consumer: AsyncConsumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,

@@ -17,6 +17,7 @@ from streams.analysis.client_types import SendFuture, SyncProducer
 from streams.analysis.history import Progress, read_topics
 from streams.analysis.jsontypes import JsonRecord
 from streams.errors import BrokerError
+from streams.kafka.access import check_access
 from streams.kafka.codec import AvroCodec
 from streams.kafka.security import kafka_python_config
 from streams.settings import Settings
@@ -99,6 +100,7 @@ def won_conversions(settings: Settings, codec: AvroCodec, progress: Progress | N
 def produce(settings: Settings, topic: str, records: Iterable[tuple[str, bytes]], timeout_s: float = 60.0) -> int:
     """Send ``(lead id, value)`` records keyed by lead id (the worker's partitioning: murmur2 of the key) and wait
     until every one is acknowledged by all in-sync replicas. Returns how many were sent."""
+    check_access(settings)
     try:
         producer: SyncProducer = KafkaProducer(
             bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=20, **kafka_python_config(settings)

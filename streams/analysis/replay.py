@@ -23,6 +23,7 @@ from scoring.conversions import Conversion
 from streams.analysis.client_types import SyncProducer
 from streams.analysis.history import CONVERSIONS_FILE, EVENTS_FILE, PROFILES_FILE, History, history_from_files
 from streams.errors import BrokerError, ProduceError
+from streams.kafka.access import check_access
 from streams.kafka.codec import AvroCodec
 from streams.kafka.security import kafka_python_config
 from streams.kafka.topics import schema_registry
@@ -82,6 +83,7 @@ class InputProducer:
         self.topics = settings.topics
         self.codec = AvroCodec(schema_registry(settings))
         self._failure: str | None = None
+        check_access(settings, timeout_s)
         try:
             self._producer: SyncProducer = KafkaProducer(
                 bootstrap_servers=settings.bootstrap_servers,

@@ -153,11 +153,13 @@ def generate(
         return
     try:
         settings = settings_from_options(bootstrap_servers=bootstrap)
+        from streams.kafka.access import check_access
         from streams.kafka.clients import EventProducer
         from streams.kafka.codec import AvroCodec
         from streams.kafka.registry import LocalSchemaRegistry
         from streams.kafka.security import kafka_python_config
 
+        check_access(settings)
         producer = EventProducer(
             bootstrap, AvroCodec(LocalSchemaRegistry()), settings.topics.events, **kafka_python_config(settings)
         )

@@ -43,9 +43,19 @@ def _require(command: str, package: str) -> str:
     return path
 
 
+def _cache() -> Path:
+    return Path(os.environ.get("LEADSCORE_KAFKA_CACHE") or Path.home() / ".cache" / "leadscore")
+
+
+def missing_tools() -> list[str]:
+    """What this machine lacks to run the broker: ``java`` always, ``mvn`` until the jars are in the cache."""
+    cached = (_cache() / f"apache-kafka-{KAFKA_VERSION}" / ".complete").exists()
+    return [tool for tool in ("java", "mvn") if shutil.which(tool) is None and (tool == "java" or not cached)]
+
+
 def kafka_jars() -> Path:
     """The folder of the broker's jars, fetched with Maven on first use."""
-    cache = Path(os.environ.get("LEADSCORE_KAFKA_CACHE") or Path.home() / ".cache" / "leadscore")
+    cache = _cache()
     jars = cache / f"apache-kafka-{KAFKA_VERSION}"
     if (jars / ".complete").exists():
         return jars
@@ -124,7 +134,7 @@ class ApacheKafkaBroker(BrokerProcess):
         java.append(f"-Dlog4j2.configurationFile={self.log_dir / 'log4j2.yaml'}")
         if not (data / "meta.properties").exists():
             fmt = [*java, "kafka.tools.StorageTool", "format", "--standalone", "-t", _CLUSTER_ID, "-c", str(config)]
-            done = subprocess.run(fmt, capture_output=True, text=True)
+            done = subprocess.run([*fmt, *self._format_options()], capture_output=True, text=True)
             if done.returncode != 0:
                 raise EmbeddedBrokerError(f"formatting Kafka's storage failed: {done.stderr.strip()[-300:]}")
         output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
@@ -146,6 +156,14 @@ class ApacheKafkaBroker(BrokerProcess):
             raise
         return self
 
+    def _format_options(self) -> list[str]:
+        """More options of ``StorageTool format`` (a subclass adds its SCRAM users)."""
+        return []
+
+    def _client_config(self) -> dict[str, object]:
+        """kafka-python settings of the client that checks the broker answers (a subclass adds its security)."""
+        return {}
+
     def _wait_until_it_answers(self, deadline: float) -> None:
         """The port opens before the broker has joined its own controller: wait for a metadata answer."""
         from kafka import KafkaAdminClient
@@ -153,7 +171,9 @@ class ApacheKafkaBroker(BrokerProcess):
 
         while True:
             try:
-                KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000).close()
+                KafkaAdminClient(
+                    bootstrap_servers=self.bootstrap, request_timeout_ms=5000, **self._client_config()
+                ).close()
                 return
             except KafkaError:
                 if time.monotonic() > deadline:

@@ -13,6 +13,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.errors import BrokerError
+from streams.kafka.access import check_access
 from streams.kafka.registry import LocalSchemaRegistry, SchemaRegistry
 from streams.kafka.security import kafka_python_config
 from streams.settings import Settings
@@ -86,6 +87,7 @@ def output_routes(settings: Settings) -> Routes:
 
 def create_topics(settings: Settings, timeout_s: float = 30.0) -> tuple[list[str], list[str]]:
     """Create every topic that is missing. Returns ``(created, already_there)``."""
+    check_access(settings)
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=settings.bootstrap_servers,

@@ -26,7 +26,7 @@ from streams.settings import Settings
 from streams.worker.agents import MessageHandler, ResultWriter, register_agents, register_batch_scoring
 from streams.worker.api import register_api, register_metrics
 from streams.worker.batch import BatchScorer, EventBatcher
-from streams.worker.fetching import set_fetch_wait
+from streams.worker.fetching import keep_undelivered_records, set_fetch_wait
 from streams.worker.metrics import Metrics
 from streams.worker.perevent import PerEventWriter
 from streams.worker.processor import Processor
@@ -64,6 +64,7 @@ class LeadscoreApp(faust.App):
             batcher.consumer = consumer
         correct_highwaters(consumer, self.leadscore_settings)
         set_fetch_wait(consumer, self.leadscore_settings.fetch_max_wait_ms)
+        keep_undelivered_records(consumer)  # ADR 023
         return consumer
 
 

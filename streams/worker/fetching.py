@@ -1,9 +1,28 @@
-"""How long the worker's consumer lets the broker hold a fetch (ADR 014)."""
+"""How the worker's consumer fetches: the broker's fetch wait (ADR 014), and no fetched record left behind (ADR 023)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Protocol
+
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Consumer, Transport
+from faust.types import TP, Message
+
+log = logging.getLogger(__name__)
+
+
+class Positions(Protocol):
+    """Where the consumer's fetcher stands per partition, and how to move it: ``(topic, partition)`` keyed."""
+
+    def position(self, tp: TP) -> int | None: ...
+    def seek(self, tp: TP, offset: int) -> None: ...
+
+
+class _Offsetted(Protocol):
+    @property
+    def offset(self) -> int: ...
 
 
 def set_fetch_wait(consumer: Consumer, wait_ms: int) -> None:
@@ -19,3 +38,74 @@ def set_fetch_wait(consumer: Consumer, wait_ms: int) -> None:
         return kafka_consumer
 
     thread._create_worker_consumer = create_with_wait  # type: ignore[method-assign]  # Faust's own, wrapped
+
+
+def undelivered(
+    fetched: Mapping[TP, Sequence[_Offsetted]], delivered: Mapping[TP, int], positions: Positions
+) -> dict[TP, int]:
+    """Per partition, the first fetched offset Faust did not deliver, where nothing has moved the fetcher since the
+    fetch (its position is still just past the fetched records: a rebalance's seek to committed offsets wins)."""
+    rewind: dict[TP, int] = {}
+    for tp, records in fetched.items():
+        if not records:
+            continue
+        first, last = records[0].offset, records[-1].offset
+        next_offset = delivered.get(tp, first - 1) + 1
+        if next_offset <= last and positions.position(tp) == last + 1:
+            rewind[tp] = next_offset
+    return rewind
+
+
+class _AiokafkaPositions:
+    def __init__(self, consumer: Consumer) -> None:
+        self._consumer = consumer
+
+    def _kafka(self) -> AIOKafkaConsumer:
+        return self._consumer._thread._ensure_consumer()
+
+    def position(self, tp: TP) -> int | None:
+        assignment = self._kafka()._subscription.subscription
+        state = None if assignment is None else assignment.assignment.state_value(tp)
+        if state is None or not state.has_valid_position:
+            return None
+        position: int = state.position
+        return position
+
+    def seek(self, tp: TP, offset: int) -> None:
+        self._kafka().seek(tp, offset)
+
+
+def keep_undelivered_records(consumer: Consumer) -> None:
+    """Faust's ``getmany`` drops records the fetcher has already handed over (moving its position past them) when
+    a partition leaves its live set of active partitions during the fetch, or the flow stops or the generation
+    changes mid-batch. After a rebalance that loses records for good: on Apache Kafka a worker taking over a
+    killed worker's partitions sometimes never scored what was produced meanwhile (ADR 023). After each fetch,
+    this seeks every partition whose fetched records were not all delivered back to the first one not delivered,
+    unless something (a rebalance's seek) has moved the partition since."""
+    wait_next_records = consumer._wait_next_records
+    getmany = consumer.getmany
+    positions = _AiokafkaPositions(consumer)
+    fetched: dict[TP, Sequence[_Offsetted]] = {}
+
+    async def wait_next_records_kept(timeout: float) -> tuple[Mapping[TP, Sequence[_Offsetted]] | None, object]:
+        records, active = await wait_next_records(timeout)
+        fetched.clear()
+        if records:
+            fetched.update(records)
+        return records, active
+
+    async def getmany_keeping(timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        delivered: dict[TP, int] = {}
+        fetched.clear()
+        try:
+            async for tp, message in getmany(timeout):
+                delivered[tp] = message.offset
+                yield tp, message
+        finally:
+            for tp, offset in undelivered(fetched, delivered, positions).items():
+                log.warning("rewinding %s[%d] to offset %d: fetched but not delivered", tp.topic, tp.partition, offset)
+                positions.seek(tp, offset)
+            fetched.clear()
+
+    consumer._wait_next_records = wait_next_records_kept  # type: ignore[method-assign,assignment]  # wrapped
+    consumer.getmany = getmany_keeping  # type: ignore[method-assign]  # Faust's own, wrapped

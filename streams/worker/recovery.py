@@ -3,9 +3,9 @@
 Faust recovers a table by reading its changelog up to the partition's high watermark. Some brokers (Tansu, used
 in our tests) report the base offset of the last record batch + 1 instead of the last offset + 1, so recovery ends
 early and silently loses the keys written last (measured: 1 of 20,000 keys). After Faust's recovery, and before
-the agents resume, this module reads every active changelog partition on from the offset Faust reached until a
-fetch comes back empty, and applies what Faust missed. On a correct broker that is one empty fetch per partition
-(ADR 011).
+the agents resume, this module reads every active changelog partition on from the offset Faust reached until two
+fetches come back empty, and applies what Faust missed. On a correct broker (Kafka) that is two empty fetches and
+nothing applied (ADR 011; ADR 022, "Tansu workarounds on Kafka").
 """
 
 from __future__ import annotations

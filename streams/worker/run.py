@@ -9,6 +9,7 @@ import mode.loop
 from faust.types import AppT
 from mode import ServiceT
 
+from streams.kafka.access import check_access
 from streams.settings import Settings
 from streams.worker.app import create_app
 
@@ -26,7 +27,9 @@ class QuietWorker(faust.Worker):
 
 
 def run_worker(settings: Settings) -> None:
-    """Start a worker in this process and block until it is stopped (SIGINT or SIGTERM)."""
+    """Start a worker in this process and block until it is stopped (SIGINT or SIGTERM). A secured cluster that
+    refuses the login or the certificate stops it at once with :class:`~streams.errors.BrokerAccessError`."""
+    check_access(settings)
     if settings.uvloop:
         mode.loop.use("uvloop")  # before any event loop exists: the main one and the consumer thread's
     leadscore = create_app(settings)

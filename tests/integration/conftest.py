@@ -36,13 +36,20 @@ def settings(broker: Broker, tmp_path) -> Settings:
 
 
 def read_topics(
-    bootstrap: str, topics: list[str], done: Callable[[list[tuple[str, bytes | None, dict]]], bool], timeout_s: float
+    bootstrap: str,
+    topics: list[str],
+    done: Callable[[list[tuple[str, bytes | None, dict]]], bool],
+    timeout_s: float,
+    **client_config: object,
 ) -> list[tuple[str, bytes | None, dict]]:
     """Consume ``topics`` from the start with a plain kafka-python consumer until ``done(records)`` or timeout.
 
-    Records are decoded with the Apache ``avro`` reference library, not leadscore's codec.
+    Records are decoded with the Apache ``avro`` reference library, not leadscore's codec. ``client_config``: more
+    kafka-python settings (a secured cluster's ``kafka_python_config``).
     """
-    consumer = KafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    consumer = KafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None, **client_config
+    )
     records: list[tuple[str, bytes | None, dict]] = []
     deadline = time.monotonic() + timeout_s
     try:

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.reliability.harness import (
     BackgroundProducer,
     check_against_oracle,
@@ -105,7 +107,8 @@ def run_stall(tmp_path: Path, leads: int, events: int, stall_s: float, rate: flo
         producer = BackgroundProducer(settings.bootstrap_servers, settings.topics.events, messages, rate)
         producer.start()
         time.sleep(min(15.0, events / rate / 3))
-        assert broker.pid is not None
+        if broker.pid is None:
+            pytest.skip("stopping the broker needs a broker process of its own (not an external cluster)")
         os.kill(broker.pid, signal.SIGSTOP)
         try:
             time.sleep(stall_s)

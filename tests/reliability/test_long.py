@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.reliability.broker_restart import run_broker_restart
 from tests.reliability.harness import write_report
 from tests.reliability.rebalance import run_rebalance
 from tests.reliability.scenarios import run_crash, run_hostile, run_stall
@@ -50,3 +51,10 @@ def test_three_workers_join_leave_and_kill(tmp_path):
     write_report({"rebalance_seconds": figures["rebalance_seconds"], "rebalance": figures})
     _exact(figures)
     assert len(figures["rebalance_seconds"]) == 3 and figures["last_worker_alive"]
+
+
+def test_broker_sigkilled_and_restarted_from_its_log_under_load(tmp_path):
+    figures = run_broker_restart(tmp_path, leads=2_000, events=60_000, rate=1_000, down_s=10.0)
+    write_report({"broker_restart": {k: figures[k] for k in ("lost", "double_counted", "caught_up_s")}})
+    write_report({"broker_restart_detail": figures})
+    _exact(figures)

@@ -212,3 +212,33 @@ async def test_conversions_are_joined_in_the_batch_with_the_state_written_before
     (model,) = joined["models"]
     assert (model["levels"], model["exact"]) == (["MQL"], True) and model["score"] > 60
     assert acked(driver) == [0, 1, 2]
+
+
+async def test_records_faust_fetched_but_dropped_are_fetched_again(tmp_path, monkeypatch):
+    """Faust's getmany drops fetched records of a partition that left its active set during the fetch (after a
+    rebalance, for good); the worker's consumer seeks such a partition back to them (ADR 023)."""
+    from types import SimpleNamespace
+
+    from aiokafka.structs import ConsumerRecord
+    from faust.transport.drivers.aiokafka import Consumer
+    from faust.types import TP
+
+    tp = TP(EVENTS, 0)
+    fetched = [ConsumerRecord(EVENTS, 0, offset, 0, 0, b"k", b"v", None, 1, 1, ()) for offset in range(5, 9)]
+
+    async def fetch_then_lose_the_partition(self, timeout):
+        return {tp: fetched}, set()  # the live active set no longer holds the partition
+
+    monkeypatch.setattr(Consumer, "_wait_next_records", fetch_then_lose_the_partition)
+    built = create_app(load_settings(store="memory://", data_dir=tmp_path, partitions=1))
+    consumer = built.app._new_consumer()
+    seeks: list[tuple[TP, int]] = []
+    state = SimpleNamespace(has_valid_position=True, position=9)
+    kafka = SimpleNamespace(
+        _subscription=SimpleNamespace(subscription=SimpleNamespace(assignment={tp: state})),
+        seek=lambda partition, offset: seeks.append((partition, offset)),
+    )
+    kafka._subscription.subscription.assignment = SimpleNamespace(state_value=lambda partition: state)
+    consumer._thread._ensure_consumer = lambda: kafka
+    delivered = [message async for _, message in consumer.getmany(timeout=0.1)]
+    assert delivered == [] and seeks == [(tp, 5)]

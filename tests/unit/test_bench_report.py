@@ -29,6 +29,7 @@ def test_brokers_are_named_with_their_version() -> None:
     assert broker_label("tansu").startswith("Tansu ")
     assert not broker_label("tansu").startswith("Tansu v")
     assert broker_meta("kafka") == {"kind": "kafka", "label": "Apache Kafka 4.1.1", "version": "4.1.1"}
+    assert broker_meta("external") == {"kind": "external", "label": "an external cluster", "version": "unknown"}
     with pytest.raises(ValueError, match="redpanda"):
         broker_label("redpanda")
 
