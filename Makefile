@@ -86,7 +86,9 @@ $(PEER_STAMP): bench/peer-requirements.txt pyproject.toml
 	$(PEER_VENV)/bin/python -m pip install --quiet --no-deps -e .
 	@touch $(PEER_STAMP)
 
-bench: $(BENCH_STAMP) $(PEER_STAMP) ## Benchmarks (issue 5): contestants, latency, recovery, engine; report in bench/results/ (BENCH_ARGS=--quick)
+# On Apache Kafka (kafka-tools: Java and Maven); BENCH_ARGS="--broker tansu" or LEADSCORE_TEST_BROKER=tansu: on Tansu.
+# The latency floor step runs on both brokers either way.
+bench: $(BENCH_STAMP) $(PEER_STAMP) kafka-tools ## Benchmarks (issue 5) on Apache Kafka; report in bench/results/ (BENCH_ARGS=--quick, --broker tansu)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 format: $(STAMP) ## Format and fix what ruff can

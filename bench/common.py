@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streams.datasets.synthetic import JourneyGenerator
+from streams.devtools.brokers import Broker
 from streams.kafka.codec import AvroCodec
 from streams.kafka.registry import LocalSchemaRegistry
 from streams.kafka.security import aiokafka_security, kafka_python_config, librdkafka_config
@@ -89,6 +91,16 @@ def prefixed_topics(prefix: str, events: str | None = None) -> TopicNames:
     if events is not None:
         names["events"] = events
     return TopicNames.model_validate(names)  # every field given: the environment plays no part, as before
+
+
+def create_topic(cluster: Settings, name: str, partitions: int, cleanup: str = "delete") -> None:
+    """A topic with every config the clients read set explicitly (Tansu reports only explicit ones, ADR 003)."""
+    admin = KafkaAdminClient(**kafka_python_options(cluster))
+    try:
+        configs = {"cleanup.policy": cleanup, "retention.ms": "-1", "retention.bytes": "-1"}
+        admin.create_topics([NewTopic(name, partitions, 1, topic_configs=configs)])
+    finally:
+        admin.close()
 
 
 def produce_events(cluster: Settings, topic: str, events: int, leads: int, seed: int = SEED) -> int:
@@ -179,6 +191,34 @@ def spawn(command: list[str], log_file: Path, env: dict[str, str] | None = None)
             preexec_fn=die_with_parent,
             start_new_session=True,
         )
+
+
+def commit() -> str:
+    """The checked-out commit, ``+dirty`` when streams/ or scoring/ have changes."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        changed = ["git", "status", "--porcelain", "--", "streams", "scoring"]
+        dirty = subprocess.run(changed, cwd=ROOT, capture_output=True)
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except OSError:
+        return "unknown"
+
+
+def broker_cpu_s(broker: Broker | None) -> float | None:
+    """CPU seconds (user + system) the broker's process has used so far; None when it is not running."""
+    pid = broker.pid if broker is not None else None
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_used(before: float | None, after: float | None) -> float | None:
+    """CPU seconds between two :func:`broker_cpu_s` readings, to 0.1 s."""
+    return round(after - before, 1) if before is not None and after is not None else None
 
 
 def python() -> str:

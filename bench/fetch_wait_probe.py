@@ -1,7 +1,9 @@
 """Does the broker answer a fetch when data arrives, or hold it for fetch_max_wait_ms? (ADR 014)
 
-``python -m bench.fetch_wait_probe``: one record every 137 ms to an embedded broker, read by an aiokafka consumer
-with each fetch wait; prints the median and max delay from produce to receive. On Kafka all rows are a few ms.
+``python -m bench.fetch_wait_probe [--broker kafka tansu]``: one record every 137 ms to a fresh broker of each kind,
+read by an aiokafka consumer with each fetch wait; prints the median and max delay from produce to receive. Kafka
+answers as soon as a record arrives, whatever the wait; Tansu holds the fetch for the whole wait. ``bench.floor``
+measures the same delay at the benchmark's input rate.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from bench.brokers import STARTED, broker_label
 from bench.common import aiokafka_options, kafka_python_options
-from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import new_broker
 from streams.settings import Settings, load_settings
 
 RECORDS = 40
@@ -48,20 +51,26 @@ async def probe(cluster: Settings, topic: str, wait_ms: int) -> tuple[float, flo
     return statistics.median(delays), max(delays)
 
 
-async def main(waits: list[int]) -> None:
-    with EmbeddedBroker() as broker:
-        cluster = load_settings(bootstrap_servers=broker.bootstrap)
-        admin = KafkaAdminClient(**kafka_python_options(cluster))
-        for wait_ms in waits:
-            topic = f"fetch-wait-{wait_ms}"
-            configs = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
-            admin.create_topics([NewTopic(topic, 4, 1, topic_configs=configs)])
-            median, worst = await probe(cluster, topic, wait_ms)
-            print(f"fetch_max_wait_ms={wait_ms:>5}: produce-to-receive median {median:6.1f} ms, max {worst:6.1f} ms")
-        admin.close()
+async def main(kinds: list[str], waits: list[int]) -> None:
+    for kind in kinds:
+        with new_broker(kind=kind) as broker:
+            cluster = load_settings(bootstrap_servers=broker.bootstrap)  # security, if any, from the environment
+            admin = KafkaAdminClient(**kafka_python_options(cluster))
+            for wait_ms in waits:
+                topic = f"fetch-wait-{wait_ms}"
+                configs = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+                admin.create_topics([NewTopic(topic, 4, 1, topic_configs=configs)])
+                median, worst = await probe(cluster, topic, wait_ms)
+                print(
+                    f"{broker_label(kind)}, fetch_max_wait_ms={wait_ms:>5}: produce-to-receive median "
+                    f"{median:6.1f} ms, max {worst:6.1f} ms"
+                )
+            admin.close()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--broker", nargs="+", choices=STARTED, default=list(STARTED), help="brokers (default both)")
     parser.add_argument("--waits", type=int, nargs="+", default=[1500, 500, 50])
-    asyncio.run(main(parser.parse_args().waits))
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.broker, arguments.waits))

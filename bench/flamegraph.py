@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BenchError, prefixed_topics, progress_bar, wait_until, worker_metrics
-from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import Broker
 from streams.devtools.processes import spawn_worker, stop_process
 
 
@@ -24,7 +24,7 @@ def py_spy() -> str:
     return found
 
 
-def profile(broker: EmbeddedBroker, source: str, seconds: float, workdir: Path, out: Path) -> dict[str, Any]:
+def profile(broker: Broker, source: str, seconds: float, workdir: Path, out: Path) -> dict[str, Any]:
     settings = broker.settings("profile", workdir / "profile", topics=prefixed_topics("profile", events=source))
     worker = spawn_worker(settings, log_file=workdir / "profile.log")
     svg = out / "leadscore-profile.svg"

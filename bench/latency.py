@@ -9,10 +9,11 @@ matched input (first output only):
   minus the input's timestamp; 1 ms resolution. This is the headline figure (``latency_ms``).
 - received: when the benchmark's consumer got the output minus the input's timestamp (adds the worker producer's
   linger, the broker and the consumer's fetch wait).
-- input visible (the floor set by the broker and the benchmark's own clients, no worker involved): when the
-  benchmark's consumer got the *input* minus its timestamp.
+- input seen: when the benchmark's consumer got the *input* minus its timestamp, while the worker runs (the
+  broker and the benchmark's own clients, on a machine the worker also loads).
 
-Inputs that change no score (a capped page view, a repeated open) have no output and are not counted.
+Inputs that change no score (a capped page view, a repeated open) have no output and are not counted. The floor
+with no worker running at all, on each broker, is :mod:`bench.floor`'s (same producer, same pacing).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.common import (
     BenchError,
+    broker_cpu_s,
     codec,
+    cpu_used,
     http_json,
     librdkafka_options,
     prefixed_topics,
@@ -35,8 +39,9 @@ from bench.common import (
     wait_until,
     worker_metrics,
 )
+from scoring import LeadEvent
 from streams.datasets.synthetic import JourneyGenerator
-from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import Broker
 from streams.devtools.processes import spawn_worker, stop_process
 from streams.settings import Settings
 
@@ -90,18 +95,47 @@ class OutputWatcher(threading.Thread):
             self.consumer.close()
 
 
-def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, workdir: Path) -> dict[str, Any]:
-    app_id = "latency"
-    settings = broker.settings(app_id, workdir / app_id, topics=prefixed_topics(app_id))
-    worker = spawn_worker(settings, log_file=workdir / f"{app_id}.log")
-    # librdkafka, not kafka-python: at thousands of records a second kafka-python's pure-Python send path queues
-    # records behind the GIL and that delay would be counted as the worker's; murmur2_random is Kafka's partitioner
-    producer = Producer(
+def paced_producer(cluster: Settings) -> Producer:
+    """The producer of the latency and floor steps, a client of ``cluster``.
+
+    librdkafka, not kafka-python: at thousands of records a second kafka-python's pure-Python send path queues
+    records behind the GIL and that delay would be counted as the worker's; murmur2_random is Kafka's partitioner.
+    """
+    return Producer(
         librdkafka_options(
-            settings,
+            cluster,
             {"linger.ms": 1, "max.in.flight.requests.per.connection": 5, "acks": 1, "partitioner": "murmur2_random"},
         )
     )
+
+
+def send_paced(
+    producer: Producer, topic: str, events: Iterator[LeadEvent], rate: float, progress: Callable[[int], object]
+) -> dict[str, float]:
+    """Produce ``events`` at ``rate`` a second, each with its Kafka timestamp the wall-clock time of its ``produce``;
+    returns that time (s) by event id, after a flush."""
+    avro = codec()
+    sent: dict[str, float] = {}
+    started = time.time()
+    for n, event in enumerate(events):
+        while (delay := started + n / rate - time.time()) > 0:
+            time.sleep(min(delay, 0.005))
+        at = time.time()
+        value = avro.encode_event(event)
+        producer.produce(topic, key=event.lead_id.encode(), value=value, timestamp=int(at * 1000))
+        producer.poll(0)
+        sent[event.event_id] = at
+        if n % 200 == 0:
+            progress(n)
+    producer.flush()
+    return sent
+
+
+def measure(broker: Broker, rate: float, seconds: float, leads: int, workdir: Path) -> dict[str, Any]:
+    app_id = "latency"
+    settings = broker.settings(app_id, workdir / app_id, topics=prefixed_topics(app_id))
+    worker = spawn_worker(settings, log_file=workdir / f"{app_id}.log")
+    producer = paced_producer(settings)
     avro = codec()
     total = int(rate * seconds)
     stream = JourneyGenerator(leads, seed=7, mean_gap_ms=2000).events(WARMUP + total)
@@ -123,30 +157,17 @@ def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, wor
             wait_until(lambda: consumed() >= WARMUP, 120, "latency warm-up", worker, every_s=0.2)
             watcher.start()
             bar.update(task, description=f"latency: producing at {rate:,.0f}/s", total=total, completed=0)
-            sent: dict[str, float] = {}
-            started = time.time()
-            for n, event in enumerate(stream):
-                while (delay := started + n / rate - time.time()) > 0:
-                    time.sleep(min(delay, 0.005))
-                at = time.time()
-                producer.produce(
-                    settings.topics.events,
-                    key=event.lead_id.encode(),
-                    value=avro.encode_event(event),
-                    timestamp=int(at * 1000),
-                )
-                producer.poll(0)
-                sent[event.event_id] = at
-                if n % 200 == 0:
-                    bar.update(task, completed=n)
-            producer.flush()
+            started, cpu_before = time.time(), broker_cpu_s(broker)
+            sent = send_paced(producer, topics.events, stream, rate, lambda n: bar.update(task, completed=n))
             produced_for = time.time() - started
             bar.update(task, description="latency: draining", completed=total)
             wait_until(lambda: consumed() >= WARMUP + total, 120, "latency: worker catching up", worker, every_s=0.2)
             wait_until(lambda: time.time() - watcher.last_at > 2.0, 60, "latency: outputs draining")
+            cpu_after = broker_cpu_s(broker)
     finally:
         watcher.stopping.set()
         producer.flush(10)
+        producer.close()
         stop_process(worker, grace_s=20)
     watcher.join(timeout=5)
     emission, received, series = [], [], []
@@ -165,10 +186,12 @@ def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, wor
         "seconds": round(produced_for, 1),
         "inputs": total,
         "matched": len(emission),
+        "worker_fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "broker_cpu_s": cpu_used(cpu_before, cpu_after),
         "emission_ms": summary(emission),
         "received_ms": summary(received),
-        "input_visible_ms": summary(visible),  # the floor: input produce -> this benchmark's consumer reads it
-        "curves_ms": {"emission": _curve(emission), "received": _curve(received), "input_visible": _curve(visible)},
+        "input_visible_ms": summary(visible),  # input produce -> this benchmark's consumer reads it (worker running)
+        "curves_ms": {"emission": curve(emission), "received": curve(received), "input_visible": curve(visible)},
         "over_time": series[:: max(1, len(series) // 400)],  # (seconds since the first send, emission ms)
     }
 
@@ -176,7 +199,7 @@ def measure(broker: EmbeddedBroker, rate: float, seconds: float, leads: int, wor
 CURVE_POINTS = (*range(1, 100), 99.9, 100)
 
 
-def _curve(values: list[float]) -> list[float]:
+def curve(values: list[float]) -> list[float]:
     """The value at each of ``CURVE_POINTS`` percentiles, for the plot."""
     ordered = sorted(values)
     return [round(percentile(ordered, p), 2) for p in CURVE_POINTS] if ordered else []

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from bench.common import (
     BenchError,
+    create_topic,
     dir_bytes,
     http_json,
-    kafka_python_options,
     librdkafka_options,
     prefixed_topics,
     progress_bar,
@@ -35,7 +34,7 @@ from bench.common import (
 )
 from scoring import Engine, LeadState, example_model_path, load_model
 from streams.datasets.synthetic import JourneyGenerator
-from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import new_broker
 from streams.devtools.processes import spawn_worker, stop_process
 from streams.kafka.partitioner import lead_partition
 from streams.settings import Settings
@@ -64,10 +63,7 @@ def template_states(events: int, leads: int, seed: int = 1) -> list[dict[str, An
 
 def write_changelog(cluster: Settings, topic: str, leads: int, templates: list[dict[str, Any]], partitions: int) -> int:
     """Produce the state of ``leads`` leads to the changelog; returns the bytes of the values written."""
-    admin = KafkaAdminClient(**kafka_python_options(cluster))
-    configs = {"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1"}
-    admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)])
-    admin.close()
+    create_topic(cluster, topic, partitions, cleanup="compact")
     producer = Producer(librdkafka_options(cluster, {"linger.ms": 50, "batch.size": 1_000_000}))
     written = 0
     with progress_bar() as bar:
@@ -92,10 +88,11 @@ def write_changelog(cluster: Settings, topic: str, leads: int, templates: list[d
     return written
 
 
-def recover(leads: int, templates: list[dict[str, Any]], workdir: Path) -> dict[str, Any]:
-    """Recover ``leads`` leads (0: an idle worker, the baseline) on a fresh broker; time, count, RSS, disk."""
+def recover(leads: int, templates: list[dict[str, Any]], workdir: Path, kind: str) -> dict[str, Any]:
+    """Recover ``leads`` leads (0: an idle worker, the baseline) on a fresh broker of ``kind``; time, count, RSS,
+    disk."""
     app_id = f"recovery-{leads}"
-    with EmbeddedBroker(log_file=workdir / f"{app_id}-broker.log") as broker:
+    with new_broker(log_file=workdir / f"{app_id}-broker.log", kind=kind) as broker:
         settings = broker.settings(app_id, workdir / app_id, topics=prefixed_topics(app_id))
         changelog = f"{app_id}-lead-state-changelog"
         value_bytes = 0

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from bench.plots import write_plots
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+#: What a run recorded before it named its broker: every one of those ran on the embedded Tansu broker.
+OLD_RUNS_BROKER = {"kind": "tansu", "label": "Tansu (embedded)", "version": "unknown"}
 
 TARGETS = {  # issue 5: what the worker is judged on (key, comparison, threshold, label)
     "ratio_vs_peer": (">=", 1.0, "leadscore / peer"),
@@ -42,7 +42,10 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     idle = next((r for r in results.get("recovery", []) if not r["leads"]), None)
     largest = max(recoveries, key=lambda r: r["leads"], default=None)
     engine = (results.get("engine") or {}).get("events_per_second_engine_only")
+    broker = results.get("broker") or OLD_RUNS_BROKER
+    floors = {kind: floor["received_ms"] for kind, floor in (results.get("latency_floor") or {}).items()}
     summary = {
+        "broker": broker,
         "events": results["events"],
         "leads": results["leads"],
         "mode": results["mode"],
@@ -57,6 +60,8 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "latency_ms": latency.get("emission_ms"),
         "latency_received_ms": latency.get("received_ms"),
         "latency_rate_eps": latency.get("target_rate_eps"),
+        "latency_floor_ms": floors or None,
+        "latency_added_p99_ms": _added(latency.get("emission_ms"), floors.get(broker["kind"])),
         "recovery_leads_per_s": largest["leads_per_s"] if largest else None,
         "recovery_leads": largest["leads"] if largest else None,
         "recovery_exact": all(r["exact"] for r in recoveries) if recoveries else None,
@@ -72,6 +77,11 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     return {**summary, **{key: value for key, value in results.items() if key not in summary}}
 
 
+def _added(worker: dict[str, float] | None, floor: dict[str, float] | None) -> float | None:
+    """What the worker adds at p99: its emission p99 minus the floor's p99 on the same broker."""
+    return round(worker["p99"] - floor["p99"], 2) if worker and floor else None
+
+
 def _targets(summary: dict[str, Any]) -> dict[str, Any]:
     values = {**summary, "latency_p99_ms": (summary["latency_ms"] or {}).get("p99")}
     verdicts = {}
@@ -80,78 +90,6 @@ def _targets(summary: dict[str, Any]) -> dict[str, Any]:
         met = None if value is None else (value >= threshold if op == ">=" else value <= threshold)
         verdicts[key] = {"label": label, "target": f"{op} {threshold:g}", "value": value, "met": met}
     return verdicts
-
-
-def _plots(latest: dict[str, Any], out: Path) -> list[str]:
-    made = []
-    names = [
-        ("textbook", "textbook\n(Faust per event)"),
-        ("peer", "peer\n(Quix Streams)"),
-        ("leadscore", "leadscore\n(1 worker)"),
-        ("leadscore_two_workers", "leadscore\n(2 workers)"),
-    ]
-    bars = [(label, latest["throughput"][key]["eps"]) for key, label in names if latest["throughput"].get(key)]
-    if bars:
-        figure, axes = plt.subplots(figsize=(8, 4.5))
-        colours = ["#999", "#6a9fd4", "#e07b39", "#c0504d"][: len(bars)]
-        axes.bar([b[0] for b in bars], [b[1] for b in bars], color=colours)
-        for n, (_, value) in enumerate(bars):
-            axes.annotate(f"{value:,.0f}", (n, value), ha="center", va="bottom")
-        if latest.get("ceiling_eps"):
-            axes.axhline(latest["ceiling_eps"], color="black", linestyle="--", label="ceiling: aiokafka pass-through")
-            axes.legend(loc="upper left")
-        axes.set_ylabel("events/s")
-        axes.set_title(f"Throughput, {latest['events']:,} events, same input topic, embedded broker")
-        figure.tight_layout()
-        figure.savefig(out / "throughput.png", dpi=110)
-        plt.close(figure)
-        made.append("throughput.png")
-    latency = latest.get("latency")
-    if latency:
-        figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-        x = [*range(1, 100), 99.9, 100]
-        labels = {
-            "emission": "emission: output Kafka timestamp - input produce time",
-            "received": "received: benchmark consumer got the output",
-            "input_visible": "floor: benchmark consumer got the input (no worker)",
-        }
-        for key, label in labels.items():
-            if latency["curves_ms"].get(key):
-                left.plot(x, latency["curves_ms"][key], label=label)
-        left.axhline(100, color="red", linestyle="--", label="target p99 100 ms")
-        f = latency["emission_ms"]
-        left.set_title(f"percentiles (emission p50 {f['p50']:.0f}, p99 {f['p99']:.0f}, max {f['max']:.0f} ms)")
-        left.set_yscale("log")
-        left.set_xlabel("percentile")
-        left.set_ylabel("ms (log)")
-        left.legend(loc="upper left", fontsize=8)
-        if latency.get("over_time"):
-            right.scatter([p[0] for p in latency["over_time"]], [p[1] for p in latency["over_time"]], s=4)
-            right.set_title("emission latency by send time (a rising trend: the worker falls behind)")
-            right.set_xlabel("seconds since the first input")
-            right.set_ylabel("ms")
-        figure.suptitle(f"End-to-end latency at {latency['target_rate_eps']:,} events/s (half the measured maximum)")
-        figure.tight_layout()
-        figure.savefig(out / "latency.png", dpi=110)
-        plt.close(figure)
-        made.append("latency.png")
-    recoveries = [r for r in latest.get("recovery", []) if r["leads"]]
-    if recoveries:
-        figure, (left, right) = plt.subplots(1, 2, figsize=(9, 4))
-        sizes = [f"{r['leads']:,}" for r in recoveries]
-        left.bar(sizes, [r["seconds"] for r in recoveries], color="#6a9fd4")
-        left.set_title("start -> ready (s)")
-        right.bar(sizes, [r["leads_per_s"] for r in recoveries], color="#e07b39")
-        right.axhline(100_000, color="red", linestyle="--", label="target 100,000 leads/s")
-        right.set_title("recovery rate (leads/s)")
-        right.legend(loc="upper left")
-        for axes in (left, right):
-            axes.set_xlabel("leads in the changelog")
-        figure.tight_layout()
-        figure.savefig(out / "recovery.png", dpi=110)
-        plt.close(figure)
-        made.append("recovery.png")
-    return made
 
 
 def _load(meta: dict[str, Any], when: str) -> str:
@@ -167,13 +105,17 @@ def _fmt(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _cpu(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds:.1f}"
+
+
 def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
     meta = latest["meta"]
     lines = [
         "# leadscore benchmark (issue 5)",
         "",
         f"Run {meta['started']} on commit `{meta['commit']}`, mode **{latest['mode']}**: {latest['events']:,} "
-        f"generated events over {latest['leads']:,} leads (b2b example model), embedded Tansu broker, "
+        f"generated events over {latest['leads']:,} leads (b2b example model), broker **{latest['broker']['label']}**, "
         f"{meta['cpus']} CPUs shared by the broker and every process measured. "
         f"Load average at start {_load(meta, 'start')}, at end {_load(meta, 'end')} (1, 5, 15 min). "
         f"{meta['note'] + '. ' if meta['note'] else ''}Command: `{meta['command']}`.",
@@ -187,7 +129,8 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         met = {True: "yes", False: "**no**", None: "n/a"}[verdict["met"]]
         lines.append(f"| {verdict['label']} | {verdict['target']} | {_fmt(verdict['value'])} | {met} |")
     lines += ["", "## Throughput (same input topic, same events)", ""]
-    lines += ["| contestant | events/s | seconds | output records | of which score changes |", "|---|---|---|---|---|"]
+    lines += ["| contestant | events/s | seconds | output records | of which score changes | broker CPU (s) |"]
+    lines += ["|---|---|---|---|---|---|"]
     labels = {
         "ceiling": "ceiling: aiokafka consume-decode-encode-produce",
         "textbook": "textbook: per-event Faust agent, RocksDB table",
@@ -199,7 +142,8 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         step = latest["throughput"].get(key)
         if step:
             outputs, changes = _fmt(step.get("outputs")), _fmt(step.get("score_changes"))
-            lines.append(f"| {label} | {step['eps']:,.0f} | {step['seconds']:.1f} | {outputs} | {changes} |")
+            cpu = _cpu(step.get("broker_cpu_s"))
+            lines.append(f"| {label} | {step['eps']:,.0f} | {step['seconds']:.1f} | {outputs} | {changes} | {cpu} |")
     lines += [
         "",
         f"leadscore / ceiling = {_fmt(latest['ratio_vs_ceiling'])}, / textbook = {_fmt(latest['ratio_vs_textbook'])}, "
@@ -208,7 +152,9 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         "partitions, as deployed).",
         "",
         "Output records: textbook and peer count every record they emit (score changes, threshold crossings, "
-        "latest scores); leadscore's score changes are its `leadscore_score_changes_total`.",
+        "latest scores); leadscore's score changes are its `leadscore_score_changes_total`. Broker CPU: user + "
+        "system seconds the broker's process used during the step (start-up and group joins included), on the "
+        "same cores as the contestant.",
     ]
     steps = latest["throughput"].items()
     emitted = {key: step["score_changes"] for key, step in steps if step.get("score_changes") is not None}
@@ -224,7 +170,8 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
             "",
             f"{latency['inputs']:,} events at {latency['achieved_rate_eps']:,} events/s "
             f"(target {latency['target_rate_eps']:,}) for {latency['seconds']} s to a fresh worker; "
-            f"{latency['matched']:,} inputs changed a score and were matched by `cause_event_id`.",
+            f"{latency['matched']:,} inputs changed a score and were matched by `cause_event_id`; the broker used "
+            f"{_cpu(latency.get('broker_cpu_s'))} s of CPU meanwhile.",
             "",
             "| timestamps | p50 | p95 | p99 | max |",
             "|---|---|---|---|---|",
@@ -232,10 +179,11 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         for key, label in (
             ("emission_ms", "emission: output Kafka timestamp (set by the worker's producer) - input produce time"),
             ("received_ms", "received: benchmark consumer receive time - input produce time"),
-            ("input_visible_ms", "floor, no worker: benchmark consumer got the input - input produce time"),
+            ("input_visible_ms", "input seen: benchmark consumer got the input - input produce time (worker running)"),
         ):
             f = latency[key]
             lines.append(f"| {label} | {f['p50']} | {f['p95']} | {f['p99']} | {f['max']} |")
+        lines += _floor_lines(latest)
     if latest.get("recovery"):
         lines += [
             "",
@@ -294,11 +242,37 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _floor_lines(latest: dict[str, Any]) -> list[str]:
+    """The floor rows of the latency table (a plain consumer, no worker, each broker) and what the worker adds."""
+    floors = latest.get("latency_floor") or {}
+    lines = []
+    for floor in floors.values():
+        f, wait = floor["received_ms"], floor["fetch_max_wait_ms"]
+        count = f"{floor['received']:,} of {floor['inputs']:,} at {floor['achieved_rate_eps']:,}/s"
+        count += f", broker CPU {_cpu(floor.get('broker_cpu_s'))} s"
+        label = (
+            f"floor, no worker, **{floor['broker']}**: plain aiokafka consumer (fetch wait {wait} ms) got the input "
+            f"- input produce time ({count})"
+        )
+        lines.append(f"| {label} | {f['p50']} | {f['p95']} | {f['p99']} | {f['max']} |")
+    added, own = latest.get("latency_added_p99_ms"), floors.get(latest["broker"]["kind"])
+    if added is not None and own is not None:
+        worker, base = latest["latency"]["emission_ms"]["p99"], own["received_ms"]["p99"]
+        lines += [
+            "",
+            f"What the worker adds at p99 on {own['broker']}: emission p99 {worker} - floor p99 {base} = "
+            f"**{added} ms**. That floor ran on the latency step's broker after one warm-up pass, before the "
+            "worker; any other on a fresh broker after one warm-up pass; each at the same rate, with the fetch wait "
+            "a worker on that broker uses.",
+        ]
+    return lines
+
+
 def write(results: dict[str, Any], out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     latest = summarise(results)
     (out / "latest.json").write_text(json.dumps(latest, indent=2) + "\n")
-    plots = _plots(latest, out)
+    plots = write_plots(latest, out)
     (out / "report.md").write_text(_markdown(latest, plots))
     return latest
 

@@ -1,10 +1,12 @@
 """``make bench``: every figure of issue 5 in one run on the same generated events; results in bench/results/.
 
-Steps: the engine alone and the Avro codec in-process; on one embedded broker, the generated events produced once
-to ``lead-events``, then the ceiling, textbook, peer, leadscore (one worker, then two) on that topic; latency of a
-fresh worker at half leadscore's measured maximum; recovery of 0 (idle), 100,000 and 1,000,000 leads, each on a
-fresh broker. Writes latest.json, report.md and PNG plots. ``--quick`` smoke-tests everything on 20,000 events
-(recovery of 10,000 and 100,000 leads, labelled scaled down).
+Steps: the engine alone and the Avro codec in-process; on one broker (Apache Kafka unless ``--broker tansu`` or
+``LEADSCORE_TEST_BROKER=tansu``), the generated events produced once to ``lead-events``, then the ceiling,
+textbook, peer, leadscore (one worker, then two) on that topic; latency of a fresh worker at half leadscore's
+measured maximum; the latency floor (a plain consumer, no worker) at the same rate on Kafka and on Tansu;
+recovery of 0 (idle), 100,000 and 1,000,000 leads, each on a fresh broker. Writes latest.json, report.md and PNG
+plots. ``--quick`` smoke-tests everything on 20,000 events (recovery of 10,000 and 100,000 leads, labelled scaled
+down).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import os
 import platform
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,12 +26,16 @@ from typing import Any
 
 from rich.table import Table
 
-from bench import flamegraph, latency, micro, recovery, report, throughput
-from bench.common import RESULTS, ROOT, BenchError, console, produce_events
+from bench import flamegraph, floor, latency, micro, recovery, report, throughput
+from bench.brokers import STARTED, bench_broker_kind, broker_label, broker_meta
+from bench.common import RESULTS, BenchError, broker_cpu_s, commit, console, cpu_used, produce_events
 from scoring import LeadscoreError
-from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import KINDS, Broker, new_broker
 
-STEPS = ("engine", "ceiling", "leadscore", "textbook", "peer", "two-workers", "latency", "recovery", "profile")
+STEPS = (
+    *("engine", "ceiling", "leadscore", "textbook", "peer", "two-workers"),
+    *("latency", "floor", "recovery", "profile"),
+)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -47,12 +52,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="lead counts to recover (default 100,000 and 1,000,000; --quick 10,000 and 100,000)",
     )
     parser.add_argument("--latency-seconds", type=float, help="how long to produce at half load (default 25; quick 10)")
+    parser.add_argument(
+        "--broker",
+        choices=KINDS,
+        help="broker of every step but the floor (default $LEADSCORE_TEST_BROKER when set, else kafka)",
+    )
     parser.add_argument("--skip", nargs="*", default=[], choices=STEPS, metavar="STEP", help=f"any of {STEPS}")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory (default bench/results)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, state) afterwards")
     parser.add_argument("--profile", action="store_true", help="also a py-spy flame graph of the worker (own run)")
     parser.add_argument("--note", default="", help="a remark for the report, e.g. 'machine shared with test runs'")
     args = parser.parse_args(argv)
+    try:
+        args.broker = bench_broker_kind(args.broker)
+    except LeadscoreError as exc:
+        parser.error(str(exc))
     args.events = args.events or (20_000 if args.quick else 200_000)
     args.leads = args.leads or (10_000 if args.quick else 100_000)
     if args.recovery_leads is None:
@@ -61,23 +75,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        changed = ["git", "status", "--porcelain", "--", "streams", "scoring"]
-        dirty = subprocess.run(changed, cwd=ROOT, capture_output=True)
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except OSError:
-        return "unknown"
-
-
 class Run:
     """Runs the steps; a step that fails is recorded and the others still run."""
 
     def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
         self.args = args
         self.workdir = workdir
+        self.broker: Broker | None = None  # the throughput steps' broker, while they run
         self.results: dict[str, Any] = {
+            "broker": broker_meta(args.broker),
             "events": args.events,
             "leads": args.leads,
             "mode": "quick" if args.quick else "full",
@@ -85,7 +91,7 @@ class Run:
             "errors": [],
             "meta": {
                 "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                "commit": _commit(),
+                "commit": commit(),
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
                 "command": "python -m bench.run " + shlex.join(sys.argv[1:]),
@@ -115,8 +121,10 @@ class Run:
         return value
 
     def throughput(self, name: str, title: str, action: Callable[[], dict[str, Any]], key: str = "") -> None:
+        before = broker_cpu_s(self.broker)
         value = self.step(name, title, action)
         if value is not None:
+            value["broker_cpu_s"] = cpu_used(before, broker_cpu_s(self.broker))
             self.results["throughput"][key or name] = value
             console.print(f"{title}: [bold]{value['eps']:,.0f}[/bold] events/s over {value['seconds']:.1f} s")
 
@@ -142,8 +150,9 @@ class Run:
         stream_steps = {"ceiling", "leadscore", "textbook", "peer", "two-workers", "latency"}
         if stream_steps <= set(args.skip):
             return
-        with EmbeddedBroker(log_file=work / "broker.log") as broker:
-            console.rule(f"input: {args.events:,} events over {args.leads:,} leads")
+        with new_broker(log_file=work / "broker.log", kind=args.broker) as broker:
+            self.broker = broker
+            console.rule(f"input: {args.events:,} events over {args.leads:,} leads on {broker_label(args.broker)}")
             cluster = broker.settings("bench-input", work / "input")  # bootstrap and security of every client
             source = cluster.topics.events
             produce_events(cluster, source, args.events, args.leads)
@@ -168,25 +177,59 @@ class Run:
                 value = self.step("profile", "py-spy profile of the worker", record)
                 if value is not None:
                     results["profile"] = value
-        if "latency" not in args.skip:
+        if not {"latency", "floor"} <= set(args.skip):
             # a broker of its own: the one above holds every contestant's outputs and changelogs
-            with EmbeddedBroker(log_file=work / "latency-broker.log") as broker:
+            with new_broker(log_file=work / "latency-broker.log", kind=args.broker) as broker:
                 self.latency(broker)
+        if "floor" not in args.skip:
+            self.other_floor()
 
-    def latency(self, broker: EmbeddedBroker) -> None:
+    def half_load(self, step: str) -> float | None:
+        """Half of leadscore's measured throughput: the latency step's input rate, and the floor's."""
         measured = self.results["throughput"].get("leadscore")
         if measured is None:
-            self.results["errors"].append("latency: needs leadscore's measured throughput")
+            self.results["errors"].append(f"{step}: needs leadscore's measured throughput")
+            return None
+        return float(measured["eps"]) / 2
+
+    def latency(self, broker: Broker) -> None:
+        """On the run's broker: a warm-up pass, the floor (no worker), then the worker's latency, at half load."""
+        rate = self.half_load("latency and its floor")
+        if rate is None:
             return
-        rate = measured["eps"] / 2
+        args, kind, label = self.args, self.args.broker, broker_label(self.args.broker)
+        figures = (rate, args.latency_seconds, args.leads, self.workdir)
+        self.step(
+            "warm-up",
+            f"warming {label} up ({rate:,.0f} events/s, {2 * args.latency_seconds:.0f} s)",
+            partial(floor.warm_up, broker, kind, *figures),
+        )
+        self.floor(kind, rate, partial(floor.measure_on, broker, kind, *figures))
         value = self.step(
             "latency",
             f"latency at half load ({rate:,.0f} events/s)",
-            lambda: latency.measure(broker, rate, self.args.latency_seconds, self.args.leads, self.workdir),
+            lambda: latency.measure(broker, rate, args.latency_seconds, args.leads, self.workdir),
         )
         if value is not None:
             self.results["latency"] = value
             console.print(f"latency (emission) ms: {value['emission_ms']}; received ms: {value['received_ms']}")
+
+    def other_floor(self) -> None:
+        """The floor on a fresh, warmed-up broker of the other kind, at the latency step's rate (without leadscore's
+        throughput there is none: :meth:`latency` has said so)."""
+        measured, args = self.results["throughput"].get("leadscore"), self.args
+        for kind in STARTED:
+            if measured is not None and kind != args.broker:
+                rate = measured["eps"] / 2
+                self.floor(
+                    kind, rate, partial(floor.measure, kind, rate, args.latency_seconds, args.leads, self.workdir)
+                )
+
+    def floor(self, kind: str, rate: float, action: Callable[[], dict[str, Any]]) -> None:
+        value = self.step("floor", f"latency floor on {broker_label(kind)} ({rate:,.0f} events/s, no worker)", action)
+        if value is not None:
+            self.results.setdefault("latency_floor", {})[kind] = value
+            console.print(f"floor on {value['broker']} ms: {value['received_ms']}")
 
     def recovery(self) -> None:
         args, results = self.args, self.results
@@ -200,7 +243,9 @@ class Run:
             results["recovery_note"] = "Quick mode: recovery scaled down (10,000 and 100,000 leads instead of 1M)."
         for leads in [0, *args.recovery_leads]:
             value = self.step(
-                "recovery", f"recovery of {leads:,} leads", partial(recovery.recover, leads, templates, self.workdir)
+                "recovery",
+                f"recovery of {leads:,} leads",
+                partial(recovery.recover, leads, templates, self.workdir, args.broker),
             )
             if value is not None:
                 results["recovery"].append(value)
@@ -211,7 +256,9 @@ class Run:
 
 
 def show(latest: dict[str, Any]) -> None:
-    table = Table(title=f"leadscore benchmark, {latest['mode']} ({latest['events']:,} events)")
+    table = Table(
+        title=f"leadscore benchmark, {latest['mode']} ({latest['events']:,} events), {latest['broker']['label']}"
+    )
     table.add_column("figure")
     table.add_column("target")
     table.add_column("measured", justify="right")

@@ -21,6 +21,7 @@ from bench.common import (
     BenchError,
     aiokafka_options,
     codec,
+    create_topic,
     librdkafka_options,
     log_tail,
     prefixed_topics,
@@ -31,10 +32,10 @@ from bench.common import (
     worker_metrics,
 )
 from bench.contestants.progress import read_progress
-from streams.devtools.broker import EmbeddedBroker
+from streams.devtools.brokers import Broker
 from streams.devtools.processes import spawn_worker, stop_process
 from streams.kafka.partitioner import lead_partition
-from streams.settings import Settings
+from streams.settings import Settings, load_settings
 
 POLL_S = 0.2  # reading a progress file
 METRICS_POLL_S = 0.5  # scraping /metrics costs the worker a little CPU: not too often (error <= 0.5 s per run)
@@ -75,14 +76,15 @@ async def _ceiling(cluster: Settings, source: str, sink: str, events: int) -> di
     return {"eps": seen / seconds, "seconds": seconds, "events": seen}
 
 
-def ceiling(cluster: Settings, source: str, events: int, sink: str = "ceiling-passthrough") -> dict[str, Any]:
+def ceiling(
+    cluster: Settings, source: str, events: int, sink: str = "ceiling-passthrough", partitions: int = 4
+) -> dict[str, Any]:
     """Plain aiokafka consume, decode, encode, produce of the same messages with the same Avro codec."""
+    create_topic(cluster, sink, partitions)  # as many partitions as the input, not auto-created
     return asyncio.run(_ceiling(cluster, source, sink, events))
 
 
-def leadscore(
-    broker: EmbeddedBroker, app_id: str, source: str, events: int, workdir: Path, workers: int = 1
-) -> dict[str, Any]:
+def leadscore(broker: Broker, app_id: str, source: str, events: int, workdir: Path, workers: int = 1) -> dict[str, Any]:
     """``workers`` real worker processes (``streams.worker.spawn_worker``) in one group, counted by /metrics."""
     settings = [
         broker.settings(app_id, workdir / f"{app_id}-{n}", topics=prefixed_topics(app_id, events=source))
@@ -162,25 +164,32 @@ def _process_contestant(
         stop_process(process, grace_s=20)
 
 
-def textbook(broker: EmbeddedBroker, source: str, events: int, workdir: Path) -> dict[str, Any]:
+def _group_timeouts(broker: Broker) -> list[str]:
+    """The worker's session timeout and heartbeat on this broker, for the contestants' consumers."""
+    settings = load_settings(bootstrap_servers=broker.bootstrap, **broker.SETTINGS)
+    session, heartbeat = str(settings.session_timeout_s), str(settings.heartbeat_interval_s)
+    return ["--session-timeout-s", session, "--heartbeat-interval-s", heartbeat]
+
+
+def textbook(broker: Broker, source: str, events: int, workdir: Path) -> dict[str, Any]:
     """The per-event Faust agent (bench/contestants/textbook.py), RocksDB table."""
     cluster = broker.settings("textbook", workdir / "textbook", topics=prefixed_topics("textbook", events=source))
     progress = workdir / "textbook-progress.json"
     command = [python(), "-m", "bench.contestants.textbook", "--bootstrap", broker.bootstrap, "--app-id", "textbook"]
     command += ["--input", source, "--prefix", "textbook", "--data-dir", str(workdir / "textbook")]
-    command += ["--progress", str(progress)]
+    command += ["--progress", str(progress), *_group_timeouts(broker)]
     log, env = workdir / "textbook.log", security_env(cluster)  # the contestant reads them (faust_credentials)
     return _process_contestant("textbook: per-event Faust agent", command, progress, events, log, env)
 
 
-def peer(broker: EmbeddedBroker, source: str, events: int, workdir: Path) -> dict[str, Any]:
+def peer(broker: Broker, source: str, events: int, workdir: Path) -> dict[str, Any]:
     """Quix Streams (bench/contestants/peer_quix.py) in its own virtualenv, State on RocksDB with changelog."""
     if not PEER_PYTHON.exists():
         raise BenchError(f"no Quix Streams virtualenv at {PEER_PYTHON.parent.parent}: run `make bench`")
     progress = workdir / "peer-progress.json"  # Quix creates its own output topic (peer-outputs)
     command = [str(PEER_PYTHON), "-m", "bench.contestants.peer_quix", "--bootstrap", broker.bootstrap]
     command += ["--input", source, "--output", "peer-outputs", "--group", "peer"]
-    command += ["--state-dir", str(workdir / "peer-state"), "--progress", str(progress)]
+    command += ["--state-dir", str(workdir / "peer-state"), "--progress", str(progress), *_group_timeouts(broker)]
     return _process_contestant("peer: Quix Streams", command, progress, events, workdir / "peer.log")
 
 

@@ -47,6 +47,7 @@ NEEDS_ANALYSIS = {  # numpy, scipy, scikit-learn or matplotlib: imported, or nee
     "integration/test_fit_against_broker.py",
     "integration/test_rescore.py",
     "integration/test_secured_cluster.py",
+    "unit/test_bench_report.py",  # bench.report draws its plots with matplotlib
     "unit/test_cli_evaluate.py",
     "unit/test_cli_fit.py",
     "unit/test_comparison.py",

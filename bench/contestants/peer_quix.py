@@ -38,8 +38,11 @@ def build(args: argparse.Namespace) -> Application:
         state_dir=str(args.state_dir),
         processing_guarantee="at-least-once",
         loglevel="WARNING",
-        # Tansu takes half the session timeout for every group join (broker notes): keep joins short
-        consumer_extra_config={"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000},
+        # the worker's on the same broker: Tansu takes half the session timeout for every group join (broker notes)
+        consumer_extra_config={
+            "session.timeout.ms": round(args.session_timeout_s * 1000),
+            "heartbeat.interval.ms": round(args.heartbeat_interval_s * 1000),
+        },
     )
     source = app.topic(args.input, key_deserializer="bytes", value_deserializer="bytes")
     sink = app.topic(args.output, key_serializer="bytes", value_serializer="bytes")
@@ -73,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--progress", type=Path, required=True, help="progress file (JSON) for the driver")
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--session-timeout-s", type=float, default=6.0, help="as the worker's on this broker")
+    parser.add_argument("--heartbeat-interval-s", type=float, default=1.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     build(args).run()

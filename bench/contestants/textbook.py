@@ -42,8 +42,8 @@ def build(args: argparse.Namespace) -> faust.App:
         autodiscover=False,
         topic_partitions=args.partitions,
         consumer_auto_offset_reset="earliest",
-        broker_session_timeout=6.0,  # Tansu takes half the session timeout for every group join
-        broker_heartbeat_interval=1.0,
+        broker_session_timeout=args.session_timeout_s,  # the worker's on the same broker (short on Tansu)
+        broker_heartbeat_interval=args.heartbeat_interval_s,
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,
@@ -86,6 +86,8 @@ def main() -> None:
     parser.add_argument("--progress", type=Path, required=True, help="progress file (JSON) for the driver")
     parser.add_argument("--store", default="rocksdb://")
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--session-timeout-s", type=float, default=6.0, help="as the worker's on this broker")
+    parser.add_argument("--heartbeat-interval-s", type=float, default=1.0)
     args = parser.parse_args()
     app = build(args)
     QuietWorker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
