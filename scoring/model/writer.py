@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 LINE_LENGTH = 118
-_PLAIN = re.compile(r"^([A-Za-z_/][A-Za-z0-9_./-]*|\d+(\.\d+)?(ms|s|m|h|d|w))$")
+_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*|\d+(\.\d+)?(ms|s|m|h|d|w)")
 _RESERVED = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null"})
 _TOP_ORDER = (
     "id",
@@ -46,7 +46,7 @@ def scalar(value: Any) -> str:
             raise ValueError(f"cannot write {value} in a model file")
         return str(int(value)) if value.is_integer() else repr(value)
     text = str(value)
-    if _PLAIN.match(text) and text.casefold() not in _RESERVED:
+    if _PLAIN.fullmatch(text) and text.casefold() not in _RESERVED:
         return text
     return '"' + "".join(_escape(char) for char in text) + '"'
 

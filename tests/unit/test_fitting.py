@@ -220,3 +220,9 @@ def test_a_base_model_with_a_segment_learns_and_is_judged_on_its_segment_only(hi
     assert result.excluded["outside the base model's segment"] == whole.slices[0].leads - result.slices[0].leads
     assert 0.3 < result.slices[0].leads / whole.slices[0].leads < 0.7  # about half the leads are in the segment
     assert result.slices[0].auc["base"] > 0.6  # the base model scores them (outside, every score would be 0)
+
+
+def test_a_string_ending_in_a_newline_is_quoted() -> None:
+    """``$`` matches before a final newline: ``A\\n`` once passed for a plain scalar and read back as ``A``."""
+    assert flow(["A\n", "A"]) == '["A\\x0a", A]'
+    assert yaml.safe_load(flow({"value": "A\n"})) == {"value": "A\n"}
