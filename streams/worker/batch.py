@@ -39,22 +39,16 @@ from streams.worker.outbox import ChangelogEntry, Outbox, States, collect
 from streams.worker.processor import Message, Processor, Result
 from streams.worker.recovery import changelog_event
 from streams.worker.ticks import DueIndex, PartitionClocks
-from streams.worker.transacted import by_partition, next_offsets
+from streams.worker.transacted import Located, by_partition, next_offsets
 
 log = logging.getLogger(__name__)
 ConsumerCallback = Callable[[KafkaMessage], Awaitable[None]]
 
 
-class ConsumedMessage(Protocol):
-    """What the batch scorer reads of a consumed message: Faust's :class:`faust.types.Message`, or a test driver's
-    stand-in (:mod:`streams.devtools.testing`)."""
+class ConsumedMessage(Located, Protocol):
+    """What the batch scorer reads of a consumed message (where it came from, its key and value): Faust's
+    :class:`faust.types.Message`, or a test driver's stand-in (:mod:`streams.devtools.testing`)."""
 
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
     @property
     def key(self) -> bytes | None: ...
     @property

@@ -11,6 +11,8 @@ from faust.types import TP
 
 
 class Located(Protocol):
+    """Where a consumed message came from: its topic, partition and offset."""
+
     @property
     def topic(self) -> str: ...
     @property
