@@ -4,12 +4,12 @@ fetched record left behind (ADR 023)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Consumer, Transport
-from faust.types import TP, Message
+from faust.types import TP
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +58,18 @@ def read_committed(consumer: Consumer) -> None:
 
 
 def undelivered(
-    fetched: Mapping[TP, Sequence[_Offsetted]], delivered: Mapping[TP, int], positions: Positions
+    fetched: Mapping[TP, Sequence[_Offsetted]], read_offsets: Mapping[TP, int | None], positions: Positions
 ) -> dict[TP, int]:
-    """Per partition, the first fetched offset Faust did not deliver, where nothing has moved the fetcher since the
-    fetch (its position is still just past the fetched records: a rebalance's seek to committed offsets wins)."""
+    """Per partition, the first fetched offset Faust did not deliver (``read_offsets``: Faust's own record of the
+    last offset it handed on, per partition), where nothing has moved the fetcher since the fetch (its position is
+    still just past the fetched records: a rebalance's seek to committed offsets wins)."""
     rewind: dict[TP, int] = {}
     for tp, records in fetched.items():
         if not records:
             continue
         first, last = records[0].offset, records[-1].offset
-        next_offset = delivered.get(tp, first - 1) + 1
+        read = read_offsets.get(tp)
+        next_offset = first if read is None or read < first else read + 1
         if next_offset <= last and positions.position(tp) == last + 1:
             rewind[tp] = next_offset
     return rewind
@@ -96,33 +98,22 @@ def keep_undelivered_records(consumer: Consumer) -> None:
     """Faust's ``getmany`` drops records the fetcher has already handed over (moving its position past them) when
     a partition leaves its live set of active partitions during the fetch, or the flow stops or the generation
     changes mid-batch. After a rebalance that loses records for good: on Apache Kafka a worker taking over a
-    killed worker's partitions sometimes never scored what was produced meanwhile (ADR 023). After each fetch,
-    this seeks every partition whose fetched records were not all delivered back to the first one not delivered,
-    unless something (a rebalance's seek) has moved the partition since."""
+    killed worker's partitions sometimes never scored what was produced meanwhile (ADR 023). Before each fetch,
+    this seeks every partition whose previous fetch was not all delivered (by Faust's own read offsets) back to the
+    first record not delivered, unless something (a rebalance's seek) has moved the partition since. Nothing is
+    added per message: the check runs once per fetch."""
     wait_next_records = consumer._wait_next_records
-    getmany = consumer.getmany
     positions = _AiokafkaPositions(consumer)
-    fetched: dict[TP, Sequence[_Offsetted]] = {}
+    previous: dict[TP, Sequence[_Offsetted]] = {}
 
     async def wait_next_records_kept(timeout: float) -> tuple[Mapping[TP, Sequence[_Offsetted]] | None, object]:
+        for tp, offset in undelivered(previous, consumer._read_offset, positions).items():
+            log.warning("rewinding %s[%d] to offset %d: fetched but not delivered", tp.topic, tp.partition, offset)
+            positions.seek(tp, offset)
+        previous.clear()
         records, active = await wait_next_records(timeout)
-        fetched.clear()
         if records:
-            fetched.update(records)
+            previous.update(records)
         return records, active
 
-    async def getmany_keeping(timeout: float) -> AsyncIterator[tuple[TP, Message]]:
-        delivered: dict[TP, int] = {}
-        fetched.clear()
-        try:
-            async for tp, message in getmany(timeout):
-                delivered[tp] = message.offset
-                yield tp, message
-        finally:
-            for tp, offset in undelivered(fetched, delivered, positions).items():
-                log.warning("rewinding %s[%d] to offset %d: fetched but not delivered", tp.topic, tp.partition, offset)
-                positions.seek(tp, offset)
-            fetched.clear()
-
     consumer._wait_next_records = wait_next_records_kept  # type: ignore[method-assign,assignment]  # wrapped
-    consumer.getmany = getmany_keeping  # type: ignore[method-assign]  # Faust's own, wrapped

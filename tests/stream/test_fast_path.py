@@ -241,4 +241,6 @@ async def test_records_faust_fetched_but_dropped_are_fetched_again(tmp_path, mon
     kafka._subscription.subscription.assignment = SimpleNamespace(state_value=lambda partition: state)
     consumer._thread._ensure_consumer = lambda: kafka
     delivered = [message async for _, message in consumer.getmany(timeout=0.1)]
+    assert seeks == []  # checked before the next fetch, once per fetch
+    delivered += [message async for _, message in consumer.getmany(timeout=0.1)]
     assert delivered == [] and seeks == [(tp, 5)]

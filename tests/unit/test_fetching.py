@@ -1,4 +1,5 @@
-"""Records Faust fetched but did not deliver are fetched again (ADR 023): which partitions rewind, and where to."""
+"""Records Faust fetched but did not deliver are fetched again (ADR 023): which partitions rewind, and where to
+(Faust's read offsets: the last offset it handed on per partition)."""
 
 from __future__ import annotations
 
