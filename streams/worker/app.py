@@ -33,6 +33,7 @@ from streams.worker.perevent import PerEventWriter
 from streams.worker.processor import Processor
 from streams.worker.recovery import complete_recovery, correct_highwaters
 from streams.worker.reload import ModelReloader
+from streams.worker.standbys import keep_standby_records
 from streams.worker.table import LeadTable, lead_table
 from streams.worker.ticks import DueIndex, PartitionClocks
 from streams.worker.timers import deployment_announcer, register_decay_ticks, register_lag_gauge, register_model_tasks
@@ -53,6 +54,7 @@ class LeadscoreApp(faust.App):
     leadscore_inputs: frozenset[str] = frozenset()  # every topic the worker reads (their offsets: in transactions)
 
     async def on_start(self) -> None:
+        keep_standby_records(self)  # ADR 026: before the table manager's recovery starts reading changelogs
         await super().on_start()
         await self.leadscore_registry.start()  # contracts registered before the consumer, agents and tasks start
 
