@@ -10,7 +10,7 @@ start-up tasks (:mod:`streams.worker.timers`), the recovery hook (:mod:`streams.
 from __future__ import annotations
 
 import asyncio
-from typing import cast
+from typing import Any, cast
 
 import faust
 from faust.transport.drivers.aiokafka import Consumer
@@ -52,9 +52,14 @@ class LeadscoreApp(faust.App):
     leadscore_batcher: EventBatcher | None = None
     leadscore_transactions: Transactions | None = None  # exactly_once (ADR 024)
     leadscore_inputs: frozenset[str] = frozenset()  # every topic the worker reads (their offsets: in transactions)
+    leadscore_delivered: dict[TP, int]  # the last changelog offset the recovery's queue received, per partition
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.leadscore_delivered = {}
 
     async def on_start(self) -> None:
-        keep_standby_records(self)  # ADR 026: before the table manager's recovery starts reading changelogs
+        keep_standby_records(self, self.leadscore_delivered)  # ADR 026: before the recovery reads changelogs
         await super().on_start()
         await self.leadscore_registry.start()  # contracts registered before the consumer, agents and tasks start
 
@@ -71,7 +76,7 @@ class LeadscoreApp(faust.App):
         correct_highwaters(consumer, self.leadscore_settings)
         set_fetch_wait(consumer, self.leadscore_settings.fetch_max_wait_ms)
         read_committed(consumer)  # ADR 024, in both guarantees
-        keep_undelivered_records(consumer)  # ADR 023
+        keep_undelivered_records(consumer, self.leadscore_delivered, _ChangelogTopics(self))  # ADR 023, 026
         if self.leadscore_transactions is not None:  # the transactions commit the inputs' offsets, not Faust
             consumer._commit = without_topics(consumer._commit, self.leadscore_inputs)  # type: ignore[method-assign,assignment]
         return consumer
@@ -87,6 +92,16 @@ class LeadscoreApp(faust.App):
                 await self.crash(exc)
                 return
         await super()._on_partitions_assigned(assigned, generation_id)
+
+
+class _ChangelogTopics:
+    """The changelog topics of ``app``'s tables, looked up when asked (tables register after the consumer)."""
+
+    def __init__(self, app: AppT) -> None:
+        self._app = app
+
+    def __contains__(self, topic: object) -> bool:
+        return topic in self._app.tables.changelog_topics
 
 
 def create_app(settings: Settings) -> Leadscore:

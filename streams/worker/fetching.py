@@ -4,7 +4,7 @@ fetched record left behind (ADR 023)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer
@@ -19,6 +19,12 @@ class Positions(Protocol):
 
     def position(self, tp: TP) -> int | None: ...
     def seek(self, tp: TP, offset: int) -> None: ...
+
+
+class ReadOffsets(Protocol):
+    """The last offset delivered per partition, if any."""
+
+    def get(self, tp: TP, /) -> int | None: ...
 
 
 class _Offsetted(Protocol):
@@ -58,7 +64,7 @@ def read_committed(consumer: Consumer) -> None:
 
 
 def undelivered(
-    fetched: Mapping[TP, Sequence[_Offsetted]], read_offsets: Mapping[TP, int | None], positions: Positions
+    fetched: Mapping[TP, Sequence[_Offsetted]], read_offsets: ReadOffsets, positions: Positions
 ) -> dict[TP, int]:
     """Per partition, the first fetched offset Faust did not deliver (``read_offsets``: Faust's own record of the
     last offset it handed on, per partition), where nothing has moved the fetcher since the fetch (its position is
@@ -94,20 +100,36 @@ class _AiokafkaPositions:
         self._kafka().seek(tp, offset)
 
 
-def keep_undelivered_records(consumer: Consumer) -> None:
+class _ReadOffsets:
+    """The last offset delivered per partition: Faust's own read offsets, except for the partitions in
+    ``delivered`` (the changelog records its recovery's queue actually received, ADR 026): Faust marks a record
+    read even when the callback that was to deliver it was cancelled (``wait_first`` on a suspended flow)."""
+
+    def __init__(self, faust_read: Mapping[TP, int | None], delivered: Mapping[TP, int], topics: Container[str]):
+        self._faust_read, self._delivered, self._topics = faust_read, delivered, topics
+
+    def get(self, tp: TP) -> int | None:
+        return self._delivered.get(tp) if tp.topic in self._topics else self._faust_read.get(tp)
+
+
+def keep_undelivered_records(
+    consumer: Consumer, delivered: Mapping[TP, int] | None = None, delivered_topics: Container[str] = ()
+) -> None:
     """Faust's ``getmany`` drops records the fetcher has already handed over (moving its position past them) when
     a partition leaves its live set of active partitions during the fetch, or the flow stops or the generation
     changes mid-batch. After a rebalance that loses records for good: on Apache Kafka a worker taking over a
     killed worker's partitions sometimes never scored what was produced meanwhile (ADR 023). Before each fetch,
-    this seeks every partition whose previous fetch was not all delivered (by Faust's own read offsets) back to the
+    this seeks every partition whose previous fetch was not all delivered (by Faust's own read offsets; for changelog
+    partitions, by what the recovery's queue received: ADR 026) back to the
     first record not delivered, unless something (a rebalance's seek) has moved the partition since. Nothing is
     added per message: the check runs once per fetch."""
     wait_next_records = consumer._wait_next_records
     positions = _AiokafkaPositions(consumer)
     previous: dict[TP, Sequence[_Offsetted]] = {}
+    read_offsets = _ReadOffsets(consumer._read_offset, delivered or {}, delivered_topics)
 
     async def wait_next_records_kept(timeout: float) -> tuple[Mapping[TP, Sequence[_Offsetted]] | None, object]:
-        for tp, offset in undelivered(previous, consumer._read_offset, positions).items():
+        for tp, offset in undelivered(previous, read_offsets, positions).items():
             log.warning("rewinding %s[%d] to offset %d: fetched but not delivered", tp.topic, tp.partition, offset)
             positions.seek(tp, offset)
         previous.clear()

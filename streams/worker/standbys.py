@@ -1,19 +1,16 @@
-"""No hole in a standby's copy of the table: changelog records Faust has fetched are never thrown away (ADR 026).
+"""No hole in a standby's copy of the table: every changelog record fetched for it reaches the recovery (ADR 026).
 
 Faust hands every changelog record it fetches (recovery and standbys alike) to one queue, which its recovery service
-drains into the table. The queue is a ``FlowControlQueue(clear_on_resume=True)``: each ``flow_control.resume()``
-empties it. Faust resumes the flow once more after it has started the standby partitions (in
-``Recovery.on_recovery_completed``, after the recovery callbacks, our top-up among them), so the standby records
-fetched in between are dropped while the consumer's position has moved past them; the records that follow move the
-standby's offset on, and nothing ever reads the dropped ones again. A standby that starts on a long changelog loses
-up to a queue's worth (4,096 records) of its beginning; promoted to active, it recovers from its own offset and
-the leads whose last record was in the hole are missing (measured on Apache Kafka: 91 leads scored from nothing
-after a rebalance, ADR 024's status).
+drains into the table. Two things lose records the consumer has already moved past, so that a new standby lacks
+the start of its partitions for good (measured: one whole 1 MiB fetch, the first 2,206 records): the queue is a
+``FlowControlQueue(clear_on_resume=True)``, emptied on every ``flow_control.resume()``, also after the standbys
+have started; and Faust marks a record read even when the callback that was to queue it was cancelled, which hides
+the loss from ADR 023's rewind.
 
-The fix keeps the queue's records through a resume and leaves out, when they are taken, those of changelog
-partitions no longer assigned (what the clearing was for). Faust's recovery already skips a record at or below the
-offset it has applied for its partition, so a record read twice (kept, then fetched again after a seek) is applied
-once, in offset order.
+So the queue keeps its records through a resume and leaves out, when they are taken, those of partitions the
+recovery no longer holds (what the clearing was for); and it notes the last offset it received per partition, which
+:func:`streams.worker.fetching.keep_undelivered_records` compares fetches with for changelog partitions. Faust's
+recovery skips a record at or below the offset it has applied, so a record read twice is applied once, in order.
 """
 
 from __future__ import annotations
@@ -35,14 +32,24 @@ class ChangelogQueue(Protocol):
 
     clear: Callable[[], None]
     get: Callable[[], Coroutine[Any, Any, EventT[Any]]]
+    _put: Callable[[EventT[Any]], None]  # asyncio.Queue's, under every put
 
     def qsize(self) -> int: ...
 
 
-def keep_fetched_changelog_records(queue: ChangelogQueue, assigned: Callable[[TP], bool]) -> None:
+def keep_fetched_changelog_records(
+    queue: ChangelogQueue, assigned: Callable[[TP], bool], delivered: dict[TP, int] | None = None
+) -> None:
     """Make ``queue`` keep its records when flow resumes; records of partitions not ``assigned`` when taken are
-    dropped instead."""
-    get = queue.get
+    dropped instead. ``delivered`` (if given) is kept up to date with the last offset the queue received per
+    partition: what the consumer checks fetched records against (``fetching.keep_undelivered_records``)."""
+    get, put = queue.get, queue._put
+    received = {} if delivered is None else delivered
+
+    def put_noted(event: EventT[Any]) -> None:
+        message = event.message
+        received[message.tp] = max(message.offset, received.get(message.tp, -1))
+        put(event)
 
     def keep() -> None:
         """Replaces the queue's ``clear`` (called by ``FlowControlEvent.resume`` and ``.clear``)."""
@@ -57,10 +64,12 @@ def keep_fetched_changelog_records(queue: ChangelogQueue, assigned: Callable[[TP
 
     queue.clear = keep
     queue.get = get_assigned
+    queue._put = put_noted
 
 
-def keep_standby_records(app: AppT) -> None:
-    """Install :func:`keep_fetched_changelog_records` on ``app``'s changelog queue (the table must be registered)."""
+def keep_standby_records(app: AppT, delivered: dict[TP, int]) -> None:
+    """Install :func:`keep_fetched_changelog_records` on ``app``'s changelog queue (the table must be registered),
+    noting what it receives in ``delivered``."""
     recovery = table_recovery(app)
 
     def assigned(tp: TP) -> bool:
@@ -68,4 +77,4 @@ def keep_standby_records(app: AppT) -> None:
 
     manager = cast(TableManager, app.tables)  # ``AppT.tables`` is typed without its queue
     queue: Any = manager.changelog_queue  # a FlowControlQueue (Faust types it as its ThrowableQueue)
-    keep_fetched_changelog_records(queue, assigned)
+    keep_fetched_changelog_records(queue, assigned, delivered)
