@@ -101,9 +101,9 @@ class _AiokafkaPositions:
 
 
 class _ReadOffsets:
-    """The last offset delivered per partition: Faust's own read offsets, except for the partitions in
-    ``delivered`` (the changelog records its recovery's queue actually received, ADR 026): Faust marks a record
-    read even when the callback that was to deliver it was cancelled (``wait_first`` on a suspended flow)."""
+    """The last offset delivered per partition: Faust's own read offsets, except for the partitions of ``topics``
+    (changelogs), where it is the last offset their recovery's queue received since the partition's latest fetch
+    (ADR 026): Faust marks a record read even when the callback that was to deliver it was cancelled."""
 
     def __init__(self, faust_read: Mapping[TP, int | None], delivered: Mapping[TP, int], topics: Container[str]):
         self._faust_read, self._delivered, self._topics = faust_read, delivered, topics
@@ -113,7 +113,7 @@ class _ReadOffsets:
 
 
 def keep_undelivered_records(
-    consumer: Consumer, delivered: Mapping[TP, int] | None = None, delivered_topics: Container[str] = ()
+    consumer: Consumer, delivered: dict[TP, int] | None = None, delivered_topics: Container[str] = ()
 ) -> None:
     """Faust's ``getmany`` drops records the fetcher has already handed over (moving its position past them) when
     a partition leaves its live set of active partitions during the fetch, or the flow stops or the generation
@@ -126,7 +126,8 @@ def keep_undelivered_records(
     wait_next_records = consumer._wait_next_records
     positions = _AiokafkaPositions(consumer)
     previous: dict[TP, Sequence[_Offsetted]] = {}
-    read_offsets = _ReadOffsets(consumer._read_offset, delivered or {}, delivered_topics)
+    delivered_since: dict[TP, int] = {} if delivered is None else delivered
+    read_offsets = _ReadOffsets(consumer._read_offset, delivered_since, delivered_topics)
 
     async def wait_next_records_kept(timeout: float) -> tuple[Mapping[TP, Sequence[_Offsetted]] | None, object]:
         for tp, offset in undelivered(previous, read_offsets, positions).items():
@@ -136,6 +137,9 @@ def keep_undelivered_records(
         records, active = await wait_next_records(timeout)
         if records:
             previous.update(records)
+            for tp in records:  # from here on, what the queue receives of each changelog partition is this fetch's
+                if tp.topic in delivered_topics:
+                    delivered_since.pop(tp, None)
         return records, active
 
     consumer._wait_next_records = wait_next_records_kept  # type: ignore[method-assign,assignment]  # wrapped

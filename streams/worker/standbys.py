@@ -48,7 +48,7 @@ def keep_fetched_changelog_records(
 
     def put_noted(event: EventT[Any]) -> None:
         message = event.message
-        received[message.tp] = max(message.offset, received.get(message.tp, -1))
+        received[message.tp] = message.offset
         put(event)
 
     def keep() -> None:
