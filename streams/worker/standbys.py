@@ -38,17 +38,16 @@ class ChangelogQueue(Protocol):
 
 
 def keep_fetched_changelog_records(
-    queue: ChangelogQueue, assigned: Callable[[TP], bool], delivered: dict[TP, int] | None = None
+    queue: ChangelogQueue, assigned: Callable[[TP], bool], delivered: dict[TP, int]
 ) -> None:
     """Make ``queue`` keep its records when flow resumes; records of partitions not ``assigned`` when taken are
-    dropped instead. ``delivered`` (if given) is kept up to date with the last offset the queue received per
+    dropped instead. ``delivered`` is kept up to date with the last offset the queue received per
     partition: what the consumer checks fetched records against (``fetching.keep_undelivered_records``)."""
     get, put = queue.get, queue._put
-    received = {} if delivered is None else delivered
 
     def put_noted(event: EventT[Any]) -> None:
         message = event.message
-        received[message.tp] = message.offset
+        delivered[message.tp] = message.offset
         put(event)
 
     def keep() -> None:

@@ -35,6 +35,16 @@ def settings(broker: Broker, tmp_path) -> Settings:
     return new_settings(broker, tmp_path / "state")
 
 
+def wait_until(condition: Callable[[], object], timeout_s: float, step_s: float = 0.25) -> bool:
+    """Poll ``condition`` until it holds or ``timeout_s`` passes; its last answer."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step_s)
+    return bool(condition())
+
+
 def read_topics(
     bootstrap: str,
     topics: list[str],

@@ -16,7 +16,7 @@ from kafka import KafkaProducer
 
 from streams.devtools.processes import free_port, spawn_worker, stop_process
 from tests.conftest import T0, make_event
-from tests.integration.conftest import read_topics
+from tests.integration.conftest import read_topics, wait_until
 
 FIRST = 12_000  # leads scored before the second worker joins
 TRICKLE = 6_000  # leads scored while it joins (the changelog keeps growing while its standbys start)
@@ -30,15 +30,6 @@ def _get(url: str) -> tuple[int, str, str | None]:
         return error.code, "", None
     except OSError:
         return 0, "", None
-
-
-def _wait(condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.25)
-    return condition()
 
 
 def test_killed_worker_partitions_move_to_the_survivor_with_exact_scores(settings, codec, tmp_path):
@@ -67,7 +58,7 @@ def test_killed_worker_partitions_move_to_the_survivor_with_exact_scores(setting
     changes = settings.topics.score_changes
     workers = [spawn(ports[0])]
     try:
-        assert _wait(lambda: _get(f"{urls[0]}/readyz")[0] == 200, 90)
+        assert wait_until(lambda: _get(f"{urls[0]}/readyz")[0] == 200, 90)
         produce(first, 1)
         read_topics(settings.bootstrap_servers, [changes], lambda rs: len(rs) >= FIRST, 120)
         background = threading.Thread(target=produce, args=(trickle, 1, 100))
@@ -78,7 +69,7 @@ def test_killed_worker_partitions_move_to_the_survivor_with_exact_scores(setting
         def owners() -> set[str | None]:  # who serves a sample of leads (the query API routes to the owner)
             return {_get(f"{urls[0]}/leads/{lead}")[2] for lead in first[:40]}
 
-        assert _wait(lambda: owners() == set(urls), 60), owners()  # both workers own partitions
+        assert wait_until(lambda: owners() == set(urls), 60), owners()  # both workers own partitions
         time.sleep(3)  # the standbys catch up
         workers[0].kill()
         workers[0].wait(timeout=10)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import wait_until
+
 
 def _stat(pid: int) -> list[str] | None:
     try:
@@ -49,12 +51,7 @@ def watch(process: subprocess.Popen, seconds: float) -> set[int]:
 
 
 def wait_gone(predicate, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
+    return wait_until(predicate, timeout_s, step_s=0.1)
 
 
 def ctrl_c_reaches_it() -> None:
