@@ -36,6 +36,7 @@ from streams.devtools.brokers import Broker
 from streams.devtools.processes import spawn_worker, stop_process
 from streams.kafka.partitioner import lead_partition
 from streams.settings import Settings, load_settings
+from streams.worker.stored import as_json, decode_stored
 
 POLL_S = 0.2  # reading a progress file
 METRICS_POLL_S = 0.5  # scraping /metrics costs the worker a little CPU: not too often (error <= 0.5 s per run)
@@ -194,7 +195,8 @@ def peer(broker: Broker, source: str, events: int, workdir: Path) -> dict[str, A
 
 
 def changelog_layout(cluster: Settings, app_id: str, partitions: int = 4, sample: int = 2000) -> dict[str, Any]:
-    """Read the changelog a real worker wrote: keys JSON strings, each on ``lead_partition(key)``, values with p/d."""
+    """Read the changelog a real worker wrote: keys JSON strings, each on ``lead_partition(key)``, values of state
+    format 2 with the partition and due time in their envelope."""
     consumer = Consumer(librdkafka_options(cluster, {"group.id": f"{app_id}-layout", "enable.auto.commit": False}))
     topic = f"{app_id}-lead-state-changelog"
     consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
@@ -210,7 +212,7 @@ def changelog_layout(cluster: Settings, app_id: str, partitions: int = 4, sample
                 if key is None:
                     raise BenchError(f"{topic}: a changelog record without a key")
                 lead_id = json.loads(key)
-                value = json.loads(data)
+                value = as_json(decode_stored(data))  # state format 2 (ADR 033), in format 1's JSON form
                 checked += 1
                 ok = lead_partition(lead_id, partitions) == record.partition() == value.get("p")
                 wrong += not ok or value.get("id") != lead_id or "d" not in value
