@@ -27,6 +27,7 @@ from streams.settings import Settings
 from streams.worker.agents import MessageHandler, ResultWriter, register_agents, register_batch_scoring, stored_reader
 from streams.worker.api import register_api, register_metrics
 from streams.worker.batch import BatchScorer, EventBatcher
+from streams.worker.draining import drain_batching
 from streams.worker.fetching import keep_undelivered_records, read_committed, set_fetch_wait
 from streams.worker.live import LiveStates, store_reader
 from streams.worker.metrics import Metrics
@@ -75,6 +76,7 @@ class LeadscoreApp(faust.App):
         if batcher is not None:  # in front of the conductor (Faust reads ``callback`` when its fetch loop starts)
             consumer.callback = batcher.wrap(consumer.callback)
             batcher.consumer = consumer
+            drain_batching(consumer, batcher)  # the fetch loop hands lead-events to the batcher directly
         correct_highwaters(consumer, self.leadscore_settings)
         set_fetch_wait(consumer, self.leadscore_settings.fetch_max_wait_ms)
         read_committed(consumer)  # ADR 024, in both guarantees

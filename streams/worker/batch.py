@@ -86,15 +86,26 @@ class EventBatcher:
             if message.topic not in topics:
                 await conductor_callback(message)
                 return
-            self._consumer().track_message(message)  # pending until acked: Faust waits for it before a rebalance
-            self._buffer.append(message)
-            self._ready.set()
-            if len(self._buffer) >= self.batch_max:
-                self._full.set()
-                self._room.clear()
+            if self.take(message):
                 await self._room.wait()
 
         return on_message
+
+    def take(self, message: KafkaMessage) -> bool:
+        """Keep one message of our topics; True when the batch is full (the caller waits for :meth:`room` before
+        it hands over the next one). The fetch loop calls this directly (:mod:`streams.worker.draining`)."""
+        self._consumer().track_message(message)  # pending until acked: Faust waits for it before a rebalance
+        self._buffer.append(message)
+        self._ready.set()
+        if len(self._buffer) >= self.batch_max:
+            self._full.set()
+            self._room.clear()
+            return True
+        return False
+
+    async def room(self) -> None:
+        """Until the scorer has taken the batch."""
+        await self._room.wait()
 
     def _consumer(self) -> ConsumerT:
         if self.consumer is None:

@@ -115,6 +115,7 @@ def test_killed_mid_transaction_read_committed_sees_every_output_once_and_recove
             worker.process.wait(10)
             worker = Worker(settings, tmp_path / f"w{kill + 2}.log")
         _produce(kafka.bootstrap, settings.topics.events, codec, leads, range(6, per_lead), 0.05)
+        wait_until(worker.ready, "the restarted worker gets ready")  # its API answers only from then on
         expected = {
             f"lead-{n}": float(sum(POINTS[list(POINTS)[(n + r) % 3]] for r in range(per_lead))) for n in range(leads)
         }
