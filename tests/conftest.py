@@ -77,6 +77,12 @@ def _analysis_installed() -> bool:
         return False
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A scikit-learn ``ConvergenceWarning`` fails the test: an unconverged model's figures are not its figures."""
+    if _analysis_installed():
+        config.addinivalue_line("filterwarnings", "error::sklearn.exceptions.ConvergenceWarning")
+
+
 class _NeedsAnalysis(pytest.Module):
     def collect(self) -> list[pytest.Item]:
         where = self.path.relative_to(TESTS.parent)

@@ -35,7 +35,7 @@ def test_fit_on_an_earlier_slice_then_evaluate_on_a_later_one(olist):
     data = olist / "data"
     inputs = ["--events", str(data / "events.jsonl"), "--conversions", str(data / "conversions.jsonl")]
     fitted, report = olist / "fitted.yaml", olist / "fit.json"
-    test_slice = ["--test-first-seen-from", "2018-04-01", "--test-first-seen-until", "2018-06-01"]
+    test_slice = ["--test-from", "2018-04-01", "--test-until", "2018-06-01"]
     base = str(example_model_path("olist"))
     fit = runner.invoke(
         app,

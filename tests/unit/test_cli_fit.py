@@ -58,7 +58,7 @@ def _args(files: tuple[Path, Path, Path, Path], out: Path, *extra: str) -> list[
 
 def test_fit_writes_a_valid_model_and_a_report(files: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:
     out, report = tmp_path / "fitted.yaml", tmp_path / "fit.json"
-    extra = ["--first-seen-until", "2026-03-15", "--test-first-seen-from", "2026-03-15", "--report", str(report)]
+    extra = ["--first-seen-until", "2026-03-15", "--test-from", "2026-03-15", "--report", str(report)]
     result = CliRunner().invoke(app, _args(files, out, *extra))
     assert result.exit_code == 0, result.output
     model = load_model(out)
@@ -66,7 +66,8 @@ def test_fit_writes_a_valid_model_and_a_report(files: tuple[Path, Path, Path, Pa
     figures = json.loads(report.read_text(encoding="utf-8"))
     assert [s["name"] for s in figures["slices"]] == ["training", "hold-out", "test"]
     test = figures["slices"][2]
-    assert test["leads"] > 0 and set(test["auc"]) == {"base", "fitted", "regression"}
+    assert test["leads"] > 0 and set(test["auc"]) == {"base", "fitted", "regression", "boosting"}
+    assert set(test["brier"]) == {"fitted", "regression", "boosting"}
     assert [r["id"] for r in figures["rules"]] == [r.id for r in model.rules]
     assert "ROC AUC" in result.stdout and "demo-request" in result.stdout
     validated = CliRunner().invoke(app, ["validate-model", str(out)])
@@ -113,7 +114,7 @@ def test_without_the_analysis_extra_fit_says_what_to_install(monkeypatch, tmp_pa
     from streams.cli.main import app
 
     monkeypatch.setitem(sys.modules, "sklearn", None)  # as in the worker image, which leaves the extra out
-    result = CliRunner().invoke(app, ["fit", "--base-model", "x.yaml", "--out", str(tmp_path / "f.yaml")])
+    result = CliRunner().invoke(app, ["fit", "--base-model", "x.yaml", "-w", "30d", "--out", str(tmp_path / "f.yaml")])
     assert result.exit_code == 2
     assert "leadscore fit needs sklearn: install leadscore with its 'analysis' extra" in result.output
     assert "Traceback" not in result.output
