@@ -6,7 +6,7 @@
   same leads are judged on a later slice.
 
 The fitted model's probability is its calibration (a Platt line fitted on the scores of the leads it learnt from,
-``scoring.evaluation.calibration``) applied to the engine's score; the base model has none, so it gets an AUC only.
+``scoring.evaluation.calibration``) applied to the engine's score; the base model gets a Platt line the same way.
 """
 
 from __future__ import annotations
@@ -36,10 +36,16 @@ from scoring.model.compile import ScoringModel
 
 @dataclass(frozen=True)
 class Learnt:
-    """What the checks need of one fit: the features' values per lead (chosen columns only) and labels."""
+    """What the checks need of the leads a fit learns from: the features' values (chosen columns only), labels,
+    and the base model's scores (calibrated on these leads too, so that it gets an honest Brier score)."""
 
     x: NDArray[np.float64]
     y: NDArray[np.int_]
+    base: list[float]
+
+    def base_probabilities(self, scores: Sequence[float]) -> list[float]:
+        """The base model's scores as probabilities, by its Platt line on these leads."""
+        return probabilities(fit_platt(self.base, [bool(v) for v in self.y]), scores)
 
 
 def probabilities(calibration: tuple[float, float], scores: Sequence[float]) -> list[float]:
@@ -73,7 +79,9 @@ def holdout_check(
     rounds to 0) and gives its points per column; ``c`` None: chosen on the learning part."""
     labels = [o.converted for o in held]
     figures = SliceFigures("hold-out", len(held), sum(labels))
-    figures.auc["base"] = auc_of([base_scores[o.lead_id] for o in held], labels)
+    base = [base_scores[o.lead_id] for o in held]
+    _record(figures, "base", judge(learn.base_probabilities(base), labels))
+    figures.auc["base"] = auc_of(base, labels)
     for name, judged in judge_references(fit_references(learn.x, learn.y), x_held, labels).items():
         _record(figures, name, judged)
     try:
@@ -112,7 +120,9 @@ def test_check(
     figures = SliceFigures("test", len(moments), test.conversions)
     if not moments:
         return figures
-    figures.auc["base"] = auc_of([base_scores[o.lead_id] for o in test.observations], labels)
+    base = [base_scores[o.lead_id] for o in test.observations]
+    _record(figures, "base", judge(learnt.base_probabilities(base), labels))
+    figures.auc["base"] = auc_of(base, labels)
     report.phase("test: features", len(moments))
     x_test, _ = matrix(feature_matrix(replay, features, moments, report.advance), test)
     report.phase("test: fitted model", len(moments))

@@ -212,13 +212,13 @@ def _header(
 
 def figures_table(slices: Sequence[SliceFigures]) -> list[str]:
     """ROC AUC and Brier score per slice and scorer; regression and boosting are references on the same features
-    (``scoring.fitting.references``); the base model has no calibration, so no Brier score."""
+    (``scoring.fitting.references``)."""
     lines = [
-        "ROC AUC / Brier   leads  conv.   base   fitted        regression    boosting",
+        "ROC AUC / Brier   leads  conv.  base          fitted        regression    boosting",
     ]
     for figures in slices:
-        cells = [f"{_auc_text(figures.auc.get('base')):>5}"]
-        for name in ("fitted", "regression", "boosting"):
+        cells = []
+        for name in ("base", "fitted", "regression", "boosting"):
             cells.append(f"{_auc_text(figures.auc.get(name)):>5} / {_brier_text(figures.brier.get(name))}")
         lines.append(f"  {figures.name:<12} {figures.leads:>6} {figures.conversions:>6}  " + "  ".join(cells))
     return lines

@@ -2,7 +2,8 @@
 
 A field is numeric when every non-empty value the training leads have for it reads as a number and it takes at
 least :data:`MIN_DISTINCT` distinct values (fewer are left to ``equals`` rules). Cut points are the training
-values' quantiles (:data:`QUANTILES`, taken as observed values, so every band holds leads), and each band
+values' quantiles (:data:`QUANTILES`, taken as observed values, so every band holds leads; a field that is
+mostly 0 is cut between 0 and the rest), and each band
 becomes one rule a marketer can read and edit:
 
 - event properties: ``{event: T, when: {all: [{field: properties.P, gte: 2}, {field: properties.P, lt: 5}]}}``
@@ -78,15 +79,17 @@ def number(value: Any) -> float | None:
 
 
 def cut_points(values: Sequence[float], min_support: int) -> list[float]:
-    """Observed values at the quantiles, without the smallest value (nothing lies below it) and without cuts
-    that leave fewer than ``min_support`` values in a band."""
+    """Observed values at the quantiles; a quantile at the smallest value (nothing lies below it: most leads have
+    0 visits, say) cuts above it instead, at the next value. Cuts that leave fewer than ``min_support`` values in a
+    band are left out."""
     ordered = np.sort(np.array(values, dtype=np.float64))
+    distinct = np.unique(ordered)
     cuts: list[float] = []
     for quantile in np.quantile(ordered, QUANTILES, method="higher"):
-        cut = float(quantile)
+        cut = float(quantile) if quantile > distinct[0] or len(distinct) < 2 else float(distinct[1])
         below = int(np.searchsorted(ordered, cut, side="left"))
         previous = int(np.searchsorted(ordered, cuts[-1], side="left")) if cuts else 0
-        if cut > ordered[0] and below - previous >= min_support and len(ordered) - below >= min_support:
+        if cut > distinct[0] and below - previous >= min_support and len(ordered) - below >= min_support:
             cuts.append(cut)
     return cuts
 

@@ -42,8 +42,8 @@ SCORERS = ("base", "fitted", "regression", "boosting")
 
 @dataclass
 class SliceFigures:
-    """ROC AUC and Brier score of each scorer on one slice (None: the slice lacks converted or other leads, or the
-    scorer gives no probability: the base model has no calibration)."""
+    """ROC AUC and Brier score of each scorer on one slice (None: the slice lacks converted or other leads; no
+    Brier score on the training slice, where the calibration is learnt)."""
 
     name: str
     leads: int

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from scoring.conversions import Conversion
 from scoring.evaluation.cohort import Cohort, CohortSpec, Observation
@@ -98,8 +99,21 @@ def fit_history(
     options: FitOptions,
     progress: FitProgress | None = None,
 ) -> FitResult:
-    """Learn integer points from the history; see the module docstring for the steps."""
-    report = progress or _Silent()
+    """Learn integer points from the history; see the module docstring for the steps. numpy's and scikit-learn's
+    thread pools run one thread meanwhile: their workers busy-wait, which on a machine whose cores are shared made
+    a fit several times slower than one thread."""
+    with threadpool_limits(limits=1):
+        return _fit_history(events, profiles, conversions, base_raw, options, progress or _Silent())
+
+
+def _fit_history(
+    events: Sequence[LeadEvent],
+    profiles: Sequence[LeadProfile],
+    conversions: Sequence[Conversion],
+    base_raw: dict[str, Any],
+    options: FitOptions,
+    report: FitProgress,
+) -> FitResult:
     base_spec = ModelSpec.model_validate(base_raw)
     base = parse_model(base_raw, base_spec.id)
     check_slices(options)
@@ -136,7 +150,7 @@ def fit_history(
     stats = rule_stats(rows, chosen, columns, learn, held)
     build = _Builder(base_spec, chosen, options, model_id, version, training, stats)
     if held and len({o.converted for o in learn}) == 2:
-        learnt = Learnt(*_columns(rows, columns, learn))
+        learnt = Learnt(*_columns(rows, columns, learn), [base_scores[o.lead_id] for o in learn])
         x_held, _ = _columns(rows, columns, held)
         slices.append(holdout_check(replay, base_scores, build.points_model, learnt, held, x_held, given_c, report))
     regression = logistic_regression(x_all[:, columns], y_all, options.c or 1.0)
@@ -153,7 +167,7 @@ def fit_history(
         test_slice = sliced_cohort(events, profiles, conversions, spec, options.test_from_ms, options.test_until_ms)
         report.phase("test: base model", len(test_slice.observations))
         test, test_base_scores = replay.base_view(base, test_slice, report.advance)
-        everyone = Learnt(x_all[:, columns], y_all)
+        everyone = Learnt(x_all[:, columns], y_all, [base_scores[o.lead_id] for o in training.observations])
         figures = test_check(
             replay, test, test_base_scores, model, final.calibration, features, columns, everyone, report
         )

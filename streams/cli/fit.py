@@ -248,8 +248,8 @@ def _figures(result: FitResult) -> Table:
     for name in ("slice", "leads", "conv.", "base", "fitted", "regression", "boosting"):
         table.add_column(name, justify="left" if name == "slice" else "right")
     for figures in result.slices:
-        cells = [_number(figures.auc.get("base"))]
-        for scorer in ("fitted", "regression", "boosting"):
+        cells = []
+        for scorer in ("base", "fitted", "regression", "boosting"):
             cells.append(f"{_number(figures.auc.get(scorer))} / {_number(figures.brier.get(scorer))}")
         table.add_row(figures.name, str(figures.leads), str(figures.conversions), *cells)
     return table

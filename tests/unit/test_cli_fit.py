@@ -67,7 +67,7 @@ def test_fit_writes_a_valid_model_and_a_report(files: tuple[Path, Path, Path, Pa
     assert [s["name"] for s in figures["slices"]] == ["training", "hold-out", "test"]
     test = figures["slices"][2]
     assert test["leads"] > 0 and set(test["auc"]) == {"base", "fitted", "regression", "boosting"}
-    assert set(test["brier"]) == {"fitted", "regression", "boosting"}
+    assert set(test["brier"]) == {"base", "fitted", "regression", "boosting"}
     assert [r["id"] for r in figures["rules"]] == [r.id for r in model.rules]
     assert "ROC AUC" in result.stdout and "demo-request" in result.stdout
     validated = CliRunner().invoke(app, ["validate-model", str(out)])
