@@ -21,7 +21,7 @@ from streams.cli.data import data_app
 from streams.cli.evaluate import evaluate
 from streams.cli.fit import fit
 from streams.cli.models import models_app
-from streams.cli.options import At, Models, Profiles
+from streams.cli.options import At, Models, Profiles, SkipInvalid
 
 if TYPE_CHECKING:
     from scoring import LeadEvent
@@ -82,7 +82,7 @@ def score(
     profiles: Profiles = None,
     at: At = None,
     top: Annotated[int, typer.Option(min=0, help="Top contributors to list per lead.")] = 5,
-    skip_invalid: Annotated[bool, typer.Option(help="Count and skip invalid lines instead of stopping.")] = False,
+    skip_invalid: SkipInvalid = False,
 ) -> None:
     """Score a file of events offline (same engine, no broker): final scores, levels and top contributors per
     lead as JSON lines. Try a model on history before you deploy it."""
