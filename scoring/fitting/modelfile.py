@@ -121,7 +121,13 @@ def fitted_model(
         levels=levels,
         grades=grade_bands([g.name for g in base.grades], scored[0]) if scored is not None else None,
     )
-    calibrated = fit_platt(*scored) if scored is not None else None
+    calibrated = None
+    if scored is not None:
+        a, b = fit_platt(*scored)
+        calibrated = (round(a, 6), round(b, 8))
+        slice_text = _slice(options.first_seen_from_ms, options.first_seen_until_ms)
+        learnt_on = f"{len(training.observations)} training leads {slice_text}"
+        raw["calibration"] = {"intercept": calibrated[0], "slope": calibrated[1], "learnt_on": learnt_on}
     header = _header(base, regression, options, scored, calibrated, slices)
     comments = {rule.candidate.id: [_rule_note(rule, training)] for rule in kept}
     zero = [rule.candidate.id for rule in fitted if not rule.points]
@@ -194,16 +200,17 @@ def _header(
     slices: Sequence[SliceFigures],
 ) -> list[str]:
     lines = [
-        f"Fitted by `leadscore fit` from {base.id} v{base.version}: L2 logistic regression (C={options.c or 1.0:g},",
-        "on standardised values) on each rule's value at the lead's moment (a decayed count of its events, or 1",
-        "when a profile matches), then",
-        f"points = round(coefficient x {options.pdo:g} / ln 2): every {options.pdo:g} points double the odds.",
+        f"Fitted by `leadscore fit` from {base.id} v{base.version}: L2 logistic regression (C={options.c or 1.0:g}, on",
+        "standardised values) on each rule's value at the lead's moment (a decayed count of its events, or 1 when",
+        f"a profile matches), then points = round(coefficient x {options.pdo:g} / ln 2): every {options.pdo:g} points",
+        "double the odds.",
         "A rule adds its points times its value; there are no floors or ceilings, so the score stays linear.",
         f"Regression intercept (log-odds at score 0): {regression.intercept:+.4f}.",
     ]
     if scored is not None and calibrated is not None:
         a, b = calibrated
-        lines.append(f"Calibration (training slice): P(convert) = 1 / (1 + exp(-({a:+.4f} + {b:.5f} x score))).")
+        lines.append(f"Calibration (training slice): P(convert) = 1 / (1 + exp(-({a:+.4f} + {b:.5f} x score))),")
+        lines.append("as `calibration` below (evaluate checks it on later leads; delete it when you change points).")
         lines += [f"  score {s:>4}: {100 / (1 + math.exp(-(a + b * s))):5.1f}%" for s in _score_marks(scored[0])]
     lines += figures_table(slices)
     lines.append("Edit freely: this is an ordinary model file (check it with `leadscore validate-model`).")
@@ -214,7 +221,7 @@ def figures_table(slices: Sequence[SliceFigures]) -> list[str]:
     """ROC AUC and Brier score per slice and scorer; regression and boosting are references on the same features
     (``scoring.fitting.references``)."""
     lines = [
-        "ROC AUC / Brier   leads  conv.  base          fitted        regression    boosting",
+        "ROC AUC / Brier   leads  conv.  base            fitted          regression      boosting",
     ]
     for figures in slices:
         cells = []
@@ -225,7 +232,7 @@ def figures_table(slices: Sequence[SliceFigures]) -> list[str]:
 
 
 def _brier_text(value: float | None) -> str:
-    return "n/a  " if value is None else f"{value:.3f}"
+    return "n/a   " if value is None else f"{value:.4f}"
 
 
 def _score_marks(scores: Sequence[float]) -> list[int]:

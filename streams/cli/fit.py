@@ -250,10 +250,10 @@ def _figures(result: FitResult) -> Table:
     for figures in result.slices:
         cells = []
         for scorer in ("base", "fitted", "regression", "boosting"):
-            cells.append(f"{_number(figures.auc.get(scorer))} / {_number(figures.brier.get(scorer))}")
+            cells.append(f"{_number(figures.auc.get(scorer))} / {_number(figures.brier.get(scorer), 4)}")
         table.add_row(figures.name, str(figures.leads), str(figures.conversions), *cells)
     return table
 
 
-def _number(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+def _number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"

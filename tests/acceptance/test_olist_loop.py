@@ -76,3 +76,7 @@ def test_fit_on_an_earlier_slice_then_evaluate_on_a_later_one(olist):
     assert abs(fitted_auc - test["auc"]["regression"]) <= 0.02  # the issue's bar
     assert fitted_auc > example_auc + 0.05  # learning from outcomes beats the hand-written points
     check_targets(test["auc"], test["brier"], PINNED)  # issue 18's
+    calibration = by_model[model.id]["calibration"]  # the file's line, learnt on training, checked on the test slice
+    assert calibration["method"].startswith("the model file's calibration line, learnt on 3342 training leads")
+    assert calibration["brier_score"] == pytest.approx(test["brier"]["fitted"], abs=1e-9)
+    assert by_model["olist"]["calibration"]["method"].endswith("(in-sample)")  # the hand-written file has none

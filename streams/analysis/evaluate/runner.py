@@ -79,7 +79,9 @@ def evaluate_history(
             labels.append(observation.converted)
             levels.append(next((name for name in reversed(ranked_levels) if name in snapshot.levels), NO_LEVEL))
         try:
-            report = evaluate(scores, labels, levels, [*reversed(ranked_levels), NO_LEVEL], target_capture)
+            line = model.calibration
+            own = None if line is None else (line.intercept, line.slope, line.learnt_on)
+            report = evaluate(scores, labels, levels, [*reversed(ranked_levels), NO_LEVEL], target_capture, own)
         except EvaluationError as exc:
             raise EvaluationError(f"model {model.id}: {exc}") from None
         evaluations.append(ModelEvaluation(model.id, model.version, outside, report))
