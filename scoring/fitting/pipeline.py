@@ -22,11 +22,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from scoring.conversions import Conversion
+from scoring.evaluation.advice import behaviour_after_moment
 from scoring.evaluation.cohort import Cohort, CohortSpec, Observation
 from scoring.evaluation.quality import roc_auc
 from scoring.evaluation.slices import check_slices, sliced_cohort
 from scoring.events import LeadEvent
-from scoring.fitting.advice import behaviour_after_moment
 from scoring.fitting.candidates import Candidate, base_candidates, features_model, generated_candidates
 from scoring.fitting.checks import Learnt, holdout_check, test_check
 from scoring.fitting.modelfile import FittedRule, RuleStats, Written, fitted_model, rule_stats

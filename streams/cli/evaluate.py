@@ -209,3 +209,5 @@ def print_summary(run: EvaluationRun, title: str = "evaluation") -> None:
         out.print(f"{count} leads excluded: {reason}", highlight=False)
     if run.skipped_records:
         out.print(f"skipped {run.skipped_records} invalid records", highlight=False)
+    for warning in run.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)

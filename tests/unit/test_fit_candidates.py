@@ -12,8 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from scoring import LeadEvent, LeadProfile, parse_model
+from scoring.evaluation.advice import behaviour_after_moment
 from scoring.evaluation.calibration import fit_platt
-from scoring.fitting.advice import behaviour_after_moment
 from scoring.fitting.candidates import Candidate, readable_id
 from scoring.fitting.checks import Learnt, calibration_of
 from scoring.fitting.modelfile import FittedRule, RuleStats, conditional_effect, grade_bands, hysteresis
@@ -157,5 +157,5 @@ def test_a_moment_before_most_behaviour_is_warned_about() -> None:
     events = [_event(n, at) for n in range(10) for at in (0, DAY, 2 * DAY)]
     at_first_sight = {f"lead-{n}": 0 for n in range(10)}
     (warning,) = behaviour_after_moment(events, at_first_sight, 0)
-    assert warning.startswith("67% of the training leads' events happen after") and "--observe-after 0d" in warning
+    assert warning.startswith("67% of the observed leads' events happen after") and "--observe-after 0d" in warning
     assert behaviour_after_moment(events, {f"lead-{n}": 3 * DAY for n in range(10)}, 3 * DAY) == []

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from scoring import Engine, ScoringModel
+from scoring.evaluation.advice import behaviour_after_moment
 from scoring.evaluation.cohort import Cohort, CohortSpec, Replay, build_cohort, snapshots_at
 from scoring.evaluation.quality import NO_LEVEL, EvaluationError, EvaluationReport, evaluate
 from streams.analysis.history import History
@@ -38,6 +39,7 @@ class EvaluationRun:
     excluded: dict[str, int]  # leads left out of the cohort, by reason
     skipped_records: int  # input records that did not decode or check (with --skip-invalid, or on topics)
     models: tuple[ModelEvaluation, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()  # what to know before trusting the figures (scoring.evaluation.advice)
 
 
 def evaluate_history(
@@ -93,6 +95,7 @@ def evaluate_history(
         dict(sorted(cohort.excluded.items())),
         len(history.skipped),
         tuple(evaluations),
+        tuple(behaviour_after_moment(history.events, moments, spec.observe_after_ms)),
     )
 
 

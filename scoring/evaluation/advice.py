@@ -1,8 +1,8 @@
-"""What a user should know about a fit's figures before trusting them (printed as warnings, kept in the report).
+"""What a user should know about figures before trusting them (``fit`` and ``evaluate`` print these warnings).
 
 The main trap: every lead is scored ``--observe-after`` after it was first seen, with what was known then. Left at
 0, a lead is scored the moment its profile or first event arrives, before nearly all of its behaviour: the model
-then learns from the profile alone and every engagement rule looks useless.
+then learns from (and is judged on) the profile alone and every engagement rule looks useless.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def behaviour_after_moment(events: Iterable[LeadEvent], moments: Mapping[str, in
     share = after / (before + after)
     observe_after = format_duration(observe_after_ms) if observe_after_ms else "0d"
     return [
-        f"{share:.0%} of the training leads' events happen after the moment they are scored"
-        f" (--observe-after {observe_after} after first seen): the points learn from what is"
+        f"{share:.0%} of the observed leads' events happen after the moment they are scored"
+        f" (--observe-after {observe_after} after first seen): scores use what is"
         " known before that only; give a longer --observe-after to score leads once they have shown behaviour"
     ]
