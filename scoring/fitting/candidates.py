@@ -109,9 +109,11 @@ def generated_candidates(
     moments: Mapping[str, int],
     min_support: int,
     taken: Sequence[Candidate] = (),
+    skipped: dict[str, str] | None = None,
 ) -> list[Candidate]:
     """Simple rules from what the observed leads did and were, up to their moments, each held by at least
     ``min_support`` leads (an event type alone needs one lead). Candidates that repeat one in ``taken`` are left out.
+    Profile fields of text too scattered for ``equals`` rules are noted in ``skipped`` (field: why), if given.
     """
     type_leads: dict[str, set[str]] = {}
     value_leads: dict[tuple[str, str, str], set[str]] = {}
@@ -141,13 +143,23 @@ def generated_candidates(
             when = {"field": f"properties.{name}", "equals": value}
             found.append(Candidate(readable_id(f"{event_type}-{name}-{value}"), "engagement", event_type, when))
     for name, counts in sorted(field_values.items()):
-        if len(counts) > MAX_DISTINCT_VALUES:
-            continue  # a number gets bands (scoring.fitting.numeric); other text is too scattered to learn from
+        if len(counts) > MAX_DISTINCT_VALUES:  # a number gets bands (scoring.fitting.numeric) instead
+            if skipped is not None and not all(_reads_as_number(value) for value in counts):
+                skipped[name] = f"{len(counts)} distinct values, too many for equals rules (max {MAX_DISTINCT_VALUES})"
+            continue
         for value, support in sorted(counts.items()):
             if support >= min_support:
                 when = {"field": name, "equals": value}
                 found.append(Candidate(readable_id(f"{name.removeprefix('attributes.')}-{value}"), "fit", None, when))
     return unique(list(taken), found)
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def latest_profiles(profiles: Iterable[LeadProfile], moments: Mapping[str, int]) -> dict[str, LeadProfile]:

@@ -63,7 +63,7 @@ class FitResult:
     model: ScoringModel
     rules: list[FittedRule]  # the written rules, in file order
     zero_rules: list[str]  # candidates whose points rounded to 0 (left out)
-    unused: dict[str, str]  # candidates left out before learning (``scoring.fitting.selection``), with the reason
+    unused: dict[str, str]  # candidates (and profile fields) left out before learning, with the reason
     candidates: int
     excluded: dict[str, int]
     slices: list[SliceFigures]
@@ -130,7 +130,8 @@ def _fit_history(
         raise FitError(f"no conversions among the {len(training.observations)} leads of the training slice")
     moments = training.moments()
     found = base_candidates(base_spec)
-    found += generated_candidates(events, profiles, moments, options.min_support, taken=found)
+    scattered: dict[str, str] = {}
+    found += generated_candidates(events, profiles, moments, options.min_support, found, scattered)
     found += numeric_candidates(events, profiles, moments, options.min_support, taken=found)
     features = features_model(base_spec, found)
     report.phase("features (training)", len(moments))
@@ -178,7 +179,7 @@ def _fit_history(
         model,
         final.rules,
         final.zero_rules,
-        selection.dropped,
+        {**scattered, **selection.dropped},
         len(found),
         training.excluded,
         slices,

@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from scoring import LeadEvent, LeadProfile, parse_model
 from scoring.evaluation.advice import behaviour_after_moment
 from scoring.evaluation.calibration import fit_platt
-from scoring.fitting.candidates import Candidate, readable_id
+from scoring.fitting.candidates import Candidate, generated_candidates, readable_id
 from scoring.fitting.checks import Learnt, calibration_of
 from scoring.fitting.modelfile import FittedRule, RuleStats, conditional_effect, grade_bands, hysteresis
 from scoring.fitting.numeric import cut_points, numeric_candidates
@@ -159,3 +159,15 @@ def test_a_moment_before_most_behaviour_is_warned_about() -> None:
     (warning,) = behaviour_after_moment(events, at_first_sight, 0)
     assert warning.startswith("67% of the observed leads' events happen after") and "--observe-after 0d" in warning
     assert behaviour_after_moment(events, {f"lead-{n}": 3 * DAY for n in range(10)}, 3 * DAY) == []
+
+
+def test_a_profile_field_of_scattered_text_is_reported_not_silently_skipped() -> None:
+    profiles = [
+        LeadProfile(f"lead-{n}", 0, attributes={"city": f"city-{n}", "visits": str(n), "plan": "pro"})
+        for n in range(80)
+    ]
+    moments = {f"lead-{n}": DAY for n in range(80)}
+    skipped: dict[str, str] = {}
+    found = generated_candidates([], profiles, moments, min_support=30, skipped=skipped)
+    assert skipped == {"attributes.city": "80 distinct values, too many for equals rules (max 50)"}  # visits: bands
+    assert [c.id for c in found] == ["plan-pro"]
