@@ -61,11 +61,19 @@ def select_features(x: NDArray[np.float64], ids: Sequence[str], min_support: int
         if twin is not None:
             index, r = twin
             name = ids[kept[index]]
-            dropped[candidate_id] = f"same as {name}" if r >= 1 - 1e-9 else f"near duplicate of {name} (r {r:+.3f})"
+            dropped[candidate_id] = _twin_reason(name, r)
             continue
         kept.append(column)
         standardised.append(z)
     return Selection(kept, dropped)
+
+
+def _twin_reason(name: str, r: float) -> str:
+    if r >= 1 - 1e-9:
+        return f"same as {name}"
+    if r <= -1 + 1e-9:
+        return f"the complement of {name} (holds exactly when it does not)"
+    return f"near duplicate of {name} (r {r:+.3f})"
 
 
 def _twin(z: NDArray[np.float64], kept: list[NDArray[np.float64]]) -> tuple[int, float] | None:

@@ -75,10 +75,11 @@ def test_selection_keeps_one_feature_per_effect_and_says_why_it_dropped_the_othe
     rare = (np.arange(500) < 5).astype(np.float64)  # 5 leads: +11 points from a handful of outcomes
     shared = (np.arange(500) >= 3).astype(np.float64)  # all but 3 leads
     other = (rng.random(500) < 0.4).astype(np.float64)
-    x = np.column_stack([visits, visits.copy(), nearly, rare, shared, np.ones(500), other])
-    ids = ["visit", "site-visit", "visit-slow", "tiny", "nearly-everyone", "constant", "other"]
+    x = np.column_stack([visits, visits.copy(), nearly, rare, shared, np.ones(500), other, 1 - other])
+    ids = ["visit", "site-visit", "visit-slow", "tiny", "nearly-everyone", "constant", "other", "not-other"]
     selection = select_features(x, ids, min_support=30)
     assert [ids[i] for i in selection.columns] == ["visit", "other"]
+    assert selection.dropped["not-other"].startswith("the complement of other")
     assert selection.dropped["site-visit"] == "same as visit"
     assert selection.dropped["visit-slow"].startswith("near duplicate of visit (r +0.9")
     assert "only 5 training leads" in selection.dropped["tiny"]
