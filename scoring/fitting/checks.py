@@ -103,7 +103,7 @@ def holdout_check(
     return figures
 
 
-def test_check(
+def later_slice_check(
     replay: Replay,
     test: Cohort,
     base_scores: dict[str, float],

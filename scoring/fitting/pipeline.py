@@ -28,7 +28,7 @@ from scoring.evaluation.quality import roc_auc
 from scoring.evaluation.slices import check_slices, sliced_cohort
 from scoring.events import LeadEvent
 from scoring.fitting.candidates import Candidate, base_candidates, features_model, generated_candidates
-from scoring.fitting.checks import Learnt, holdout_check, test_check
+from scoring.fitting.checks import Learnt, holdout_check, later_slice_check
 from scoring.fitting.modelfile import FittedRule, RuleStats, Written, fitted_model, rule_stats
 from scoring.fitting.numeric import numeric_candidates
 from scoring.fitting.options import FitOptions, FitProgress, SliceFigures
@@ -169,7 +169,7 @@ def _fit_history(
         report.phase("test: base model", len(test_slice.observations))
         test, test_base_scores = replay.base_view(base, test_slice, report.advance)
         everyone = Learnt(x_all[:, columns], y_all, [base_scores[o.lead_id] for o in training.observations])
-        figures = test_check(
+        figures = later_slice_check(
             replay, test, test_base_scores, model, final.calibration, features, columns, everyone, report
         )
         slices.append(figures)

@@ -3,7 +3,9 @@
 Each candidate rule is valued, worth 1 point, by the real engine at each lead's moment (a decayed count of the
 events it counts, or 0/1 for a fit rule): that value times the rule's points is exactly what the rule adds to the
 score in the written model, which has no floors or ceilings. A logistic regression on these values gives a
-coefficient per rule; the scorecard rule "points to double the odds" (PDO) turns it into whole points:
+coefficient per rule (fitted on standardised values, so that lbfgs converges, with its L2 strength chosen by
+cross-validation unless given, and mapped back per raw unit); the scorecard rule "points to double the odds" (PDO)
+turns it into whole points:
 ``points = round(coef * PDO / ln 2)``. The score then is the log-odds of converting in PDO/ln 2 units (plus a
 constant, the intercept, which the written model keeps in a comment).
 """
@@ -166,7 +168,10 @@ def converged(fit: Callable[[], object], what: str) -> None:
         try:
             fit()
         except ConvergenceWarning as exc:
-            raise FitError(f"{what} did not converge ({exc}); raise --regularisation... or narrow the slice") from None
+            raise FitError(
+                f"{what} did not converge ({exc}): give a smaller --l2-c (stronger regularisation), or remove"
+                " near-identical rules from the base model"
+            ) from None
 
 
 def points_for(coefficient: float, pdo: float) -> int:
