@@ -36,7 +36,7 @@ TIERS: dict[str, tuple[str, ...]] = {
     "unit": ("unit",),  # pure, in-process
     "stream": ("stream",),  # the real Faust app in-process, no broker
     "examples": ("stream",),  # docs/testing.md's example: the public drivers, no broker
-    "acceptance": ("acceptance",),  # issue 8 end to end from the CLI, on the Olist data
+    "acceptance": ("acceptance",),  # issue 8 end to end from the CLI on Olist; issue 18 targets on Olist and bank
     "ops": ("ops",),  # the deployment kit (promtool, hadolint, kubernetes-validate)
     "ops/test_prometheus_live.py": ("ops", "integration"),  # ... with a live worker on the broker
     "integration": ("integration",),
@@ -44,6 +44,7 @@ TIERS: dict[str, tuple[str, ...]] = {
     "reliability/test_long.py": ("integration", "reliability"),  # the long ones: `make reliability` only
 }
 NEEDS_ANALYSIS = {  # numpy, scipy, scikit-learn or matplotlib: imported, or needed by `leadscore fit`/`evaluate`
+    "acceptance/test_fit_targets.py",
     "acceptance/test_olist_loop.py",
     "integration/test_evaluate_topics.py",
     "integration/test_fit_against_broker.py",
@@ -55,6 +56,7 @@ NEEDS_ANALYSIS = {  # numpy, scipy, scikit-learn or matplotlib: imported, or nee
     "unit/test_comparison.py",
     "unit/test_evaluate_metrics.py",
     "unit/test_evaluation.py",
+    "unit/test_fit_candidates.py",
     "unit/test_fitting.py",
 }
 ANALYSIS_EXTRA = ("numpy", "scipy", "sklearn", "matplotlib")
@@ -77,6 +79,12 @@ def _analysis_installed() -> bool:
         return all(importlib.util.find_spec(name) is not None for name in ANALYSIS_EXTRA)
     except ImportError:
         return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A scikit-learn ``ConvergenceWarning`` fails the test: an unconverged model's figures are not its figures."""
+    if _analysis_installed():
+        config.addinivalue_line("filterwarnings", "error::sklearn.exceptions.ConvergenceWarning")
 
 
 class _NeedsAnalysis(pytest.Module):

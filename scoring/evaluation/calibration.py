@@ -1,8 +1,10 @@
 """Calibration: does a score say how likely a lead is to convert?
 
-Scores are points, not probabilities, so a probability is first fitted from them: a logistic (Platt) mapping
-``p = 1 / (1 + exp(-(intercept + slope * score)))``, fitted on the evaluated leads themselves (in-sample, so the
-figures are optimistic for new leads) by exact Newton steps on the two parameters. As in Platt (1999) the targets
+Scores are points, not probabilities, so a probability comes from a logistic (Platt) mapping
+``p = 1 / (1 + exp(-(intercept + slope * score)))``. When the model file carries one (``calibration``, which
+``leadscore fit`` learns on its training slice), that line is used and checked on the evaluated leads: an honest,
+out-of-sample figure when they came later. Otherwise it is fitted on the evaluated leads themselves (in-sample, so
+the figures are optimistic for new leads) by exact Newton steps on the two parameters. As in Platt (1999) the targets
 are ``(N+ + 1) / (N+ + 2)`` for converted leads and ``1 / (N- + 2)`` for the others, which keeps the fit finite even
 when the scores separate the classes perfectly. Leads are then bucketed by predicted probability (ranks, ties kept
 together, bucket 1 = highest) and each bucket's mean prediction is set against its observed conversion rate. The
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from scoring.evaluation.ranking import rank_buckets
 
 METHOD = "Platt scaling (logistic score -> probability) fitted on the evaluated leads (in-sample)"
+FROM_MODEL = "the model file's calibration line, learnt on {learnt_on}, checked on the evaluated leads"
 BUCKETS = 10
 
 
@@ -87,9 +90,17 @@ def fit_platt(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, f
     return a - b * mean / spread, b / spread
 
 
-def calibrate(scores: Sequence[float], labels: Sequence[bool]) -> Calibration:
-    """Fit the Platt mapping on the leads and compare its predictions with what happened (see module doc)."""
-    intercept, slope = fit_platt(scores, labels)
+def calibrate(
+    scores: Sequence[float], labels: Sequence[bool], line: tuple[float, float, str] | None = None
+) -> Calibration:
+    """Compare predictions with what happened: of ``line`` (intercept, slope, the leads it was learnt on) when
+    given, else of the Platt mapping fitted on these leads (see module doc)."""
+    if line is None:
+        intercept, slope = fit_platt(scores, labels)
+        method = METHOD
+    else:
+        intercept, slope = line[0], line[1]
+        method = FROM_MODEL.format(learnt_on=line[2] or "the leads it was fitted on")
     predicted = [_sigmoid(intercept + slope * s) for s in scores]
     n = len(scores)
     outcomes = [1.0 if label else 0.0 for label in labels]
@@ -108,7 +119,7 @@ def calibrate(scores: Sequence[float], labels: Sequence[bool]) -> Calibration:
                 )
             )
     return Calibration(
-        METHOD,
+        method,
         intercept,
         slope,
         sum((p - y) ** 2 for p, y in zip(predicted, outcomes, strict=True)) / n,

@@ -150,11 +150,13 @@ def evaluate(
     levels: Sequence[str] | None = None,
     level_order: Sequence[str] = (),
     target_capture: float | None = None,
+    calibration_line: tuple[float, float, str] | None = None,
 ) -> EvaluationReport:
     """The whole report for one model. ``levels``: each lead's highest level (or :data:`NO_LEVEL`); ``level_order``
     orders the level rows. ``target_capture`` (0..1): suggest the highest threshold that captures at least that
     share of conversions instead of the one maximising Youden's J. Raises :class:`EvaluationError` when the leads
-    are not all of one class."""
+    are not all of one class. ``calibration_line``: the model's own (intercept, slope, learnt on), checked here
+    instead of fitting one on these leads."""
     _check(scores, labels)
     n = len(labels)
     positives = sum(1 for label in labels if label)
@@ -170,7 +172,7 @@ def evaluate(
         roc_curve=thin(roc_curve(rows), CURVE_POINTS),
         deciles=deciles(scores, labels),
         levels=by_level(labels, levels if levels is not None else [NO_LEVEL] * n, level_order),
-        calibration=calibrate(scores, labels),
+        calibration=calibrate(scores, labels, calibration_line),
         thresholds=thin(rows, CURVE_POINTS),
         suggestion=suggest_threshold(rows, target_capture),
     )

@@ -41,9 +41,7 @@ def check_slices(options: Slices) -> None:
     train_from = options.first_seen_from_ms if options.first_seen_from_ms is not None else -math.inf
     train_until = options.first_seen_until_ms if options.first_seen_until_ms is not None else math.inf
     if test_from < train_until and train_from < test_until:
-        raise SliceError(
-            "the test slice overlaps the training slice: give --test-first-seen-from at or after --first-seen-until"
-        )
+        raise SliceError("the test slice overlaps the training slice: give --test-from at or after --first-seen-until")
 
 
 def sliced_cohort(

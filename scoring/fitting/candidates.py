@@ -5,8 +5,9 @@ moment, or 0/1 for a fit rule) and learns points for it. Base rules keep their c
 events), ``once_per``, window and half-life. Generated rules are the simplest ones a marketer would write:
 ``{event: T}``, ``{event: T, when: {field: properties.P, equals: V}}`` for a property value that at least
 ``min_support`` training leads have, and ``{dimension: fit, when: {field: F, equals: V}}`` for profile fields with
-few distinct values. Nothing here looks at labels: support is a count of leads, so choosing candidates cannot
-leak the outcome into a hold-out figure.
+few distinct values (numbers get bands instead: ``scoring.fitting.numeric``). Nothing here looks at labels:
+support is a count of leads, so choosing candidates cannot leak the outcome into a hold-out figure. Which
+candidates are then learnt from is ``scoring.fitting.selection``'s business.
 """
 
 from __future__ import annotations
@@ -108,9 +109,11 @@ def generated_candidates(
     moments: Mapping[str, int],
     min_support: int,
     taken: Sequence[Candidate] = (),
+    skipped: dict[str, str] | None = None,
 ) -> list[Candidate]:
     """Simple rules from what the observed leads did and were, up to their moments, each held by at least
     ``min_support`` leads (an event type alone needs one lead). Candidates that repeat one in ``taken`` are left out.
+    Profile fields of text too scattered for ``equals`` rules are noted in ``skipped`` (field: why), if given.
     """
     type_leads: dict[str, set[str]] = {}
     value_leads: dict[tuple[str, str, str], set[str]] = {}
@@ -122,15 +125,8 @@ def generated_candidates(
         for name, value in event.properties.items():
             if value.strip():
                 value_leads.setdefault((event.type, name, value.casefold()), set()).add(event.lead_id)
-    latest: dict[str, LeadProfile] = {}
-    for profile in profiles:
-        moment = moments.get(profile.lead_id)
-        if moment is not None and profile.updated_at_ms <= moment:
-            held = latest.get(profile.lead_id)
-            if held is None or profile.updated_at_ms >= held.updated_at_ms:
-                latest[profile.lead_id] = profile
     field_values: dict[str, Counter[str]] = {}
-    for profile in latest.values():
+    for profile in latest_profiles(profiles, moments).values():
         for field_name, field_value in profile_fields(profile).items():
             if field_name not in IDENTIFYING_FIELDS and field_value is not None and str(field_value).strip():
                 field_values.setdefault(field_name, Counter())[str(field_value).casefold()] += 1
@@ -138,31 +134,62 @@ def generated_candidates(
     found: list[Candidate] = []
     base_ids = {candidate.id for candidate in taken}
     for event_type in sorted(type_leads):
-        name = _id(event_type) if _id(event_type) not in base_ids else _id(f"{event_type}-all")
-        found.append(Candidate(name, "engagement", event_type, generated=True))
+        name = readable_id(event_type)
+        found.append(
+            Candidate(name if name not in base_ids else readable_id(f"{event_type}-all"), "engagement", event_type)
+        )
     for (event_type, name, value), leads in sorted(value_leads.items()):
         if len(leads) >= min_support:
             when = {"field": f"properties.{name}", "equals": value}
-            found.append(Candidate(_id(f"{event_type}-{name}-{value}"), "engagement", event_type, when, generated=True))
+            found.append(Candidate(readable_id(f"{event_type}-{name}-{value}"), "engagement", event_type, when))
     for name, counts in sorted(field_values.items()):
-        if len(counts) > MAX_DISTINCT_VALUES:
+        if len(counts) > MAX_DISTINCT_VALUES:  # a number gets bands (scoring.fitting.numeric) instead
+            if skipped is not None and not all(_reads_as_number(value) for value in counts):
+                skipped[name] = f"{len(counts)} distinct values, too many for equals rules (max {MAX_DISTINCT_VALUES})"
             continue
         for value, support in sorted(counts.items()):
             if support >= min_support:
-                label = name.removeprefix("attributes.")
                 when = {"field": name, "equals": value}
-                found.append(Candidate(_id(f"{label}-{value}"), "fit", None, when, generated=True))
-    return _unique(list(taken), found)
+                found.append(Candidate(readable_id(f"{name.removeprefix('attributes.')}-{value}"), "fit", None, when))
+    return unique(list(taken), found)
 
 
-def _id(text: str) -> str:
-    """A readable rule id: lower case, runs of other characters as one '-', at most 64 characters."""
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def latest_profiles(profiles: Iterable[LeadProfile], moments: Mapping[str, int]) -> dict[str, LeadProfile]:
+    """Each observed lead's latest profile as of its moment."""
+    latest: dict[str, LeadProfile] = {}
+    for profile in profiles:
+        moment = moments.get(profile.lead_id)
+        if moment is not None and profile.updated_at_ms <= moment:
+            held = latest.get(profile.lead_id)
+            if held is None or profile.updated_at_ms >= held.updated_at_ms:
+                latest[profile.lead_id] = profile
+    return latest
+
+
+#: Characters that carry meaning in a value, spelt out in ids (``<1m`` is not ``1m``, ``11+`` not ``11``).
+_SPELT = (("<=", " lte "), (">=", " gte "), ("<", " lt "), (">", " gt "), ("+", " plus "), ("%", " pct "))
+
+
+def readable_id(text: str) -> str:
+    """A readable rule id: lower case, comparison signs spelt out, runs of other characters as one '-', at most
+    64 characters."""
+    for sign, word in _SPELT:
+        text = text.replace(sign, word)
     slug = re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-")[:_ID_LENGTH].rstrip("-")
     return slug or "rule"
 
 
-def _unique(taken: list[Candidate], found: list[Candidate]) -> list[Candidate]:
-    """``found`` without repeats of ``taken`` (same feature), with ids made unique by a numeric suffix."""
+def unique(taken: list[Candidate], found: list[Candidate]) -> list[Candidate]:
+    """``found`` without repeats of ``taken`` (same feature), with ids made unique by a numeric suffix, each marked
+    as generated."""
     ids = {candidate.id for candidate in taken}
     keys = {candidate.key for candidate in taken}
     kept: list[Candidate] = []
@@ -190,9 +217,10 @@ def model_dict(
     author: str = "",
     description: str = "",
     levels: list[dict[str, Any]] | None = None,
+    grades: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A model (as parsed YAML) with the base model's lists, decay, windows, grades, segment and lateness, but no
-    floors or ceilings and weights 1: its score is then exactly the sum of the rules' values."""
+    """A model (as parsed YAML) with the base model's lists, decay, windows, segment and lateness (and grades unless
+    given), but no floors or ceilings and weights 1: its score is then exactly the sum of the rules' values."""
     model: dict[str, Any] = {"id": id, "version": version, "change_note": change_note}
     if author:
         model["author"] = author
@@ -206,7 +234,7 @@ def model_dict(
         model[name] = {"half_life": format_duration(dimension.half_life or 0)}
         if dimension.window is not None:
             model[name]["window"] = format_duration(dimension.window)
-    model["grades"] = [{"name": g.name, **({"min": g.min} if g.min is not None else {})} for g in base.grades]
+    model["grades"] = grades or [{"name": g.name, **({"min": g.min} if g.min is not None else {})} for g in base.grades]
     model["lateness"] = format_duration(base.lateness)
     model["rules"] = rules
     if levels:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from scoring.durations import format_duration
 from scoring.evaluation.calibration import fit_platt
 from scoring.evaluation.cohort import Cohort, Observation
@@ -23,8 +25,12 @@ from scoring.model.writer import model_yaml
 if TYPE_CHECKING:
     from scoring.fitting.options import FitOptions, SliceFigures
 
-#: Hysteresis of the suggested MQL level: leave it this share of the training score range below ``enter``.
+#: Hysteresis of the suggested MQL level: leave it this share of the training scores' spread below ``enter``; the
+#: spread is from the 5th to the 95th percentile, so that one outlying lead cannot widen it.
 LEAVE_SHARE = 0.10
+SPREAD = (0.05, 0.95)
+#: Grades from the training scores: with four grades the top 10 % are A, the next 20 % B, the next 30 % C.
+TOP_SHARES_OF_FOUR = (0.1, 0.3, 0.6)
 
 
 @dataclass(frozen=True)
@@ -103,8 +109,7 @@ def fitted_model(
         scores, labels = scored
         threshold = youden_threshold(scores, labels)
         if threshold is not None:
-            gap = max(1, round(LEAVE_SHARE * (max(scores) - min(scores))))
-            levels = [{"name": "MQL", "enter": threshold, "leave": threshold - gap}]
+            levels = [{"name": "MQL", "enter": threshold, "leave": threshold - hysteresis(scores)}]
     raw = model_dict(
         base,
         [rule_dict(rule.candidate, rule.points) for rule in kept],
@@ -114,12 +119,38 @@ def fitted_model(
         author=options.author,
         description=f"Points learned from conversions by `leadscore fit`, starting from {base.id} v{base.version}.",
         levels=levels,
+        grades=grade_bands([g.name for g in base.grades], scored[0]) if scored is not None else None,
     )
-    calibrated = fit_platt(*scored) if scored is not None else None
+    calibrated = None
+    if scored is not None:
+        a, b = fit_platt(*scored)
+        calibrated = (round(a, 6), round(b, 8))
+        slice_text = _slice(options.first_seen_from_ms, options.first_seen_until_ms)
+        learnt_on = f"{len(training.observations)} training leads {slice_text}"
+        raw["calibration"] = {"intercept": calibrated[0], "slope": calibrated[1], "learnt_on": learnt_on}
     header = _header(base, regression, options, scored, calibrated, slices)
     comments = {rule.candidate.id: [_rule_note(rule, training)] for rule in kept}
     zero = [rule.candidate.id for rule in fitted if not rule.points]
     return Written(raw, model_yaml(raw, header, comments), kept, zero, threshold, calibrated)
+
+
+def hysteresis(scores: Sequence[float]) -> int:
+    """Points between entering and leaving the suggested level (see :data:`LEAVE_SHARE`), at least 1."""
+    low, high = np.quantile(np.array(scores, dtype=np.float64), SPREAD)
+    return max(1, round(LEAVE_SHARE * float(high - low)))
+
+
+def grade_bands(names: Sequence[str], scores: Sequence[float]) -> list[dict[str, Any]]:
+    """Grades named as the base model's, their floors at quantiles of the training scores (whole points, strictly
+    decreasing): the share of leads in each grade stays what the names promise, on the fitted model's scale."""
+    if not names:
+        return []
+    shares = TOP_SHARES_OF_FOUR if len(names) == 4 else [i / len(names) for i in range(1, len(names))]
+    floors: list[int] = []
+    for share in shares:
+        floor = math.ceil(float(np.quantile(np.array(scores, dtype=np.float64), 1 - share)))
+        floors.append(floor if not floors else min(floor, floors[-1] - 1))
+    return [{"name": name, "min": floor} for name, floor in zip(names, floors, strict=False)] + [{"name": names[-1]}]
 
 
 def _leave(value: float | None) -> dict[str, float]:
@@ -147,7 +178,7 @@ def _change_note(base: ModelSpec, options: FitOptions, training: Cohort, slices:
     note = (
         f"Fitted from {base.id} v{base.version} on {len(training.observations)} leads"
         f" {_slice(options.first_seen_from_ms, options.first_seen_until_ms)} ({training.conversions} converted within"
-        f" {format_duration(options.window_ms)}); L2 logistic regression C={options.c:g}, PDO {options.pdo:g}."
+        f" {format_duration(options.window_ms)}); L2 logistic regression C={options.c or 1.0:g}, PDO {options.pdo:g}."
     )
     for figures in slices:
         if figures.name in ("hold-out", "test") and figures.auc:
@@ -169,25 +200,39 @@ def _header(
     slices: Sequence[SliceFigures],
 ) -> list[str]:
     lines = [
-        f"Fitted by `leadscore fit` from {base.id} v{base.version}: L2 logistic regression (C={options.c:g}) on each",
-        "rule's value at the lead's moment (a decayed count of its events, or 1 when a profile matches), then",
-        f"points = round(coefficient x {options.pdo:g} / ln 2): every {options.pdo:g} points double the odds.",
+        f"Fitted by `leadscore fit` from {base.id} v{base.version}: L2 logistic regression (C={options.c or 1.0:g}, on",
+        "standardised values) on each rule's value at the lead's moment (a decayed count of its events, or 1 when",
+        f"a profile matches), then points = round(coefficient x {options.pdo:g} / ln 2): every {options.pdo:g} points",
+        "double the odds.",
         "A rule adds its points times its value; there are no floors or ceilings, so the score stays linear.",
         f"Regression intercept (log-odds at score 0): {regression.intercept:+.4f}.",
     ]
     if scored is not None and calibrated is not None:
         a, b = calibrated
-        lines.append(f"Calibration (training slice): P(convert) = 1 / (1 + exp(-({a:+.4f} + {b:.5f} x score))).")
+        lines.append(f"Calibration (training slice): P(convert) = 1 / (1 + exp(-({a:+.4f} + {b:.5f} x score))),")
+        lines.append("as `calibration` below (evaluate checks it on later leads; delete it when you change points).")
         lines += [f"  score {s:>4}: {100 / (1 + math.exp(-(a + b * s))):5.1f}%" for s in _score_marks(scored[0])]
-    lines.append("ROC AUC          leads  converted   base  fitted  regression")
-    for figures in slices:
-        auc = figures.auc
-        lines.append(
-            f"  {figures.name:<12} {figures.leads:>6} {figures.conversions:>10}  {_auc_text(auc.get('base')):>5}"
-            f"  {_auc_text(auc.get('fitted')):>6}  {_auc_text(auc.get('regression')):>10}"
-        )
+    lines += figures_table(slices)
     lines.append("Edit freely: this is an ordinary model file (check it with `leadscore validate-model`).")
     return lines
+
+
+def figures_table(slices: Sequence[SliceFigures]) -> list[str]:
+    """ROC AUC and Brier score per slice and scorer; regression and boosting are references on the same features
+    (``scoring.fitting.references``)."""
+    lines = [
+        "ROC AUC / Brier   leads  conv.  base            fitted          regression      boosting",
+    ]
+    for figures in slices:
+        cells = []
+        for name in ("base", "fitted", "regression", "boosting"):
+            cells.append(f"{_auc_text(figures.auc.get(name)):>5} / {_brier_text(figures.brier.get(name))}")
+        lines.append(f"  {figures.name:<12} {figures.leads:>6} {figures.conversions:>6}  " + "  ".join(cells))
+    return lines
+
+
+def _brier_text(value: float | None) -> str:
+    return "n/a   " if value is None else f"{value:.4f}"
 
 
 def _score_marks(scores: Sequence[float]) -> list[int]:
@@ -203,7 +248,23 @@ def _rule_note(rule: FittedRule, training: Cohort) -> str:
     note += f", {_rate(stats.converted, stats.leads)} converted (all {100 * overall:.1f}%)"
     if stats.held_leads or stats.held_converted:
         note += f"; hold-out {stats.held_leads} leads, {_rate(stats.held_converted, stats.held_leads)} converted"
+    if conditional_effect(rule, overall):
+        direction = "less" if rule.points > 0 else "more"
+        note += (
+            f". Conditional effect: these leads convert {direction} often than the rest, but compared with leads"
+            " that match the same other rules they convert " + ("more" if rule.points > 0 else "less") + " often"
+        )
     return note
+
+
+def conditional_effect(rule: FittedRule, overall_rate: float) -> bool:
+    """Whether the rule's points have the opposite sign of its raw effect (its leads' conversion rate against
+    everyone's): its points then only make sense together with the other rules."""
+    stats = rule.stats
+    if stats.leads == 0 or rule.points == 0:
+        return False
+    raw = stats.converted / stats.leads - overall_rate
+    return raw != 0 and (raw > 0) != (rule.points > 0)
 
 
 def _rate(converted: int, leads: int) -> str:

@@ -3,7 +3,9 @@
 Each candidate rule is valued, worth 1 point, by the real engine at each lead's moment (a decayed count of the
 events it counts, or 0/1 for a fit rule): that value times the rule's points is exactly what the rule adds to the
 score in the written model, which has no floors or ceilings. A logistic regression on these values gives a
-coefficient per rule; the scorecard rule "points to double the odds" (PDO) turns it into whole points:
+coefficient per rule (fitted on standardised values, so that lbfgs converges, with its L2 strength chosen by
+cross-validation unless given, and mapped back per raw unit); the scorecard rule "points to double the odds" (PDO)
+turns it into whole points:
 ``points = round(coef * PDO / ln 2)``. The score then is the log-odds of converting in PDO/ln 2 units (plus a
 constant, the intercept, which the written model keeps in a comment).
 """
@@ -11,12 +13,16 @@ constant, the intercept, which the written model keeps in a comment).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.linear_model import LogisticRegression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
 
 from scoring.engine import Engine
 from scoring.errors import LeadscoreError
@@ -31,6 +37,9 @@ from scoring.state import LeadState
 Progress = Callable[[int], None]  # called with the number of leads just replayed
 OUTSIDE_SEGMENT = "outside the base model's segment"
 MAX_ITERATIONS = 5000
+#: The inverse L2 strengths ``fit`` chooses among by cross-validation when ``--c`` is not given, and the folds.
+C_GRID = tuple(float(c) for c in np.logspace(-2, 2, 9))
+FOLDS = 5
 
 
 class FitError(LeadscoreError):
@@ -115,13 +124,54 @@ class Regression:
 
 
 def logistic_regression(x: NDArray[np.float64], y: NDArray[np.int_], c: float = 1.0) -> Regression:
-    """L2-regularised logistic regression (lbfgs) on the raw feature values, so that coefficients are per unit
-    of a rule's value (one event, or holding the attribute)."""
+    """L2-regularised logistic regression (lbfgs) on standardised features (so that the solver converges and the
+    penalty weighs every rule alike, whatever its scale), with the coefficients mapped back to the raw values: per
+    unit of a rule's value (one event, or holding the attribute). Not converging is a :class:`FitError`."""
     if len(set(y.tolist())) < 2:
         raise FitError("the learning slice needs converted and not converted leads to learn from")
+    scaler = StandardScaler().fit(x)
     model = LogisticRegression(C=c, solver="lbfgs", max_iter=MAX_ITERATIONS)
-    model.fit(x, y)
-    return Regression(float(model.intercept_[0]), tuple(float(v) for v in model.coef_[0]))
+    converged(lambda: model.fit(scaler.transform(x), y), "the logistic regression")
+    scale = np.asarray(scaler.scale_, dtype=np.float64)
+    mean = np.asarray(scaler.mean_, dtype=np.float64)
+    coefficients = np.asarray(model.coef_[0], dtype=np.float64) / scale
+    intercept = float(model.intercept_[0]) - float(coefficients @ mean)
+    return Regression(intercept, tuple(float(v) for v in coefficients))
+
+
+def choose_c(x: NDArray[np.float64], y: NDArray[np.int_]) -> float:
+    """The C of :data:`C_GRID` with the best cross-validated log-loss on standardised features (stratified folds,
+    fixed seed), so that the regularisation suits the slice: strong for a few leads, weak for many."""
+    if len(set(y.tolist())) < 2:
+        raise FitError("the learning slice needs converted and not converted leads to learn from")
+    folds = StratifiedKFold(n_splits=min(FOLDS, int(min(np.bincount(y)))), shuffle=True, random_state=0)
+    if folds.n_splits < 2:
+        return 1.0
+    search = LogisticRegressionCV(
+        Cs=list(C_GRID),
+        cv=folds,
+        scoring="neg_log_loss",
+        max_iter=MAX_ITERATIONS,
+        l1_ratios=(0.0,),
+        refit=False,
+        use_legacy_attributes=False,
+    )
+    converged(lambda: search.fit(StandardScaler().fit_transform(x), y), "choosing --c by cross-validation")
+    return float(search.C_)
+
+
+def converged(fit: Callable[[], object], what: str) -> None:
+    """Run ``fit``; a scikit-learn ``ConvergenceWarning`` becomes a :class:`FitError` (an unconverged model's
+    figures would be reported as if they were the model's)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        try:
+            fit()
+        except ConvergenceWarning as exc:
+            raise FitError(
+                f"{what} did not converge ({exc}): give a smaller --l2-c (stronger regularisation), or remove"
+                " near-identical rules from the base model"
+            ) from None
 
 
 def points_for(coefficient: float, pdo: float) -> int:

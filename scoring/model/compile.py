@@ -66,6 +66,15 @@ class Grade:
     min: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class CalibrationLine:
+    """The model file's ``calibration``: score to probability, learnt on ``learnt_on`` (see ``CalibrationSpec``)."""
+
+    intercept: float
+    slope: float
+    learnt_on: str = ""
+
+
 @dataclass(frozen=True)
 class ScoringModel:
     id: str
@@ -84,6 +93,7 @@ class ScoringModel:
     author: str = ""
     reason: str = ""
     content_sha256: str = ""  # of the file it was loaded from (empty when parsed from data)
+    calibration: CalibrationLine | None = None  # the engine never reads it; evaluation does
     _by_event: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -159,6 +169,9 @@ def compile_model(spec: ModelSpec, source: str) -> ScoringModel:
         description=spec.description,
         author=spec.author,
         reason=spec.reason,
+        calibration=None
+        if spec.calibration is None
+        else CalibrationLine(spec.calibration.intercept, spec.calibration.slope, spec.calibration.learnt_on),
     )
 
 

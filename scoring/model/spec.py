@@ -81,6 +81,16 @@ class GradeSpec(_Spec):
     min: Number | None = None
 
 
+class CalibrationSpec(_Spec):
+    """A logistic line from score to probability, ``p = 1 / (1 + exp(-(intercept + slope * score)))``, learnt on
+    the leads named by ``learnt_on`` (``leadscore fit`` writes it; ``leadscore evaluate`` checks it on the leads it
+    judges). Delete it when you change points: it belongs to the points it was learnt for."""
+
+    intercept: Number
+    slope: Number
+    learnt_on: str = ""
+
+
 class WeightsSpec(_Spec):
     engagement: Number = Field(1.0, ge=0)
     fit: Number = Field(1.0, ge=0)
@@ -111,6 +121,7 @@ class ModelSpec(_Spec):
     lateness: Duration = 7 * 86_400_000
     rules: list[RuleSpec] = Field(min_length=1)
     levels: list[LevelSpec] = Field(default_factory=list)
+    calibration: CalibrationSpec | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:

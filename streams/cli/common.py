@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from scoring import LeadscoreError
+from scoring.conversions import Outcome
 from scoring.durations import parse_duration
 from streams.settings import Settings, load_settings
 
@@ -46,6 +47,15 @@ def duration_option(option: str, text: str, zero: bool = False) -> int:
     if ms <= 0:
         raise OptionError(f"{option} {text!r}: give a positive duration such as 165d")
     return ms
+
+
+def outcome_option(names: list[str] | None) -> frozenset[Outcome]:
+    """The outcomes of ``--outcome`` (default WON), by name in any case."""
+    try:
+        return frozenset(Outcome(name.strip().upper()) for name in names or ["WON"])
+    except ValueError:
+        known = ", ".join(o.value for o in Outcome)
+        raise OptionError(f"--outcome {', '.join(names or [])!r}: expected one of {known}") from None
 
 
 def millis(value: datetime | None) -> int | None:

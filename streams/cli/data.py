@@ -24,6 +24,9 @@ data_app = typer.Typer(help="Public lead data: adapters to JSON lines, and repla
 OLIST_DIR = Path(streams.__file__).resolve().parent.parent / "data" / "olist"
 OLIST_MQLS = OLIST_DIR / "olist_marketing_qualified_leads_dataset.csv.gz"
 OLIST_DEALS = OLIST_DIR / "olist_closed_deals_dataset.csv.gz"
+#: The vendored UCI bank marketing table (a verbatim copy, see data/bank/SOURCES.md).
+BANK_DIR = OLIST_DIR.parent / "bank"
+BANK_FULL = BANK_DIR / "bank-additional-full.csv.gz"
 
 Out = Annotated[
     Path, typer.Option("--out", "-o", help="Directory for events.jsonl, profiles.jsonl, conversions.jsonl.")
@@ -64,11 +67,12 @@ def olist(
 
 @data_app.command()
 def bank(
-    path: Annotated[Path, typer.Argument(help="bank-additional-full.csv (';'-separated, or .csv.gz).")],
     out: Out,
+    path: Annotated[Path, typer.Argument(help="bank-additional-full.csv (';'-separated, or .csv.gz).")] = BANK_FULL,
 ) -> None:
     """UCI bank marketing: a profile, a campaign_call event and (y = yes) a WON conversion per contact; dates
-    rebuilt from month and weekday (May 2008 .. Nov 2010). The call duration is never used: it leaks the label."""
+    rebuilt from month and weekday (May 2008 .. Nov 2010). The call duration is never used: it leaks the label.
+    Defaults to the copy vendored in data/bank/."""
     from streams.datasets.bank import read_bank
 
     try:

@@ -13,41 +13,48 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from scoring import LeadscoreError, ScoringModel, load_models
-from scoring.conversions import Outcome
 from scoring.evaluation.cohort import CohortSpec
 from streams.analysis.evaluate.runner import EvaluationRun, evaluate_history
 from streams.analysis.history import History
 from streams.cli.common import date_option as _time_ms
-from streams.cli.common import duration_option, err
+from streams.cli.common import duration_option, err, outcome_option
 from streams.cli.common import fail as _fail
+from streams.cli.options import (
+    Conversions,
+    DataEnd,
+    Events,
+    FirstSeenFrom,
+    FirstSeenUntil,
+    InputBootstrap,
+    Models,
+    ObserveAfter,
+    Outcomes,
+    Profiles,
+    SkipInvalid,
+    Window,
+)
 from streams.errors import EvaluateInputError, require_analysis
 
 
 def evaluate(
-    model: Annotated[list[Path], typer.Option("--model", "-m", help="Model YAML file (repeat for several).")],
-    window: Annotated[str, typer.Option(help="A lead converted when it did so within this time after its moment.")],
-    events: Annotated[Path | None, typer.Option("--events", "-e", help="LeadEvent JSON lines.")] = None,
-    profiles: Annotated[Path | None, typer.Option("--profiles", "-p", help="LeadProfile JSON lines.")] = None,
-    conversions: Annotated[Path | None, typer.Option("--conversions", "-c", help="Conversion JSON lines.")] = None,
-    bootstrap: Annotated[
-        str | None, typer.Option("--bootstrap", "-b", help="Read the input topics of this Kafka cluster instead.")
-    ] = None,
-    observe_after: Annotated[str, typer.Option(help="Score each lead this long after it was first seen.")] = "0d",
-    outcome: Annotated[
-        list[str] | None, typer.Option(help="Outcomes that count as converted (repeat; default WON).")
-    ] = None,
-    first_seen_from: Annotated[str | None, typer.Option(help="Only leads first seen on or after (UTC date).")] = None,
-    first_seen_until: Annotated[str | None, typer.Option(help="Only leads first seen before (UTC date).")] = None,
-    data_end: Annotated[
-        str | None, typer.Option(help="The data is complete up to here (default: the latest time in it).")
-    ] = None,
+    model: Models,
+    window: Window,
+    events: Events = None,
+    profiles: Profiles = None,
+    conversions: Conversions = None,
+    bootstrap: InputBootstrap = None,
+    observe_after: ObserveAfter = "0d",
+    outcome: Outcomes = None,
+    first_seen_from: FirstSeenFrom = None,
+    first_seen_until: FirstSeenUntil = None,
+    data_end: DataEnd = None,
     target_capture: Annotated[
         float | None,
         typer.Option(help="Suggest the highest threshold capturing this share of conversions (default: Youden's J)."),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write the report as one HTML file here.")] = None,
-    skip_invalid: Annotated[bool, typer.Option(help="Count and skip invalid lines instead of stopping.")] = False,
+    skip_invalid: SkipInvalid = False,
     follow: Annotated[
         float | None,
         typer.Option(min=0.1, help="Re-read the topics and re-evaluate every SECONDS (needs --bootstrap)."),
@@ -59,7 +66,6 @@ def evaluate(
 ) -> None:
     """Evaluate models against conversions: ROC AUC, conversion rate and lift per score decile and per level,
     calibration, and a suggested MQL threshold with its trade-off (leads passed vs conversions captured).
-
     Every lead is scored OBSERVE_AFTER after it was first seen, with what was known then, and counts as converted
     when an outcome of --outcome followed within --window. Leads whose window is not over by the end of the data
     are left out (and counted). Give --events and --conversions files (as `leadscore generate` writes), or
@@ -70,7 +76,7 @@ def evaluate(
         spec = CohortSpec(
             window_ms=duration_option("--window", window),
             observe_after_ms=duration_option("--observe-after", observe_after, zero=True),
-            outcomes=frozenset(_outcome(name) for name in outcome or ["WON"]),
+            outcomes=outcome_option(outcome),
             first_seen_from_ms=_time_ms("--first-seen-from", first_seen_from),
             first_seen_until_ms=_time_ms("--first-seen-until", first_seen_until),
             data_end_ms=_time_ms("--data-end", data_end),
@@ -203,11 +209,5 @@ def print_summary(run: EvaluationRun, title: str = "evaluation") -> None:
         out.print(f"{count} leads excluded: {reason}", highlight=False)
     if run.skipped_records:
         out.print(f"skipped {run.skipped_records} invalid records", highlight=False)
-
-
-def _outcome(name: str) -> Outcome:
-    try:
-        return Outcome(name.strip().upper())
-    except ValueError:
-        known = ", ".join(o.value for o in Outcome)
-        raise EvaluateInputError(f"--outcome {name!r}: expected one of {known}") from None
+    for warning in run.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)

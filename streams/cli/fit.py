@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,9 +12,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from scoring import LeadscoreError
-from streams.cli.common import duration_option, err
+from streams.cli.common import date_option, duration_option, err, outcome_option
 from streams.cli.common import fail as _fail
-from streams.cli.common import millis as _millis
+from streams.cli.options import (
+    Conversions,
+    DataEnd,
+    Events,
+    FirstSeenFrom,
+    FirstSeenUntil,
+    InputBootstrap,
+    ObserveAfter,
+    Outcomes,
+    Profiles,
+    SkipInvalid,
+    Window,
+)
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
@@ -46,42 +57,64 @@ class _Bar:
 
 
 _DAY = "(UTC date or time, e.g. 2018-01-01)"
-TrainFrom = Annotated[datetime | None, typer.Option(help=f"Training slice: leads first seen from {_DAY}.")]
-TrainUntil = Annotated[datetime | None, typer.Option(help=f"Training slice: leads first seen before {_DAY}.")]
-TestFrom = Annotated[datetime | None, typer.Option(help=f"Also test on leads first seen from {_DAY}.")]
-TestUntil = Annotated[datetime | None, typer.Option(help=f"Test slice: leads first seen before {_DAY}.")]
+TestFrom = Annotated[
+    str | None, typer.Option("--test-from", metavar="DATE", help=f"Also test on leads first seen from {_DAY}.")
+]
+TestUntil = Annotated[
+    str | None, typer.Option("--test-until", metavar="DATE", help=f"Test slice: leads first seen before {_DAY}.")
+]
 
 
 def fit(
-    base_model: Annotated[Path, typer.Option("--base-model", help="Model to start from: its rules are candidates.")],
-    events: Annotated[Path | None, typer.Option("--events", "-e", help="LeadEvent JSON lines.")] = None,
-    profiles: Annotated[Path | None, typer.Option("--profiles", "-p", help="LeadProfile JSON lines.")] = None,
-    conversions: Annotated[Path | None, typer.Option("--conversions", help="Conversion JSON lines.")] = None,
-    bootstrap: Annotated[
-        str | None, typer.Option("--bootstrap", "-b", help="Read the input topics from this broker instead of files.")
+    base_model: Annotated[
+        Path, typer.Option("--base-model", metavar="FILE", help="Model to start from: its rules are candidates.")
+    ],
+    window: Window,
+    events: Events = None,
+    profiles: Profiles = None,
+    conversions: Conversions = None,
+    bootstrap: InputBootstrap = None,
+    observe_after: ObserveAfter = "0d",
+    outcome: Outcomes = None,
+    first_seen_from: FirstSeenFrom = None,
+    first_seen_until: FirstSeenUntil = None,
+    data_end: DataEnd = None,
+    test_from: TestFrom = None,
+    test_until: TestUntil = None,
+    holdout: Annotated[
+        float, typer.Option(min=0.0, max=0.9, metavar="SHARE", help="Latest share of the slice held out.")
+    ] = 0.25,
+    pdo: Annotated[float, typer.Option(min=0.1, metavar="POINTS", help="Points to double the odds.")] = 10.0,
+    l2_c: Annotated[
+        float | None,
+        typer.Option(
+            "--l2-c", min=1e-6, metavar="C", help="Inverse L2 strength (scikit-learn's C); default: cross-validated."
+        ),
     ] = None,
-    window: Annotated[str, typer.Option(help="A lead converted if it won within this after it was scored.")] = "165d",
-    observe_after: Annotated[str, typer.Option(help="Score each lead this long after it was first seen.")] = "0d",
-    first_seen_from: TrainFrom = None,
-    first_seen_until: TrainUntil = None,
-    holdout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Latest share of the slice held out.")] = 0.25,
-    pdo: Annotated[float, typer.Option(min=0.1, help="Points to double the odds of converting.")] = 10.0,
-    c: Annotated[float, typer.Option("--c", min=1e-6, help="Inverse L2 regularisation (sklearn's C).")] = 1.0,
-    min_support: Annotated[int, typer.Option(min=1, help="Leads a generated rule must apply to.")] = 30,
-    model_id: Annotated[str | None, typer.Option("--id", help="Id of the new model (default: base id-fitted).")] = None,
-    author: Annotated[str, typer.Option(help="Author written into the model.")] = "leadscore fit",
-    keep_levels: Annotated[bool, typer.Option(help="Keep the base model's levels instead of a suggested MQL.")] = False,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the fitted model YAML.")] = Path(
-        "fitted.yaml"
-    ),
-    report: Annotated[Path | None, typer.Option(help="Also write the figures as JSON here.")] = None,
-    test_first_seen_from: TestFrom = None,
-    test_first_seen_until: TestUntil = None,
-    skip_invalid: Annotated[bool, typer.Option(help="Count and skip invalid input lines.")] = False,
+    min_support: Annotated[
+        int, typer.Option(min=1, metavar="LEADS", help="Leads a rule must set apart to be learnt from.")
+    ] = 30,
+    model_id: Annotated[
+        str | None, typer.Option("--id", metavar="ID", help="Id of the new model (default: base id-fitted).")
+    ] = None,
+    author: Annotated[str, typer.Option(metavar="NAME", help="Author written into the model.")] = "leadscore fit",
+    keep_levels: Annotated[
+        bool, typer.Option("--keep-levels", help="Keep the base model's levels instead of a suggested MQL.")
+    ] = False,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", metavar="FILE", help="Where to write the fitted model YAML.")
+    ] = Path("fitted.yaml"),
+    report: Annotated[
+        Path | None, typer.Option("--report", metavar="FILE", help="Also write the figures as JSON here.")
+    ] = None,
+    skip_invalid: SkipInvalid = False,
 ) -> None:
-    """Learn integer points from history (L2 logistic regression on each rule's decayed value, points to double the
-    odds) and write a readable model file, with the hold-out (and optional test-slice) AUC of the old and new model.
-    Training slice: leads first seen in [--first-seen-from, --first-seen-until)."""
+    """Learn integer points from history and write a readable model file. An L2 logistic regression on each
+    candidate rule's decayed value at the lead's moment gives points (PDO points double the odds). Training
+    slice: leads first seen in [--first-seen-from, --first-seen-until); its latest --holdout is held out;
+    --test-from/--test-until give a later test slice. Each slice reports ROC AUC and Brier score of the base
+    model, the fitted points and two references on the same features (plain logistic regression, gradient
+    boosting)."""
     import yaml
 
     from streams.errors import require_analysis
@@ -97,17 +130,19 @@ def fit(
         options = FitOptions(
             window_ms=duration_option("--window", window),
             observe_after_ms=duration_option("--observe-after", observe_after, zero=True),
-            first_seen_from_ms=_millis(first_seen_from),
-            first_seen_until_ms=_millis(first_seen_until),
+            outcomes=outcome_option(outcome),
+            first_seen_from_ms=date_option("--first-seen-from", first_seen_from),
+            first_seen_until_ms=date_option("--first-seen-until", first_seen_until),
             holdout=holdout,
             pdo=pdo,
-            c=c,
+            c=l2_c,
             min_support=min_support,
             model_id=model_id,
             author=author,
             keep_levels=keep_levels,
-            test_from_ms=_millis(test_first_seen_from),
-            test_until_ms=_millis(test_first_seen_until),
+            test_from_ms=date_option("--test-from", test_from),
+            test_until_ms=date_option("--test-until", test_until),
+            data_end_ms=date_option("--data-end", data_end),
         )
         history = _history(events, profiles, conversions, bootstrap, skip_invalid)
         with Progress(*_COLUMNS, console=err, transient=True, disable=not err.is_terminal) as progress:
@@ -160,13 +195,15 @@ def _report(result: FitResult, out: Path) -> dict[str, object]:
             for rule in result.rules
         ],
         "zero_points": result.zero_rules,
-        "unused": result.unused,
+        "dropped": result.unused,
+        "warnings": result.warnings,
         "excluded": result.excluded,
         "intercept": result.intercept,
         "calibration": None if result.calibration is None else dict(zip("ab", result.calibration, strict=True)),
         "mql_threshold": result.threshold,
         "slices": [
-            {"name": s.name, "leads": s.leads, "conversions": s.conversions, "auc": s.auc} for s in result.slices
+            {"name": s.name, "leads": s.leads, "conversions": s.conversions, "auc": s.auc, "brier": s.brier}
+            for s in result.slices
         ],
     }
 
@@ -193,18 +230,30 @@ def _summary(result: FitResult, out: Path, skipped: int) -> None:
             f"{stats.leads} ({stats.converted})",
         )
     console.print(rules)
-    aucs = Table(title="ROC AUC", title_justify="left")
-    for name in ("slice", "leads", "converted", "base", "fitted", "regression"):
-        aucs.add_column(name, justify="left" if name == "slice" else "right")
-    for figures in result.slices:
-        values = [figures.auc.get(key) for key in ("base", "fitted", "regression")]
-        texts = ["n/a" if v is None else f"{v:.3f}" for v in values]
-        aucs.add_row(figures.name, str(figures.leads), str(figures.conversions), *texts)
-    console.print(aucs)
+    console.print(_figures(result))
     note = f"wrote {out}: {len(result.rules)} rules of {result.candidates} candidates"
-    note += f" ({len(result.zero_rules)} rounded to 0 points, {len(result.unused)} constant or repeated)"
+    note += f" ({len(result.zero_rules)} rounded to 0 points, {len(result.unused)} dropped: see --report)"
     if result.threshold is not None:
         note += f"; MQL at {result.threshold}"
     if skipped:
         note += f"; skipped {skipped} invalid input lines"
     err.print(note, highlight=False, soft_wrap=True)
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+
+
+def _figures(result: FitResult) -> Table:
+    """ROC AUC and Brier score per slice: base model, fitted points, and the references on the same features."""
+    table = Table(title="ROC AUC / Brier score (regression, boosting: references)", title_justify="left")
+    for name in ("slice", "leads", "conv.", "base", "fitted", "regression", "boosting"):
+        table.add_column(name, justify="left" if name == "slice" else "right")
+    for figures in result.slices:
+        cells = []
+        for scorer in ("base", "fitted", "regression", "boosting"):
+            cells.append(f"{_number(figures.auc.get(scorer))} / {_number(figures.brier.get(scorer), 4)}")
+        table.add_row(figures.name, str(figures.leads), str(figures.conversions), *cells)
+    return table
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"

@@ -15,12 +15,13 @@ from rich.progress import track
 from scoring import LeadscoreError, load_model
 from streams.cli.audit import diff as models_diff
 from streams.cli.audit import history as models_history
-from streams.cli.common import Bootstrap, err, settings_from_options
+from streams.cli.common import Bootstrap, date_option, err, settings_from_options
 from streams.cli.common import fail as _fail
 from streams.cli.data import data_app
 from streams.cli.evaluate import evaluate
 from streams.cli.fit import fit
 from streams.cli.models import models_app
+from streams.cli.options import At, Models, Profiles, SkipInvalid
 
 if TYPE_CHECKING:
     from scoring import LeadEvent
@@ -74,14 +75,14 @@ def validate_model(paths: Annotated[list[Path], typer.Argument(help="Model YAML 
 
 @app.command()
 def score(
-    model: Annotated[list[Path], typer.Option("--model", "-m", help="Model YAML file (repeat for several).")],
-    events: Annotated[Path, typer.Option("--events", "-e", help="LeadEvent JSON lines (as `generate` writes).")],
-    profiles: Annotated[Path | None, typer.Option("--profiles", "-p", help="LeadProfile JSON lines.")] = None,
-    at: Annotated[
-        datetime | None, typer.Option(help="Score as of this time (UTC); default: the latest time in the input.")
-    ] = None,
+    model: Models,
+    events: Annotated[
+        Path, typer.Option("--events", "-e", metavar="FILE", help="LeadEvent JSON lines (as `generate` writes).")
+    ],
+    profiles: Profiles = None,
+    at: At = None,
     top: Annotated[int, typer.Option(min=0, help="Top contributors to list per lead.")] = 5,
-    skip_invalid: Annotated[bool, typer.Option(help="Count and skip invalid lines instead of stopping.")] = False,
+    skip_invalid: SkipInvalid = False,
 ) -> None:
     """Score a file of events offline (same engine, no broker): final scores, levels and top contributors per
     lead as JSON lines. Try a model on history before you deploy it."""
@@ -103,7 +104,7 @@ def score(
         if err.is_terminal:
             event_rows = track(event_rows, description="scoring", console=err, total=None)
         score_history(engine, event_rows, profile_rows, run, skip_invalid)
-        at_ms = int(at.replace(tzinfo=at.tzinfo or UTC).timestamp() * 1000) if at else None
+        at_ms = date_option("--at", at)
         out = sys.stdout
         for row in result_rows(engine, run, at_ms, top):
             out.write(json.dumps(row, separators=(",", ":")) + "\n")

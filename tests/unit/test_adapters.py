@@ -13,7 +13,7 @@ import pytest
 
 from scoring.conversions import Outcome
 from scoring.durations import parse_duration
-from streams.cli.data import OLIST_DEALS, OLIST_DIR, OLIST_MQLS
+from streams.cli.data import BANK_DIR, BANK_FULL, OLIST_DEALS, OLIST_DIR, OLIST_MQLS
 from streams.datasets.adapter import AdapterInputError, AdapterOutput, utc_ms, write_output
 from streams.datasets.bank import PROFILE_COLUMNS, read_bank, reconstruct_dates
 from streams.datasets.olist import DATA_END_MS, read_olist
@@ -42,6 +42,13 @@ def test_vendored_olist_files_are_the_verbatim_published_bytes() -> None:
     assert set(listed) == {OLIST_MQLS.name[:-3], OLIST_DEALS.name[:-3]}
     for path in (OLIST_MQLS, OLIST_DEALS):
         assert hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest() == listed[path.name[:-3]]
+
+
+def test_vendored_bank_file_is_the_verbatim_published_bytes_and_the_excerpt_its_start() -> None:
+    listed = dict(re.findall(r"\| (\S+\.csv)\.gz \|.*\| ([0-9a-f]{64}) \|", (BANK_DIR / "SOURCES.md").read_text()))
+    full = gzip.decompress(BANK_FULL.read_bytes())
+    assert listed == {BANK_FULL.name[:-3]: hashlib.sha256(full).hexdigest()}
+    assert full.startswith(gzip.decompress(BANK_EXCERPT.read_bytes()))
 
 
 def test_olist_one_form_fill_per_mql_and_one_won_per_deal(olist: AdapterOutput) -> None:

@@ -173,3 +173,22 @@ def test_bad_input_is_a_one_line_error(tmp_path: Path, history: dict[str, bool],
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
     assert "Traceback" not in result.output
+
+
+def test_scoring_leads_before_most_of_their_behaviour_is_warned_about(tmp_path: Path, history: dict[str, bool]) -> None:
+    events = tmp_path / "events.jsonl"
+    rows = [json.loads(line) for line in events.read_text().splitlines()]
+    later = [
+        {**row, "event_id": f"{row['event_id']}-{n}", "occurred_at": row["occurred_at"] + n * DAY}
+        for row in rows
+        for n in (2, 3)
+    ]
+    events.write_text("".join(json.dumps(row) + "\n" for row in rows + later))
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(app, [*base_args(tmp_path), "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.output and "--observe-after 0d" in result.output
+    (warning,) = json.loads(report.read_text())["cohort"]["warnings"]
+    assert warning.startswith("67% of the observed leads' events happen after the moment they are scored")
+    quiet = CliRunner().invoke(app, [*base_args(tmp_path), "--observe-after", "4d"])
+    assert quiet.exit_code == 0 and "warning:" not in quiet.output

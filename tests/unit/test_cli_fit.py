@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+import typer
 import yaml
 from typer.testing import CliRunner
 
@@ -58,7 +60,7 @@ def _args(files: tuple[Path, Path, Path, Path], out: Path, *extra: str) -> list[
 
 def test_fit_writes_a_valid_model_and_a_report(files: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:
     out, report = tmp_path / "fitted.yaml", tmp_path / "fit.json"
-    extra = ["--first-seen-until", "2026-03-15", "--test-first-seen-from", "2026-03-15", "--report", str(report)]
+    extra = ["--first-seen-until", "2026-03-15", "--test-from", "2026-03-15", "--report", str(report)]
     result = CliRunner().invoke(app, _args(files, out, *extra))
     assert result.exit_code == 0, result.output
     model = load_model(out)
@@ -66,9 +68,10 @@ def test_fit_writes_a_valid_model_and_a_report(files: tuple[Path, Path, Path, Pa
     figures = json.loads(report.read_text(encoding="utf-8"))
     assert [s["name"] for s in figures["slices"]] == ["training", "hold-out", "test"]
     test = figures["slices"][2]
-    assert test["leads"] > 0 and set(test["auc"]) == {"base", "fitted", "regression"}
+    assert test["leads"] > 0 and set(test["auc"]) == {"base", "fitted", "regression", "boosting"}
+    assert set(test["brier"]) == {"base", "fitted", "regression", "boosting"}
     assert [r["id"] for r in figures["rules"]] == [r.id for r in model.rules]
-    assert "ROC AUC" in result.stdout and "demo-request" in result.stdout
+    assert "ROC AUC" in result.stdout and "demo-request" in result.stdout and "warning:" not in result.output
     validated = CliRunner().invoke(app, ["validate-model", str(out)])
     assert validated.exit_code == 0 and "small-fitted v1" in validated.output
     assert yaml.safe_load(out.read_text(encoding="utf-8"))["author"] == "leadscore fit"
@@ -113,7 +116,60 @@ def test_without_the_analysis_extra_fit_says_what_to_install(monkeypatch, tmp_pa
     from streams.cli.main import app
 
     monkeypatch.setitem(sys.modules, "sklearn", None)  # as in the worker image, which leaves the extra out
-    result = CliRunner().invoke(app, ["fit", "--base-model", "x.yaml", "--out", str(tmp_path / "f.yaml")])
+    result = CliRunner().invoke(app, ["fit", "--base-model", "x.yaml", "-w", "30d", "--out", str(tmp_path / "f.yaml")])
     assert result.exit_code == 2
     assert "leadscore fit needs sklearn: install leadscore with its 'analysis' extra" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["fit", "evaluate", "score"])
+def test_help_keeps_every_option_name_whole_at_80_columns(command: str) -> None:
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    for param in typer.main.get_group(app).commands[command].params:
+        for name in (*param.opts, *param.secondary_opts):
+            if name.startswith("--"):
+                assert re.search(rf"{re.escape(name)}\b(?!-)", result.output), f"{command} --help cuts {name}"
+
+
+def test_fit_evaluate_and_score_give_shared_options_the_same_names_short_forms_and_types() -> None:
+    commands = typer.main.get_group(app).commands
+    options = {
+        command: {param.name: param for param in commands[command].params if param.param_type_name == "option"}
+        for command in ("fit", "evaluate", "score")
+    }
+    shared = 0
+    for name in set(options["fit"]) | set(options["evaluate"]) | set(options["score"]):
+        having = [params[name] for params in options.values() if name in params]
+        if len(having) > 1:
+            shared += 1
+            assert len({tuple(p.opts) for p in having}) == 1, f"{name}: {[p.opts for p in having]}"
+            assert len({p.metavar for p in having}) == 1, f"{name}: {[p.metavar for p in having]}"
+    assert shared >= 11  # events, profiles, conversions, bootstrap, window, observe_after, outcome, dates, ...
+    dates = [p for params in options.values() for p in params.values() if p.metavar == "DATE"]
+    assert {p.name for p in dates} >= {"first_seen_from", "first_seen_until", "data_end", "at", "test_from"}
+
+
+def test_fit_takes_c_for_conversions_data_end_and_needs_a_window(
+    files: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    args = _args(files, tmp_path / "out.yaml", "--data-end", "2026-06-01", "--first-seen-until", "2026-03-01")
+    args[args.index("--conversions")] = "-c"
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    window = args.index("--window")
+    missing = CliRunner().invoke(app, args[:window] + args[window + 2 :])
+    assert missing.exit_code == 2 and "--window" in missing.output
+    bad = _args(files, tmp_path / "out.yaml", "--data-end", "June")
+    assert "--data-end 'June': expected a date" in _one_line_error(CliRunner().invoke(app, bad))
+
+
+def test_fit_warns_when_leads_are_scored_before_their_behaviour(
+    files: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    args = _args(files, tmp_path / "out.yaml")
+    args[args.index("--observe-after") + 1] = "0d"
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.output and "--observe-after 0d" in result.output  # 14d: no warning (first test)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from scoring.evaluation.calibration import fit_platt
+from scoring.evaluation.calibration import calibrate, fit_platt
 from scoring.evaluation.quality import NO_LEVEL, EvaluationError, by_level, deciles, evaluate, roc_auc
 from scoring.evaluation.ranking import rank_buckets
 from scoring.evaluation.thresholds import roc_curve, suggest_threshold, trade_off
@@ -113,6 +113,18 @@ def test_platt_fit_is_close_to_unregularised_logistic_regression() -> None:
     assert report.calibration.brier_score < report.calibration.brier_reference
     for bucket in report.calibration.buckets:  # a well specified mapping is calibrated bucket by bucket
         assert bucket.mean_predicted == pytest.approx(bucket.observed_rate, abs=0.08)
+
+
+def test_a_calibration_line_given_by_the_model_is_checked_not_refitted() -> None:
+    scores = [float(s) for s in range(20)]
+    labels = [s >= 12 for s in range(20)]
+    own = calibrate(scores, labels, (-5.0, 0.4, "300 training leads"))
+    assert (own.intercept, own.slope) == (-5.0, 0.4) and "learnt on 300 training leads" in own.method
+    expected = (
+        sum((1 / (1 + math.exp(-(-5.0 + 0.4 * s))) - float(y)) ** 2 for s, y in zip(scores, labels, strict=True)) / 20
+    )
+    assert own.brier_score == pytest.approx(expected)
+    assert own.brier_score > calibrate(scores, labels).brier_score  # in-sample fits these leads better
 
 
 def test_platt_fit_stays_finite_when_scores_separate_perfectly() -> None:

@@ -37,7 +37,7 @@ class EvaluationGauges:
         self.base_rate = Gauge("leadscore_eval_base_rate", "Conversion rate of the cohort", ["model"], registry=r)
         self.brier = Gauge(
             "leadscore_eval_brier_score",
-            "Brier score of the Platt-calibrated scores (in-sample)",
+            "Brier score of the calibrated scores (the model file's calibration line, else Platt in-sample)",
             ["model"],
             registry=r,
         )

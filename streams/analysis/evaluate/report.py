@@ -5,7 +5,7 @@ it has no leads)::
 
     {"format": "leadscore.evaluation/1",
      "cohort": {"window", "observe_after", "outcomes": [...], "first_seen_from", "first_seen_until", "data_end",
-                "leads", "conversions", "excluded": {reason: count}, "skipped_records"},
+                "leads", "conversions", "excluded": {reason: count}, "skipped_records", "warnings"},
      "models": [{"model_id", "model_version", "outside_segment", "leads", "conversions", "base_rate", "roc_auc",
                  "suggested_threshold": {"method" ("youden" | "target_capture"), "target_capture", "threshold",
                                          "share_passed", "share_captured", "youden_j", "rate_above", "rate_below"},
@@ -49,6 +49,7 @@ class CohortJson(TypedDict):
     conversions: int
     excluded: dict[str, int]
     skipped_records: int
+    warnings: list[str]
 
 
 class ModelJson(TypedDict):
@@ -97,6 +98,7 @@ def report_json(run: EvaluationRun) -> ReportJson:
             "conversions": run.conversions,
             "excluded": dict(run.excluded),
             "skipped_records": run.skipped_records,
+            "warnings": list(run.warnings),
         },
         "models": [_model_json(model) for model in run.models],
     }

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from scoring import Engine, ScoringModel
+from scoring.evaluation.advice import behaviour_after_moment
 from scoring.evaluation.cohort import Cohort, CohortSpec, Replay, build_cohort, snapshots_at
 from scoring.evaluation.quality import NO_LEVEL, EvaluationError, EvaluationReport, evaluate
 from streams.analysis.history import History
@@ -38,6 +39,7 @@ class EvaluationRun:
     excluded: dict[str, int]  # leads left out of the cohort, by reason
     skipped_records: int  # input records that did not decode or check (with --skip-invalid, or on topics)
     models: tuple[ModelEvaluation, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()  # what to know before trusting the figures (scoring.evaluation.advice)
 
 
 def evaluate_history(
@@ -79,7 +81,9 @@ def evaluate_history(
             labels.append(observation.converted)
             levels.append(next((name for name in reversed(ranked_levels) if name in snapshot.levels), NO_LEVEL))
         try:
-            report = evaluate(scores, labels, levels, [*reversed(ranked_levels), NO_LEVEL], target_capture)
+            line = model.calibration
+            own = None if line is None else (line.intercept, line.slope, line.learnt_on)
+            report = evaluate(scores, labels, levels, [*reversed(ranked_levels), NO_LEVEL], target_capture, own)
         except EvaluationError as exc:
             raise EvaluationError(f"model {model.id}: {exc}") from None
         evaluations.append(ModelEvaluation(model.id, model.version, outside, report))
@@ -91,6 +95,7 @@ def evaluate_history(
         dict(sorted(cohort.excluded.items())),
         len(history.skipped),
         tuple(evaluations),
+        tuple(behaviour_after_moment(history.events, moments, spec.observe_after_ms)),
     )
 
 
