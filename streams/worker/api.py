@@ -24,6 +24,7 @@ from streams.kafka.codec import snapshot_to_record
 from streams.kafka.partitioner import lead_partition
 from streams.settings import Settings
 from streams.worker.metrics import Metrics
+from streams.worker.monitor import cache_monitor_labels
 from streams.worker.stored import as_json, decode_stored
 from streams.worker.table import LeadTable, table_recovery
 
@@ -115,6 +116,7 @@ def register_metrics(app: AppT, metrics: Metrics) -> None:
     from the worker's one registry."""
     metrics.recovery_remaining.set_function(lambda: max(0, table_recovery(app).active_remaining_total()))
     setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.registry, name_prefix="faust")
+    cache_monitor_labels(app)  # the same faust_* metrics, without a label lookup per message
 
 
 async def _forward(app: AppT, web: View, request: Request, owner: str) -> Response:
