@@ -32,7 +32,7 @@ def build(args: argparse.Namespace) -> faust.App:
     codec = AvroCodec(LocalSchemaRegistry())
     engine = Engine([load_model(example_model_path("b2b"))])
     processor = Processor(engine, codec, Metrics(), args.partitions, f"{args.app_id}-rerouted")
-    progress = Progress(args.progress)
+    progress = Progress(args.progress, target=args.events, watch=args.watch_pid)
     app = faust.App(
         args.app_id,
         broker=f"kafka://{args.bootstrap}",
@@ -84,6 +84,8 @@ def main() -> None:
     parser.add_argument("--prefix", required=True, help="prefix of the output topics")
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--progress", type=Path, required=True, help="progress file (JSON) for the driver")
+    parser.add_argument("--events", type=int, help="the input's length: CPU is read at the first input and this one")
+    parser.add_argument("--watch-pid", type=int, action="append", default=[], help="also read this process's CPU")
     parser.add_argument("--store", default="rocksdb://")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--session-timeout-s", type=float, default=6.0, help="as the worker's on this broker")
