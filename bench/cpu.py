@@ -12,7 +12,7 @@ Standard library only: the contestants import it in either virtualenv (leadscore
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -54,16 +54,34 @@ def _parents(proc: Path = PROC) -> dict[int, int]:
     return parents
 
 
+def _children(pid: int, proc: Path = PROC) -> list[int] | None:
+    """The live children of ``pid`` from ``/proc/PID/task/TID/children`` (one read per thread, no scan of every
+    process); None where the kernel does not offer those files."""
+    try:
+        threads = list((proc / str(pid) / "task").iterdir())
+        return [int(child) for thread in threads for child in (thread / "children").read_text().split()]
+    except OSError:
+        return None
+
+
+def _child_map(pid: int, proc: Path = PROC) -> Callable[[int], list[int]]:
+    """How to find a process's live children: its own children files, or else one scan of every process's parent."""
+    if _children(pid, proc) is not None:
+        return lambda of: _children(of, proc) or []
+    tree: dict[int, list[int]] = {}
+    for child, parent in _parents(proc).items():
+        tree.setdefault(parent, []).append(child)
+    return lambda of: tree.get(of, [])
+
+
 def descendants(pid: int, proc: Path = PROC) -> list[int]:
     """The live children of ``pid``, their children, and so on."""
-    children: dict[int, list[int]] = {}
-    for child, parent in _parents(proc).items():
-        children.setdefault(parent, []).append(child)
-    found, todo = [], list(children.get(pid, []))
+    children = _child_map(pid, proc)
+    found, todo = [], list(children(pid))
     while todo:
         child = todo.pop()
         found.append(child)
-        todo.extend(children.get(child, []))
+        todo.extend(children(child))
     return found
 
 

@@ -52,3 +52,15 @@ def parse(argv: list[str] | None, description: str = "") -> argparse.Namespace:
         args.recovery_leads = [10_000, 100_000] if args.quick else [100_000, 1_000_000]
     args.latency_seconds = args.latency_seconds or (10.0 if args.quick else 25.0)
     return args
+
+
+FULL = {"events": 200_000, "leads": 100_000, "largest_recovery": 1_000_000}
+
+
+def mode(args: argparse.Namespace) -> str:
+    """``quick``, ``full`` (the defaults of ``make bench``, every step: what the targets are judged on) or
+    ``custom`` (other sizes, or steps skipped)."""
+    if args.quick:
+        return "quick"
+    sizes = {"events": args.events, "leads": args.leads, "largest_recovery": max(args.recovery_leads, default=0)}
+    return "full" if sizes == FULL and not args.skip else "custom"

@@ -1,12 +1,13 @@
-"""``make bench``: every figure of issue 5 in one run on the same generated events; results in bench/results/.
+"""``make bench``: every figure of issues 5 and 15 in one run on the same generated events; results in bench/results/.
 
 Steps: the engine alone and the Avro codec in-process; on one broker (Apache Kafka unless ``--broker tansu`` or
 ``LEADSCORE_TEST_BROKER=tansu``), the generated events produced once to ``lead-events``, then the ceiling,
 textbook, peer, leadscore (one worker, then two) on that topic; latency of a fresh worker at half leadscore's
 measured maximum; the latency floor (a plain consumer, no worker) at the same rate on Kafka and on Tansu;
 recovery of 0 (idle), 100,000 and 1,000,000 leads, each on a fresh broker. Writes latest.json, report.md and PNG
-plots. ``--quick`` smoke-tests everything on 20,000 events (recovery of 10,000 and 100,000 leads, labelled scaled
-down).
+plots. Each contestant's events/s and CPU seconds per event (its own processes', the broker's) over the same
+window (ADR 032). ``--quick`` smoke-tests everything on 20,000 events (recovery of 10,000 and 100,000 leads,
+labelled scaled down); other sizes or skipped steps make a ``custom`` run: only a ``full`` one is judged.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from rich.table import Table
 from bench import flamegraph, floor, latency, micro, recovery, report, throughput
 from bench.brokers import STARTED, broker_label, broker_meta
 from bench.common import BenchError, broker_cpu_s, commit, console, cpu_used, produce_events
-from bench.options import parse
+from bench.options import mode, parse
 from scoring import LeadscoreError
 from streams.devtools.brokers import Broker, new_broker
 
@@ -45,7 +46,7 @@ class Run:
             "broker": broker_meta(args.broker),
             "events": args.events,
             "leads": args.leads,
-            "mode": "quick" if args.quick else "full",
+            "mode": mode(args),
             "throughput": {},
             "errors": [],
             "meta": {
