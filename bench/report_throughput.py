@@ -81,8 +81,8 @@ def cpu_lines(latest: dict[str, Any]) -> list[str]:
         "## CPU per event (same window as the events/s)",
         "",
         "| contestant | events in window | CPU (s) | cores busy | CPU µs per event | broker CPU (s) | broker CPU µs "
-        "per event | CPU of the whole step (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "per event | of which not idle | CPU of the whole step (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for key, label in LABELS.items():
         step = latest["throughput"].get(key) or {}
@@ -93,7 +93,7 @@ def cpu_lines(latest: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {label} | {cpu['events']:,} | {seconds_text(cpu['cpu_s'])} | {fmt(busy)} | "
             f"{_us(cpu['cpu_s_per_event'])} | {seconds_text(cpu['broker_cpu_s'])} | "
-            f"{_us(cpu['broker_cpu_s_per_event'])} | {seconds_text(step.get('cpu_total_s'))} |"
+            f"{_us(cpu['broker_cpu_s_per_event'])} | {_net(latest, key)} | {seconds_text(step.get('cpu_total_s'))} |"
         )
     lines += [
         "",
@@ -109,6 +109,18 @@ def cpu_lines(latest: dict[str, Any]) -> list[str]:
         "the first and the N-th input of its window (the ceiling: its event loop's thread, in-process), so the "
         "events and the CPU are counted over the same window; the broker's read at the same moments. Cores busy: "
         "CPU seconds over window seconds. Whole step: the processes' CPU from spawn to stop (start-up and group "
-        "join included).",
+        f"join included). Not idle: less the broker's idle CPU ({_idle(latest)}) over the window's length.",
     ]
     return lines
+
+
+def _net(latest: dict[str, Any], key: str) -> str:
+    value = (latest.get("broker_net_cpu_us_per_event") or {}).get(key)
+    return "n/a" if value is None else f"{value:,.1f}"
+
+
+def _idle(latest: dict[str, Any]) -> str:
+    idle = latest.get("broker_idle") or {}
+    if idle.get("cpu_s_per_s") is None:
+        return "not measured"
+    return f"{idle['cpu_s_per_s']:.3f} CPU s per second, read over {idle['seconds']:.0f} s with no client"

@@ -118,6 +118,7 @@ class Run:
             cluster = broker.settings("bench-input", work / "input")  # bootstrap and security of every client
             source = cluster.topics.events
             produce_events(cluster, source, args.events, args.leads)
+            results["broker_idle"] = throughput.broker_idle(broker)
             n = args.events
             self.throughput("ceiling", "ceiling", lambda: throughput.ceiling(cluster, source, n, broker.pid))
             self.throughput("leadscore", "leadscore", lambda: throughput.leadscore(broker, "bench", source, n, work))

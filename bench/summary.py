@@ -36,6 +36,17 @@ def _per_event_us(results: dict[str, Any], name: str, figure: str) -> float | No
     return round(value * 1e6, 2) if value is not None else None
 
 
+def _broker_net_us(results: dict[str, Any], name: str) -> float | None:
+    """The broker's CPU µs per event over a contestant's window, less what it would have used idle that long."""
+    cpu = (results.get("throughput", {}).get(name) or {}).get("cpu") or {}
+    idle = (results.get("broker_idle") or {}).get("cpu_s_per_s")
+    if idle is None or cpu.get("broker_cpu_s") is None or not cpu.get("events"):
+        return None
+    busy: float = cpu["broker_cpu_s"] - idle * cpu["seconds"]
+    events: int = cpu["events"]
+    return round(busy / events * 1e6, 2)
+
+
 def cpu_figures(results: dict[str, Any]) -> dict[str, Any]:
     """CPU per event of each contestant and of the broker while it ran, and the CPU ratios of the targets."""
     own = {name: _per_event_us(results, name, "cpu_s_per_event") for name in CONTESTANTS}
@@ -43,6 +54,7 @@ def cpu_figures(results: dict[str, Any]) -> dict[str, Any]:
     return {
         "cpu_us_per_event": own,
         "broker_cpu_us_per_event": broker,
+        "broker_net_cpu_us_per_event": {name: _broker_net_us(results, name) for name in CONTESTANTS},
         "cpu_ratio_vs_peer": ratio(own["leadscore"], own["peer"]),
         "cpu_ratio_vs_textbook": ratio(own["leadscore"], own["textbook"]),
         "cpu_ratio_vs_ceiling": ratio(own["leadscore"], own["ceiling"]),

@@ -53,10 +53,10 @@ def _recovery_basis(summary: dict[str, Any]) -> str:
     leads, compared = summary.get("recovery_leads"), summary.get("recovery_keys_compared")
     if leads is None:
         return "no recovery measured"
-    keys = "every key not compared" if compared is None else f"{compared:,} keys compared"
+    keys = "a sample compared, not every key" if compared is None else f"{compared:,} keys compared"
     exact = {True: "exact", False: "**not exact**", None: "exactness unknown"}[summary.get("recovery_exact")]
     scaled = f"; scaled down, judged at {RECOVERY_LEADS:,}" if leads < RECOVERY_LEADS else ""
-    return f"{leads:,} leads, {keys}, {exact}{scaled}"
+    return f"{leads:,} leads, {keys}: {exact}{scaled}"
 
 
 def _two_workers_basis(summary: dict[str, Any]) -> str:
@@ -108,7 +108,7 @@ TARGETS = (
         "<=",
         100.0,
         "p99 event-to-score-change latency at half the measured maximum (ms)",
-        _plain("latency_rate_eps", "events/s in"),
+        lambda summary: f"at {_count(summary.get('latency_rate_eps'))} events/s in",
     ),
     Target("two_worker_cpu_ratio", "<=", 1.1, "two workers / one, CPU s per event (within 10 %)", _two_workers_basis),
     Target("bytes_per_lead", "<=", 1024, "on disk per lead (bytes)", _plain("recovery_leads", "leads recovered")),

@@ -45,6 +45,7 @@ from streams.settings import Settings, load_settings
 POLL_S = 0.2  # reading a progress file
 METRICS_POLL_S = 0.5  # scraping /metrics costs the worker a little CPU: not too often (error <= 0.5 s per run)
 STALL_S = 180.0  # no progress for this long: the contestant is stuck
+IDLE_S = 3.0  # how long the broker's idle CPU is read for
 
 
 def _own_mark(count: int, broker_pid: int | None) -> Mark:
@@ -104,6 +105,16 @@ def ceiling(
     process; its CPU is this thread's, the broker's that of ``broker_pid``."""
     create_topic(cluster, sink, partitions)  # as many partitions as the input, not auto-created
     return asyncio.run(_ceiling(cluster, source, sink, events, broker_pid))
+
+
+def broker_idle(broker: Broker, seconds: float = IDLE_S) -> dict[str, Any]:
+    """The broker's CPU while nothing is sent to it or read from it (the JVM's own housekeeping): part of every
+    window's broker CPU, in proportion to the window's length, whatever the contestant does."""
+    before = tree_cpu_s(broker.pid) if broker.pid is not None else None
+    time.sleep(seconds)
+    after = tree_cpu_s(broker.pid) if broker.pid is not None else None
+    used = after - before if before is not None and after is not None else None
+    return {"seconds": seconds, "cpu_s": _round(used), "cpu_s_per_s": None if used is None else used / seconds}
 
 
 def _marks(pids: Sequence[int], broker: Broker, count: float) -> Mark:

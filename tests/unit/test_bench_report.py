@@ -120,6 +120,7 @@ def _cpu_step(eps: float, cpu_us: float) -> dict[str, Any]:
 def test_the_report_has_issue_15s_targets_and_cpu_per_event_beside_events_per_second(tmp_path: Path) -> None:
     results = _results("kafka")
     results["throughput"] = {"peer": _cpu_step(5000, 150.0), "leadscore": _cpu_step(10_000, 60.0)}
+    results["broker_idle"] = {"seconds": 3.0, "cpu_s": 0.3, "cpu_s_per_s": 0.1}  # 0.2 s of leadscore's 2 s window
     report.write(results, tmp_path)
     text = (tmp_path / "report.md").read_text()
     table = text[text.index("## Targets") : text.index("## Throughput")]
@@ -128,5 +129,5 @@ def test_the_report_has_issue_15s_targets_and_cpu_per_event_beside_events_per_se
     assert "**A quick run**" in table  # not the figures the targets are judged on
     assert "| leadscore / Quix peer, CPU s per event | <= 0.5 | 0.400 | yes | 60.0 / 150.0 CPU µs/event |" in rows
     assert "| leadscore / Quix peer, events/s | >= 1.5 | 2.000 | yes | 10,000 / 5,000 events/s |" in rows
-    assert "| leadscore: the real worker, 1 process | 20,000 | 1.2 | 0.600 | 60.0 | 0.5 | 25.0 | 9.5 |" in text
+    assert "| leadscore: the real worker, 1 process | 20,000 | 1.2 | 0.600 | 60.0 | 0.5 | 25.0 | 15.0 | 9.5 |" in text
     assert "leadscore / peer = 2.000 in events/s and 0.400 in CPU per event" in text
