@@ -123,4 +123,7 @@ def _idle(latest: dict[str, Any]) -> str:
     idle = latest.get("broker_idle") or {}
     if idle.get("cpu_s_per_s") is None:
         return "not measured"
-    return f"{idle['cpu_s_per_s']:.3f} CPU s per second, read over {idle['seconds']:.0f} s with no client"
+    return (
+        f"{idle['cpu_s_per_s']:.3f} CPU s per second: the quieter of two {idle['seconds']:.0f} s readings with no "
+        "client, before and after the contestants"
+    )

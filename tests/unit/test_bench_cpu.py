@@ -14,6 +14,7 @@ import pytest
 
 from bench.contestants.progress import Progress, read_progress
 from bench.cpu import Mark, descendants, process_cpu_s, tree_cpu_s, trees_cpu_s, window
+from bench.throughput import quietest
 
 BURN_S = 0.4
 #: Burns BURN_S of its own CPU (measured by itself), says so, then idles until stdin closes.
@@ -144,3 +145,11 @@ def test_progress_marks_the_first_and_the_nth_input_with_this_process_and_the_wa
     unwatched = Progress(tmp_path / "other.json", every_s=3600)
     unwatched.processed(outputs=0, changes=0)
     assert unwatched.first is not None and unwatched.first.broker_cpu_s is None and unwatched.last is None
+
+
+def test_the_brokers_idle_rate_is_the_quieter_reading() -> None:
+    busy, calm = {"seconds": 3.0, "cpu_s": 0.9, "cpu_s_per_s": 0.3}, {"seconds": 3.0, "cpu_s": 0.3, "cpu_s_per_s": 0.1}
+    assert quietest(busy, calm) == {**calm, "readings": [0.3, 0.1]}
+    unknown = {"seconds": 3.0, "cpu_s": None, "cpu_s_per_s": None}
+    assert quietest(unknown, busy)["cpu_s_per_s"] == 0.3
+    assert quietest(unknown)["cpu_s_per_s"] is None
