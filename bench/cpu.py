@@ -12,6 +12,7 @@ Standard library only: the contestants import it in either virtualenv (leadscore
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -143,3 +144,21 @@ def window(first: Mark, last: Mark) -> dict[str, Any]:
         "broker_cpu_s": broker_s,
         "broker_cpu_s_per_event": _per_event(broker_s, events),
     }
+
+
+def idle_rate(pid: int | None, seconds: float = 3.0) -> dict[str, Any]:
+    """CPU seconds per second of ``pid``'s tree over ``seconds`` of this process sleeping: the broker's own
+    housekeeping while nothing is sent to it, part of every window's broker CPU in proportion to its length."""
+    before = tree_cpu_s(pid) if pid is not None else None
+    time.sleep(seconds)
+    after = tree_cpu_s(pid) if pid is not None else None
+    used = _used(before, after)
+    return {"seconds": seconds, "cpu_s": used, "cpu_s_per_s": None if used is None else used / seconds}
+
+
+def quietest(*readings: dict[str, Any]) -> dict[str, Any]:
+    """The reading of :func:`idle_rate` with the least CPU per second (a broker may still be flushing what it was
+    just sent), with every reading kept beside it."""
+    known = [r for r in readings if r["cpu_s_per_s"] is not None]
+    chosen = min(known, key=lambda r: float(r["cpu_s_per_s"])) if known else readings[0]
+    return {**chosen, "readings": [r["cpu_s_per_s"] for r in readings]}

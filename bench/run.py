@@ -27,7 +27,7 @@ from typing import Any
 
 from rich.table import Table
 
-from bench import flamegraph, floor, latency, micro, recovery, report, throughput
+from bench import cpu, flamegraph, floor, latency, micro, recovery, report, throughput
 from bench.brokers import STARTED, broker_label, broker_meta
 from bench.common import BenchError, broker_cpu_s, commit, console, cpu_used, produce_events
 from bench.options import mode, parse
@@ -118,7 +118,7 @@ class Run:
             cluster = broker.settings("bench-input", work / "input")  # bootstrap and security of every client
             source = cluster.topics.events
             produce_events(cluster, source, args.events, args.leads)
-            idle = throughput.broker_idle(broker)  # before the contestants, and again after them
+            idle = cpu.idle_rate(broker.pid)  # before the contestants, and again after them
             n = args.events
             self.throughput("ceiling", "ceiling", lambda: throughput.ceiling(cluster, source, n, broker.pid))
             self.throughput("leadscore", "leadscore", lambda: throughput.leadscore(broker, "bench", source, n, work))
@@ -134,7 +134,7 @@ class Run:
                 lambda: throughput.leadscore(broker, "bench2", source, n, work, workers=2),
                 key="leadscore_two_workers",
             )
-            results["broker_idle"] = throughput.quietest(idle, throughput.broker_idle(broker))
+            results["broker_idle"] = cpu.quietest(idle, cpu.idle_rate(broker.pid))
             if args.profile:
                 seconds = 10.0 if args.quick else 30.0
                 record = lambda: flamegraph.profile(broker, source, seconds, work, args.out)  # noqa: E731

@@ -45,7 +45,6 @@ from streams.settings import Settings, load_settings
 POLL_S = 0.2  # reading a progress file
 METRICS_POLL_S = 0.5  # scraping /metrics costs the worker a little CPU: not too often (error <= 0.5 s per run)
 STALL_S = 180.0  # no progress for this long: the contestant is stuck
-IDLE_S = 3.0  # how long the broker's idle CPU is read for
 
 
 def _own_mark(count: int, broker_pid: int | None) -> Mark:
@@ -105,24 +104,6 @@ def ceiling(
     process; its CPU is this thread's, the broker's that of ``broker_pid``."""
     create_topic(cluster, sink, partitions)  # as many partitions as the input, not auto-created
     return asyncio.run(_ceiling(cluster, source, sink, events, broker_pid))
-
-
-def broker_idle(broker: Broker, seconds: float = IDLE_S) -> dict[str, Any]:
-    """The broker's CPU while nothing is sent to it or read from it (the JVM's own housekeeping): part of every
-    window's broker CPU, in proportion to the window's length, whatever the contestant does."""
-    before = tree_cpu_s(broker.pid) if broker.pid is not None else None
-    time.sleep(seconds)
-    after = tree_cpu_s(broker.pid) if broker.pid is not None else None
-    used = after - before if before is not None and after is not None else None
-    return {"seconds": seconds, "cpu_s": _round(used), "cpu_s_per_s": None if used is None else used / seconds}
-
-
-def quietest(*readings: dict[str, Any]) -> dict[str, Any]:
-    """The reading of :func:`broker_idle` with the least CPU per second (the JVM may still be flushing what it was
-    just sent), with every reading kept beside it."""
-    known = [r for r in readings if r["cpu_s_per_s"] is not None]
-    chosen = min(known, key=lambda r: float(r["cpu_s_per_s"])) if known else readings[0]
-    return {**chosen, "readings": [r["cpu_s_per_s"] for r in readings]}
 
 
 def _marks(pids: Sequence[int], broker: Broker, count: float) -> Mark:

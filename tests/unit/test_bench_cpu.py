@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.contestants.progress import Progress, read_progress
-from bench.cpu import Mark, descendants, process_cpu_s, tree_cpu_s, trees_cpu_s, window
-from bench.throughput import quietest
+from bench.cpu import Mark, descendants, idle_rate, process_cpu_s, quietest, tree_cpu_s, trees_cpu_s, window
 
 BURN_S = 0.4
 #: Burns BURN_S of its own CPU (measured by itself), says so, then idles until stdin closes.
@@ -145,6 +144,12 @@ def test_progress_marks_the_first_and_the_nth_input_with_this_process_and_the_wa
     unwatched = Progress(tmp_path / "other.json", every_s=3600)
     unwatched.processed(outputs=0, changes=0)
     assert unwatched.first is not None and unwatched.first.broker_cpu_s is None and unwatched.last is None
+
+
+def test_an_idle_process_reads_as_idle(burner: subprocess.Popen[str]) -> None:
+    rate = idle_rate(burner.pid, seconds=0.3)
+    assert rate["cpu_s_per_s"] is not None and rate["cpu_s_per_s"] < 0.2
+    assert idle_rate(None, seconds=0.0)["cpu_s_per_s"] is None
 
 
 def test_the_brokers_idle_rate_is_the_quieter_reading() -> None:
