@@ -43,7 +43,8 @@ from streams.kafka.partitioner import lead_partition
 from streams.settings import Settings, load_settings
 
 POLL_S = 0.2  # reading a progress file
-METRICS_POLL_S = 0.5  # scraping /metrics costs the worker a little CPU: not too often (error <= 0.5 s per run)
+METRICS_POLL_S = 0.5  # until the first event: a scrape of /metrics costs the worker ~5 ms of CPU
+FINAL_POLL_S, LONGEST_POLL_S = 0.1, 5.0  # then half the time the rest should take, within these
 STALL_S = 180.0  # no progress for this long: the contestant is stuck
 
 
@@ -145,7 +146,7 @@ def leadscore(broker: Broker, app_id: str, source: str, events: int, workdir: Pa
                         log = workdir / f"{app_id}-{n}.log"
                         raise BenchError(f"{label}: worker exited with {process.returncode}: {log_tail(log)}")
                 bar.update(task, completed=total, note="" if first else "starting")
-                time.sleep(METRICS_POLL_S)
+                time.sleep(_next_poll_s(first, total, events, now))
         cpu = window(first or last, last)
         changes = sum(m.get("leadscore_score_changes_total", 0.0) for m in per_worker)
         return {
@@ -161,6 +162,16 @@ def leadscore(broker: Broker, app_id: str, source: str, events: int, workdir: Pa
     finally:
         for process in processes:
             stop_process(process, grace_s=20)
+
+
+def _next_poll_s(first: Mark | None, total: float, events: int, now: float) -> float:
+    """How long to wait before the next scrape: half of what the rest should take at the rate so far, so a run
+    costs the worker a dozen scrapes, not two a second, and the last reading trails the N-th event by at most
+    ``FINAL_POLL_S``."""
+    if first is None or total <= first.count or now <= first.at:
+        return METRICS_POLL_S
+    rate = (total - first.count) / (now - first.at)
+    return min(max((events - total) / rate / 2, FINAL_POLL_S), LONGEST_POLL_S)
 
 
 def _round(seconds: float | None) -> float | None:
