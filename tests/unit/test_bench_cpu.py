@@ -78,7 +78,7 @@ def test_a_process_tree_counts_a_live_child_and_then_the_reaped_one() -> None:
         assert parent.stdout.readline().strip() == "reaped"
         assert descendants(parent.pid) == []
         after = tree_cpu_s(parent.pid)
-        assert after is not None and after >= tree  # the ended child now counts through the parent's cutime
+        assert after is not None and after >= tree - TICKS_S  # the ended child now counts in the parent's cutime
     finally:
         parent.kill()
         parent.wait()
@@ -158,3 +158,13 @@ def test_the_brokers_idle_rate_is_the_quieter_reading() -> None:
     unknown = {"seconds": 3.0, "cpu_s": None, "cpu_s_per_s": None}
     assert quietest(unknown, busy)["cpu_s_per_s"] == 0.3
     assert quietest(unknown)["cpu_s_per_s"] is None
+
+
+def test_leadscore_is_scraped_after_half_of_what_the_rest_should_take() -> None:
+    from bench.throughput import FINAL_POLL_S, LONGEST_POLL_S, METRICS_POLL_S, _next_poll_s
+
+    first = Mark(at=100.0, count=1000, cpu_s=1.0)
+    assert _next_poll_s(None, 0, 20_000, 100.0) == METRICS_POLL_S  # nothing seen yet
+    assert _next_poll_s(first, 5000, 13_000, 102.0) == 2.0  # 2,000 events/s, 8,000 to go: 4 s, half of it
+    assert _next_poll_s(first, 12_990, 13_000, 106.0) == FINAL_POLL_S
+    assert _next_poll_s(first, 1100, 1_000_000, 110.0) == LONGEST_POLL_S
