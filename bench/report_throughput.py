@@ -97,11 +97,11 @@ def cpu_lines(latest: dict[str, Any]) -> list[str]:
         )
     lines += [
         "",
-        f"From this run: leadscore / peer = {fmt(latest.get('ratio_vs_peer'))} in events/s and "
-        f"{fmt(latest.get('cpu_ratio_vs_peer'))} in CPU per event; / ceiling = {fmt(latest.get('ratio_vs_ceiling'))} "
-        f"and {fmt(latest.get('cpu_ratio_vs_ceiling'))}; / textbook = {fmt(latest.get('ratio_vs_textbook'))} and "
-        f"{fmt(latest.get('cpu_ratio_vs_textbook'))}. Two workers / one = {fmt(latest.get('two_worker_ratio'))} in "
-        f"events/s and {fmt(latest.get('two_worker_cpu_ratio'))} in CPU per event (scaling efficiency: 1 is "
+        f"From this run: leadscore / peer = {_ratio(latest, 'ratio_vs_peer')} in events/s and "
+        f"{_ratio(latest, 'cpu_ratio_vs_peer')} in CPU per event; / ceiling = {_ratio(latest, 'ratio_vs_ceiling')} "
+        f"and {_ratio(latest, 'cpu_ratio_vs_ceiling')}; / textbook = {_ratio(latest, 'ratio_vs_textbook')} and "
+        f"{_ratio(latest, 'cpu_ratio_vs_textbook')}. Two workers / one = {_ratio(latest, 'two_worker_ratio')} in "
+        f"events/s and {_ratio(latest, 'two_worker_cpu_ratio')} in CPU per event (scaling efficiency: 1 is "
         "perfect; the broker and both workers share the same cores, and each worker keeps a standby copy of the "
         "other's partitions, as deployed).",
         "",
@@ -112,6 +112,11 @@ def cpu_lines(latest: dict[str, Any]) -> list[str]:
         f"join included). Not idle: less the broker's idle CPU ({_idle(latest)}) over the window's length.",
     ]
     return lines
+
+
+def _ratio(latest: dict[str, Any], key: str) -> str:
+    value = latest.get(key)
+    return "n/a" if value is None else f"{value:,.3f}"
 
 
 def _net(latest: dict[str, Any], key: str) -> str:
