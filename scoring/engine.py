@@ -12,14 +12,9 @@ from scoring.errors import InvalidEventError
 from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, event_fields
 from scoring.levels import LevelBook, transition_time
 from scoring.model.compile import ScoringModel
+from scoring.model.conditions import always
 from scoring.modelstate import ModelState, contributions_at, count, rule_value, scores_at
-from scoring.outputs import (
-    Cause,
-    Contribution,
-    ModelSnapshot,
-    Update,
-    event_digest,
-)
+from scoring.outputs import Cause, Contribution, ModelSnapshot, Update, event_digest
 from scoring.profiles import LeadProfile, profile_fields
 from scoring.state import LeadState
 
@@ -45,88 +40,107 @@ class Engine:
     def _fresh(self, model: ScoringModel) -> ModelState:
         return ModelState(model.version, applies=model.segment is None)
 
+    def _model_state(self, lead: LeadState, model: ScoringModel) -> ModelState:
+        state = lead.models.get(model.id)
+        if state is None:
+            state = lead.models[model.id] = self._fresh(model)
+        return state
+
     def apply_event(self, state: LeadState | None, event: LeadEvent, now_ms: int | None = None) -> Update:
-        """Score one event. A re-delivered event (same id) changes nothing; one later than the lateness horizon
-        raises :class:`LateEventError`."""
+        """Score one event without touching ``state`` (the update carries a new one). A re-delivered event (same
+        id) changes nothing; one later than the lateness horizon raises :class:`LateEventError`."""
+        return self.score_event(state.copy() if state is not None else None, event, now_ms)
+
+    def score_event(self, state: LeadState | None, event: LeadEvent, now_ms: int | None = None) -> Update:
+        """:meth:`apply_event` on a working copy: changes ``state`` in place (the hot path keeps one live state
+        per lead and discards it when a batch fails). ``state`` is unchanged when this raises."""
         lead = state if state is not None else LeadState(event.lead_id)
         digest = event_digest(event.event_id)
-        if digest in lead.seen:
+        seen = lead.seen
+        if digest in seen:
             return Update(lead, duplicate=True)
-        if event.occurred_at_ms < lead.latest_ms - self.horizon_ms:
+        at_ms = event.occurred_at_ms
+        if at_ms < lead.latest_ms - self.horizon_ms:
             raise LateEventError(
-                f"event {event.event_id!r} is {(lead.latest_ms - event.occurred_at_ms) // 3_600_000} h older than"
+                f"event {event.event_id!r} is {(lead.latest_ms - at_ms) // 3_600_000} h older than"
                 f" the lead's latest event; the models allow {self.horizon_ms // 3_600_000} h of lateness"
             )
-        latest = max(lead.latest_ms, event.occurred_at_ms)
-        seen = {d: at for d, at in lead.seen.items() if at >= latest - self.horizon_ms}
-        seen[digest] = event.occurred_at_ms
-        fields = event_fields(event)
-        models = dict(lead.models)
+        lead.latest_ms = latest = max(lead.latest_ms, at_ms)
+        if seen and min(seen.values()) < latest - self.horizon_ms:
+            for expired in [d for d, seen_at in seen.items() if seen_at < latest - self.horizon_ms]:
+                del seen[expired]
+        seen[digest] = at_ms
+        fields: dict[str, str | None] | None = None
         out = LevelBook(event.lead_id)
         for model in self.models:
-            old = lead.models.get(model.id) or self._fresh(model)
-            new = old.copy()
-            new.model_version = model.version  # the version that last scored the lead (after a reload: the new one)
-            new.events_scored += 1
-            new.anchor_ms = max(new.anchor_ms, event.occurred_at_ms)
-            now = max(now_ms or 0, new.anchor_ms)
-            counted = [
-                count(new, model, rule, event.occurred_at_ms, now)
-                for rule in model.rules_for(event.type)
-                if rule.condition(fields)
-            ]
-            contributions = tuple(
-                Contribution(c.rule.id, c.points_now, rule_value(c.rule, new.rules[c.rule.id], now))
-                for c in counted
-                if c.counted  # a capped or too-late event explains nothing
-            )
-            out.report(model, old, new, now, Cause.EVENT, event.event_id, contributions)
-            models[model.id] = new
-        return out.update(LeadState(event.lead_id, models, seen, latest))
+            model_state = self._model_state(lead, model)
+            now = max(now_ms or 0, model_state.anchor_ms, at_ms)
+            before = out.before(model, model_state, now)
+            model_state.model_version = model.version  # the version that last scored the lead (after a reload)
+            model_state.events_scored += 1
+            model_state.anchor_ms = max(model_state.anchor_ms, at_ms)
+            contributions = []
+            for rule in model.rules_for(event.type):
+                if rule.condition is not always:
+                    fields = fields if fields is not None else event_fields(event)
+                    if not rule.condition(fields):
+                        continue
+                points_now = count(model_state, model, rule, at_ms, now)
+                if points_now is not None:  # a capped or too-late event explains nothing
+                    value_now = rule_value(rule, model_state.rules[rule.id], now)
+                    contributions.append(Contribution(rule.id, points_now, value_now))
+            out.after(model, before, model_state, now, Cause.EVENT, event.event_id, tuple(contributions))
+        return out.update(lead)
 
     def apply_profile(self, state: LeadState | None, profile: LeadProfile, now_ms: int | None = None) -> Update:
-        """Recompute fit (and segment membership) from a full profile; an older profile than the last is ignored."""
+        """Recompute fit (and segment membership) from a full profile; an older profile than the last is ignored.
+        ``state`` is not touched (the update carries a new one)."""
+        return self.score_profile(state.copy() if state is not None else None, profile, now_ms)
+
+    def score_profile(self, state: LeadState | None, profile: LeadProfile, now_ms: int | None = None) -> Update:
+        """:meth:`apply_profile` on a working copy: changes ``state`` in place."""
         lead = state if state is not None else LeadState(profile.lead_id)
         fields = profile_fields(profile)
-        models = dict(lead.models)
         out = LevelBook(profile.lead_id)
         cause_id = f"profile@{profile.updated_at_ms}"
         for model in self.models:
-            old = lead.models.get(model.id) or self._fresh(model)
-            if profile.updated_at_ms < old.fit_at_ms:
+            model_state = lead.models.get(model.id) or self._fresh(model)
+            if profile.updated_at_ms < model_state.fit_at_ms:
                 continue
-            new = old.copy()
-            new.model_version = model.version
-            new.fit_points = {rule.id: rule.points for rule in model.fit_rules if rule.condition(fields)}
-            new.fit_at_ms = profile.updated_at_ms
-            new.applies = model.segment is None or model.segment(fields)
-            now = max(now_ms or 0, new.anchor_ms, profile.updated_at_ms)
-            changed = set(old.fit_points.items()) ^ set(new.fit_points.items())
-            values = contributions_at(model, new, now)
+            lead.models[model.id] = model_state
+            now = max(now_ms or 0, model_state.anchor_ms, profile.updated_at_ms)
+            before = out.before(model, model_state, now)
+            old_points = model_state.fit_points
+            model_state.model_version = model.version
+            model_state.fit_points = {rule.id: rule.points for rule in model.fit_rules if rule.condition(fields)}
+            model_state.fit_at_ms = profile.updated_at_ms
+            model_state.applies = model.segment is None or model.segment(fields)
+            changed = set(old_points.items()) ^ set(model_state.fit_points.items())
+            values = contributions_at(model, model_state, now)
             contributions = tuple(
                 Contribution(
                     rule_id,
-                    new.fit_points.get(rule_id, 0.0) - old.fit_points.get(rule_id, 0.0),
+                    model_state.fit_points.get(rule_id, 0.0) - old_points.get(rule_id, 0.0),
                     values.get(rule_id, 0.0),
                 )
                 for rule_id in sorted({rule_id for rule_id, _ in changed})
             )
-            out.report(model, old, new, now, Cause.PROFILE, cause_id, contributions)
-            models[model.id] = new
-        return out.update(LeadState(profile.lead_id, models, lead.seen, lead.latest_ms))
+            out.after(model, before, model_state, now, Cause.PROFILE, cause_id, contributions)
+        return out.update(lead)
 
     def advance(self, state: LeadState, now_ms: int) -> Update:
-        """Crossings caused by time alone, up to ``now_ms``; each at the exact event time it happened."""
-        models = dict(state.models)
+        """Crossings caused by time alone, up to ``now_ms``; each at the exact time it happened. ``state`` is not
+        touched (the update carries a new one)."""
+        return self.advance_in_place(state.copy(), now_ms)
+
+    def advance_in_place(self, state: LeadState, now_ms: int) -> Update:
+        """:meth:`advance` on a working copy: changes ``state`` in place."""
         out = LevelBook(state.lead_id)
         for model in self.models:
-            old = state.models.get(model.id)
-            if old is None or not old.applies:
-                continue
-            new = old.copy()
-            out.decay_crossings(model, new, now_ms)
-            models[model.id] = new
-        return out.update(LeadState(state.lead_id, models, state.seen, state.latest_ms))
+            model_state = state.models.get(model.id)
+            if model_state is not None and model_state.applies:
+                out.decay_crossings(model, model_state, now_ms)
+        return out.update(state)
 
     def next_due(self, state: LeadState, now_ms: int) -> int | None:
         """The earliest time after ``now_ms`` at which time alone would move the lead across a level, or None."""

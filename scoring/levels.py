@@ -45,31 +45,41 @@ class LevelBook:
     def update(self, state: LeadState) -> Update:
         return Update(state, tuple(self.changes), tuple(self.crossings))
 
-    def report(
+    def before(self, model: ScoringModel, state: ModelState, now_ms: int) -> Scores | None:
+        """Call before an input changes ``state``: its scores at ``now_ms`` (None when the model does not apply),
+        after the crossings that time alone made up to ``now_ms`` (those come first, at their own times)."""
+        if not state.applies:
+            return None
+        before = scores_at(model, state, now_ms)
+        if _time_may_have_crossed(model, state, now_ms, before.combined):
+            checked_until = state.levels_at_ms
+            self.decay_crossings(model, state, now_ms)
+            state.levels_at_ms = checked_until  # moved on by :meth:`after`, only where the model still applies
+        return before
+
+    def after(
         self,
         model: ScoringModel,
-        old: ModelState,
-        new: ModelState,
+        before: Scores | None,
+        state: ModelState,
         now_ms: int,
         cause: Cause,
         cause_id: str,
         contributions: tuple[Contribution, ...],
-    ) -> None:
-        before = scores_at(model, old, now_ms) if old.applies else None
-        if before is not None and _time_may_have_crossed(model, old, now_ms, before.combined):
-            probe = old.copy()
-            self.decay_crossings(model, probe, now_ms)
-            new.levels = probe.levels
-        after = scores_at(model, new, now_ms)
-        new.score = after.combined
-        if not new.applies:
-            self._leave_all(model, new, after.combined, cause, cause_id, now_ms)
-            return
+    ) -> Scores:
+        """Call after the input changed ``state``: its new score, the levels it entered or left, and the change
+        (when the score moved). Returns the new scores at ``now_ms``."""
+        after = scores_at(model, state, now_ms)
+        state.score = after.combined
+        if not state.applies:
+            self._leave_all(model, state, after.combined, cause, cause_id, now_ms)
+            return after
         previous = before.combined if before is not None else 0.0
-        self._levels(model, new, after.combined, cause, cause_id, now_ms)
-        new.levels_at_ms = max(new.levels_at_ms, now_ms)
+        self._levels(model, state, after.combined, cause, cause_id, now_ms)
+        state.levels_at_ms = max(state.levels_at_ms, now_ms)
         if _moved(previous, after.combined):
-            self.changes.append(self._change(model, new, previous, after, cause, cause_id, now_ms, contributions))
+            self.changes.append(self._change(model, state, previous, after, cause, cause_id, now_ms, contributions))
+        return after
 
     def decay_crossings(self, model: ScoringModel, state: ModelState, now_ms: int) -> None:
         """Levels left (or entered) through time alone up to ``now_ms``, each at the exact time it happened."""
@@ -98,7 +108,9 @@ class LevelBook:
         for level in left:
             state.levels.remove(level.name)
             self._cross(model, level, Direction.DOWN, level.leave, score, cause, cause_id, at_ms)
-        state.levels.sort(key=lambda name: [lv.name for lv in model.levels].index(name))
+        if len(state.levels) > 1:
+            order = [lv.name for lv in model.levels]
+            state.levels.sort(key=order.index)
 
     def _leave_all(
         self, model: ScoringModel, state: ModelState, score: float, cause: Cause, cause_id: str, at_ms: int

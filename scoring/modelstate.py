@@ -12,44 +12,48 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from scoring.decay import HORIZON_HALF_LIVES, decay, first_time
+import msgspec
+
+from scoring.decay import HORIZON_HALF_LIVES, LN2, decay, first_time
 from scoring.model.compile import Rule, ScoringModel
 
 
-@dataclass(slots=True)
-class RuleState:
+class RuleState(msgspec.Struct, array_like=True):
+    """One rule's counted contributions (see the module text). A msgspec Struct: state format 2 encodes it as
+    MessagePack, fields by position (append new fields at the end, with a default)."""
+
     value: float = 0.0
     at_ms: int = 0  # the time ``value`` is valued at
-    times: list[int] = field(default_factory=list)
-    buckets: dict[int, list[int]] = field(default_factory=dict)
+    times: list[int] = msgspec.field(default_factory=list)
+    buckets: dict[int, list[int]] = msgspec.field(default_factory=dict)
 
     def copy(self) -> RuleState:
         return RuleState(self.value, self.at_ms, list(self.times), {b: list(t) for b, t in self.buckets.items()})
 
 
-@dataclass(slots=True)
-class ModelState:
-    """Copy before changing: the engine copies the rule states it touches (copy-on-write)."""
+class ModelState(msgspec.Struct, array_like=True):
+    """Changed in place by the engine's ``score_*`` methods; :meth:`copy` is deep. Fields by position in state
+    format 2, as :class:`RuleState`."""
 
     model_version: int
     anchor_ms: int = 0  # the latest event time applied
-    rules: dict[str, RuleState] = field(default_factory=dict)
-    fit_points: dict[str, float] = field(default_factory=dict)
+    rules: dict[str, RuleState] = msgspec.field(default_factory=dict)
+    fit_points: dict[str, float] = msgspec.field(default_factory=dict)
     fit_at_ms: int = 0
-    levels: list[str] = field(default_factory=list)
+    levels: list[str] = msgspec.field(default_factory=list)
     score: float = 0.0
     events_scored: int = 0
     applies: bool = True
     levels_at_ms: int = 0  # levels are known to be right up to this time
 
     def copy(self) -> ModelState:
-        """A copy whose containers can change without touching this one (rule states are shared until copied)."""
+        """A deep copy: changing it never changes this one."""
         return ModelState(
             self.model_version,
             self.anchor_ms,
-            dict(self.rules),
+            {rule_id: rule_state.copy() for rule_id, rule_state in self.rules.items()},
             dict(self.fit_points),
             self.fit_at_ms,
             list(self.levels),
@@ -60,30 +64,28 @@ class ModelState:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Counted:
-    """What counting one event under one rule did: the points it is worth now (0 when capped or too late)."""
-
-    rule: Rule
-    points_now: float
-    counted: bool
-
-
-def count(state: ModelState, model: ScoringModel, rule: Rule, at_ms: int, now_ms: int) -> Counted:
-    """Count one matching event of ``rule`` at ``at_ms``; ``state.anchor_ms`` must already include ``at_ms``."""
+def count(state: ModelState, model: ScoringModel, rule: Rule, at_ms: int, now_ms: int) -> float | None:
+    """Count one matching event of ``rule`` at ``at_ms`` into ``state`` (in place); ``state.anchor_ms`` must
+    already include ``at_ms``. Returns the points the event is worth at ``now_ms``, or None when it does not count
+    (capped, or too late): then ``state`` is left as it was."""
     if rule.window_ms and at_ms <= now_ms - rule.window_ms:
-        return Counted(rule, 0.0, False)  # already outside the time frame
+        return None  # already outside the time frame
     if rule.cap_per_ms and at_ms < state.anchor_ms - model.lateness_ms:
-        return Counted(rule, 0.0, False)  # later than the model's lateness: its cap bucket is gone
-    old = state.rules.get(rule.id)
-    rule_state = old.copy() if old is not None else RuleState(at_ms=at_ms)
-    _prune(rule_state, model, rule, state.anchor_ms)
+        return None  # later than the model's lateness: its cap bucket is gone
+    rule_state = state.rules.get(rule.id)
+    if rule.cap_per_ms and rule_state is not None:
+        # the event's own bucket is never pruned (it is within the lateness): check the cap before changing anything
+        full = rule_state.buckets.get(at_ms // rule.cap_per_ms)
+        if full is not None and len(full) >= rule.cap_count and at_ms >= full[-1]:
+            return None  # the cap is full with earlier events
+    if rule_state is None:
+        rule_state = state.rules[rule.id] = RuleState(at_ms=at_ms)
+    else:
+        _prune(rule_state, model, rule, state.anchor_ms)
     replaced: int | None = None
     if rule.cap_per_ms:
         times = rule_state.buckets.setdefault(at_ms // rule.cap_per_ms, [])
         if len(times) >= rule.cap_count:
-            if at_ms >= times[-1]:
-                return Counted(rule, 0.0, False)  # the cap is full with earlier events
             replaced = times.pop()  # an earlier event arrived late: it counts instead of the latest one
         bisect.insort(times, at_ms)
     worth_now = rule.points * decay(now_ms - at_ms, rule.half_life_ms)
@@ -92,8 +94,7 @@ def count(state: ModelState, model: ScoringModel, rule: Rule, at_ms: int, now_ms
         if not (rule.window_ms and replaced <= now_ms - rule.window_ms):
             worth_now -= rule.points * decay(now_ms - replaced, rule.half_life_ms)
     _add(rule_state, rule, at_ms, 1.0)
-    state.rules[rule.id] = rule_state
-    return Counted(rule, worth_now, True)
+    return worth_now
 
 
 def _add(rule_state: RuleState, rule: Rule, at_ms: int, sign: float) -> None:
@@ -153,8 +154,19 @@ def scores_at(model: ScoringModel, state: ModelState, now_ms: int) -> Scores:
     engagement = 0.0
     for rule_id, rule_state in state.rules.items():
         rule = rules.get(rule_id)
-        if rule is not None:
+        if rule is None:
+            continue
+        if rule.window_ms:
             engagement += rule_value(rule, rule_state, now_ms)
+            continue
+        value = rule_state.value  # rule_value inlined (the hot path): the same arithmetic, the same float
+        if value:
+            elapsed = now_ms - rule_state.at_ms
+            if elapsed and rule.half_life_ms:
+                value *= math.exp(-LN2 * elapsed / rule.half_life_ms)
+        else:
+            value = 0.0
+        engagement += value
     fit = 0.0
     for rule_id, points in state.fit_points.items():
         rule = rules.get(rule_id)
@@ -188,19 +200,35 @@ def _expiries(
     )
 
 
+def _directions(model: ScoringModel, state: ModelState, since_ms: int, until_ms: int | None = None) -> set[bool]:
+    """Which ways time alone can move the score after ``since_ms`` (True: down). A decaying term moves it toward
+    zero, a window entry that expires in ``(since_ms, until_ms]`` makes it jump by minus its points."""
+    rules = model.by_id
+    directions: set[bool] = set()
+    for rule_id, rule_state in state.rules.items():
+        rule = rules.get(rule_id)
+        if rule is None:
+            continue
+        if rule.half_life_ms and rule.points:
+            directions.add(rule.points > 0)
+        if rule.window_ms:
+            for at_ms in rule_state.times:
+                expiry = at_ms + rule.window_ms
+                if since_ms < expiry and (until_ms is None or expiry <= until_ms):
+                    directions.add(rule.points > 0)
+                    break
+    for rule_id, points in state.fit_points.items():
+        rule = rules.get(rule_id)
+        if rule is not None and rule.half_life_ms and points:
+            directions.add(points > 0)
+    return directions
+
+
 def _decaying_signs(model: ScoringModel, state: ModelState) -> set[bool]:
     rules = model.by_id
     signs = {rules[r].points > 0 for r in state.rules if r in rules and rules[r].half_life_ms and rules[r].points}
     signs |= {p > 0 for r, p in state.fit_points.items() if r in rules and rules[r].half_life_ms and p}
     return signs
-
-
-def _directions(model: ScoringModel, state: ModelState, since_ms: int, until_ms: int | None = None) -> set[bool]:
-    """Which ways time alone can move the score after ``since_ms`` (True: down). A decaying term moves it toward
-    zero, a window entry that expires makes it jump by minus its points."""
-    directions = _decaying_signs(model, state)
-    directions |= {positive for _, positive in _expiries(model, state, since_ms, until_ms)}
-    return directions
 
 
 def monotone_between(model: ScoringModel, state: ModelState, since_ms: int, until_ms: int) -> bool:
@@ -235,7 +263,7 @@ def first_time_score(
     half_lives += [rules[r].half_life_ms for r in state.fit_points if r in rules and rules[r].half_life_ms]
     breakpoints = [at for at, _ in _expiries(model, state, now_ms)]
     end = max([now_ms + HORIZON_HALF_LIVES * max(half_lives, default=0), *breakpoints]) + 1
-    step = max(1, min(half_lives) // 8) if needs_grid(model, state) else None
+    step = max(1, min(half_lives) // 8) if len(set(half_lives)) > 1 and needs_grid(model, state) else None
 
     def condition(at_ms: int) -> bool:
         score = scores_at(model, state, at_ms).combined

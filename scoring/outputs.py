@@ -83,9 +83,18 @@ class ModelSnapshot:
     top_contributors: tuple[tuple[str, float], ...]
 
 
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
+
+
 def derived_id(*parts: object) -> str:
-    """A stable UUID (v5) for an output, from the parts that identify its cause."""
-    return str(uuid.uuid5(ID_NAMESPACE, "|".join(str(part) for part in parts)))
+    """A stable UUID (v5) for an output, from the parts that identify its cause: ``uuid.uuid5(ID_NAMESPACE,
+    "|".join(parts))``, computed without the UUID object (an output id per score change is on the hot path)."""
+    digest = hashlib.sha1(_NAMESPACE_BYTES + "|".join([str(part) for part in parts]).encode()).digest()
+    uuid_bytes = bytearray(digest[:16])
+    uuid_bytes[6] = (uuid_bytes[6] & 0x0F) | 0x50  # version 5
+    uuid_bytes[8] = (uuid_bytes[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = uuid_bytes.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def event_digest(event_id: str) -> str:

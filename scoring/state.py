@@ -14,8 +14,9 @@ written exactly (shortest round-trip repr), so a state read back scores exactly 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from scoring.errors import LeadscoreError
 from scoring.modelstate import ModelState, RuleState
@@ -30,16 +31,25 @@ class StateFormatError(LeadscoreError):
     """
 
 
-@dataclass(frozen=True, slots=True)
-class LeadState:
-    """Everything leadscore keeps about one lead: one :class:`ModelState` per model id."""
+class LeadState(msgspec.Struct, array_like=True):
+    """Everything leadscore keeps about one lead: one :class:`ModelState` per model id.
+
+    Mutable: the engine's ``score_*`` methods change a working copy in place (the hot path keeps one live state
+    per lead); its ``apply_*`` methods copy first and leave the given state as it was. A msgspec Struct: the
+    shell's state format 2 encodes it as MessagePack, fields by position (append new fields at the end)."""
 
     lead_id: str
-    models: Mapping[str, ModelState] = field(default_factory=dict)
+    models: dict[str, ModelState] = msgspec.field(default_factory=dict)
     #: Digests of the event ids applied within the lateness horizon, with their event times: re-deliveries of
     #: these are recognised and change nothing (at-least-once delivery never double-counts).
-    seen: Mapping[str, int] = field(default_factory=dict)
+    seen: dict[str, int] = msgspec.field(default_factory=dict)
     latest_ms: int = 0  # the latest event time applied to this lead
+
+    def copy(self) -> LeadState:
+        """A deep copy: changing it never changes this state."""
+        return LeadState(
+            self.lead_id, {key: value.copy() for key, value in self.models.items()}, dict(self.seen), self.latest_ms
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = {"v": FORMAT_VERSION, "id": self.lead_id, "m": {key: _dump(value) for key, value in self.models.items()}}

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         description="Fast path: score lead-events in batches of up to this many messages (0: one Faust event at a "
         "time, the textbook path; ADR 013).",
     )
+    live_states: int = Field(
+        50_000,
+        ge=1,
+        description="Fast path: how many leads' decoded states to keep live between batches (ADR 033; about 3 KB "
+        "of memory each); the rest are read from the store when they next have an event.",
+    )
     batch_linger_ms: float = Field(
         5.0, ge=0, description="Fast path: how long a batch may wait to fill up to batch_max (adds that much latency)."
     )
@@ -217,6 +223,7 @@ class Settings(BaseSettings):
             "LEADSCORE_LOG_LEVEL": self.log_level,
             "LEADSCORE_DECAY_TICK_S": str(self.decay_tick_s),
             "LEADSCORE_BATCH_MAX": str(self.batch_max),
+            "LEADSCORE_LIVE_STATES": str(self.live_states),
             "LEADSCORE_PRODUCER_LINGER_MS": str(self.producer_linger_ms),
             "LEADSCORE_BATCH_LINGER_MS": str(self.batch_linger_ms),
             "LEADSCORE_FETCH_MAX_WAIT_MS": str(self.fetch_max_wait_ms),

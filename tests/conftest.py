@@ -15,6 +15,7 @@ import functools
 import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,7 @@ from streams.devtools.brokers import Broker, new_broker
 from streams.devtools.testing import T0, make_event
 from streams.kafka.codec import AvroCodec
 from streams.kafka.registry import LocalSchemaRegistry
+from streams.worker.stored import as_json, decode_stored
 
 __all__ = ["DAY", "SIMPLE_MODEL", "T0", "make_event"]  # make_event and T0 live in streams.devtools.testing now
 
@@ -132,3 +134,11 @@ def simple_model() -> ScoringModel:
 @pytest.fixture(scope="session")
 def codec() -> AvroCodec:
     return AvroCodec(LocalSchemaRegistry())
+
+
+def stored_json(table: Any, lead_id: str) -> dict[str, Any]:
+    """A lead's value in a worker's table (state format 2), in format 1's JSON form (``to_dict`` with ``p``, ``d``
+    and ``h``), for assertions on what was stored."""
+    value = table[lead_id]
+    assert value is not None, f"no state stored for {lead_id!r}"
+    return as_json(decode_stored(value))

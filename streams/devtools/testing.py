@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from scoring import LeadEvent, LeadProfile
+from scoring import LeadEvent, LeadProfile, LeadState
 from scoring.conversions import Conversion
 from streams.kafka.codec import AvroCodec
 from streams.kafka.partitioner import default_partition
@@ -42,6 +42,7 @@ from streams.worker.agents import MessageHandler
 from streams.worker.app import create_app
 from streams.worker.batch import BatchScorer
 from streams.worker.processor import TICK, Message
+from streams.worker.stored import StoredLead, decode_stored
 from streams.worker.wiring import Leadscore, ticks_topic_name
 
 T0 = 1_767_603_600_000  #: a fixed start of event time for tests (2026-01-05T09:00:00Z), Unix ms
@@ -173,8 +174,8 @@ class WorkerDriver:
     """The real worker for ``model_paths``, scoring in-process what it is sent through its fast path.
 
     ``overrides`` are :class:`Settings` fields (see :func:`worker_settings`; ``batch_max`` must stay above 0).
-    ``leadscore`` is the app (its ``table`` holds each lead's state), ``sink`` every record the worker sent, and
-    ``acked`` the input messages in the order the worker acknowledged them.
+    ``leadscore`` is the app (its ``table`` holds each lead's encoded state: read it with :meth:`state`), ``sink``
+    every record the worker sent, and ``acked`` the input messages in the order the worker acknowledged them.
     """
 
     def __init__(self, model_paths: Path | Sequence[Path], data_dir: Path = _NOWHERE, **overrides: Any) -> None:
@@ -183,12 +184,24 @@ class WorkerDriver:
             raise ValueError("WorkerDriver drives the fast path: batch_max must be above 0")
         self.scorer: BatchScorer = self.leadscore.batch_scorer
         scorer = self.scorer  # what the worker's other agents do with a message: the same handler, the same writes
-        self._handler = MessageHandler(scorer.processor, self.leadscore.table, scorer, scorer.lock, scorer.metrics)
+        self._handler = MessageHandler(
+            scorer.processor, self.leadscore.table, scorer.live.get, scorer, scorer.lock, scorer.metrics
+        )
         self.sink = TestingSink.attach(self.leadscore)
         self.acked: list[InputMessage] = []
         self.clock_ms: int | None = None  # the event time of the last advance_to
         self._routes = output_routes(self.leadscore.settings)
         self._offsets: dict[tuple[str, int], itertools.count[int]] = {}
+
+    def stored(self, lead_id: str) -> StoredLead | None:
+        """What the worker's table holds for ``lead_id``, decoded (its ``state`` is the :class:`LeadState`)."""
+        value = self.leadscore.table.get(lead_id)
+        return None if value is None else decode_stored(value)
+
+    def state(self, lead_id: str) -> LeadState | None:
+        """The lead's state as the worker's table holds it (None: never scored, or erased)."""
+        stored = self.stored(lead_id)
+        return None if stored is None else stored.state
 
     async def send(self, *inputs: Input, batch_size: int = 0) -> None:
         """Score ``inputs`` in order, ``batch_size`` to a batch (0: all in one), as the worker scores what it fetched:

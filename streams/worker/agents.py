@@ -22,6 +22,7 @@ from faust.types import AgentT, AppT, EventT, StreamT
 from streams.worker.batch import BatchScorer, EventBatcher
 from streams.worker.metrics import Metrics
 from streams.worker.processor import LoadState, Message, Processor, Result
+from streams.worker.stored import StoredLead, decode_stored
 from streams.worker.table import LeadTable
 from streams.worker.wiring import InputTopics
 
@@ -43,6 +44,7 @@ class MessageHandler:
 
     processor: Processor
     table: LeadTable
+    load: LoadState  # the fast path's live states, or the table's values decoded (:func:`stored_reader`)
     writer: ResultWriter
     lock: asyncio.Lock  # one writer of lead state at a time: the batch scorer or one of the agents
     metrics: Metrics
@@ -55,7 +57,7 @@ class MessageHandler:
         if avro:
             await self.processor.resolve_schemas([message.value])
         async with self.lock:
-            result = decide(message, self.table.get)
+            result = decide(message, self.load)
             await self.writer.emit(message, result)
         self.metrics.processing.labels(message.topic).observe(time.perf_counter() - started)
         if result.event_ms is not None and (result.changes or result.crossings):
@@ -138,6 +140,16 @@ def register_batch_scoring(app: AppT, inputs: InputTopics, scorer: BatchScorer, 
         await scorer.run(batcher)
 
     app.task(score_event_batches)
+
+
+def stored_reader(table: LeadTable) -> LoadState:
+    """Leads read from the table and decoded on every read (the per-event path keeps no live states)."""
+
+    def load(lead_id: str) -> StoredLead | None:
+        value = table.get(lead_id)
+        return None if value is None else decode_stored(value)
+
+    return load
 
 
 def _message(event: EventT[bytes]) -> Message:

@@ -24,7 +24,8 @@ from streams.kafka.codec import snapshot_to_record
 from streams.kafka.partitioner import lead_partition
 from streams.settings import Settings
 from streams.worker.metrics import Metrics
-from streams.worker.table import LeadTable, StoredState, table_recovery
+from streams.worker.stored import as_json, decode_stored
+from streams.worker.table import LeadTable, table_recovery
 
 ROUTED_HEADER = "X-Leadscore-Routed"
 SERVED_BY_HEADER = "X-Leadscore-Served-By"
@@ -40,9 +41,8 @@ def parse_at(text: str | None) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def lead_view(engine: Engine, stored: StoredState, at_ms: int) -> dict[str, Any]:
+def lead_view(engine: Engine, state: LeadState, at_ms: int) -> dict[str, Any]:
     """The JSON answer of ``GET /leads/{lead_id}``: the lead's scores under every model that applies, at ``at_ms``."""
-    state = LeadState.from_dict(stored)
     return {
         "lead_id": state.lead_id,
         "at": at_ms,
@@ -91,9 +91,10 @@ def register_api(
         stored = table.get(lead_id)
         if stored is None:
             return web.json({"error": f"no lead {lead_id!r}"}, status=404, headers={SERVED_BY_HEADER: me})
-        view = lead_view(engine(), stored, at_ms)
+        lead = decode_stored(stored)
+        view = lead_view(engine(), lead.state, at_ms)
         if request.query.get("raw"):
-            view["state"] = stored  # the stored state itself, for operators and the recovery test
+            view["state"] = as_json(lead)  # the stored state itself (in format 1's JSON form), for operators
         return web.json(view, headers={SERVED_BY_HEADER: me})
 
     @app.page("/healthz")

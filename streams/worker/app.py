@@ -24,10 +24,11 @@ from streams.kafka.security import faust_credentials
 from streams.kafka.topics import Routes, output_routes, schema_registry
 from streams.kafka.transactions import PartitionTransactions, Transactions
 from streams.settings import Settings
-from streams.worker.agents import MessageHandler, ResultWriter, register_agents, register_batch_scoring
+from streams.worker.agents import MessageHandler, ResultWriter, register_agents, register_batch_scoring, stored_reader
 from streams.worker.api import register_api, register_metrics
 from streams.worker.batch import BatchScorer, EventBatcher
 from streams.worker.fetching import keep_undelivered_records, read_committed, set_fetch_wait
+from streams.worker.live import LiveStates
 from streams.worker.metrics import Metrics
 from streams.worker.perevent import PerEventWriter
 from streams.worker.processor import Processor
@@ -50,6 +51,7 @@ class LeadscoreApp(faust.App):
     leadscore_settings: Settings
     leadscore_registry: SchemaRegistry
     leadscore_batcher: EventBatcher | None = None
+    leadscore_live: LiveStates | None = None  # the fast path's live states (ADR 033): emptied when partitions move
     leadscore_transactions: Transactions | None = None  # exactly_once (ADR 024)
     leadscore_inputs: frozenset[str] = frozenset()  # every topic the worker reads (their offsets: in transactions)
     leadscore_delivered: dict[TP, int]  # the last changelog offset the recovery's queue received, per partition
@@ -81,9 +83,17 @@ class LeadscoreApp(faust.App):
             consumer._commit = without_topics(consumer._commit, self.leadscore_inputs)  # type: ignore[method-assign,assignment]
         return consumer
 
+    async def _on_partitions_revoked(self, revoked: set[TP]) -> None:
+        if self.leadscore_live is not None:
+            self.leadscore_live.clear()  # another worker may change these leads from now on
+        await super()._on_partitions_revoked(revoked)
+
     async def _on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
         """With exactly_once, fence the previous owners of the assigned input partitions first: before Faust reads
-        their committed offsets and recovers their changelog, nothing a zombie writes can still commit."""
+        their committed offsets and recovers their changelog, nothing a zombie writes can still commit. The live
+        states are emptied first (the recovery may bring newer states of leads held before)."""
+        if self.leadscore_live is not None:
+            self.leadscore_live.clear()
         transactions = self.leadscore_transactions
         if transactions is not None and not self.should_stop:
             try:
@@ -127,13 +137,16 @@ def create_app(settings: Settings) -> Leadscore:
     if settings.batch_max > 0:  # the fast path (ADR 013) scores lead-events and writes all state
         writer = scorer = _batch_scorer(settings, app, table, processor, routes, join, due_index, clocks, metrics, lock)
         app.leadscore_transactions = scorer.transactions
+        app.leadscore_live = scorer.live
         app.leadscore_inputs = inputs.names()
         batcher = EventBatcher(_batched_topics(inputs), settings.batch_max, settings.batch_linger_ms / 1000)
         app.leadscore_batcher = batcher
         register_batch_scoring(app, inputs, scorer, batcher)
     else:
         writer = _per_event_writer(table, inputs, outputs, routes, due_index, clocks)
-    agents = register_agents(app, inputs, MessageHandler(processor, table, writer, lock, metrics), scorer is not None)
+    load = scorer.live.get if scorer is not None else stored_reader(table)
+    handler = MessageHandler(processor, table, load, writer, lock, metrics)
+    agents = register_agents(app, inputs, handler, scorer is not None)
     register_decay_ticks(app, settings, inputs.ticks, table, due_index, clocks, metrics)
     register_lag_gauge(app, inputs, metrics)
     _register_recovery(app, settings, table, due_index, clocks, metrics)
@@ -217,6 +230,7 @@ def _batch_scorer(
         app=app,
         table=table,
         processor=processor,
+        live=LiveStates(table.data, settings.live_states),
         events_topic=settings.topics.events,
         routes=routes,
         conversions_topic=settings.topics.conversions if join else None,

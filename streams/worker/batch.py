@@ -24,8 +24,8 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar
 
 import orjson
 from faust.types import AppT, ConsumerT, TableT
@@ -34,10 +34,12 @@ from faust.types import Message as KafkaMessage
 from streams.kafka.producer import BatchProducer, Record
 from streams.kafka.topics import Routes
 from streams.kafka.transactions import Offsets, Transactions
+from streams.worker.live import LiveStates
 from streams.worker.metrics import Metrics
 from streams.worker.outbox import ChangelogEntry, Outbox, States, collect
-from streams.worker.processor import Message, Processor, Result
+from streams.worker.processor import LoadState, Message, Processor, Result
 from streams.worker.recovery import changelog_event
+from streams.worker.stored import StoredLead, encode_stored
 from streams.worker.ticks import DueIndex, PartitionClocks
 from streams.worker.transacted import Located, by_partition, next_offsets
 
@@ -56,7 +58,6 @@ class ConsumedMessage(Located, Protocol):
 
 
 M = TypeVar("M", bound=ConsumedMessage)
-LeadStates = Mapping[str, dict[str, Any]]  # the table's store: lead id -> state (JSON)
 
 
 class EventBatcher:
@@ -127,8 +128,9 @@ class BatchScorer:
         self,
         *,
         app: AppT,
-        table: TableT[str, dict[str, Any]],
+        table: TableT[str, bytes],
         processor: Processor,
+        live: LiveStates,
         events_topic: str,
         routes: Routes,
         conversions_topic: str | None = None,
@@ -143,6 +145,7 @@ class BatchScorer:
         self.app = app
         self.table = table
         self.processor = processor
+        self.live = live  # one decoded state per lead, changed in place by the engine (ADR 033)
         self.events_topic = events_topic
         self.conversions_topic = conversions_topic  # joined in the same batches (None: not consumed)
         self.routes = routes
@@ -177,6 +180,14 @@ class BatchScorer:
         transaction per input partition (its outputs, changelog records and input offsets), then its acks."""
         started = time.perf_counter()
         await self.processor.resolve_schemas(raw.value for raw in batch)  # the registry, if any: not under the lock
+        try:
+            outbox = await self._score(batch, ack)
+        except BaseException:
+            self.live.clear()  # the engine changed live states this batch never wrote: read them again
+            raise
+        self._observe(batch, outbox, time.perf_counter() - started)
+
+    async def _score(self, batch: Sequence[M], ack: Callable[[M], object]) -> Outbox:
         if self.transactions is None:
             async with self.lock:
                 outbox = self._process(batch)
@@ -192,7 +203,7 @@ class BatchScorer:
                 for raw in messages:
                     ack(raw)
                 outbox.emitted_event_ms.extend(part.emitted_event_ms)
-        self._observe(batch, outbox, time.perf_counter() - started)
+        return outbox
 
     def _process(self, batch: Sequence[ConsumedMessage]) -> Outbox:
         outbox = Outbox()
@@ -212,11 +223,15 @@ class BatchScorer:
         nothing has its offset committed by the next transaction of its topic partition."""
         outbox = Outbox()
         collect(message, result, self.routes, self.rerouted_topic, outbox)
-        if self.transactions is None:
-            await self._write(outbox)
-        elif outbox.records or outbox.states:
-            offsets = {(message.topic, message.partition): message.offset + 1}
-            await self._write_transaction(message.partition, outbox, offsets)
+        try:
+            if self.transactions is None:
+                await self._write(outbox)
+            elif outbox.records or outbox.states:
+                offsets = {(message.topic, message.partition): message.offset + 1}
+                await self._write_transaction(message.partition, outbox, offsets)
+        except BaseException:
+            self.live.clear()
+            raise
 
     async def _write(self, outbox: Outbox) -> None:
         await self.producer.send_all(outbox.records)  # outputs first, acknowledged; then the state
@@ -238,18 +253,14 @@ class BatchScorer:
             self._apply(entries, written)
         self._index(outbox)
 
-    def _loader(self, outbox: Outbox) -> Callable[[str], dict[str, Any] | None]:
-        stored: LeadStates = self.table.data  # the store: one lookup per read (``table.get`` makes two)
+    def _loader(self, outbox: Outbox) -> LoadState:
+        held_states, live = outbox.states, self.live
 
-        def load(lead_id: str) -> dict[str, Any] | None:
-            held = outbox.states.get(lead_id)
+        def load(lead_id: str) -> StoredLead | None:
+            held = held_states.get(lead_id)
             if held is not None:
-                return held[1]  # written earlier in this batch (None: erased)
-            try:
-                value: dict[str, Any] | None = stored[lead_id]
-            except KeyError:
-                return None
-            return value
+                return held[1]  # changed earlier in this batch (None: erased)
+            return live.get(lead_id)
 
         return load
 
@@ -257,7 +268,7 @@ class BatchScorer:
         """One changelog record per lead (on its input partition), and what the store needs to apply it."""
         topic = self.table.changelog_topic.get_topic_name()
         entries = [
-            (lead_id, partition, state, orjson.dumps(lead_id), None if state is None else orjson.dumps(state))
+            (lead_id, partition, state, orjson.dumps(lead_id), None if state is None else encode_stored(state))
             for lead_id, (partition, state, _) in states.items()
         ]
         return entries, [(topic, key, value, partition) for _, partition, _, key, value in entries]
@@ -267,10 +278,13 @@ class BatchScorer:
         topic = self.table.changelog_topic.get_topic_name()
         self.table.apply_changelog_batch(
             [
-                changelog_event(topic, partition, offset, key, value, lead_id, state)
-                for (lead_id, partition, state, key, value), offset in zip(entries, offsets, strict=True)
+                changelog_event(topic, partition, offset, key, value, lead_id, value)
+                for (lead_id, partition, _, key, value), offset in zip(entries, offsets, strict=True)
             ]
         )
+        live = self.live
+        for lead_id, _, state, _, _ in entries:
+            live.put(lead_id, state)
 
     def _index(self, outbox: Outbox) -> None:
         for lead_id, (partition, _, due_ms) in outbox.states.items():

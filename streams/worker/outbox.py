@@ -5,16 +5,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from streams.kafka.producer import Record
 from streams.kafka.topics import Routes
 from streams.worker.processor import Message, Result
+from streams.worker.stored import StoredLead
 
-#: lead id -> (partition, state or None when erased, when time alone next moves it across a level)
-States = dict[str, tuple[int, dict[str, Any] | None, int | None]]
-#: A changelog write: lead id, partition, state (None: erased), raw key, raw value.
-ChangelogEntry = tuple[str, int, dict[str, Any] | None, bytes, bytes | None]
+#: lead id -> (partition, stored lead or None when erased, when time alone next moves it across a level)
+States = dict[str, tuple[int, StoredLead | None, int | None]]
+#: A changelog write: lead id, partition, stored lead (None: erased), raw key, raw value.
+ChangelogEntry = tuple[str, int, StoredLead | None, bytes, bytes | None]
 
 
 @dataclass

@@ -15,6 +15,7 @@ from faust.types import TopicT
 from streams.kafka.topics import Routes
 from streams.worker.outbox import Outbox, collect
 from streams.worker.processor import Message, Result
+from streams.worker.stored import encode_stored
 from streams.worker.table import LeadTable
 from streams.worker.ticks import DueIndex, PartitionClocks
 
@@ -48,7 +49,7 @@ class PerEventWriter:
             if state is None:
                 self.table.pop(lead_id, None)  # erased: a tombstone in the changelog
             else:
-                self.table[lead_id] = state
+                self.table[lead_id] = encode_stored(state)
             self.due_index.set(partition, lead_id, due_ms)
         wall_ms = int(time.time() * 1000)
         for partition, event_ms in outbox.latest_event_ms.items():

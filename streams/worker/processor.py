@@ -10,7 +10,6 @@ import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from scoring import Engine, InvalidEventError, LeadscoreError, LeadState, Update, check_event, check_profile
 from scoring.conversions import check_conversion
@@ -18,8 +17,11 @@ from scoring.trail import Trail, extend_trail, reported_points, scores_at_conver
 from streams.kafka.codec import AvroCodec
 from streams.kafka.partitioner import lead_partition
 from streams.worker.metrics import Metrics
+from streams.worker.stored import StoredLead
 
-LoadState = Callable[[str], dict[str, Any] | None]
+#: The lead's stored value, decoded (None: never scored, or erased). The fast path hands out its live object:
+#: the engine changes it in place (a working copy that a failed batch discards, ADR 033).
+LoadState = Callable[[str], StoredLead | None]
 TICK = struct.Struct(">q")  # a decay tick's value: the partition clock in Unix ms
 
 
@@ -39,7 +41,7 @@ class Result:
     """What to write and send for one input message. ``state`` is None when nothing is written."""
 
     lead_id: str = ""
-    state: dict[str, Any] | None = None
+    state: StoredLead | None = None
     changes: list[bytes] = field(default_factory=list)
     crossings: list[bytes] = field(default_factory=list)
     scores: bytes | None = None  # the lead's latest scores, for the compacted lead-scores topic
@@ -114,7 +116,7 @@ class Processor:
             if (forward := self._misplaced(message, event.lead_id)) is not None:
                 return forward
             state, trail = self._load(load_state, event.lead_id)
-            update = self.engine.apply_event(state, event)
+            update = self.engine.score_event(state, event)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
         if update.duplicate:
@@ -134,7 +136,7 @@ class Processor:
             if (forward := self._misplaced(message, profile.lead_id)) is not None:
                 return forward
             state, trail = self._load(load_state, profile.lead_id)
-            update = self.engine.apply_profile(state, profile)
+            update = self.engine.score_profile(state, profile)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
         return self._result(update, message.partition, trail)
@@ -169,16 +171,16 @@ class Processor:
             return Result()  # erased since, or not a tick: nothing to do
         (clock_ms,) = TICK.unpack(message.value)
         self.metrics.decay_ticks.inc()
-        update = self.engine.advance(LeadState.from_dict(stored), clock_ms)
-        return self._result(update, message.partition, stored.get("h"))
+        update = self.engine.advance_in_place(stored.state, clock_ms)
+        return self._result(update, message.partition, stored.trail)
 
     @staticmethod
     def _load(load_state: LoadState, lead_id: str) -> tuple[LeadState | None, Trail | None]:
-        """The lead's state and its score trail (kept beside the state; not domain state)."""
+        """The lead's state and its score trail (kept beside the state in the envelope; not domain state)."""
         stored = load_state(lead_id)
         if stored is None:
             return None, None
-        return LeadState.from_dict(stored), stored.get("h")
+        return stored.state, stored.trail
 
     def process_erasure(self, message: Message, has_state: Callable[[str], bool]) -> Result:
         """Forget a lead: the agent deletes its state and writes tombstones; the result says so."""
@@ -198,10 +200,8 @@ class Processor:
     def _result(self, update: Update, partition: int, trail: Trail | None) -> Result:
         at_ms = max((m.levels_at_ms for m in update.state.models.values()), default=0)
         due = self.engine.next_due(update.state, at_ms)
-        state = update.state.to_dict()
-        state["p"], state["d"] = partition, due  # for rebuilding the due index after recovery (not domain state)
-        if self.lead_time_ms is not None and (trail := self._extend_trail(update, trail)):
-            state["h"] = trail
+        kept = (self._extend_trail(update, trail) or None) if self.lead_time_ms is not None else None
+        state = StoredLead(partition, due, update.state, kept)
         result = Result(lead_id=update.state.lead_id, state=state, due_ms=due)
         for change in update.changes:
             result.changes.append(self.codec.encode_change(change))

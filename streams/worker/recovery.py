@@ -72,9 +72,8 @@ async def top_up(
 
 
 def _event(record: ConsumerRecord[bytes, bytes]) -> EventT[StoredState]:
-    key = json.loads(record.key) if record.key is not None else None
-    value = json.loads(record.value) if record.value is not None else None
-    return changelog_event(record.topic, record.partition, record.offset, record.key, record.value, key, value)
+    key = json.loads(record.key) if record.key is not None else None  # keys are JSON, values raw (state format 2)
+    return changelog_event(record.topic, record.partition, record.offset, record.key, record.value, key, record.value)
 
 
 def changelog_event(

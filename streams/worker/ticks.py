@@ -12,6 +12,7 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from streams.worker.stored import stored_head
 from streams.worker.table import StoredState
 
 
@@ -90,7 +91,7 @@ def rebuild_due_index(
     its latest event time, observed now (``wall_ms``): a restarted partition is not idle since 1970."""
     due_index.clear()
     for lead_id, value in states:
-        partition = value.get("p")
+        partition, due_ms, latest_ms = stored_head(value)
         if partition in owned:
-            due_index.set(partition, lead_id, value.get("d"))
-            clocks.observe(partition, value.get("t", 0), wall_ms)
+            due_index.set(partition, lead_id, due_ms)
+            clocks.observe(partition, latest_ms, wall_ms)

@@ -8,7 +8,7 @@ import pytest
 
 from scoring import LeadProfile
 from streams.devtools.testing import TestingSink, build_app
-from tests.conftest import SIMPLE_MODEL, T0, make_event
+from tests.conftest import SIMPLE_MODEL, T0, make_event, stored_json
 
 
 def build(tmp_path, model_paths=SIMPLE_MODEL, **overrides):
@@ -33,8 +33,8 @@ async def test_agent_scores_updates_table_and_sends(leadscore, sink):
         for event_type in ["demo_request", "email_open", "trial_request"]:
             await agent.put(codec.encode_event(make_event("lead-1", event_type)), key=b"lead-1")
         await agent.put(codec.encode_event(make_event("lead-2", "content_download")), key=b"lead-2")
-    assert leadscore.table["lead-1"]["m"]["b2b"]["s"] == 61
-    assert leadscore.table["lead-2"]["m"]["b2b"]["s"] == 8
+    assert stored_json(leadscore.table, "lead-1")["m"]["b2b"]["s"] == 61
+    assert stored_json(leadscore.table, "lead-2")["m"]["b2b"]["s"] == 8
     changes = sink.decoded(names.score_changes)
     assert [(key, change["score"]) for key, change in changes] == [
         (b"lead-1", 30.0),
@@ -55,7 +55,7 @@ async def test_bad_message_goes_to_dead_letters_and_the_agent_goes_on(leadscore,
         await agent.put(codec.encode_event(make_event("lead-1", "demo_request")), key=b"lead-1")
     letters = sink.decoded(leadscore.settings.topics.dead_letters)
     assert [letter["error_type"] for _, letter in letters] == ["DecodeError", "InvalidEventError"]
-    assert leadscore.table["lead-1"]["m"]["b2b"]["s"] == 30
+    assert stored_json(leadscore.table, "lead-1")["m"]["b2b"]["s"] == 30
 
 
 async def test_profiles_agent_recomputes_fit_into_the_same_table(tmp_path):
@@ -68,7 +68,7 @@ async def test_profiles_agent_recomputes_fit_into_the_same_table(tmp_path):
     profile = LeadProfile("lead-1", T0 + 1000, email="cfo@bank.example", industry="banking", company_size=4000)
     async with built.apply_profiles.test_context() as profiles:
         await profiles.put(codec.encode_profile(profile), key=b"lead-1")
-    stored = built.table["lead-1"]["m"]["b2b"]
+    stored = stored_json(built.table, "lead-1")["m"]["b2b"]
     assert stored["f"] == {"finance-enterprise": 50.0, "target-industry": 10.0, "mid-market-or-larger": 15.0}
     changes = sink.decoded(names.score_changes)
     assert [(c["cause"], round(c["fit"]), c["grade"]) for _, c in changes] == [("EVENT", 0, "D"), ("PROFILE", 75, "A")]
@@ -118,7 +118,7 @@ async def test_conversions_are_joined_to_the_scores_in_the_table(leadscore, sink
     assert [(m["model_id"], m["score"], m["levels"], m["exact"]) for m in joined["models"]] == [
         ("b2b", 60.0, ["MQL"], True)
     ]
-    assert "h" in leadscore.table["lead-1"]  # the score trail rides with the state
+    assert "h" in stored_json(leadscore.table, "lead-1")  # the score trail rides with the state
 
 
 async def test_a_shadow_worker_scores_into_the_shadow_topics_and_alerts_nobody(tmp_path):
@@ -139,7 +139,7 @@ async def test_a_shadow_worker_scores_into_the_shadow_topics_and_alerts_nobody(t
             await agent.put(codec.encode_event(make_event("lead-1", event_type)), key=b"lead-1")
         await agent.put(b"not avro", key=b"lead-1")
     assert [change["score"] for _, change in sink.decoded(names.shadow_score_changes)] == [30.0, 60.0]
-    assert built.table["lead-1"]["m"]["b2b"]["l"] == ["MQL"]  # the shadow knows the lead is an MQL ...
+    assert stored_json(built.table, "lead-1")["m"]["b2b"]["l"] == ["MQL"]  # the shadow knows the lead is an MQL ...
     crossed = built.metrics.crossings.labels("b2b", "MQL", "UP")._value.get()
     assert crossed == 1  # ... and counts the crossing it would have sent
     assert built.metrics.dead_letters.labels(names.events, "DecodeError")._value.get() == 1
@@ -151,4 +151,4 @@ async def test_without_the_conversion_join_no_trail_is_kept_and_no_agent_runs(tm
     assert built.join_conversions is None
     async with built.score_events.test_context() as agent:
         await agent.put(built.codec.encode_event(make_event("lead-1", "demo_request")), key=b"lead-1")
-    assert built.table["lead-1"]["m"]["b2b"]["s"] == 30 and "h" not in built.table["lead-1"]
+    assert stored_json(built.table, "lead-1")["m"]["b2b"]["s"] == 30 and "h" not in stored_json(built.table, "lead-1")

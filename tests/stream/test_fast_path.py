@@ -19,6 +19,7 @@ from streams.devtools.testing import InputMessage, TestingSink, WorkerDriver, bu
 from streams.settings import load_settings
 from streams.worker.app import create_app
 from streams.worker.batch import EventBatcher
+from tests.conftest import stored_json
 
 EVENTS = "lead-events"
 B2B = example_model_path("b2b")
@@ -83,7 +84,7 @@ async def test_one_changelog_record_per_lead_per_batch(tmp_path, codec):
     changelog = built.table.changelog_topic.get_topic_name()
     written = [(key, value) for name, key, value, _ in producer.records if name == changelog]
     assert len(written) == 1 and written[0][0] == b'"lead-1"'
-    assert len(built.table["lead-1"]["e"]) == 10  # the last state: every event seen (by its digest)
+    assert len(stored_json(built.table, "lead-1")["e"]) == 10  # the last state: every event seen (by its digest)
 
 
 async def test_outputs_are_acknowledged_before_state_and_both_before_inputs(tmp_path, codec):
@@ -154,7 +155,7 @@ async def test_other_agents_write_state_through_the_same_ordered_path(tmp_path, 
         await until(lambda: producer.log[-1] == ("acked", changelog))
     topics = [topic for topic, *_ in producer.records[before:]]
     assert topics[-1] == changelog and built.settings.topics.score_changes in topics
-    assert built.table[lead]["m"]["b2b"]["f"]["finance-enterprise"] == 50.0
+    assert stored_json(built.table, lead)["m"]["b2b"]["f"]["finance-enterprise"] == 50.0
 
     erasure = codec.encode("LeadErasure", {"request_id": "r-1", "lead_id": lead, "requested_at": T0})
     before = len(producer.records)

@@ -17,7 +17,7 @@ from streams.devtools.testing import TestingSink
 from streams.errors import SchemaRegistryUnavailableError
 from streams.settings import load_settings
 from streams.worker.app import create_app
-from tests.conftest import make_event
+from tests.conftest import make_event, stored_json
 from tests.registry_server import RegistryServer
 
 EVENTS = "lead-events"
@@ -134,5 +134,5 @@ async def test_the_per_event_agents_resolve_new_ids_before_the_lock_too(tmp_path
                 await asyncio.sleep(0.01)
         assert server.lookups() == [newer_id]
         assert sink.sent(built.settings.topics.dead_letters) == []
-        assert built.table["lead-2"]["m"]["b2b"]["s"] > 0  # the demo request was scored
+        assert stored_json(built.table, "lead-2")["m"]["b2b"]["s"] > 0  # the demo request was scored
         await codec.registry.close()

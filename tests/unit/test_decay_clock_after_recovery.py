@@ -9,6 +9,8 @@ crossings, 17 leads with a wrong final state). ``rebuild_due_index`` now observe
 
 from __future__ import annotations
 
+from scoring import LeadState
+from streams.worker.stored import StoredLead, encode_stored
 from streams.worker.ticks import DueIndex, PartitionClocks, rebuild_due_index
 
 T_EVENT = 1_767_603_600_000  # 2026-01-05T09:00:00Z
@@ -18,7 +20,10 @@ IDLE_AFTER = 60_000
 
 def test_clock_rebuilt_after_recovery_starts_at_the_latest_event_time():
     clocks, due = PartitionClocks(idle_after_ms=IDLE_AFTER), DueIndex()
-    states = [("lead-1", {"p": 0, "d": T_EVENT + 5_000, "t": T_EVENT}), ("lead-2", {"p": 1, "d": None, "t": 1})]
+    states = [
+        ("lead-1", encode_stored(StoredLead(0, T_EVENT + 5_000, LeadState("lead-1", latest_ms=T_EVENT)))),
+        ("lead-2", encode_stored(StoredLead(1, None, LeadState("lead-2", latest_ms=1)))),
+    ]
     rebuild_due_index(states, {0}, due, clocks, WALL_NOW)
     assert clocks.now(0, WALL_NOW + 1_000) == T_EVENT  # not idle yet: the clock is the latest event time
     assert clocks.now(0, WALL_NOW + 2 * IDLE_AFTER) == T_EVENT + 2 * IDLE_AFTER  # idle: advances with wall time

@@ -4,6 +4,7 @@ from scoring import Engine, LeadProfile
 from streams.kafka.partitioner import lead_partition
 from streams.worker.metrics import Metrics
 from streams.worker.processor import Message, Processor
+from streams.worker.stored import as_json
 from tests.conftest import T0, make_event
 
 
@@ -24,7 +25,7 @@ def test_valid_event_is_scored_and_encoded(processor, codec, simple_model):
     result = processor.process_event(message(codec.encode_event(event), b"lead-7"), lambda lead: None)
     assert result.dead_letter is None
     assert result.lead_id == "lead-7"
-    assert result.state["m"]["b2b"]["s"] == 30
+    assert result.state.state.models["b2b"].score == 30
     _, change = codec.decode(result.changes[0])
     assert change["change_id"] == Engine([simple_model]).apply_event(None, event).changes[0].change_id
     assert result.crossings == []
@@ -35,7 +36,7 @@ def test_state_is_read_from_the_table(processor, codec):
     second = processor.process_event(
         message(codec.encode_event(make_event("l", "trial_request")), b"l"), lambda _: first.state
     )
-    assert second.state["m"]["b2b"]["s"] == 60
+    assert second.state.state.models["b2b"].score == 60
     _, crossing = codec.decode(second.crossings[0])
     assert (crossing["level"], crossing["direction"], crossing["score"]) == ("MQL", "UP", 60.0)
 
@@ -104,7 +105,7 @@ def test_inputs_keyed_or_partitioned_otherwise_are_forwarded_once(processor, cod
     result = processor.process_event(message(raw, key, partition=where), lambda _: pytest.fail("no state read"))
     assert result.forward == (home, b"l") and result.state is None
     rerouted = processor.process_rerouted(Message("rerouted", home, 0, b"l", raw), lambda _: None, lambda _: False)
-    assert rerouted.forward is None and rerouted.state["m"]["b2b"]["s"] == 1
+    assert rerouted.forward is None and rerouted.state.state.models["b2b"].score == 1
 
 
 def _conversion_message(codec, lead_id: str, at_ms: int, key: bytes | None = None, partition: int | None = None):
@@ -127,7 +128,7 @@ def test_a_conversion_is_joined_to_the_score_reported_before_it(processor, codec
         message(codec.encode_event(make_event("l", "trial_request", at_ms=T0 + 10 * day)), b"l"),
         lambda _: first.state,
     )
-    assert second.state["h"] == [T0, "b2b", 30.0, "", T0 + 10 * day, "b2b", 60.0, "MQL"]  # beside the state
+    assert second.state.trail == [T0, "b2b", 30.0, "", T0 + 10 * day, "b2b", 60.0, "MQL"]  # beside the state
     result = processor.process_conversion(_conversion_message(codec, "l", T0 + 12 * day), lambda _: second.state)
     assert result.state is None and result.dead_letter is None  # a conversion changes no score
     name, joined = reference_decode(result.conversion)
@@ -190,7 +191,7 @@ def test_a_level_left_by_decay_is_in_the_trail_so_later_joins_do_not_report_it(c
 
     for n, event_type in enumerate(["demo_request", "trial_request"]):
         feed(processor.process_event(message(codec.encode_event(make_event("l", event_type, T0 + n)), b"l"), table.get))
-    assert table["l"]["m"]["b2b"]["l"] == ["MQL"]
+    assert table["l"].state.models["b2b"].levels == ["MQL"]
     partition = lead_partition("l", 4)
     tick = feed(processor.process_tick(Message("ticks", partition, 0, b"l", TICK.pack(T0 + 25 * day)), table.get))
     (left,) = [reference_decode(c)[1] for c in tick.crossings]
@@ -219,17 +220,18 @@ def test_the_trail_changes_nothing_but_the_trail(codec, b2b_model):
     for lead_time_ms in (7 * day, None):
         processor = Processor(Engine([b2b_model]), codec, Metrics(), 4, "rerouted", lead_time_ms)
         table: dict = {}
-        results = []
+        results: list = []
+
+        def keep(result, results=results):  # the state as it was then: the processor changes it in place
+            results.append((result, {k: v for k, v in as_json(result.state).items() if k != "h"}))
+            return result
+
         for n, event_type in enumerate(["demo_request", "trial_request"]):
             raw = message(codec.encode_event(make_event("l", event_type, T0 + n, event_id=f"e{n}")), b"l")
-            results.append(processor.process_event(raw, table.get))
-            table["l"] = results[-1].state
+            table["l"] = keep(processor.process_event(raw, table.get)).state
         tick = Message("ticks", partition, 0, b"l", TICK.pack(T0 + 40 * day))
-        results.append(processor.process_tick(tick, table.get))
-        assert results[-1].crossings  # MQL left by decay, at ~day 20
-        outputs.append(
-            [(r.changes, r.crossings, r.scores, {k: v for k, v in r.state.items() if k != "h"}) for r in results]
-        )
+        assert keep(processor.process_tick(tick, table.get)).crossings  # MQL left by decay, at ~day 20
+        outputs.append([(r.changes, r.crossings, r.scores, state) for r, state in results])
     with_trail, without = outputs
     assert with_trail == without
     assert codec.decode(with_trail[-1][2])[1]["updated_at"] == datetime_of(T0 + 40 * day)
