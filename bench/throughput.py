@@ -37,10 +37,12 @@ from bench.common import (
 )
 from bench.contestants.progress import read_progress
 from bench.cpu import Mark, tree_cpu_s, trees_cpu_s, window
+from scoring import LeadscoreError
 from streams.devtools.brokers import Broker
 from streams.devtools.processes import spawn_worker, stop_process
 from streams.kafka.partitioner import lead_partition
 from streams.settings import Settings, load_settings
+from streams.worker.stored import decode_stored
 
 POLL_S = 0.2  # reading a progress file
 METRICS_POLL_S = 0.5  # until the first event: a scrape of /metrics costs the worker ~5 ms of CPU
@@ -253,7 +255,8 @@ def peer(broker: Broker, source: str, events: int, workdir: Path) -> dict[str, A
 
 
 def changelog_layout(cluster: Settings, app_id: str, partitions: int = 4, sample: int = 2000) -> dict[str, Any]:
-    """Read the changelog a real worker wrote: keys JSON strings, each on ``lead_partition(key)``, values with p/d."""
+    """Read the changelog a real worker wrote: keys JSON strings, each on ``lead_partition(key)``, values stored
+    leads (state format 2, ADR 033) of that lead and partition."""
     consumer = Consumer(librdkafka_options(cluster, {"group.id": f"{app_id}-layout", "enable.auto.commit": False}))
     topic = f"{app_id}-lead-state-changelog"
     consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
@@ -269,11 +272,15 @@ def changelog_layout(cluster: Settings, app_id: str, partitions: int = 4, sample
                 if key is None:
                     raise BenchError(f"{topic}: a changelog record without a key")
                 lead_id = json.loads(key)
-                value = json.loads(data)
+                try:
+                    lead = decode_stored(data)
+                except LeadscoreError:
+                    wrong += 1
+                    continue
                 checked += 1
-                ok = lead_partition(lead_id, partitions) == record.partition() == value.get("p")
-                wrong += not ok or value.get("id") != lead_id or "d" not in value
-                example = example or {"key": key.decode(), "value_keys": sorted(value)}
+                ok = lead_partition(lead_id, partitions) == record.partition() == lead.partition
+                wrong += not ok or lead.state.lead_id != lead_id
+                example = example or {"key": key.decode(), "format": data[:1].hex(), "due_ms": lead.due_ms}
     finally:
         consumer.close()
     return {"records_checked": checked, "mismatched": wrong, "example": example}

@@ -6,7 +6,7 @@ documentation teaches a stateful application: an ``Application`` with a consumer
 ``app.dataframe(topic)``, one ``sdf.apply(..., stateful=True)`` whose function gets the message's ``State``
 (scoped to its key, the lead id), ``expand=True`` to emit each output as a message of its own, ``sdf.to_topic``,
 ``app.run()``; at-least-once and the checkpoint interval left at Quix's defaults. Per input it does what the worker's
-per-event path does (:mod:`bench.contestants.peer_state`): :class:`streams.worker.processor.Processor` decodes,
+per-event path does (:mod:`bench.contestants.per_input`): :class:`streams.worker.processor.Processor` decodes,
 checks, scores and encodes, and the lead's stored state goes into Quix's State in leadscore's own state codec
 (``State.set_bytes``/``get_bytes``, Quix's documented way to bring a codec), which Quix keeps in RocksDB with a
 changelog topic. Every output (score changes, threshold crossings, latest scores) goes to one output topic,
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from quixstreams import Application, State, message_context
 
-from bench.contestants import peer_state
+from bench.contestants import per_input
 from bench.contestants.progress import Progress
 from scoring import Engine, example_model_path, load_model
 from streams.kafka.codec import AvroCodec
@@ -55,8 +55,8 @@ def build(args: argparse.Namespace) -> Application:
     def score(value: bytes, key: bytes, timestamp: int, headers: object, state: State) -> list[bytes]:
         context = message_context()
         message = Message(args.input, context.partition, context.offset, key, value)
-        result = peer_state.score(processor, message, state.get_bytes, state.set_bytes)
-        outputs = peer_state.outputs(result)
+        result = per_input.score(processor, message, state.get_bytes, state.set_bytes)
+        outputs = per_input.outputs(result)
         progress.processed(len(outputs), len(result.changes))
         return outputs
 

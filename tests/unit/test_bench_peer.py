@@ -1,12 +1,12 @@
 """The Quix peer scores as the worker does: leadscore's Processor per input, the lead's state through leadscore's own
 state codec as bytes (what Quix's State holds), giving the same records as the Processor with its states kept as
-they are. When the state format changes, this fails until bench/contestants/peer_state.py follows it."""
+they are. When the state format changes, this fails until bench/contestants/per_input.py follows it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bench.contestants import peer_state
+from bench.contestants import per_input
 from scoring import Engine, example_model_path, load_model
 from streams.datasets.synthetic import JourneyGenerator
 from streams.kafka.codec import AvroCodec
@@ -44,16 +44,16 @@ def test_the_peer_scores_through_its_state_bytes_exactly_as_the_processor_with_l
     peer, reference = _processor(), _processor()
     changes = 0
     for message in messages:
-        result = peer_state.score(peer, message, stored.get, stored.__setitem__)
+        result = per_input.score(peer, message, stored.get, stored.__setitem__)
         expected = reference.process_event(message, live.get)
         if expected.state is not None:
             live[expected.lead_id] = expected.state
         assert _records(result) == _records(expected)
         latest = [] if expected.scores is None else [expected.scores]  # None: a duplicate, nothing emitted
-        assert peer_state.outputs(result) == [*expected.changes, *expected.crossings, *latest]
+        assert per_input.outputs(result) == [*expected.changes, *expected.crossings, *latest]
         changes += len(result.changes)
     assert changes > 1000  # the stream moved scores: the states read back were used
     assert stored.keys() == live.keys()
     for lead_id, data in stored.items():
-        assert peer_state.decode_state(data) == live[lead_id]
-        assert peer_state.encode_state(live[lead_id]) == data
+        assert per_input.decode_state(data) == live[lead_id]
+        assert per_input.encode_state(live[lead_id]) == data
