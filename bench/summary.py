@@ -47,14 +47,22 @@ def _broker_net_us(results: dict[str, Any], name: str) -> float | None:
     return round(busy / events * 1e6, 2)
 
 
+def _sum(a: float | None, b: float | None) -> float | None:
+    return round(a + b, 2) if a is not None and b is not None else None
+
+
 def cpu_figures(results: dict[str, Any]) -> dict[str, Any]:
     """CPU per event of each contestant and of the broker while it ran, and the CPU ratios of the targets."""
     own = {name: _per_event_us(results, name, "cpu_s_per_event") for name in CONTESTANTS}
     broker = {name: _per_event_us(results, name, "broker_cpu_s_per_event") for name in CONTESTANTS}
+    net = {name: _broker_net_us(results, name) for name in CONTESTANTS}
+    both = {name: _sum(own[name], net[name]) for name in CONTESTANTS}
     return {
         "cpu_us_per_event": own,
         "broker_cpu_us_per_event": broker,
-        "broker_net_cpu_us_per_event": {name: _broker_net_us(results, name) for name in CONTESTANTS},
+        "broker_net_cpu_us_per_event": net,
+        "cpu_with_broker_us_per_event": both,  # the contestant's own and what it made the broker do
+        "cpu_with_broker_ratio_vs_peer": ratio(both["leadscore"], both["peer"]),
         "cpu_ratio_vs_peer": ratio(own["leadscore"], own["peer"]),
         "cpu_ratio_vs_textbook": ratio(own["leadscore"], own["textbook"]),
         "cpu_ratio_vs_ceiling": ratio(own["leadscore"], own["ceiling"]),

@@ -131,3 +131,5 @@ def test_the_report_has_issue_15s_targets_and_cpu_per_event_beside_events_per_se
     assert "| leadscore / Quix peer, events/s | >= 1.5 | 2.000 | yes | 10,000 / 5,000 events/s |" in rows
     assert "| leadscore: the real worker, 1 process | 20,000 | 1.2 | 0.600 | 60.0 | 0.5 | 25.0 | 15.0 | 9.5 |" in text
     assert "leadscore / peer = 2.000 in events/s and 0.400 in CPU per event" in text
+    # with the broker's not-idle CPU per event: leadscore 60 + 15, peer 150 + (0.5 - 0.1 * 4) / 20,000 s = 155
+    assert "(0.484 counting what each made the broker do" in text
