@@ -99,7 +99,7 @@ def cpu_lines(latest: dict[str, Any]) -> list[str]:
         "",
         f"From this run: leadscore / peer = {_ratio(latest, 'ratio_vs_peer')} in events/s and "
         f"{_ratio(latest, 'cpu_ratio_vs_peer')} in CPU per event ({_ratio(latest, 'cpu_with_broker_ratio_vs_peer')} "
-        "counting what each made the broker do, its not-idle CPU); / ceiling = {_ratio(latest, 'ratio_vs_ceiling')} "
+        f"counting what each made the broker do, its not-idle CPU); / ceiling = {_ratio(latest, 'ratio_vs_ceiling')} "
         f"and {_ratio(latest, 'cpu_ratio_vs_ceiling')}; / textbook = {_ratio(latest, 'ratio_vs_textbook')} and "
         f"{_ratio(latest, 'cpu_ratio_vs_textbook')}. Two workers / one = {_ratio(latest, 'two_worker_ratio')} in "
         f"events/s and {_ratio(latest, 'two_worker_cpu_ratio')} in CPU per event (scaling efficiency: 1 is "
