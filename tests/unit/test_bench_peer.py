@@ -4,6 +4,9 @@ they are. When the state format changes, this fails until bench/contestants/per_
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from bench.contestants import per_input
@@ -57,3 +60,14 @@ def test_the_peer_scores_through_its_state_bytes_exactly_as_the_processor_with_l
     for lead_id, data in stored.items():
         assert per_input.decode_state(data) == live[lead_id]
         assert per_input.encode_state(live[lead_id]) == data
+
+
+def test_what_the_peer_imports_of_leadscore_needs_no_faust_and_no_aiokafka() -> None:
+    """The peer's virtualenv (bench/peer-requirements.txt) has neither: its per-input scoring, progress file and
+    CPU readings must import without them."""
+    blocked = "faust", "aiokafka", "confluent_kafka.schema_registry", "rich", "matplotlib"
+    script = (
+        f"import sys; sys.modules.update(dict.fromkeys({blocked!r}))\n"
+        "import bench.contestants.per_input, bench.contestants.progress, bench.cpu\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).parents[2], timeout=120)
