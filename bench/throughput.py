@@ -255,8 +255,8 @@ def peer(broker: Broker, source: str, events: int, workdir: Path) -> dict[str, A
 
 
 def changelog_layout(cluster: Settings, app_id: str, partitions: int = 4, sample: int = 2000) -> dict[str, Any]:
-    """Read the changelog a real worker wrote: keys JSON strings, each on ``lead_partition(key)``, values stored
-    leads (state format 2, ADR 033) of that lead and partition."""
+    """Read the changelog a real worker wrote: keys JSON strings, each on ``lead_partition(key)``, values of state
+    format 2 (ADR 033) of that lead, with that partition in their envelope."""
     consumer = Consumer(librdkafka_options(cluster, {"group.id": f"{app_id}-layout", "enable.auto.commit": False}))
     topic = f"{app_id}-lead-state-changelog"
     consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])

@@ -28,7 +28,7 @@ from streams.worker.agents import MessageHandler, ResultWriter, register_agents,
 from streams.worker.api import register_api, register_metrics
 from streams.worker.batch import BatchScorer, EventBatcher
 from streams.worker.fetching import keep_undelivered_records, read_committed, set_fetch_wait
-from streams.worker.live import LiveStates
+from streams.worker.live import LiveStates, store_reader
 from streams.worker.metrics import Metrics
 from streams.worker.perevent import PerEventWriter
 from streams.worker.processor import Processor
@@ -230,7 +230,7 @@ def _batch_scorer(
         app=app,
         table=table,
         processor=processor,
-        live=LiveStates(table.data, settings.live_states),
+        live=LiveStates(store_reader(table.data, settings.partitions), settings.live_states),
         events_topic=settings.topics.events,
         routes=routes,
         conversions_topic=settings.topics.conversions if join else None,

@@ -11,16 +11,48 @@ has states whose changelog records the broker acknowledged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
+import orjson
+
+from streams.kafka.partitioner import lead_partition
 from streams.worker.stored import StoredLead, decode_stored
+
+#: Reads a lead's encoded value from the table's store (None: not there).
+StoreRead = Callable[[str], bytes | None]
+
+
+def store_reader(store: Mapping[str, bytes] | Any, partitions: int) -> StoreRead:
+    """How a miss reads the store. Faust's RocksDB store looks a key up in the partition of the current event and,
+    outside an event (the fast path has none), in every partition's database (its key index is empty after a
+    recovery, and the changelog batches the fast path applies never fill it): the lead's partition is known here,
+    so its database is read directly (``_db_for_partition``, the store's own accessor; a test fails if a Faust
+    upgrade removes it). The memory store is read through the mapping."""
+    database_of = getattr(store, "_db_for_partition", None)
+    if database_of is None:
+
+        def read_mapping(lead_id: str) -> bytes | None:
+            try:
+                value: bytes | None = store[lead_id]
+            except KeyError:
+                return None
+            return value
+
+        return read_mapping
+
+    def read_partition(lead_id: str) -> bytes | None:
+        value: bytes | None = database_of(lead_partition(lead_id, partitions)).get(orjson.dumps(lead_id))
+        return value
+
+    return read_partition
 
 
 class LiveStates:
-    """Decoded stored leads by lead id, in front of ``store`` (the table's: lead id -> encoded value)."""
+    """Decoded stored leads by lead id, in front of the table's store (``read``: lead id -> encoded value)."""
 
-    def __init__(self, store: Mapping[str, bytes], max_leads: int) -> None:
-        self.store = store
+    def __init__(self, read: StoreRead, max_leads: int) -> None:
+        self.read = read
         self.max_leads = max_leads
         self._leads: dict[str, StoredLead] = {}
         self.hits = 0
@@ -35,10 +67,7 @@ class LiveStates:
             self.hits += 1
             return lead
         self.misses += 1
-        try:
-            value = self.store[lead_id]
-        except KeyError:
-            return None
+        value = self.read(lead_id)
         if value is None:
             return None
         lead = decode_stored(value)

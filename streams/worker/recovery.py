@@ -14,7 +14,6 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from types import SimpleNamespace
 from typing import cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -76,6 +75,24 @@ def _event(record: ConsumerRecord[bytes, bytes]) -> EventT[StoredState]:
     return changelog_event(record.topic, record.partition, record.offset, record.key, record.value, key, record.value)
 
 
+class _ChangelogMessage:
+    """The message of a changelog event as table stores read it (``tp`` and ``partition`` for the persisted offsets,
+    ``key``/``value`` the raw bytes RocksDB stores). A slotted class: the fast path builds one per lead per batch."""
+
+    __slots__ = ("key", "offset", "partition", "topic", "tp", "value")
+
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
+        self.topic, self.partition, self.offset, self.key, self.value = topic, partition, offset, key, value
+        self.tp = TP(topic, partition)
+
+
+class _ChangelogEvent:
+    __slots__ = ("key", "message", "value")
+
+    def __init__(self, key: str | None, value: StoredState | None, message: _ChangelogMessage) -> None:
+        self.key, self.value, self.message = key, value, message
+
+
 def changelog_event(
     topic: str,
     partition: int,
@@ -88,10 +105,8 @@ def changelog_event(
     """The shape of a Faust changelog event that table stores read in ``apply_changelog_batch``: the raw bytes
     (RocksDB stores them as they are) and the decoded key and value (the memory store keeps those). Only those
     fields: not a whole :class:`faust.types.EventT`, but all a store's ``apply_changelog_batch`` reads of one."""
-    message = SimpleNamespace(
-        key=raw_key, value=raw_value, partition=partition, offset=offset, topic=topic, tp=TP(topic, partition)
-    )
-    return cast("EventT[StoredState]", SimpleNamespace(key=key, value=value, message=message))
+    message = _ChangelogMessage(topic, partition, offset, raw_key, raw_value)
+    return cast("EventT[StoredState]", _ChangelogEvent(key, value, message))
 
 
 def correct_highwaters(consumer: ConsumerT, settings: Settings) -> None:

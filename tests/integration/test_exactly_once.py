@@ -113,7 +113,7 @@ def test_killed_mid_transaction_read_committed_sees_every_output_once_and_recove
             assert produced == leads * 3
             os.kill(worker.process.pid, signal.SIGKILL)
             worker.process.wait(10)
-            worker = Worker(settings, tmp_path / "w1.log")
+            worker = Worker(settings, tmp_path / f"w{kill + 2}.log")
         _produce(kafka.bootstrap, settings.topics.events, codec, leads, range(6, per_lead), 0.05)
         expected = {
             f"lead-{n}": float(sum(POINTS[list(POINTS)[(n + r) % 3]] for r in range(per_lead))) for n in range(leads)

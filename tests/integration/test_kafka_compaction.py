@@ -17,6 +17,7 @@ from kafka import KafkaProducer
 from scoring.profiles import LeadProfile
 from streams.devtools.apache_kafka import ApacheKafkaBroker
 from streams.kafka.codec import AvroCodec
+from streams.worker.stored import as_json, decode_stored
 from tests.conftest import T0, make_event
 from tests.integration.conftest import new_settings
 from tests.integration.kafka_support import (
@@ -61,7 +62,7 @@ def latest(records: dict[int, Records]) -> dict[str, dict[str, Any] | None]:
     for found in records.values():
         for _, key, value in found:
             assert key is not None
-            last[json.loads(key)] = json.loads(value) if value is not None else None
+            last[json.loads(key)] = as_json(decode_stored(value)) if value is not None else None
     return last
 
 

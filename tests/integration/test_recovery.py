@@ -12,6 +12,7 @@ from kafka import KafkaProducer
 
 from scoring import example_model_path
 from streams.devtools.processes import spawn_worker, stop_process
+from streams.worker.stored import as_json, decode_stored
 from tests.conftest import T0, make_event
 
 
@@ -48,7 +49,8 @@ def changelog_contents(bootstrap: str, topic: str, partitions: int) -> dict[str,
         if message is None or message.error():
             continue
         quiet_since = time.monotonic()
-        last[json.loads(message.key())] = json.loads(message.value()) if message.value() else None
+        value = message.value()
+        last[json.loads(message.key())] = as_json(decode_stored(value)) if value else None
     consumer.close()
     return {key: value for key, value in last.items() if value is not None}
 

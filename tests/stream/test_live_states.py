@@ -17,6 +17,7 @@ import pytest
 
 from scoring import LeadEvent, LeadProfile, example_model_path
 from streams.devtools.testing import T0, WorkerDriver
+from streams.worker.live import LiveStates, store_reader
 from streams.worker.recovery import changelog_event
 from streams.worker.stored import FORMAT_2, as_json, decode_stored
 
@@ -126,3 +127,19 @@ async def test_a_changelog_written_by_0_2_is_read_and_carried_on():
 
 def _by_lead(records: list[dict[str, object]]) -> dict[str, object]:
     return {str(record["key"]): record["value"] for record in records}
+
+
+async def test_a_miss_reads_the_lead_s_own_rocksdb_partition(tmp_path):
+    """On RocksDB, a miss reads the database of the lead's partition directly (Faust's store would look in every
+    partition's database): the value is the one the table holds, for every lead. Fails if a Faust upgrade renames
+    the store's ``_db_for_partition``."""
+    driver = WorkerDriver(example_model_path("b2b"), tmp_path, partitions=4, store="rocksdb://")
+    await driver.send(*first_events(), batch_size=7)
+    store = driver.leadscore.table.data
+    assert callable(getattr(store, "_db_for_partition", None)), "Faust's RocksDB store changed: see worker/live.py"
+    read = store_reader(store, 4)
+    leads = [f"lead-{n}" for n in range(8)]
+    assert {lead: read(lead) for lead in leads} == {lead: driver.leadscore.table[lead] for lead in leads}
+    assert read("never-seen") is None
+    fresh = LiveStates(read, max_leads=10)
+    assert fresh.get("lead-3") == driver.stored("lead-3") and fresh.misses == 1
