@@ -22,26 +22,44 @@ def write_plots(latest: dict[str, Any], out: Path) -> list[str]:
     return made
 
 
+NAMES = [
+    ("textbook", "textbook\n(Faust per event)"),
+    ("peer", "peer\n(Quix Streams)"),
+    ("leadscore", "leadscore\n(1 worker)"),
+    ("leadscore_two_workers", "leadscore\n(2 workers)"),
+]
+COLOURS = {"textbook": "#999", "peer": "#6a9fd4", "leadscore": "#e07b39", "leadscore_two_workers": "#c0504d"}
+
+
 def _throughput(latest: dict[str, Any], path: Path) -> bool:
-    names = [
-        ("textbook", "textbook\n(Faust per event)"),
-        ("peer", "peer\n(Quix Streams)"),
-        ("leadscore", "leadscore\n(1 worker)"),
-        ("leadscore_two_workers", "leadscore\n(2 workers)"),
-    ]
-    bars = [(label, latest["throughput"][key]["eps"]) for key, label in names if latest["throughput"].get(key)]
-    if not bars:
+    """Events/s of each contestant (left) and its CPU µs per event, the broker's on top (right)."""
+    shown = [(key, label) for key, label in NAMES if latest["throughput"].get(key)]
+    if not shown:
         return False
-    figure, axes = plt.subplots(figsize=(8, 4.5))
-    colours = ["#999", "#6a9fd4", "#e07b39", "#c0504d"][: len(bars)]
-    axes.bar([b[0] for b in bars], [b[1] for b in bars], color=colours)
-    for n, (_, value) in enumerate(bars):
-        axes.annotate(f"{value:,.0f}", (n, value), ha="center", va="bottom")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
+    labels, colours = [label for _, label in shown], [COLOURS[key] for key, _ in shown]
+    eps = [latest["throughput"][key]["eps"] for key, _ in shown]
+    left.bar(labels, eps, color=colours)
+    for n, value in enumerate(eps):
+        left.annotate(f"{value:,.0f}", (n, value), ha="center", va="bottom")
     if latest.get("ceiling_eps"):
-        axes.axhline(latest["ceiling_eps"], color="black", linestyle="--", label="ceiling: aiokafka pass-through")
-        axes.legend(loc="upper left")
-    axes.set_ylabel("events/s")
-    axes.set_title(f"Throughput, {latest['events']:,} events, same input topic, {latest['broker']['label']}")
+        left.axhline(latest["ceiling_eps"], color="black", linestyle="--", label="ceiling: aiokafka pass-through")
+        left.legend(loc="upper left")
+    left.set_ylabel("events/s")
+    left.set_title("events/s (wall time: moves with the machine's load)")
+    own = [(latest.get("cpu_us_per_event") or {}).get(key) or 0.0 for key, _ in shown]
+    broker = [(latest.get("broker_cpu_us_per_event") or {}).get(key) or 0.0 for key, _ in shown]
+    right.bar(labels, own, color=colours)
+    right.bar(labels, broker, bottom=own, color="#ddd", label="the broker's, on top")
+    ceiling = (latest.get("cpu_us_per_event") or {}).get("ceiling")
+    if ceiling:
+        right.axhline(ceiling, color="black", linestyle="--", label="ceiling's own")
+    for n, value in enumerate(own):
+        right.annotate(f"{value:,.0f}", (n, value), ha="center", va="bottom")
+    right.set_ylabel("CPU µs per event")
+    right.set_title("CPU per event, same window (lower is better)")
+    right.legend(loc="upper right")
+    figure.suptitle(f"Throughput, {latest['events']:,} events, same input topic, {latest['broker']['label']}")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -3,6 +3,9 @@
 Every contestant reads the one input topic from the start with a consumer group of its own and writes to output
 topics of its own. leadscore is counted by its ``leadscore_events_consumed_total`` counter (``/metrics``, polled
 every 0.5 s), the textbook and peer contestants by the progress file they stamp themselves, the ceiling in-process.
+Each result also holds ``cpu``: :func:`bench.cpu.window` over the same window, the CPU seconds per event of the
+contestant's own processes and of the broker's (ADR 032), and ``cpu_total_s``, its processes' CPU over the whole
+step (start-up and group join included).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +36,27 @@ from bench.common import (
     worker_metrics,
 )
 from bench.contestants.progress import read_progress
+from bench.cpu import Mark, tree_cpu_s, trees_cpu_s, window
+from scoring import LeadscoreError
 from streams.devtools.brokers import Broker
 from streams.devtools.processes import spawn_worker, stop_process
 from streams.kafka.partitioner import lead_partition
 from streams.settings import Settings, load_settings
-from streams.worker.stored import as_json, decode_stored
+from streams.worker.stored import decode_stored
 
 POLL_S = 0.2  # reading a progress file
-METRICS_POLL_S = 0.5  # scraping /metrics costs the worker a little CPU: not too often (error <= 0.5 s per run)
+METRICS_POLL_S = 0.5  # until the first event: a scrape of /metrics costs the worker ~5 ms of CPU
+FINAL_POLL_S, LONGEST_POLL_S = 0.1, 5.0  # then half the time the rest should take, within these
 STALL_S = 180.0  # no progress for this long: the contestant is stuck
 
 
-async def _ceiling(cluster: Settings, source: str, sink: str, events: int) -> dict[str, Any]:
+def _own_mark(count: int, broker_pid: int | None) -> Mark:
+    """The ceiling's CPU: this thread's (the event loop's; the progress bar refreshes from a thread of its own)."""
+    broker = tree_cpu_s(broker_pid) if broker_pid is not None else None
+    return Mark(at=time.time(), count=count, cpu_s=time.thread_time(), broker_cpu_s=broker)
+
+
+async def _ceiling(cluster: Settings, source: str, sink: str, events: int, broker_pid: int | None) -> dict[str, Any]:
     avro = codec()
     consumer = AIOKafkaConsumer(
         source,
@@ -54,15 +67,17 @@ async def _ceiling(cluster: Settings, source: str, sink: str, events: int) -> di
         max_poll_records=5000,
     )
     producer = AIOKafkaProducer(**aiokafka_options(cluster), linger_ms=5)
+    cpu_at_start = time.thread_time()
     await consumer.start()
     await producer.start()
-    seen, started = 0, None
+    seen, started, first = 0, None, None
     try:
         with progress_bar() as bar:
             task = bar.add_task("ceiling: aiokafka pass-through", total=events, note="")
             while seen < events:
                 batches = await consumer.getmany(timeout_ms=1000)
                 for records in batches.values():
+                    first = first or _own_mark(0, broker_pid)
                     started = started or time.perf_counter()
                     for record in records:
                         event = avro.decode_event(record.value)
@@ -71,30 +86,47 @@ async def _ceiling(cluster: Settings, source: str, sink: str, events: int) -> di
                 bar.update(task, completed=seen)
         await producer.flush()
         seconds = time.perf_counter() - (started or time.perf_counter())
+        last = _own_mark(seen, broker_pid)
     finally:
         await consumer.stop()
         await producer.stop()
-    return {"eps": seen / seconds, "seconds": seconds, "events": seen}
+    cpu = window(first or last, last)
+    total = round(time.thread_time() - cpu_at_start, 3)
+    return {"eps": seen / seconds, "seconds": seconds, "events": seen, "cpu": cpu, "cpu_total_s": total}
 
 
 def ceiling(
-    cluster: Settings, source: str, events: int, sink: str = "ceiling-passthrough", partitions: int = 4
+    cluster: Settings,
+    source: str,
+    events: int,
+    broker_pid: int | None = None,
+    sink: str = "ceiling-passthrough",
+    partitions: int = 4,
 ) -> dict[str, Any]:
-    """Plain aiokafka consume, decode, encode, produce of the same messages with the same Avro codec."""
+    """Plain aiokafka consume, decode, encode, produce of the same messages with the same Avro codec, in this
+    process; its CPU is this thread's, the broker's that of ``broker_pid``."""
     create_topic(cluster, sink, partitions)  # as many partitions as the input, not auto-created
-    return asyncio.run(_ceiling(cluster, source, sink, events))
+    return asyncio.run(_ceiling(cluster, source, sink, events, broker_pid))
+
+
+def _marks(pids: Sequence[int], broker: Broker, count: float) -> Mark:
+    """The driver's reading of this moment: the workers' CPU and the broker's, with the count just scraped."""
+    broker_s = tree_cpu_s(broker.pid) if broker.pid is not None else None
+    return Mark(at=time.monotonic(), count=int(count), cpu_s=trees_cpu_s(pids), broker_cpu_s=broker_s)
 
 
 def leadscore(broker: Broker, app_id: str, source: str, events: int, workdir: Path, workers: int = 1) -> dict[str, Any]:
-    """``workers`` real worker processes (``streams.worker.spawn_worker``) in one group, counted by /metrics."""
+    """``workers`` real worker processes (``streams.worker.spawn_worker``) in one group, counted by /metrics; their
+    CPU and the broker's read right after the scrape that first shows an event and the one that shows all."""
     settings = [
         broker.settings(app_id, workdir / f"{app_id}-{n}", topics=prefixed_topics(app_id, events=source))
         for n in range(workers)
     ]
     processes = [spawn_worker(s, log_file=workdir / f"{app_id}-{n}.log") for n, s in enumerate(settings)]
+    pids = [process.pid for process in processes]
     label = f"leadscore, {workers} worker{'s' if workers > 1 else ''}"
     try:
-        first_at = first_count = None
+        first: Mark | None = None
         last_change, last_total = time.monotonic(), -1.0
         with progress_bar() as bar:
             task = bar.add_task(label, total=events, note="starting")
@@ -102,9 +134,10 @@ def leadscore(broker: Broker, app_id: str, source: str, events: int, workdir: Pa
                 per_worker = [worker_metrics(s.web_port) for s in settings]
                 total = sum(m.get("leadscore_events_consumed_total", 0.0) for m in per_worker)
                 now = time.monotonic()
-                if total and first_at is None:
-                    first_at, first_count = now, total
+                if total and first is None:
+                    first = _marks(pids, broker, total)
                 if total >= events:
+                    last = _marks(pids, broker, total)
                     break
                 if total != last_total:
                     last_change, last_total = now, total
@@ -114,26 +147,44 @@ def leadscore(broker: Broker, app_id: str, source: str, events: int, workdir: Pa
                     if process.poll() is not None:
                         log = workdir / f"{app_id}-{n}.log"
                         raise BenchError(f"{label}: worker exited with {process.returncode}: {log_tail(log)}")
-                bar.update(task, completed=total, note="" if first_at else "starting")
-                time.sleep(METRICS_POLL_S)
-        seconds = now - (first_at or now)
+                bar.update(task, completed=total, note="" if first else "starting")
+                time.sleep(_next_poll_s(first, total, events, now))
+        cpu = window(first or last, last)
         changes = sum(m.get("leadscore_score_changes_total", 0.0) for m in per_worker)
         return {
-            "eps": (events - (first_count or 0)) / seconds if seconds else 0.0,
-            "seconds": seconds,
+            "eps": cpu["eps"],
+            "seconds": cpu["seconds"],
             "events": int(total),
             "score_changes": int(changes),
             "per_worker_events": [int(m.get("leadscore_events_consumed_total", 0)) for m in per_worker],
             "app_id": app_id,
+            "cpu": cpu,
+            "cpu_total_s": _round(trees_cpu_s(pids)),
         }
     finally:
         for process in processes:
             stop_process(process, grace_s=20)
 
 
+def _next_poll_s(first: Mark | None, total: float, events: int, now: float) -> float:
+    """How long to wait before the next scrape: half of what the rest should take at the rate so far, so a run
+    costs the worker a dozen scrapes, not two a second, and the last reading trails the N-th event by at most
+    ``FINAL_POLL_S``."""
+    if first is None or total <= first.count or now <= first.at:
+        return METRICS_POLL_S
+    rate = (total - first.count) / (now - first.at)
+    return min(max((events - total) / rate / 2, FINAL_POLL_S), LONGEST_POLL_S)
+
+
+def _round(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
+
+
 def _process_contestant(
     label: str, command: list[str], progress: Path, events: int, log: Path, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
+    """A contestant process that stamps its own progress and CPU marks (:class:`bench.contestants.progress.Progress`:
+    ``command`` gives it ``--events`` and the broker's pid)."""
     process = spawn(command, log, env)
     try:
         last_change, last_count = time.monotonic(), -1
@@ -154,15 +205,23 @@ def _process_contestant(
                 time.sleep(POLL_S)
         state = read_progress(progress)
         seconds = state["last_at"] - state["first_at"]
+        first, last = Mark.from_dict(state.get("first_mark")), Mark.from_dict(state.get("last_mark"))
         return {
             "eps": (state["count"] - 1) / seconds if seconds else 0.0,
             "seconds": seconds,
             "events": state["count"],
             "outputs": state["outputs"],
             "score_changes": state.get("score_changes"),
+            "cpu": window(first, last) if first and last else None,
+            "cpu_total_s": _round(tree_cpu_s(process.pid)),
         }
     finally:
         stop_process(process, grace_s=20)
+
+
+def _cpu_options(broker: Broker, events: int) -> list[str]:
+    """What a contestant process needs to take its CPU marks: the input's length and the broker's pid."""
+    return ["--events", str(events), *(["--watch-pid", str(broker.pid)] if broker.pid is not None else [])]
 
 
 def _group_timeouts(broker: Broker) -> list[str]:
@@ -178,7 +237,7 @@ def textbook(broker: Broker, source: str, events: int, workdir: Path) -> dict[st
     progress = workdir / "textbook-progress.json"
     command = [python(), "-m", "bench.contestants.textbook", "--bootstrap", broker.bootstrap, "--app-id", "textbook"]
     command += ["--input", source, "--prefix", "textbook", "--data-dir", str(workdir / "textbook")]
-    command += ["--progress", str(progress), *_group_timeouts(broker)]
+    command += ["--progress", str(progress), *_group_timeouts(broker), *_cpu_options(broker, events)]
     log, env = workdir / "textbook.log", security_env(cluster)  # the contestant reads them (faust_credentials)
     return _process_contestant("textbook: per-event Faust agent", command, progress, events, log, env)
 
@@ -191,12 +250,13 @@ def peer(broker: Broker, source: str, events: int, workdir: Path) -> dict[str, A
     command = [str(PEER_PYTHON), "-m", "bench.contestants.peer_quix", "--bootstrap", broker.bootstrap]
     command += ["--input", source, "--output", "peer-outputs", "--group", "peer"]
     command += ["--state-dir", str(workdir / "peer-state"), "--progress", str(progress), *_group_timeouts(broker)]
+    command += _cpu_options(broker, events)
     return _process_contestant("peer: Quix Streams", command, progress, events, workdir / "peer.log")
 
 
 def changelog_layout(cluster: Settings, app_id: str, partitions: int = 4, sample: int = 2000) -> dict[str, Any]:
     """Read the changelog a real worker wrote: keys JSON strings, each on ``lead_partition(key)``, values of state
-    format 2 with the partition and due time in their envelope."""
+    format 2 (ADR 033) of that lead, with that partition in their envelope."""
     consumer = Consumer(librdkafka_options(cluster, {"group.id": f"{app_id}-layout", "enable.auto.commit": False}))
     topic = f"{app_id}-lead-state-changelog"
     consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
@@ -212,11 +272,15 @@ def changelog_layout(cluster: Settings, app_id: str, partitions: int = 4, sample
                 if key is None:
                     raise BenchError(f"{topic}: a changelog record without a key")
                 lead_id = json.loads(key)
-                value = as_json(decode_stored(data))  # state format 2 (ADR 033), in format 1's JSON form
+                try:
+                    lead = decode_stored(data)
+                except LeadscoreError:
+                    wrong += 1
+                    continue
                 checked += 1
-                ok = lead_partition(lead_id, partitions) == record.partition() == value.get("p")
-                wrong += not ok or value.get("id") != lead_id or "d" not in value
-                example = example or {"key": key.decode(), "value_keys": sorted(value)}
+                ok = lead_partition(lead_id, partitions) == record.partition() == lead.partition
+                wrong += not ok or lead.state.lead_id != lead_id
+                example = example or {"key": key.decode(), "format": data[:1].hex(), "due_ms": lead.due_ms}
     finally:
         consumer.close()
     return {"records_checked": checked, "mismatched": wrong, "example": example}

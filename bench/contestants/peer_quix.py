@@ -1,12 +1,16 @@
 """The peer: the same stateful scoring written with Quix Streams (StreamingDataFrame, State on RocksDB, changelog).
 
 Runs in its own virtualenv (bench/.venv-peer; Quix's pins conflict with leadscore's) as
-``python -m bench.contestants.peer_quix --bootstrap HOST:PORT --input lead-events ...``. Per input it does what the
-worker's per-event path does:
-:class:`streams.worker.processor.Processor` decodes, checks, scores and encodes; the lead's
-state (``LeadState.to_dict()`` plus partition and due time, as in leadscore's table) lives in Quix's State, which
-Quix keeps in RocksDB with a changelog topic. Every output (score changes, threshold crossings, latest scores) goes
-to one output topic, Confluent-framed Avro as leadscore's. At-least-once, Quix's default guarantee.
+``python -m bench.contestants.peer_quix --bootstrap HOST:PORT --input lead-events ...``. Written as Quix's
+documentation teaches a stateful application: an ``Application`` with a consumer group and a state directory,
+``app.dataframe(topic)``, one ``sdf.apply(..., stateful=True)`` whose function gets the message's ``State``
+(scoped to its key, the lead id), ``expand=True`` to emit each output as a message of its own, ``sdf.to_topic``,
+``app.run()``; at-least-once and the checkpoint interval left at Quix's defaults. Per input it does what the worker's
+per-event path does (:mod:`bench.contestants.per_input`): :class:`streams.worker.processor.Processor` decodes,
+checks, scores and encodes, and the lead's stored state goes into Quix's State in leadscore's own state codec
+(``State.set_bytes``/``get_bytes``, Quix's documented way to bring a codec), which Quix keeps in RocksDB with a
+changelog topic. Every output (score changes, threshold crossings, latest scores) goes to one output topic,
+Confluent-framed Avro as leadscore's.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 
 from quixstreams import Application, State, message_context
 
+from bench.contestants import per_input
 from bench.contestants.progress import Progress
 from scoring import Engine, example_model_path, load_model
 from streams.kafka.codec import AvroCodec
@@ -30,7 +35,7 @@ def build(args: argparse.Namespace) -> Application:
     codec = AvroCodec(LocalSchemaRegistry())
     engine = Engine([load_model(example_model_path("b2b"))])
     processor = Processor(engine, codec, Metrics(), args.partitions, f"{args.group}-rerouted")
-    progress = Progress(args.progress)
+    progress = Progress(args.progress, target=args.events, watch=args.watch_pid)
     app = Application(
         broker_address=args.bootstrap,
         consumer_group=args.group,
@@ -50,14 +55,8 @@ def build(args: argparse.Namespace) -> Application:
     def score(value: bytes, key: bytes, timestamp: int, headers: object, state: State) -> list[bytes]:
         context = message_context()
         message = Message(args.input, context.partition, context.offset, key, value)
-        result = processor.process_event(message, state.get)
-        outputs: list[bytes] = [*result.changes, *result.crossings]
-        if result.scores is not None:
-            outputs.append(result.scores)
-        if result.dead_letter is not None:
-            outputs.append(result.dead_letter)
-        if result.state is not None:
-            state.set(result.lead_id, result.state)
+        result = per_input.score(processor, message, state.get_bytes, state.set_bytes)
+        outputs = per_input.outputs(result)
         progress.processed(len(outputs), len(result.changes))
         return outputs
 
@@ -75,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--group", required=True, help="consumer group (also names Quix's changelog topic)")
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--progress", type=Path, required=True, help="progress file (JSON) for the driver")
+    parser.add_argument("--events", type=int, help="the input's length: CPU is read at the first input and this one")
+    parser.add_argument("--watch-pid", type=int, action="append", default=[], help="also read this process's CPU")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--session-timeout-s", type=float, default=6.0, help="as the worker's on this broker")
     parser.add_argument("--heartbeat-interval-s", type=float, default=1.0)

@@ -2,9 +2,10 @@
 
 ``python -m bench.contestants.textbook --bootstrap HOST:PORT --app-id ID --input lead-events --prefix textbook ...``
 One agent iterates the stream event by event; per event it reads the lead's state from a changelog-backed table
-(RocksDB, leadscore's default store), scores with :class:`streams.worker.processor.Processor` (the same decode, check,
-scoring and encoding as the worker), ``await``s one ``topic.send`` per output and writes the state back with
-``table[lead] = state``. The worker's terminal spinner is off as in leadscore (it costs about 20 % in logging),
+(RocksDB, leadscore's default store; raw bytes in leadscore's state codec, as the worker's own table,
+:mod:`bench.contestants.per_input`), scores with :class:`streams.worker.processor.Processor` (the same decode,
+check, scoring and encoding as the worker), ``await``s one ``topic.send`` per output and writes the state back
+with ``table[lead] = state``. The worker's terminal spinner is off as in leadscore (it costs about 20 % in logging),
 so the comparison measures the processing pattern, not a logging quirk. On a secured cluster it reads the security
 settings from the LEADSCORE_* environment, as the worker does.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 import faust
 from faust.types import StreamT
 
+from bench.contestants import per_input
 from bench.contestants.progress import Progress
 from scoring import Engine, example_model_path, load_model
 from streams.kafka.codec import AvroCodec
@@ -32,7 +34,7 @@ def build(args: argparse.Namespace) -> faust.App:
     codec = AvroCodec(LocalSchemaRegistry())
     engine = Engine([load_model(example_model_path("b2b"))])
     processor = Processor(engine, codec, Metrics(), args.partitions, f"{args.app_id}-rerouted")
-    progress = Progress(args.progress)
+    progress = Progress(args.progress, target=args.events, watch=args.watch_pid)
     app = faust.App(
         args.app_id,
         broker=f"kafka://{args.bootstrap}",
@@ -53,13 +55,13 @@ def build(args: argparse.Namespace) -> faust.App:
     thresholds = app.topic(f"{args.prefix}-lead-thresholds", key_type=bytes, value_type=bytes)
     scores = app.topic(f"{args.prefix}-lead-scores", key_type=bytes, value_type=bytes)
     dead_letters = app.topic(f"{args.prefix}-lead-events-dlq", key_type=bytes, value_type=bytes)
-    table = app.Table("lead-state", default=None, partitions=args.partitions)
+    table = app.Table("lead-state", default=None, value_type=bytes, partitions=args.partitions)
 
     @app.agent(events)
     async def score(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
             message = Message(args.input, event.message.partition, event.message.offset, event.key, event.value)
-            result = processor.process_event(message, table.get)
+            result = per_input.score(processor, message, table.get, table.__setitem__)  # table[lead] = state
             for change in result.changes:
                 await score_changes.send(key=event.key, value=change)
             for crossing in result.crossings:
@@ -68,8 +70,6 @@ def build(args: argparse.Namespace) -> faust.App:
                 await scores.send(key=event.key, value=result.scores)
             if result.dead_letter is not None:
                 await dead_letters.send(key=event.key, value=result.dead_letter)
-            if result.state is not None:
-                table[result.lead_id] = result.state
             outputs = len(result.changes) + len(result.crossings) + (result.scores is not None)
             progress.processed(outputs + (result.dead_letter is not None), len(result.changes))
 
@@ -84,6 +84,8 @@ def main() -> None:
     parser.add_argument("--prefix", required=True, help="prefix of the output topics")
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--progress", type=Path, required=True, help="progress file (JSON) for the driver")
+    parser.add_argument("--events", type=int, help="the input's length: CPU is read at the first input and this one")
+    parser.add_argument("--watch-pid", type=int, action="append", default=[], help="also read this process's CPU")
     parser.add_argument("--store", default="rocksdb://")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--session-timeout-s", type=float, default=6.0, help="as the worker's on this broker")

@@ -108,3 +108,28 @@ def test_runs_from_before_the_broker_was_recorded_were_on_tansu() -> None:
     latest = report.summarise(results)
     assert latest["broker"]["kind"] == "tansu"
     assert latest["latency_added_p99_ms"] is None
+
+
+def _cpu_step(eps: float, cpu_us: float) -> dict[str, Any]:
+    events = 20_000
+    cpu = {"events": events, "seconds": events / eps, "eps": eps, "cpu_s": cpu_us * events / 1e6}
+    cpu |= {"cpu_s_per_event": cpu_us / 1e6, "broker_cpu_s": 0.5, "broker_cpu_s_per_event": 0.5 / events}
+    return {"eps": eps, "seconds": events / eps, "events": events, "cpu": cpu, "cpu_total_s": 9.5}
+
+
+def test_the_report_has_issue_15s_targets_and_cpu_per_event_beside_events_per_second(tmp_path: Path) -> None:
+    results = _results("kafka")
+    results["throughput"] = {"peer": _cpu_step(5000, 150.0), "leadscore": _cpu_step(10_000, 60.0)}
+    results["broker_idle"] = {"seconds": 3.0, "cpu_s": 0.3, "cpu_s_per_s": 0.1}  # 0.2 s of leadscore's 2 s window
+    report.write(results, tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    table = text[text.index("## Targets") : text.index("## Throughput")]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "threshold" not in line]
+    assert len(rows) == 10
+    assert "**A quick run**" in table  # not the figures the targets are judged on
+    assert "| leadscore / Quix peer, CPU s per event | <= 0.5 | 0.400 | yes | 60.0 / 150.0 CPU µs/event |" in rows
+    assert "| leadscore / Quix peer, events/s | >= 1.5 | 2.000 | yes | 10,000 / 5,000 events/s |" in rows
+    assert "| leadscore: the real worker, 1 process | 20,000 | 1.2 | 0.600 | 60.0 | 0.5 | 25.0 | 15.0 | 9.5 |" in text
+    assert "leadscore / peer = 2.000 in events/s and 0.400 in CPU per event" in text
+    # with the broker's not-idle CPU per event: leadscore 60 + 15, peer 150 + (0.5 - 0.1 * 4) / 20,000 s = 155
+    assert "(0.484 counting what each made the broker do" in text
