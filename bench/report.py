@@ -90,9 +90,11 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
             "",
             "## In-process",
             "",
-            f"Scoring engine alone, one core: {fmt(engine.get('events_per_second_engine_only'))} events/s "
-            f"({fmt(engine.get('events_per_second_with_state_round_trip'))} with the state round trip per event); "
-            f"{fmt(latest['engine_over_worker'])}x the worker.",
+            f"Scoring engine alone, one core, per CPU second: {fmt(engine.get('events_per_second_engine_only'))}"
+            f" events/s on one live state per lead ({fmt(engine.get('events_per_second_as_the_worker_asks'))} with"
+            " the due time and the lead-scores snapshot the worker asks for per event,"
+            f" {fmt(engine.get('events_per_second_with_state_round_trip'))} with a state format 2 round trip per"
+            f" event); {fmt(latest['engine_over_worker'])}x the worker.",
         ]
     if codecs:
         lines += ["", "| Avro round trip (encode + decode) | bytes | fastavro (µs) | avro (µs) |", "|---|---|---|---|"]
