@@ -54,9 +54,9 @@ def run(events: int, leads: int, seed: int) -> dict[str, object]:
         update = engine.score_event(worker_states.get(event.lead_id), event)
         state = worker_states[event.lead_id] = update.state
         at_ms = max((model.levels_at_ms for model in state.models.values()), default=0)
-        engine.next_due(state, at_ms)
+        engine.next_due(state, at_ms, update.scores)
         if update.changes or update.crossings:
-            engine.snapshot(state, at_ms, top=0)
+            engine.snapshot(state, at_ms, 0, update.scores)
     as_worker = len(stream) / (time.process_time() - started)
 
     stored: dict[str, bytes] = {}

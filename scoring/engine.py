@@ -6,19 +6,21 @@ time the lead has seen. Output ids derive from their cause, so replaying the sam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from scoring.errors import InvalidEventError
 from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, event_fields
 from scoring.levels import LevelBook, transition_time
 from scoring.model.compile import ScoringModel
 from scoring.model.conditions import always
-from scoring.modelstate import ModelState, contributions_at, count, rule_value, scores_at
+from scoring.modelstate import ModelState, Scores, contributions_at, count, rule_value, scores_at
 from scoring.outputs import Cause, Contribution, ModelSnapshot, Update, event_digest
 from scoring.profiles import LeadProfile, profile_fields
 from scoring.state import LeadState
 
 __all__ = ["Engine", "LateEventError"]
+
+_NONE: Mapping[str, tuple[int, Scores]] = {}
 
 
 class LateEventError(InvalidEventError):
@@ -142,24 +144,39 @@ class Engine:
                 out.decay_crossings(model, model_state, now_ms)
         return out.update(state)
 
-    def next_due(self, state: LeadState, now_ms: int) -> int | None:
-        """The earliest time after ``now_ms`` at which time alone would move the lead across a level, or None."""
-        due = [
-            at_ms
-            for model in self.models
-            if (model_state := state.models.get(model.id)) is not None and model_state.applies
-            for level in model.levels
-            if (at_ms := transition_time(model, model_state, level, max(now_ms, model_state.levels_at_ms))) is not None
-        ]
+    def next_due(self, state: LeadState, now_ms: int, known: Mapping[str, tuple[int, Scores]] = _NONE) -> int | None:
+        """The earliest time after ``now_ms`` at which time alone would move the lead across a level, or None.
+        ``known``: scores the caller has (:attr:`Update.scores`), reused where they are for the search's start."""
+        due = []
+        for model in self.models:
+            model_state = state.models.get(model.id)
+            if model_state is None or not model_state.applies or not model.levels:
+                continue
+            after_ms = max(now_ms, model_state.levels_at_ms)
+            start = max(after_ms, model_state.anchor_ms)
+            scored = known.get(model.id)
+            combined = scored[1].combined if scored is not None and scored[0] == start else None
+            if combined is None and len(model.levels) > 1:
+                combined = scores_at(model, model_state, start).combined  # once for all its levels
+            for level in model.levels:
+                at_ms = transition_time(
+                    model, model_state, level, after_ms, None if combined is None else (start, combined)
+                )
+                if at_ms is not None:
+                    due.append(at_ms)
         return min(due, default=None)
 
-    def snapshot(self, state: LeadState, now_ms: int, top: int = 5) -> tuple[ModelSnapshot, ...]:
-        """Each model's scores for the lead at ``now_ms``, with its top contributors by size."""
+    def snapshot(
+        self, state: LeadState, now_ms: int, top: int = 5, known: Mapping[str, tuple[int, Scores]] = _NONE
+    ) -> tuple[ModelSnapshot, ...]:
+        """Each model's scores for the lead at ``now_ms``, with its top contributors by size. ``known``: scores the
+        caller has (:attr:`Update.scores`), reused where they are for that time."""
         snapshots = []
         for model in self.models:
             model_state = state.models.get(model.id) or self._fresh(model)
             at = max(now_ms, model_state.anchor_ms)
-            scores = scores_at(model, model_state, at)
+            scored = known.get(model.id)
+            scores = scored[1] if scored is not None and scored[0] == at else scores_at(model, model_state, at)
             values = contributions_at(model, model_state, at) if top else {}
             ranked = sorted(values.items(), key=lambda item: (-abs(item[1]), item[0]))[:top]
             snapshots.append(

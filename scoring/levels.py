@@ -26,11 +26,16 @@ def _time_may_have_crossed(model: ScoringModel, state: ModelState, now_ms: int, 
     return not monotone_between(model, state, since, now_ms)  # it may have crossed and come back
 
 
-def transition_time(model: ScoringModel, state: ModelState, level: Level, after_ms: int) -> int | None:
+def transition_time(
+    model: ScoringModel, state: ModelState, level: Level, after_ms: int, known: tuple[int, float] | None = None
+) -> int | None:
+    """When time alone next takes the lead into or out of ``level`` after ``after_ms`` (None: never). ``known``:
+    ``(time, combined score)`` the caller already has, used when it is the start of the search."""
     start = max(after_ms, state.anchor_ms)
+    score_now = known[1] if known is not None and known[0] == start else None
     if level.name in state.levels:
-        return first_time_score(model, state, start, below=level.leave)
-    return first_time_score(model, state, start, at_least=level.enter)
+        return first_time_score(model, state, start, below=level.leave, score_now=score_now)
+    return first_time_score(model, state, start, at_least=level.enter, score_now=score_now)
 
 
 class LevelBook:
@@ -41,9 +46,10 @@ class LevelBook:
         self.lead_id = lead_id
         self.changes: list[ScoreChange] = []
         self.crossings: list[ThresholdCrossing] = []
+        self.scores: dict[str, tuple[int, Scores]] = {}  # per model: the time it was scored at, its scores then
 
     def update(self, state: LeadState) -> Update:
-        return Update(state, tuple(self.changes), tuple(self.crossings))
+        return Update(state, tuple(self.changes), tuple(self.crossings), scores=self.scores)
 
     def before(self, model: ScoringModel, state: ModelState, now_ms: int) -> Scores | None:
         """Call before an input changes ``state``: its scores at ``now_ms`` (None when the model does not apply),
@@ -71,6 +77,7 @@ class LevelBook:
         (when the score moved). Returns the new scores at ``now_ms``."""
         after = scores_at(model, state, now_ms)
         state.score = after.combined
+        self.scores[model.id] = (now_ms, after)
         if not state.applies:
             self._leave_all(model, state, after.combined, cause, cause_id, now_ms)
             return after

@@ -248,12 +248,18 @@ def needs_grid(model: ScoringModel, state: ModelState) -> bool:
 
 
 def first_time_score(
-    model: ScoringModel, state: ModelState, now_ms: int, below: float | None = None, at_least: float | None = None
+    model: ScoringModel,
+    state: ModelState,
+    now_ms: int,
+    below: float | None = None,
+    at_least: float | None = None,
+    score_now: float | None = None,
 ) -> int | None:
     """The first time ``>= now_ms`` at which, with no new input, the combined score is ``< below`` (or
     ``>= at_least``); None when that never happens. Exact to the millisecond when all decaying terms have one
     sign or share one half-life (the score is then monotone between window expiries, which are probed exactly);
-    otherwise found on a grid of an eighth of the shortest half-life.
+    otherwise found on a grid of an eighth of the shortest half-life. ``score_now``: the combined score at
+    ``now_ms`` when the caller has it (it is not computed again).
     """
     directions = _directions(model, state, now_ms)
     if (below is not None and True not in directions) or (at_least is not None and False not in directions):
@@ -266,7 +272,7 @@ def first_time_score(
     step = max(1, min(half_lives) // 8) if len(set(half_lives)) > 1 and needs_grid(model, state) else None
 
     def condition(at_ms: int) -> bool:
-        score = scores_at(model, state, at_ms).combined
+        score = score_now if at_ms == now_ms and score_now is not None else scores_at(model, state, at_ms).combined
         if below is not None:
             return score < below
         if at_least is not None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from scoring.modelstate import Scores
 from scoring.state import LeadState
 
 #: Namespace of every id leadscore derives (uuid5), fixed forever so ids stay stable across versions.
@@ -110,3 +112,6 @@ class Update:
     changes: tuple[ScoreChange, ...] = ()
     crossings: tuple[ThresholdCrossing, ...] = ()
     duplicate: bool = False
+    #: per model the input scored: the time it was scored at and its scores then, for :meth:`Engine.next_due` and
+    #: :meth:`Engine.snapshot` to reuse instead of computing them again
+    scores: Mapping[str, tuple[int, Scores]] = field(default_factory=dict)

@@ -199,7 +199,7 @@ class Processor:
 
     def _result(self, update: Update, partition: int, trail: Trail | None) -> Result:
         at_ms = max((m.levels_at_ms for m in update.state.models.values()), default=0)
-        due = self.engine.next_due(update.state, at_ms)
+        due = self.engine.next_due(update.state, at_ms, update.scores)
         kept = (self._extend_trail(update, trail) or None) if self.lead_time_ms is not None else None
         state = StoredLead(partition, due, update.state, kept)
         result = Result(lead_id=update.state.lead_id, state=state, due_ms=due)
@@ -210,7 +210,7 @@ class Processor:
             result.crossings.append(self.codec.encode_crossing(crossing))
             self._crossings(crossing.model_id, crossing.level, crossing.direction.value).inc()
         if result.changes or result.crossings:
-            snapshots = self.engine.snapshot(update.state, at_ms, top=0)  # lead-scores carries no contributors
+            snapshots = self.engine.snapshot(update.state, at_ms, 0, update.scores)  # lead-scores: no contributors
             result.scores = self.codec.encode_scores(update.state.lead_id, at_ms, snapshots)
         return result
 
