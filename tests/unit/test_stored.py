@@ -86,3 +86,16 @@ def test_unreadable_values_are_refused_with_the_state_format_error(value):
 def test_derived_ids_are_uuid5_of_the_joined_parts(parts):
     expected = str(uuid.uuid5(ID_NAMESPACE, "|".join(str(part) for part in parts)))
     assert derived_id(*parts) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(EVENTS)
+def test_the_scores_an_update_carries_give_the_due_time_and_snapshot_computed_afresh(history):
+    state = None
+    for n, (kind, offset, _) in enumerate(sorted(history, key=lambda item: item[1])):
+        update = ENGINE.score_event(state, LeadEvent(f"e{n}", "lead", kind, T0 + offset, "web"))
+        state = update.state
+        at_ms = max(model.levels_at_ms for model in state.models.values())
+        assert update.scores  # every model that scored the event reports its scores
+        assert ENGINE.next_due(state, at_ms, update.scores) == ENGINE.next_due(state, at_ms)
+        assert ENGINE.snapshot(state, at_ms, 0, update.scores) == ENGINE.snapshot(state, at_ms, 0)
