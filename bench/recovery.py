@@ -6,20 +6,26 @@ value the JSON of ``LeadState.to_dict()`` plus ``p`` (partition) and ``d`` (due 
 ``lead_partition(lead_id)`` (Kafka's murmur2, as the worker's table writes go to its input event's partition).
 The states come from scoring generated events with the engine in-process; for more leads than that, they are
 repeated under new lead ids. Then a worker starts on an empty data directory: recovery time is from spawning the
-process to ``/readyz`` answering 200 (Python start-up, group join and recovery included), and its lead count and a
-sample of ``/leads/{id}`` answers are checked. RSS per lead compares with an idle worker (0 leads); disk per lead
-is the size of the worker's data directory (RocksDB) over N. Each size runs on a fresh broker of its own.
+process to ``/readyz`` answering 200 (Python start-up, group join and recovery included). Then every key and value
+the worker stored is compared with what was written (its RocksDB read back after it stopped, no key missing, stale
+or extra), and a sample of ``/leads/{id}`` answers checks the serving path. RSS per lead compares with an idle
+worker (0 leads); disk per lead is the size of the worker's data directory (RocksDB) over N. Each size runs on a
+fresh broker of its own. Run alone: ``python -m bench.recovery --help``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
+from rocksdict import AccessType, Options, Rdict
 
 from bench.common import (
     BenchError,
@@ -34,12 +40,13 @@ from bench.common import (
 )
 from scoring import Engine, LeadState, example_model_path, load_model
 from streams.datasets.synthetic import JourneyGenerator
-from streams.devtools.brokers import new_broker
+from streams.devtools.brokers import KINDS, new_broker
 from streams.devtools.processes import spawn_worker, stop_process
 from streams.kafka.partitioner import lead_partition
 from streams.settings import Settings
 
-SAMPLES = 50
+SAMPLES = 50  # leads also read back through ``/leads/{id}`` (every lead is compared in the store)
+FAUST_OFFSET_KEY = b"__faust\0offset__"
 
 
 def template_states(events: int, leads: int, seed: int = 1) -> list[dict[str, Any]]:
@@ -71,8 +78,7 @@ def write_changelog(cluster: Settings, topic: str, leads: int, templates: list[d
         for n in range(leads):
             lead_id = f"lead-{n:07d}"
             partition = lead_partition(lead_id, partitions)
-            state = {**templates[n % len(templates)], "id": lead_id, "p": partition}
-            value = json.dumps(state, separators=(",", ":")).encode()
+            value = stored_value(templates, n, partitions)
             written += len(value)
             while True:
                 try:
@@ -114,17 +120,53 @@ def recover(leads: int, templates: list[dict[str, Any]], workdir: Path, kind: st
             disk = dir_bytes(settings.data_dir)
         finally:
             stop_process(worker, grace_s=20)
+    wrong = stored_differences(settings.data_dir, leads, templates, settings.partitions)
     return {
         "leads": leads,
         "seconds": round(seconds, 2),
         "leads_per_s": round(leads / seconds) if leads else 0,
         "recovered": recovered,
-        "exact": recovered == leads and found == len(sample),
+        "exact": recovered == leads and found == len(sample) and wrong == 0,
+        "keys_compared": leads,
+        "keys_wrong": wrong,
         "sampled_exact": f"{found}/{len(sample)}",
         "rss_bytes": rss,
         "disk_bytes": disk,
         "changelog_value_bytes_per_lead": round(value_bytes / leads) if leads else 0,
     }
+
+
+def stored_value(templates: list[dict[str, Any]], n: int, partitions: int) -> bytes:
+    """The changelog value written for lead ``n``: its template state under its own id and partition."""
+    lead_id = f"lead-{n:07d}"
+    state = {**templates[n % len(templates)], "id": lead_id, "p": lead_partition(lead_id, partitions)}
+    return json.dumps(state, separators=(",", ":")).encode()
+
+
+def stored_differences(data_dir: Path, leads: int, templates: list[dict[str, Any]], partitions: int) -> int:
+    """Every key and value of the stopped worker's RocksDB against what was written: the number of leads missing,
+    stale or stored in the wrong partition, plus keys that were never written."""
+    expected = {json.dumps(f"lead-{n:07d}").encode(): n for n in range(leads)}
+    wrong = 0
+    for partition, key, value in _stored_items(data_dir):
+        n = expected.pop(key, None)
+        right = n is not None and value == stored_value(templates, n, partitions)
+        wrong += 0 if right and lead_partition(f"lead-{n:07d}", partitions) == partition else 1
+    return wrong + len(expected)
+
+
+def _stored_items(data_dir: Path) -> Iterator[tuple[int, bytes, bytes]]:
+    """``(partition, key, value)`` of every lead in the lead-state table's RocksDB partitions under ``data_dir``
+    (Faust's offset key left out)."""
+    for path in sorted(data_dir.rglob("lead-state-*.db")):
+        partition = int(path.name.removeprefix("lead-state-").removesuffix(".db"))
+        db = Rdict(str(path), options=Options(raw_mode=True), access_type=AccessType.read_only())
+        try:
+            for key, value in db.items():
+                if isinstance(key, bytes) and isinstance(value, bytes) and key != FAUST_OFFSET_KEY:
+                    yield partition, key, value
+        finally:
+            db.close()
 
 
 def _recovered_exactly(port: int, n: int, templates: list[dict[str, Any]], partitions: int) -> bool:
@@ -133,3 +175,24 @@ def _recovered_exactly(port: int, n: int, templates: list[dict[str, Any]], parti
     status, body = http_json(port, f"/leads/{lead_id}?raw=1")
     expected = {**templates[n % len(templates)], "id": lead_id, "p": lead_partition(lead_id, partitions)}
     return status == 200 and json.loads(json.dumps(expected)) == body.get("state")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Recovery alone: ``python -m bench.recovery --leads 100000 1000000 --broker kafka``."""
+    parser = argparse.ArgumentParser(prog="python -m bench.recovery", description=__doc__)
+    parser.add_argument("--leads", type=int, nargs="+", default=[100_000, 1_000_000], help="lead counts to recover")
+    parser.add_argument("--broker", choices=KINDS, default="kafka")
+    parser.add_argument("--events", type=int, default=20_000, help="events scored for the template states")
+    parser.add_argument("--template-leads", type=int, default=10_000, help="distinct leads of those events")
+    parser.add_argument("--workdir", type=Path, help="where logs and state go (default: a new temporary directory)")
+    args = parser.parse_args(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="leadscore-recovery-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    templates = template_states(args.events, args.template_leads)
+    for leads in args.leads:
+        result = recover(leads, templates, workdir, args.broker)
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

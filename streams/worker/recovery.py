@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import SimpleNamespace
 from typing import cast
 
@@ -24,9 +24,11 @@ from faust.types import TP, AppT, ConsumerT, EventT
 from streams.kafka.endoffsets import EMPTY_FETCHES_TO_STOP, FETCH_TIMEOUT_MS, exact_end_offsets
 from streams.kafka.security import aiokafka_security
 from streams.settings import Settings
+from streams.worker.bulkrecovery import rocksdb_store, stored_items
 from streams.worker.metrics import Metrics
+from streams.worker.storeddue import StoredDue, due_of, stored_dues
 from streams.worker.table import LeadTable, StoredState, table_recovery
-from streams.worker.ticks import DueIndex, PartitionClocks, rebuild_due_index
+from streams.worker.ticks import DueIndex, PartitionClocks, index_due
 
 #: Where Faust's recovery reached, per changelog partition: ``(topic, partition) -> offset`` of the last record applied.
 RecoveredOffsets = Mapping[tuple[str, int], int]
@@ -120,5 +122,16 @@ async def complete_recovery(
         log.exception("completing the table recovery failed; stopping the worker")
         await app.crash(exc)
         return
-    rebuild_due_index(table.items(), owned, due_index, clocks, int(time.time() * 1000))
+    started = time.monotonic()
+    index_due(_stored_dues(table, owned), owned, due_index, clocks, int(time.time() * 1000))
     metrics.leads_due.set(len(due_index))
+    log.info("due index rebuilt: %d leads due in %.2f s", len(due_index), time.monotonic() - started)
+
+
+def _stored_dues(table: LeadTable, partitions: set[int]) -> Iterator[tuple[str, StoredDue]]:
+    """The due fields of every stored lead of ``partitions``: read from RocksDB's bytes (ADR 030), or from the
+    memory store's decoded states."""
+    store = rocksdb_store(table)
+    if store is not None:
+        return stored_dues(stored_items(store, partitions))
+    return ((lead_id, due_of(value)) for lead_id, value in table.items())

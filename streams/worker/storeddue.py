@@ -1,0 +1,74 @@
+"""What the due index needs of a stored lead, read from the stored bytes without decoding the whole state.
+
+Rebuilding the due index after a recovery (ADR 009) needs, for every lead, three of the shell's fields: ``p`` (its
+partition), ``d`` (its next due time, or null) and the state's ``t`` (its latest event time, for the partition's
+clock). Decoding each whole JSON state for that costs several seconds per million leads (ADR 030), so
+:func:`stored_due` reads only the tail of the stored JSON: the domain state's last member is ``t``, and the shell
+writes ``p``, ``d`` and ``h`` after it (``...,"t":N,"p":N,"d":N,"h":[...]}``). It is the one function that knows
+the stored layout here: when the state format changes, it changes with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
+
+import orjson
+
+_LATEST_KEY = b',"t":'
+#: How many ``,"t":`` from the end are tried before the whole JSON is read (a later one sits in a nested object).
+_TAIL_TRIES = 4
+
+
+class StoredDue(NamedTuple):
+    """The shell's fields the due index reads: partition, next due (None: no crossing by decay ahead), latest
+    event time (0 when the state has none)."""
+
+    partition: int | None
+    due_ms: int | None
+    latest_ms: int
+
+
+def stored_due(value: bytes) -> StoredDue:
+    """The due fields of one stored state (today's JSON), reading the whole JSON only when its tail does not hold
+    them.
+
+    The state writes ``t`` as its last member and the shell adds ``p``, ``d`` (and ``h``) after it. A ``,"t":`` of
+    the value is a top-level member exactly when the rest of the value, read as ``{"t":...``, is one JSON object:
+    from inside a nested container it would end with one closing bracket too many, and JSON strings cannot hold an
+    unescaped quote. That object then holds ``p`` and ``d`` if the shell wrote them after ``t``; otherwise (a state
+    without ``t``, another order) the whole value is read.
+    """
+    end = len(value)
+    for _ in range(_TAIL_TRIES):
+        at = value.rfind(_LATEST_KEY, 0, end)
+        if at < 0:
+            break
+        try:
+            tail = orjson.loads(b"{" + value[at + 1 :])
+        except orjson.JSONDecodeError:
+            end = at  # a nested one: look further back
+            continue
+        if isinstance(tail, dict) and "p" in tail and "d" in tail and isinstance(tail["t"], int):
+            return StoredDue(tail["p"], tail["d"], tail["t"])
+        break
+    return due_of(orjson.loads(value))
+
+
+def due_of(state: Mapping[str, Any]) -> StoredDue:
+    """The due fields of a decoded stored state (the memory store keeps those)."""
+    return StoredDue(state.get("p"), state.get("d"), state.get("t", 0))
+
+
+def stored_lead_id(key: bytes) -> str:
+    """The lead id of a stored key: Faust writes table keys as JSON strings."""
+    lead_id = orjson.loads(key)
+    if not isinstance(lead_id, str):
+        raise TypeError(f"stored key {key!r} is not a JSON string")
+    return lead_id
+
+
+def stored_dues(items: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[str, StoredDue]]:
+    """``(lead id, due fields)`` of raw stored ``(key, value)`` pairs."""
+    for key, value in items:
+        yield stored_lead_id(key), stored_due(value)
