@@ -99,7 +99,7 @@ def recover(leads: int, templates: list[dict[str, Any]], workdir: Path, kind: st
     disk."""
     app_id = f"recovery-{leads}"
     with new_broker(log_file=workdir / f"{app_id}-broker.log", kind=kind) as broker:
-        settings = broker.settings(app_id, workdir / app_id, topics=prefixed_topics(app_id))
+        settings = broker.settings(app_id, workdir / app_id, topics=prefixed_topics(app_id), log_level="INFO")
         changelog = f"{app_id}-lead-state-changelog"
         value_bytes = 0
         if leads:

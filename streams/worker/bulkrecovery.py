@@ -25,6 +25,7 @@ from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.stores.rocksdb import Store as RocksStore
+from faust.tables.recovery import Recovery
 from faust.types import TP, AppT
 from prometheus_client import Counter
 
@@ -33,7 +34,7 @@ from streams.kafka.security import aiokafka_security
 from streams.settings import Settings
 from streams.worker.bulkreader import ChangelogRange, LoadCounts, PartitionDB, load_partitions
 from streams.worker.metrics import Metrics
-from streams.worker.table import LeadTable
+from streams.worker.table import LeadTable, table_recovery
 
 log = logging.getLogger(__name__)
 
@@ -56,31 +57,85 @@ def stored_items(store: RocksStore, partitions: Iterable[int]) -> Iterator[tuple
 
 
 def install_bulk_recovery(app: AppT, settings: Settings, table: LeadTable, metrics: Metrics) -> None:
-    """Wrap the table's ``on_rebalance`` (Faust's ``TableManager.on_rebalance`` awaits it, then the recovery's):
-    once the store has opened the assigned partitions, and before Faust's recovery reads their persisted offsets,
-    the active changelog partitions are loaded in bulk. Nothing is looked up before the first rebalance."""
-    faust_on_rebalance = cast(OnRebalance, table.on_rebalance)
-    loaded = Counter(
-        "leadscore_recovery_bulk_records",
-        "Changelog records the bulk recovery wrote to the store before Faust's recovery (ADR 030).",
-        registry=metrics.registry,
-    )
+    """Put the bulk load between the store's part of a rebalance and Faust's recovery (:class:`BulkHandover`).
+
+    The table's ``on_rebalance`` is wrapped (Faust's ``TableManager.on_rebalance`` awaits it, then the recovery's
+    ``on_rebalance``); on the first rebalance the wrapper also wraps the recovery's, which Faust creates lazily."""
+    handover = BulkHandover(app, settings, table, metrics)
+    faust_table_on_rebalance = cast(OnRebalance, table.on_rebalance)
 
     async def on_rebalance(assigned: set[TP], revoked: set[TP], newly: set[TP], generation_id: int = 0) -> None:
-        await faust_on_rebalance(assigned, revoked, newly, generation_id)
-        store = rocksdb_store(table)
-        if store is not None and generation_id == app.consumer_generation_id and not app.should_stop:
-            try:
-                counts = await bulk_load_actives(app, settings, table, store, generation_id)
-                loaded.inc(0 if counts is None else counts.records)
-            except Exception:  # Faust's recovery reads on from what was written (each batch with its offset)
-                log.exception("bulk recovery failed; Faust's own recovery reads the rest of the changelog")
+        await faust_table_on_rebalance(assigned, revoked, newly, generation_id)  # the store opens the partitions
+        handover.wrap(table_recovery(app))
 
     table.on_rebalance = on_rebalance  # type: ignore[method-assign,assignment]  # Faust's own, wrapped
 
 
+class BulkHandover:
+    """Faust's ``Recovery.on_rebalance``, deferred behind a bulk load of the active changelog partitions.
+
+    The load cannot run inside the rebalance callback: aiokafka sends no heartbeat until the callback returns, so a
+    load longer than the session timeout has the worker thrown out of the group (seen at 1,000,000 leads). The
+    callback therefore only starts a task, which loads, then hands over to Faust's ``on_rebalance`` (which reads
+    the persisted offsets and starts Faust's recovery). Until then Faust's recovery has not started, the assigned
+    partitions stay paused (Faust paused them) and ``/readyz`` says 503. A newer rebalance stops a running load
+    first (each batch is complete with its offset) and waits for it; Faust ignores the older hand-over by its
+    generation."""
+
+    def __init__(self, app: AppT, settings: Settings, table: LeadTable, metrics: Metrics) -> None:
+        self.app, self.settings, self.table = app, settings, table
+        self.loaded = Counter(
+            "leadscore_recovery_bulk_records",
+            "Changelog records the bulk recovery wrote to the store before Faust's recovery (ADR 030).",
+            registry=metrics.registry,
+        )
+        self._faust_on_rebalance: OnRebalance | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = threading.Event()
+
+    def wrap(self, recovery: Recovery) -> None:
+        """Defer ``recovery.on_rebalance`` behind the load (once)."""
+        if self._faust_on_rebalance is None:
+            self._faust_on_rebalance = cast(OnRebalance, recovery.on_rebalance)
+            recovery.on_rebalance = self.on_rebalance  # type: ignore[method-assign,assignment]  # Faust's, wrapped
+
+    async def on_rebalance(self, assigned: set[TP], revoked: set[TP], newly: set[TP], generation_id: int = 0) -> None:
+        assert self._faust_on_rebalance is not None  # set by ``wrap``
+        if self._task is not None:  # an older load: stopped at its next fetch, its hand-over ignored by Faust
+            self._stop.set()
+            await asyncio.wait([self._task])
+        store = rocksdb_store(self.table)
+        if store is None or generation_id != self.app.consumer_generation_id or self.app.should_stop:
+            await self._faust_on_rebalance(assigned, revoked, newly, generation_id)
+            return
+        self._stop = threading.Event()
+        args = (assigned, revoked, newly, generation_id)
+        self._task = asyncio.ensure_future(self._load_then_hand_over(store, self._stop, args))
+
+    async def _load_then_hand_over(
+        self, store: RocksStore, stop: threading.Event, args: tuple[set[TP], set[TP], set[TP], int]
+    ) -> None:
+        app, generation_id = self.app, args[3]
+
+        def stopped() -> bool:  # read on the loader's thread
+            return stop.is_set() or app.consumer_generation_id != generation_id or app.should_stop
+
+        try:
+            counts = await bulk_load_actives(app, self.settings, self.table, store, stopped)
+            self.loaded.inc(0 if counts is None else counts.records)
+        except Exception:  # Faust's recovery reads on from what was written (each batch with its offset)
+            log.exception("bulk recovery failed; Faust's own recovery reads the rest of the changelog")
+        finally:
+            stop.set()
+        assert self._faust_on_rebalance is not None
+        try:
+            await self._faust_on_rebalance(*args)
+        except Exception as exc:  # what the rebalance callback would have done with it
+            await app.crash(exc)
+
+
 async def bulk_load_actives(
-    app: AppT, settings: Settings, table: LeadTable, store: RocksStore, generation_id: int
+    app: AppT, settings: Settings, table: LeadTable, store: RocksStore, stopped: Callable[[], bool]
 ) -> LoadCounts | None:
     """Load this worker's active changelog partitions from their persisted offsets to their exact ends."""
     topic = table.changelog_topic.get_topic_name()
@@ -93,15 +148,7 @@ async def bulk_load_actives(
         return None
     planned = time.monotonic()
     databases = {r.partition: cast(PartitionDB, store._db_for_partition(r.partition)) for r in ranges}
-    stop = threading.Event()
-
-    def stopped() -> bool:  # read on the loader's thread: a new rebalance or a stopping worker ends the load
-        return stop.is_set() or app.consumer_generation_id != generation_id or app.should_stop
-
-    try:
-        counts = await asyncio.to_thread(load_partitions, settings, topic, ranges, databases, store.offset_key, stopped)
-    finally:
-        stop.set()
+    counts = await asyncio.to_thread(load_partitions, settings, topic, ranges, databases, store.offset_key, stopped)
     log.info(
         "bulk recovery of %s: %d records (%d tombstones) of %d partitions in %.2f s (end offsets %.2f s, "
         "reading %.2f s, writing %.2f s, flushing %.2f s)%s",

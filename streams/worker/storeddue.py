@@ -11,7 +11,7 @@ the stored layout here: when the state format changes, it changes with it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
@@ -19,14 +19,9 @@ _LATEST_KEY = b',"t":'
 #: How many ``,"t":`` from the end are tried before the whole JSON is read (a later one sits in a nested object).
 _TAIL_TRIES = 4
 
-
-class StoredDue(NamedTuple):
-    """The shell's fields the due index reads: partition, next due (None: no crossing by decay ahead), latest
-    event time (0 when the state has none)."""
-
-    partition: int | None
-    due_ms: int | None
-    latest_ms: int
+#: The shell's fields the due index reads: partition, next due (None: no crossing by decay ahead), latest event
+#: time (0 when the state has none). A plain tuple: one is made per stored lead.
+StoredDue = tuple[int | None, int | None, int]
 
 
 def stored_due(value: bytes) -> StoredDue:
@@ -49,15 +44,15 @@ def stored_due(value: bytes) -> StoredDue:
         except orjson.JSONDecodeError:
             end = at  # a nested one: look further back
             continue
-        if isinstance(tail, dict) and "p" in tail and "d" in tail and isinstance(tail["t"], int):
-            return StoredDue(tail["p"], tail["d"], tail["t"])
+        if "p" in tail and "d" in tail:
+            return tail["p"], tail["d"], tail["t"]
         break
     return due_of(orjson.loads(value))
 
 
 def due_of(state: Mapping[str, Any]) -> StoredDue:
     """The due fields of a decoded stored state (the memory store keeps those)."""
-    return StoredDue(state.get("p"), state.get("d"), state.get("t", 0))
+    return state.get("p"), state.get("d"), state.get("t", 0)
 
 
 def stored_lead_id(key: bytes) -> str:
@@ -69,6 +64,8 @@ def stored_lead_id(key: bytes) -> str:
 
 
 def stored_dues(items: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[str, StoredDue]]:
-    """``(lead id, due fields)`` of raw stored ``(key, value)`` pairs."""
+    """``(lead id, due fields)`` of raw stored ``(key, value)`` pairs. The key is decoded only for a lead with a due
+    time (the due index holds no other); for the others the lead id is ``""``."""
     for key, value in items:
-        yield stored_lead_id(key), stored_due(value)
+        due = stored_due(value)
+        yield (stored_lead_id(key) if due[1] is not None else ""), due
