@@ -255,9 +255,9 @@ def _register_recovery(
 ) -> None:
     """Before Faust's recovery of the table, a bulk load of its active partitions (ADR 030); after it, before the
     agents resume: complete it and rebuild the due index."""
-    install_bulk_recovery(app, settings, table, metrics)
+    bulk = install_bulk_recovery(app, settings, table, metrics)
 
     async def recovered() -> None:
-        await complete_recovery(app, settings, table, due_index, clocks, metrics)
+        await complete_recovery(app, settings, table, due_index, clocks, metrics, bulk)
 
     table.on_recover(recovered)

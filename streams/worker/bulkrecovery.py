@@ -34,6 +34,7 @@ from streams.kafka.security import aiokafka_security
 from streams.settings import Settings
 from streams.worker.bulkreader import ChangelogRange, LoadCounts, PartitionDB, load_partitions
 from streams.worker.metrics import Metrics
+from streams.worker.storeddue import PartitionDues
 from streams.worker.table import LeadTable, table_recovery
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def stored_items(store: RocksStore, partitions: Iterable[int]) -> Iterator[tuple
                 yield key, value
 
 
-def install_bulk_recovery(app: AppT, settings: Settings, table: LeadTable, metrics: Metrics) -> None:
+def install_bulk_recovery(app: AppT, settings: Settings, table: LeadTable, metrics: Metrics) -> BulkHandover:
     """Put the bulk load between the store's part of a rebalance and Faust's recovery (:class:`BulkHandover`).
 
     The table's ``on_rebalance`` is wrapped (Faust's ``TableManager.on_rebalance`` awaits it, then the recovery's
@@ -69,6 +70,7 @@ def install_bulk_recovery(app: AppT, settings: Settings, table: LeadTable, metri
         handover.wrap(table_recovery(app))
 
     table.on_rebalance = on_rebalance  # type: ignore[method-assign,assignment]  # Faust's own, wrapped
+    return handover
 
 
 class BulkHandover:
@@ -90,6 +92,7 @@ class BulkHandover:
             registry=metrics.registry,
         )
         self._faust_on_rebalance: OnRebalance | None = None
+        self._dues: dict[int, tuple[int, PartitionDues]] = {}  # per partition: its offset then, its due fields
         self._task: asyncio.Task[None] | None = None
         self._stop = threading.Event()
 
@@ -112,6 +115,14 @@ class BulkHandover:
         args = (assigned, revoked, newly, generation_id)
         self._task = asyncio.ensure_future(self._load_then_hand_over(store, self._stop, args))
 
+    def take_dues(self, store: RocksStore) -> dict[int, PartitionDues]:
+        """The due fields collected by the loads since the last call, of the partitions whose store has had nothing
+        written since (its persisted offset is still the last one loaded: Faust's recovery and the top-up move it);
+        the others are forgotten."""
+        topic = self.table.changelog_topic.get_topic_name()
+        taken, self._dues = self._dues, {}
+        return {p: dues for p, (offset, dues) in taken.items() if store.persisted_offset(TP(topic, p)) == offset}
+
     async def _load_then_hand_over(
         self, store: RocksStore, stop: threading.Event, args: tuple[set[TP], set[TP], set[TP], int]
     ) -> None:
@@ -122,7 +133,9 @@ class BulkHandover:
 
         try:
             counts = await bulk_load_actives(app, self.settings, self.table, store, stopped)
-            self.loaded.inc(0 if counts is None else counts.records)
+            if counts is not None:
+                self.loaded.inc(counts.records)
+                self._dues.update((p, (counts.last_offsets[p], d)) for p, d in counts.dues.items())
         except Exception:  # Faust's recovery reads on from what was written (each batch with its offset)
             log.exception("bulk recovery failed; Faust's own recovery reads the rest of the changelog")
         finally:
@@ -178,7 +191,7 @@ async def changelog_ranges(
         persisted = store.persisted_offset(TP(topic, tp.partition))
         start = max(firsts[tp], -1 if persisted is None else persisted + 1)
         if start < ends[tp]:
-            ranges.append(ChangelogRange(tp.partition, start, ends[tp]))
+            ranges.append(ChangelogRange(tp.partition, start, ends[tp], into_empty=persisted is None))
     return ranges
 
 

@@ -24,7 +24,8 @@ from faust.types import TP, AppT, ConsumerT, EventT
 from streams.kafka.endoffsets import EMPTY_FETCHES_TO_STOP, FETCH_TIMEOUT_MS, exact_end_offsets
 from streams.kafka.security import aiokafka_security
 from streams.settings import Settings
-from streams.worker.bulkrecovery import rocksdb_store, stored_items
+from streams.worker.bulkreader import paused_gc
+from streams.worker.bulkrecovery import BulkHandover, rocksdb_store, stored_items
 from streams.worker.metrics import Metrics
 from streams.worker.storeddue import StoredDue, due_of, stored_dues
 from streams.worker.table import LeadTable, StoredState, table_recovery
@@ -108,7 +109,13 @@ def correct_highwaters(consumer: ConsumerT, settings: Settings) -> None:
 
 
 async def complete_recovery(
-    app: AppT, settings: Settings, table: LeadTable, due_index: DueIndex, clocks: PartitionClocks, metrics: Metrics
+    app: AppT,
+    settings: Settings,
+    table: LeadTable,
+    due_index: DueIndex,
+    clocks: PartitionClocks,
+    metrics: Metrics,
+    bulk: BulkHandover,
 ) -> None:
     """After Faust's recovery, before the agents resume: read what a wrong high watermark hid (ADR 011), then index
     the owned leads that have a crossing by decay ahead (ADR 009)."""
@@ -123,15 +130,20 @@ async def complete_recovery(
         await app.crash(exc)
         return
     started = time.monotonic()
-    index_due(_stored_dues(table, owned), owned, due_index, clocks, int(time.time() * 1000))
+    with paused_gc():
+        index_due(_stored_dues(table, owned, bulk), owned, due_index, clocks, int(time.time() * 1000))
     metrics.leads_due.set(len(due_index))
     log.info("due index rebuilt: %d leads due in %.2f s", len(due_index), time.monotonic() - started)
 
 
-def _stored_dues(table: LeadTable, partitions: set[int]) -> Iterator[tuple[str, StoredDue]]:
-    """The due fields of every stored lead of ``partitions``: read from RocksDB's bytes (ADR 030), or from the
-    memory store's decoded states."""
+def _stored_dues(table: LeadTable, partitions: set[int], bulk: BulkHandover) -> Iterator[tuple[str, StoredDue]]:
+    """The due fields of every stored lead of ``partitions``: as the bulk recovery collected them where nothing was
+    written since, else read from RocksDB's bytes (ADR 030), or from the memory store's decoded states."""
     store = rocksdb_store(table)
-    if store is not None:
-        return stored_dues(stored_items(store, partitions))
-    return ((lead_id, due_of(value)) for lead_id, value in table.items())
+    if store is None:
+        yield from ((lead_id, due_of(value)) for lead_id, value in table.items())
+        return
+    collected = bulk.take_dues(store)
+    for partition in sorted(partitions):
+        dues = collected.get(partition)
+        yield from dues.entries(partition) if dues is not None else stored_dues(stored_items(store, [partition]))

@@ -11,6 +11,7 @@ the stored layout here: when the state format changes, it changes with it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -69,3 +70,34 @@ def stored_dues(items: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[str, Sto
     for key, value in items:
         due = stored_due(value)
         yield (stored_lead_id(key) if due[1] is not None else ""), due
+
+
+@dataclass
+class PartitionDues:
+    """The due fields of one partition's leads, collected while the bulk recovery loads its changelog from the first
+    offset into an empty store (ADR 030), so that the due index needs no second pass over the store: each live key
+    with a due time, and the latest event time of any record applied (the partition's event time did reach it,
+    also where the lead was erased since)."""
+
+    due: dict[bytes, int] = field(default_factory=dict)
+    latest_ms: int = 0
+
+    def apply(self, key: bytes, value: bytes | None) -> None:
+        """One changelog record, in offset order (None: a tombstone)."""
+        if value is None:
+            self.due.pop(key, None)
+            return
+        _, due_ms, latest_ms = stored_due(value)
+        if due_ms is None:
+            self.due.pop(key, None)
+        else:
+            self.due[key] = due_ms
+        if latest_ms > self.latest_ms:
+            self.latest_ms = latest_ms
+
+    def entries(self, partition: int) -> Iterator[tuple[str, StoredDue]]:
+        """What :func:`stored_dues` would give for these leads: first the partition's latest event time, then each
+        lead with a due time."""
+        yield "", (partition, None, self.latest_ms)
+        for key, due_ms in self.due.items():
+            yield stored_lead_id(key), (partition, due_ms, self.latest_ms)

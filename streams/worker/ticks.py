@@ -117,7 +117,9 @@ def index_due(
             continue
         if due_ms is not None:
             entries.append((partition, lead_id, due_ms))
-        latest[partition] = max(latest.get(partition, 0), latest_ms)
+        known = latest.get(partition)
+        if known is None or latest_ms > known:
+            latest[partition] = latest_ms
     due_index.replace_all(entries)
     for partition, event_ms in latest.items():
         clocks.observe(partition, event_ms, wall_ms)
