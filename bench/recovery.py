@@ -21,6 +21,7 @@ import random
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ def recover(leads: int, templates: list[dict[str, Any]], workdir: Path, kind: st
         value_bytes = 0
         if leads:
             value_bytes = write_changelog(settings, changelog, leads, templates, settings.partitions)
-        started = time.monotonic()
+        started, spawned_at = time.monotonic(), datetime.now().strftime("%H:%M:%S.%f")[:-3]
         worker = spawn_worker(settings, log_file=workdir / f"{app_id}.log")
         try:
             with progress_bar() as bar:
@@ -128,6 +129,7 @@ def recover(leads: int, templates: list[dict[str, Any]], workdir: Path, kind: st
         "recovered": recovered,
         "exact": recovered == leads and found == len(sample) and wrong == 0,
         "keys_compared": leads,
+        "spawned_at": spawned_at,  # wall clock, to read the worker's log (its phases) against
         "keys_wrong": wrong,
         "sampled_exact": f"{found}/{len(sample)}",
         "rss_bytes": rss,
