@@ -139,9 +139,12 @@ def recover(leads: int, templates: list[dict[str, Any]], workdir: Path, kind: st
 
 
 def stored_value(templates: list[dict[str, Any]], n: int, partitions: int) -> bytes:
-    """The changelog value written for lead ``n``: its template state under its own id and partition."""
+    """The changelog value written for lead ``n``: its template state under its own id, then ``p`` and ``d`` in the
+    order the worker writes them (``Processor._result``)."""
     lead_id = f"lead-{n:07d}"
-    state = {**templates[n % len(templates)], "id": lead_id, "p": lead_partition(lead_id, partitions)}
+    template = templates[n % len(templates)]
+    state = {**{k: v for k, v in template.items() if k != "d"}, "id": lead_id}
+    state["p"], state["d"] = lead_partition(lead_id, partitions), template["d"]
     return json.dumps(state, separators=(",", ":")).encode()
 
 

@@ -31,8 +31,11 @@ CONSUME_TIMEOUT_S = 0.5
 #: A load that receives nothing for this long while records remain gives up (Faust's recovery reads the rest).
 STALL_S = 30.0
 
-FETCH_BYTES = 64 * 1024 * 1024
-PARTITION_FETCH_BYTES = 16 * 1024 * 1024
+#: Fetch sizes and librdkafka's prefetch queue (per consumer, in bytes). Larger fetches did not read faster here
+#: (16, 32 and 64 MiB: within the noise); the queue bounds the memory a load holds.
+FETCH_BYTES = 16 * 1024 * 1024
+PARTITION_FETCH_BYTES = 4 * 1024 * 1024
+QUEUE_BYTES = 64 * 1024 * 1024
 
 
 class BulkRecoveryError(LeadscoreError):
@@ -203,7 +206,11 @@ def _consumer_config(settings: Settings) -> dict[str, str | int | float | bool]:
         "fetch.max.bytes": FETCH_BYTES,
         "receive.message.max.bytes": FETCH_BYTES + 1024 * 1024,
         "max.partition.fetch.bytes": PARTITION_FETCH_BYTES,
-        "queued.max.messages.kbytes": 4 * FETCH_BYTES // 1024,
+        "queued.max.messages.kbytes": QUEUE_BYTES // 1024,
+        # librdkafka stops fetching a partition for fetch.queue.backoff.ms (1 s) once queued.min.messages (100,000)
+        # are queued: 1,000,000 leads read in 8.5 s with those defaults, 3.2 to 5.3 s without the pause.
+        "queued.min.messages": 10_000_000,
+        "fetch.queue.backoff.ms": 1,
         "fetch.wait.max.ms": 100,
         "log_level": 3,
     }
