@@ -185,12 +185,13 @@ def test_bulk_recovery_restores_every_key_and_value_and_the_due_index(settings, 
     create_topic(settings, changelog, config)
     rounds = changelog_rounds(settings.partitions)
     write_changelog(settings, changelog, rounds, pause_s=1.2 if compacted else 0)
-    ends = end_offsets(settings.bootstrap_servers, changelog, settings.partitions)
-    assert sum(ends) == sum(map(len, rounds))
     if compacted:  # the cleaner has removed records from every partition: offsets with gaps, tombstones gone
+        ends = end_offsets(settings.bootstrap_servers, changelog, settings.partitions)
+        assert sum(ends) == sum(map(len, rounds))
         held = wait_until(lambda: cleaned(settings, changelog, ends), "the log cleaner compacts the changelog")
-    else:
+    else:  # (Tansu's reported end offsets can be short by a batch: the records are counted instead)
         held = read_all(settings.bootstrap_servers, changelog, settings.partitions)
+        assert sum(map(len, held.values())) == sum(map(len, rounds))
     expected = last_values(rounds)
 
     worker = Worker(settings, tmp_path / "worker.log")
