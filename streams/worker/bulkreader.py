@@ -10,6 +10,7 @@ writes anything with its log, so a crash mid-load loses only a tail of the load,
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -138,7 +139,18 @@ def _load(
     for database in databases.values():
         database.flush(True)
     counts.flush_s = time.monotonic() - flush_at
+    _return_freed_memory()
     return counts
+
+
+def _return_freed_memory() -> None:
+    """Give the heap the load has freed (librdkafka's fetch buffers, a million messages) back to the system: glibc
+    keeps it otherwise, and the worker's RSS stays about 450 MB higher after 1,000,000 leads (measured)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to do
+        return
+    libc.malloc_trim(0)
 
 
 def _write(
