@@ -27,6 +27,7 @@ from streams.settings import Settings
 from streams.worker.agents import MessageHandler, ResultWriter, register_agents, register_batch_scoring, stored_reader
 from streams.worker.api import register_api, register_metrics
 from streams.worker.batch import BatchScorer, EventBatcher
+from streams.worker.bulkrecovery import install_bulk_recovery
 from streams.worker.draining import drain_batching
 from streams.worker.fetching import keep_undelivered_records, read_committed, set_fetch_wait
 from streams.worker.live import LiveStates, store_reader
@@ -268,9 +269,11 @@ def _per_event_writer(
 def _register_recovery(
     app: AppT, settings: Settings, table: LeadTable, due_index: DueIndex, clocks: PartitionClocks, metrics: Metrics
 ) -> None:
-    """After Faust's recovery of the table, before the agents resume: complete it and rebuild the due index."""
+    """Before Faust's recovery of the table, a bulk load of its active partitions (ADR 030); after it, before the
+    agents resume: complete it and rebuild the due index."""
+    bulk = install_bulk_recovery(app, settings, table, metrics)
 
     async def recovered() -> None:
-        await complete_recovery(app, settings, table, due_index, clocks, metrics)
+        await complete_recovery(app, settings, table, due_index, clocks, metrics, bulk)
 
     table.on_recover(recovered)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -23,9 +23,12 @@ from faust.types import TP, AppT, ConsumerT, EventT
 from streams.kafka.endoffsets import EMPTY_FETCHES_TO_STOP, FETCH_TIMEOUT_MS, exact_end_offsets
 from streams.kafka.security import aiokafka_security
 from streams.settings import Settings
+from streams.worker.bulkreader import paused_gc
+from streams.worker.bulkrecovery import BulkHandover, rocksdb_store, stored_items
 from streams.worker.metrics import Metrics
+from streams.worker.storeddue import StoredDue, stored_due, stored_dues
 from streams.worker.table import LeadTable, StoredState, table_recovery
-from streams.worker.ticks import DueIndex, PartitionClocks, rebuild_due_index
+from streams.worker.ticks import DueIndex, PartitionClocks, index_due
 
 #: Where Faust's recovery reached, per changelog partition: ``(topic, partition) -> offset`` of the last record applied.
 RecoveredOffsets = Mapping[tuple[str, int], int]
@@ -120,7 +123,13 @@ def correct_highwaters(consumer: ConsumerT, settings: Settings) -> None:
 
 
 async def complete_recovery(
-    app: AppT, settings: Settings, table: LeadTable, due_index: DueIndex, clocks: PartitionClocks, metrics: Metrics
+    app: AppT,
+    settings: Settings,
+    table: LeadTable,
+    due_index: DueIndex,
+    clocks: PartitionClocks,
+    metrics: Metrics,
+    bulk: BulkHandover,
 ) -> None:
     """After Faust's recovery, before the agents resume: read what a wrong high watermark hid (ADR 011), then index
     the owned leads that have a crossing by decay ahead (ADR 009)."""
@@ -134,5 +143,21 @@ async def complete_recovery(
         log.exception("completing the table recovery failed; stopping the worker")
         await app.crash(exc)
         return
-    rebuild_due_index(table.items(), owned, due_index, clocks, int(time.time() * 1000))
+    started = time.monotonic()
+    with paused_gc():
+        index_due(_stored_dues(table, owned, bulk), owned, due_index, clocks, int(time.time() * 1000))
     metrics.leads_due.set(len(due_index))
+    log.info("due index rebuilt: %d leads due in %.2f s", len(due_index), time.monotonic() - started)
+
+
+def _stored_dues(table: LeadTable, partitions: set[int], bulk: BulkHandover) -> Iterator[tuple[str, StoredDue]]:
+    """The due fields of every stored lead of ``partitions``: as the bulk recovery collected them where nothing was
+    written since, else read from RocksDB's bytes (ADR 030), or from the memory store's values."""
+    store = rocksdb_store(table)
+    if store is None:
+        yield from ((lead_id, stored_due(value)) for lead_id, value in table.items())
+        return
+    collected = bulk.take_dues(store)
+    for partition in sorted(partitions):
+        dues = collected.get(partition)
+        yield from dues.entries(partition) if dues is not None else stored_dues(stored_items(store, [partition]))

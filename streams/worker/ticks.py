@@ -12,7 +12,7 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from streams.worker.stored import stored_head
+from streams.worker.storeddue import StoredDue, stored_due
 from streams.worker.table import StoredState
 
 
@@ -46,6 +46,16 @@ class DueIndex:
     def clear(self) -> None:
         self._heaps.clear()
         self._due.clear()
+
+    def replace_all(self, entries: Iterable[tuple[int, str, int]]) -> None:
+        """Replace the whole index with ``(partition, lead_id, due_ms)`` entries: each partition's heap built at
+        once (``heapify``), not pushed lead by lead."""
+        self.clear()
+        for partition, lead_id, due_ms in entries:
+            self._due[lead_id] = due_ms
+            self._heaps.setdefault(partition, []).append((due_ms, lead_id))
+        for heap in self._heaps.values():
+            heapq.heapify(heap)
 
     def __len__(self) -> int:
         return len(self._due)
@@ -87,11 +97,29 @@ def rebuild_due_index(
     clocks: PartitionClocks,
     wall_ms: int,
 ) -> None:
+    """:func:`index_due` of stored values by lead id (the memory store's)."""
+    index_due(((lead_id, stored_due(value)) for lead_id, value in states), owned, due_index, clocks, wall_ms)
+
+
+def index_due(
+    dues: Iterable[tuple[str, StoredDue]],
+    owned: set[int],
+    due_index: DueIndex,
+    clocks: PartitionClocks,
+    wall_ms: int,
+) -> None:
     """After a recovery: index the owned leads with a crossing by decay ahead, and start each partition's clock at
     its latest event time, observed now (``wall_ms``): a restarted partition is not idle since 1970."""
-    due_index.clear()
-    for lead_id, value in states:
-        partition, due_ms, latest_ms = stored_head(value)
-        if partition in owned:
-            due_index.set(partition, lead_id, due_ms)
-            clocks.observe(partition, latest_ms, wall_ms)
+    entries: list[tuple[int, str, int]] = []
+    latest: dict[int, int] = {}
+    for lead_id, (partition, due_ms, latest_ms) in dues:
+        if partition is None or partition not in owned:
+            continue
+        if due_ms is not None:
+            entries.append((partition, lead_id, due_ms))
+        known = latest.get(partition)
+        if known is None or latest_ms > known:
+            latest[partition] = latest_ms
+    due_index.replace_all(entries)
+    for partition, event_ms in latest.items():
+        clocks.observe(partition, event_ms, wall_ms)
