@@ -113,7 +113,7 @@ def recover(leads: int, templates: list[StoredLead], workdir: Path, kind: str) -
                 ready = lambda: http_json(settings.web_port, "/readyz")[0] == 200  # noqa: E731
                 ready_at = wait_until(ready, 900, f"recovery of {leads:,} leads", worker, every_s=0.05)
             seconds = ready_at - started
-            recovered = http_json(settings.web_port, "/readyz")[1]["leads"]
+            recovered = http_json(settings.web_port, "/readyz?leads=1", timeout_s=60)[1]["leads"]  # counted, not timed
             sample = random.Random(leads).sample(range(leads), min(SAMPLES, leads))
             found = sum(_recovered_exactly(settings.web_port, n, templates, settings.partitions) for n in sample)
             time.sleep(2.0)  # let the allocator and RocksDB settle before measuring

@@ -85,7 +85,7 @@ class Worker:
         return found
 
     def ready(self) -> dict[str, Any] | None:
-        status, body = self.get("/readyz")
+        status, body = self.get("/readyz?leads=1")
         return json.loads(body) if status == 200 else None
 
     def state(self, lead_id: str) -> dict[str, Any] | None:

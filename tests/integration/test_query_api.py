@@ -78,7 +78,9 @@ def test_two_workers_answer_for_every_lead_and_check_the_token(settings, codec, 
         while (ready := get(f"{urls[1]}/readyz", token=None))[0] != 200 and time.monotonic() < deadline:
             assert ready[1]["status"] == "recovering", ready
             time.sleep(0.5)
-        assert ready[:2] == (200, {"status": "ready", "leads": ready[1].get("leads")}) and ready[1]["leads"] > 0
+        assert ready[:2] == (200, {"status": "ready"})  # a probe: nothing counted
+        counted = get(f"{urls[1]}/readyz?leads=1", token=None)
+        assert counted[:2] == (200, {"status": "ready", "leads": counted[1].get("leads")}) and counted[1]["leads"] > 0
     finally:
         for worker in workers:
             stop_process(worker, grace_s=15)
