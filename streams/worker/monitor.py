@@ -2,7 +2,8 @@
 
 Faust's :class:`~faust.sensors.prometheus.PrometheusMonitor` looks up two labelled children per message it sees
 (``messages_received_per_topics`` and ``..._per_topics_partition``) and one per end offset it tracks: about 2.6 %
-of a worker's profile samples on Kafka (issue 15), for label values from a handful of topics and partitions.
+of a worker's profile samples on Kafka (issue 15), for label values from a handful of topics and partitions. Faust
+removes those children at the start and the end of every rebalance; the cache is emptied with them.
 :class:`CachedLabelsMonitor` records exactly what Faust's does (``faust_*`` metrics unchanged, the base
 :class:`~faust.sensors.monitor.Monitor`'s own counters too) with those children cached. A test fails when Faust's
 two methods change (:data:`FAUST_SOURCES_SHA256`): compare them with these before updating it.
@@ -18,8 +19,9 @@ from faust.sensors.monitor import Monitor
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from faust.types import TP, AppT, Message
 
-#: sha256 of the sources of ``PrometheusMonitor.on_message_in`` and ``.track_tp_end_offset`` (faust-streaming 0.15.3).
-FAUST_SOURCES_SHA256 = "ce43279db86c7dc29106918297bbc87cce513c63fd0052f51d897f73df4337d7"
+#: sha256 of the sources of ``PrometheusMonitor.on_message_in``, ``.track_tp_end_offset`` and
+#: ``._clear_partition_related_metrics`` (faust-streaming 0.15.3).
+FAUST_SOURCES_SHA256 = "7050e0961d26580301136eece9eb5666f0e5fec1964634d9728a64e351254c72"
 
 
 def _cached(labels: Callable[..., Any]) -> Callable[[str, int], Any]:
@@ -47,6 +49,14 @@ class CachedLabelsMonitor(PrometheusMonitor):
     def track_tp_end_offset(self, tp: TP, offset: int) -> None:
         Monitor.track_tp_end_offset(self, tp, offset)
         self._end_offset_of(tp.topic, tp.partition).set(offset)
+
+    def _clear_partition_related_metrics(self) -> None:
+        """Faust removes the per-topic and per-partition children at the start and end of every rebalance: the
+        cached ones go with them (a removed child still takes values, but is no longer exposed)."""
+        super()._clear_partition_related_metrics()
+        self._received_in.cache_clear()
+        self._read_offset_of.cache_clear()  # type: ignore[attr-defined]  # an lru_cache
+        self._end_offset_of.cache_clear()  # type: ignore[attr-defined]
 
 
 def cache_monitor_labels(app: AppT) -> None:
