@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from scoring import LeadEvent, LeadProfile, LeadscoreError, check_event, check_profile
 from scoring.conversions import Conversion, check_conversion
@@ -20,8 +20,7 @@ from streams.analysis.client_types import AsyncConsumer, Partition
 from streams.errors import BrokerError
 from streams.kafka.access import verify_access
 from streams.kafka.codec import AvroCodec
-from streams.kafka.endoffsets import exact_end_offsets
-from streams.kafka.security import aiokafka_security
+from streams.kafka.endoffsets import exact_end_offsets, read_committed_consumer
 from streams.kafka.topics import schema_registry
 from streams.settings import Settings
 
@@ -53,14 +52,8 @@ class History:
 async def read_topics(settings: Settings, topics: Iterable[str], progress: Progress | None = None) -> list[RawRecord]:
     """Every record of ``topics`` from the beginning to the end offsets seen when the read starts."""
     await verify_access(settings)
-    consumer: AsyncConsumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        max_partition_fetch_bytes=8 << 20,
-        isolation_level="read_committed",  # as the worker reads (ADR 024): no aborted upstream transaction
-        **aiokafka_security(settings),
-    )
+    # as the worker reads (ADR 024): no aborted upstream transaction
+    consumer: AsyncConsumer = read_committed_consumer(settings, max_partition_fetch_bytes=8 << 20)
     try:
         await consumer.start()
     except Exception as exc:  # aiokafka raises KafkaConnectionError and friends

@@ -28,6 +28,19 @@ class PartitionKey(Protocol):
 P = TypeVar("P", bound=PartitionKey)
 
 
+def read_committed_consumer(settings: Settings, **options: object) -> AIOKafkaConsumer:
+    """A group-less aiokafka consumer of the cluster, ``read_committed`` (never an aborted transaction's records,
+    ADR 024), with the cluster's security settings; ``options`` are more ``AIOKafkaConsumer`` settings. Not started."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+        isolation_level="read_committed",
+        **aiokafka_security(settings),
+        **options,
+    )
+
+
 async def exact_end_offsets(settings: Settings, reported: Mapping[P, int]) -> dict[P, int]:
     """The position after each partition's last committed record: read (``read_committed``) from ``reported - 1``
     up to the reported end, further back when that holds no record; the last record read + 1.
@@ -41,13 +54,7 @@ async def exact_end_offsets(settings: Settings, reported: Mapping[P, int]) -> di
     fetchable = {tp: end for tp, end in reported.items() if end and end > 0}
     if not fetchable:
         return dict(reported)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        isolation_level="read_committed",
-        **aiokafka_security(settings),
-    )
+    consumer = read_committed_consumer(settings)
     await consumer.start()
     ends = dict(reported)
     try:

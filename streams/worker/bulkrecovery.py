@@ -23,14 +23,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, cast
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from faust.stores.rocksdb import Store as RocksStore
 from faust.tables.recovery import Recovery
 from faust.types import TP, AppT
 from prometheus_client import Counter
 
-from streams.kafka.endoffsets import exact_end_offsets
-from streams.kafka.security import aiokafka_security
+from streams.kafka.endoffsets import exact_end_offsets, read_committed_consumer
 from streams.settings import Settings
 from streams.worker.bulkreader import ChangelogRange, LoadCounts, PartitionDB, load_partitions
 from streams.worker.metrics import Metrics
@@ -199,13 +198,7 @@ async def _watermarks(
     settings: Settings, tps: list[TopicPartition]
 ) -> tuple[Mapping[TopicPartition, int], Mapping[TopicPartition, int]]:
     """First offsets and end offsets (the last stable offset: ``read_committed``) of ``tps``."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        isolation_level="read_committed",
-        **aiokafka_security(settings),
-    )
+    consumer = read_committed_consumer(settings)
     await consumer.start()
     try:
         return await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)

@@ -16,12 +16,11 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import cast
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP, AppT, ConsumerT, EventT
 
-from streams.kafka.endoffsets import EMPTY_FETCHES_TO_STOP, FETCH_TIMEOUT_MS, exact_end_offsets
-from streams.kafka.security import aiokafka_security
+from streams.kafka.endoffsets import EMPTY_FETCHES_TO_STOP, FETCH_TIMEOUT_MS, exact_end_offsets, read_committed_consumer
 from streams.settings import Settings
 from streams.worker.bulkreader import paused_gc
 from streams.worker.bulkrecovery import BulkHandover, rocksdb_store, stored_items
@@ -44,13 +43,7 @@ async def top_up(
     tps = [TopicPartition(topic, partition) for partition in sorted(partitions)]
     if not tps:
         return 0
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        isolation_level="read_committed",  # never an aborted transaction's state (ADR 024)
-        **aiokafka_security(settings),
-    )
+    consumer = read_committed_consumer(settings)  # never an aborted transaction's state (ADR 024)
     await consumer.start()
     applied = 0
     try:
