@@ -87,3 +87,16 @@ def require_analysis(command: str, *modules: str) -> None:
             f"{command} needs {', '.join(missing)}: install leadscore with its 'analysis' extra"
             " (numpy, scikit-learn, matplotlib)"
         )
+
+
+class SourcesError(LeadscoreError):
+    """The sources file (LEADSCORE_SOURCES_PATH) is invalid or unreadable. The message names the file, the source
+    and the field (``sources.yaml: sources[0] (name 'segment').events.occurred_at: unknown field``); fix it and check
+    it with ``leadscore sources check FILE --sample RECORDS.jsonl`` before restarting the worker."""
+
+
+class SourceMappingError(LeadscoreError):
+    """One record of a declared source could not be read or mapped to a lead event or profile (not JSON, a field
+    missing, a timestamp in another format). The worker does not stop for it: the record goes to the dead-letter
+    topic with its source topic, partition and offset, and this message (the mapping step that failed) as the
+    reason. Fix the producer, or the source's mapping, and try the record with ``leadscore sources check``."""

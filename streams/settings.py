@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         default_factory=lambda: [example_model_path("b2b")],
         description="Model YAML files, separated by ':' or ','.",
     )
+    sources_path: Path | None = Field(
+        None,
+        description="Sources file: more input topics (JSON, CloudEvents, any Avro) and how their records map to "
+        "lead events and profiles (ADR 035); unset: lead-events and lead-profiles only.",
+    )
     partitions: int = Field(4, ge=1, description="Partitions of every topic leadscore creates.")
     replication_factor: int = Field(1, ge=1)
     store: str = Field("rocksdb://", description="Faust table store: rocksdb:// (durable, default) or memory://.")
@@ -238,7 +243,7 @@ class Settings(BaseSettings):
         }
         for name in ("security_protocol", "sasl_mechanism", "ssl_check_hostname"):
             env[f"LEADSCORE_{name.upper()}"] = str(getattr(self, name))
-        for name in ("sasl_username", "ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        for name in ("sasl_username", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "sources_path"):
             if getattr(self, name) is not None:
                 env[f"LEADSCORE_{name.upper()}"] = str(getattr(self, name))
         if self.sasl_password is not None:

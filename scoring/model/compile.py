@@ -10,17 +10,17 @@ Errors name the file, the rule and the field: ``b2b.yaml: rules[3] (id 'demo').p
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from scoring.errors import ModelError
 from scoring.model.conditions import Condition, ConditionError, Lists, always, parse_condition
 from scoring.model.spec import ModelSpec, reject_duplicates
+from scoring.model.yamlfile import describe_validation_error, read_yaml_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,28 +201,6 @@ _FRIENDLY = {
 }
 
 
-def _location(loc: Sequence[int | str], raw: Any) -> str:
-    """Render a pydantic location as ``rules[3] (id 'demo').points``, naming the rule when it has an id."""
-    text = ""
-    node = raw
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-            if isinstance(node, dict) and "id" in node:
-                text += f" (id {node['id']!r})"
-        else:
-            text += f".{part}" if text else part
-            node = node.get(part) if isinstance(node, dict) else None
-    return text or "(top level)"
-
-
-def _describe(error: ValidationError, raw: Any, source: str) -> str:
-    first = error.errors()[0]
-    message = _FRIENDLY.get(first["type"], first["msg"].removeprefix("Value error, "))
-    return f"{source}: {_location(first['loc'], raw)}: {message}"
-
-
 def parse_model(raw: Any, source: str = "<model>") -> ScoringModel:
     """Validate and compile already-parsed YAML data. Raises :class:`ModelError` naming ``source`` and the field."""
     if not isinstance(raw, dict):
@@ -230,47 +208,13 @@ def parse_model(raw: Any, source: str = "<model>") -> ScoringModel:
     try:
         spec = ModelSpec.model_validate(raw)
     except ValidationError as exc:
-        raise ModelError(_describe(exc, raw, source)) from None
+        raise ModelError(describe_validation_error(exc, raw, source, _FRIENDLY)) from None
     return compile_model(spec, source)
-
-
-class _ModelLoader(yaml.SafeLoader):
-    """YAML for model files: safe tags only, no aliases (a 1 kB file of nested aliases expands to a billion nodes),
-    and no duplicate keys (``points: 5, points: 500`` would silently mean 500)."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in model files", mark)
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                if key_node.value in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
-                    )
-                seen.add(key_node.value)
-        return super().construct_mapping(node, deep)
 
 
 def load_model(path: Path) -> ScoringModel:
     """Read, validate and compile one model file."""
-    try:
-        content = path.read_bytes()
-        raw = yaml.load(content.decode("utf-8"), Loader=_ModelLoader)  # a SafeLoader subclass
-    except UnicodeDecodeError:
-        raise ModelError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read model file: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None)
-        detail = f": {problem}" if problem and ("duplicate" in problem or "alias" in problem) else ""
-        raise ModelError(f"{path}: not valid YAML{where}{detail}") from None
+    content, raw = read_yaml_file(path, "model file", ModelError)
     return replace(parse_model(raw, source=path.name), content_sha256=hashlib.sha256(content).hexdigest())
 
 

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, cast
 
-from faust.types import AgentT, AppT, EventT, StreamT
+from faust.types import AgentT, AppT, EventT, StreamT, TopicT
 
 from streams.worker.batch import BatchScorer, EventBatcher
 from streams.worker.metrics import Metrics
-from streams.worker.processor import LoadState, Message, Processor, Result
+from streams.worker.processor import LoadState, Message, Processor, Result, message_headers
 from streams.worker.stored import StoredLead, decode_stored
 from streams.worker.table import LeadTable
 from streams.worker.wiring import InputTopics
@@ -114,6 +114,10 @@ def register_agents(app: AppT, inputs: InputTopics, handler: MessageHandler, fas
         async for event in stream.events():
             await handler.handle(_message(event), handler.reroute)
 
+    if not fast_path:
+        for topic in inputs.sources:
+            _register_source_agent(app, topic, handler)
+
     if inputs.conversions is not None and not fast_path:
 
         @app.agent(inputs.conversions, name="join-conversions")
@@ -129,12 +133,25 @@ def register_agents(app: AppT, inputs: InputTopics, handler: MessageHandler, fas
     return Agents(score_events, apply_profiles, erase_leads, join_conversions)
 
 
+def _register_source_agent(app: AppT, topic: TopicT, handler: MessageHandler) -> None:
+    """One agent per declared source topic (ADR 035), with the fast path off; each record is mapped, then scored."""
+    name = topic.get_topic_name()
+
+    @app.agent(topic, name=f"source-{name}")
+    async def read_source(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            await handler.handle(_message(event, headers=True), handler.processor.process_source)
+
+
 def register_batch_scoring(app: AppT, inputs: InputTopics, scorer: BatchScorer, batcher: EventBatcher) -> None:
-    """The fast path (ADR 013): lead-events (and lead-conversions when joined, in the order they arrive) are
-    subscribed and assigned by Faust; the app's consumer hands their messages to ``batcher``, a task scores them."""
+    """The fast path (ADR 013): lead-events (and lead-conversions when joined, in the order they arrive) and the
+    declared sources' topics are subscribed and assigned by Faust; the app's consumer hands their messages to
+    ``batcher``, a task scores them."""
     app.topics.add(inputs.events)
     if inputs.conversions is not None:
         app.topics.add(inputs.conversions)
+    for topic in inputs.sources:
+        app.topics.add(topic)
 
     async def score_event_batches() -> None:
         await scorer.run(batcher)
@@ -152,9 +169,11 @@ def stored_reader(table: LeadTable) -> LoadState:
     return load
 
 
-def _message(event: EventT[bytes]) -> Message:
+def _message(event: EventT[bytes], headers: bool = False) -> Message:
     """Where a Faust event came from, with its key and value: raw bytes (every input topic is declared with
-    ``key_type=bytes, value_type=bytes`` and the app's serializers are ``raw``), None for an empty one."""
+    ``key_type=bytes, value_type=bytes`` and the app's serializers are ``raw``), None for an empty one; and its
+    headers when asked (a declared source's CloudEvents in binary mode)."""
     source = event.message
     key, value = cast("bytes | None", event.key), cast("bytes | None", event.value)
-    return Message(source.topic, source.partition, source.offset, key, value)
+    kept = message_headers(source.headers) if headers else ()
+    return Message(source.topic, source.partition, source.offset, key, value, kept)

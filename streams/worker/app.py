@@ -24,6 +24,7 @@ from streams.kafka.security import faust_credentials
 from streams.kafka.topics import Routes, output_routes, schema_registry
 from streams.kafka.transactions import PartitionTransactions, Transactions
 from streams.settings import Settings
+from streams.sources.source import Source, load_sources
 from streams.worker.agents import MessageHandler, ResultWriter, register_agents, register_batch_scoring, stored_reader
 from streams.worker.api import register_api, register_metrics
 from streams.worker.batch import BatchScorer, EventBatcher
@@ -122,14 +123,15 @@ def create_app(settings: Settings) -> Leadscore:
     models = load_models(settings.model_paths)
     registry = schema_registry(settings)
     codec = AvroCodec(registry)
+    sources = load_sources(settings.sources_path, codec) if settings.sources_path is not None else {}
     metrics = Metrics()
     routes = output_routes(settings)
     join = settings.join_conversions and routes.conversion_scores is not None  # a shadow leaves it to the live one
-    processor = _processor(settings, models, codec, metrics, join)
+    processor = _processor(settings, models, codec, metrics, join, sources)
     metrics.worker_info.labels(settings.app_id, "shadow" if settings.shadow else "live").set(1)
     app = faust_app(settings)
     app.leadscore_registry = registry
-    inputs = InputTopics.of(app, settings, join)
+    inputs = InputTopics.of(app, settings, join, tuple(sources))
     outputs = SendTopics.of(app, routes, settings.topics.model_deployments)
     table = lead_table(app, settings)
     due_index = DueIndex()
@@ -206,13 +208,19 @@ def faust_app(settings: Settings) -> LeadscoreApp:
 
 
 def _processor(
-    settings: Settings, models: tuple[ScoringModel, ...], codec: AvroCodec, metrics: Metrics, join: bool
+    settings: Settings,
+    models: tuple[ScoringModel, ...],
+    codec: AvroCodec,
+    metrics: Metrics,
+    join: bool,
+    sources: dict[str, Source],
 ) -> Processor:
     """The per-message decisions. With the conversion join, outcomes are joined to the scores
     ``conversion_lead_time_s`` before them (without: no join, no score trail kept)."""
     lead_time_ms = int(settings.conversion_lead_time_s * 1000) if join else None
     engine = Engine(models)
-    return Processor(engine, codec, metrics, settings.partitions, rerouted_topic_name(settings), lead_time_ms)
+    rerouted = rerouted_topic_name(settings)
+    return Processor(engine, codec, metrics, settings.partitions, rerouted, lead_time_ms, sources)
 
 
 def _batch_scorer(
@@ -248,8 +256,11 @@ def _batch_scorer(
 
 
 def _batched_topics(inputs: InputTopics) -> frozenset[str]:
-    """The topics the fast path's batcher takes from Faust's consumer: lead-events, and lead-conversions when joined."""
-    batched = [inputs.events] if inputs.conversions is None else [inputs.events, inputs.conversions]
+    """The topics the fast path's batcher takes from Faust's consumer: lead-events, lead-conversions when joined,
+    and the declared sources' topics (ADR 035)."""
+    batched = [inputs.events, *inputs.sources]
+    if inputs.conversions is not None:
+        batched.append(inputs.conversions)
     return frozenset(topic.get_topic_name() for topic in batched)
 
 

@@ -37,7 +37,7 @@ from streams.kafka.transactions import Offsets, Transactions
 from streams.worker.live import LiveStates
 from streams.worker.metrics import Metrics
 from streams.worker.outbox import ChangelogEntry, Outbox, States, collect
-from streams.worker.processor import LoadState, Message, Processor, Result
+from streams.worker.processor import LoadState, Message, Processor, Result, message_headers
 from streams.worker.recovery import changelog_event
 from streams.worker.stored import StoredLead, encode_stored
 from streams.worker.ticks import DueIndex, PartitionClocks
@@ -219,11 +219,21 @@ class BatchScorer:
     def _process(self, batch: Sequence[ConsumedMessage]) -> Outbox:
         outbox = Outbox()
         load = self._loader(outbox)
-        process_event, process_conversion = self.processor.process_event, self.processor.process_conversion
-        conversions = self.conversions_topic
+        processor = self.processor
+        process_event = processor.process_event
+        others: dict[str, Callable[[Message, LoadState], Result]] = dict.fromkeys(
+            processor.sources, processor.process_source
+        )
+        if self.conversions_topic is not None:
+            others[self.conversions_topic] = processor.process_conversion
         for raw in batch:
-            message = Message(raw.topic, raw.partition, raw.offset, raw.key, raw.value)
-            process = process_conversion if raw.topic == conversions else process_event
+            process = others.get(raw.topic) if others else None
+            if process is None:
+                message = Message(raw.topic, raw.partition, raw.offset, raw.key, raw.value)
+                collect(message, process_event(message, load), self.routes, self.rerouted_topic, outbox)
+                continue
+            headers = message_headers(getattr(raw, "headers", None)) if raw.topic in processor.sources else ()
+            message = Message(raw.topic, raw.partition, raw.offset, raw.key, raw.value, headers)
             collect(message, process(message, load), self.routes, self.rerouted_topic, outbox)
         return outbox
 

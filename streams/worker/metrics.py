@@ -132,6 +132,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.source_records = Counter(
+            "leadscore_source_records",
+            "Records of declared sources (ADR 035), by what they became: event, profile, skipped or dead_letter.",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
+
     def child(self, metric: Metric) -> Callable[..., Metric]:
         """``metric.labels`` with the children cached: label lookups run per event on the hot path. Only for label
         values from a small set (topics, models, levels, known event types, error types)."""

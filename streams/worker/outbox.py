@@ -37,7 +37,8 @@ def collect(message: Message, result: Result, routes: Routes, rerouted_topic: st
         return
     if result.forward is not None:
         partition, key = result.forward
-        records.append((rerouted_topic, key, message.value, partition))
+        value = message.value if result.forward_value is None else result.forward_value
+        records.append((rerouted_topic, key, value, partition))
         return
     records.extend((routes.score_changes, message.key, change, None) for change in result.changes)
     if routes.thresholds is not None:

@@ -8,14 +8,27 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
-from scoring import Engine, InvalidEventError, LeadscoreError, LeadState, Update, check_event, check_profile
+from scoring import (
+    Engine,
+    InvalidEventError,
+    LeadEvent,
+    LeadProfile,
+    LeadscoreError,
+    LeadState,
+    Update,
+    check_event,
+    check_profile,
+)
 from scoring.conversions import check_conversion
 from scoring.trail import Trail, extend_trail, reported_points, scores_at_conversion
 from streams.kafka.codec import AvroCodec
 from streams.kafka.partitioner import lead_partition
+from streams.sources.mapping import Skipped
+from streams.sources.source import Source
 from streams.worker.metrics import Metrics
 from streams.worker.stored import StoredLead
 
@@ -34,6 +47,15 @@ class Message:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: Sequence[tuple[str, bytes | None]] = ()  # read for declared sources only (CloudEvents binary mode)
+
+
+def message_headers(headers: object) -> tuple[tuple[str, bytes | None], ...]:
+    """A Kafka record's headers as ``(name, value)`` pairs, whether the client gave a list or a mapping."""
+    if not headers:
+        return ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return tuple((str(name), value) for name, value in cast("Iterable[tuple[str, bytes | None]]", pairs))
 
 
 @dataclass
@@ -48,6 +70,7 @@ class Result:
     dead_letter: bytes | None = None
     erased: bytes | None = None  # an ErasureCompleted: delete the state, tombstone lead-scores
     forward: tuple[int, bytes] | None = None  # (partition, key): send the input there, keyed by its lead id
+    forward_value: bytes | None = None  # what to forward instead of the input (a source's record, as a LeadEvent)
     due_ms: int | None = None  # when time alone would next move the lead across a level
     conversion: bytes | None = None  # a ConversionScored: an outcome joined to the lead's scores
     event_ms: int | None = None  # event time of the input, for the partition's clock
@@ -66,6 +89,7 @@ class Processor:
         partitions: int,
         rerouted_topic: str,
         lead_time_ms: int | None = 7 * 86_400_000,
+        sources: Mapping[str, Source] | None = None,
     ):
         self.engine = engine
         #: conversions are joined to the score this long before them; None: no join, no score trail kept
@@ -74,6 +98,7 @@ class Processor:
         self.metrics = metrics
         self.partitions = partitions
         self.rerouted_topic = rerouted_topic
+        self.sources = dict(sources or {})  # declared sources by topic (ADR 035)
         self._consumed = metrics.child(metrics.events_consumed)
         self._by_type = metrics.child(metrics.events_by_type)
         self._changes = metrics.child(metrics.score_changes)
@@ -112,6 +137,12 @@ class Processor:
         self._consumed(message.topic).inc()
         try:
             event = self.codec.decode_event(message.value)
+        except LeadscoreError as exc:
+            return Result(dead_letter=self.dead_letter(message, exc))
+        return self._score_event(message, event, load_state)
+
+    def _score_event(self, message: Message, event: LeadEvent, load_state: LoadState) -> Result:
+        try:
             check_event(event, self.engine.known_event_types)
             if (forward := self._misplaced(message, event.lead_id)) is not None:
                 return forward
@@ -132,6 +163,12 @@ class Processor:
         self._consumed(message.topic).inc()
         try:
             profile = self.codec.decode_profile(message.value)
+        except LeadscoreError as exc:
+            return Result(dead_letter=self.dead_letter(message, exc))
+        return self._score_profile(message, profile, load_state)
+
+    def _score_profile(self, message: Message, profile: LeadProfile, load_state: LoadState) -> Result:
+        try:
             check_profile(profile)
             if (forward := self._misplaced(message, profile.lead_id)) is not None:
                 return forward
@@ -140,6 +177,32 @@ class Processor:
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
         return self._result(update, message.partition, trail)
+
+    def process_source(self, message: Message, load_state: LoadState) -> Result:
+        """One record of a declared source (ADR 035): mapped to an event or a profile and scored like a native one.
+        A record it cannot map is a dead letter naming the step that failed; one it skips on purpose is counted.
+        Misplaced records are forwarded to the rerouting topic as the LeadEvent or LeadProfile they map to."""
+        source = self.sources[message.topic]
+        self._consumed(message.topic).inc()
+        try:
+            mapped = source.read(message.value, message.headers)
+        except LeadscoreError as exc:
+            self.metrics.source_records.labels(source.name, "dead_letter").inc()
+            return Result(dead_letter=self.dead_letter(message, exc))
+        if isinstance(mapped, Skipped):
+            self.metrics.source_records.labels(source.name, "skipped").inc()
+            return Result()
+        if isinstance(mapped, LeadEvent):
+            self.metrics.source_records.labels(source.name, "event").inc()
+            result = self._score_event(message, mapped, load_state)
+            if result.forward is not None:
+                result.forward_value = self.codec.encode_event(mapped)
+            return result
+        self.metrics.source_records.labels(source.name, "profile").inc()
+        result = self._score_profile(message, mapped, load_state)
+        if result.forward is not None:
+            result.forward_value = self.codec.encode_profile(mapped)
+        return result
 
     def process_conversion(self, message: Message, load_state: LoadState) -> Result:
         """Join one ``lead-conversions`` message to the lead's scores at the outcome and a lead time before it."""

@@ -65,9 +65,12 @@ class InputTopics:
     ticks: TopicT  # internal: one decay tick per due lead, on the lead's partition (ADR 009)
     rerouted: TopicT  # internal: inputs forwarded keyed and partitioned by lead id (ADR 005)
     conversions: TopicT | None
+    sources: tuple[TopicT, ...] = ()  # the declared sources' topics (ADR 035)
 
     @classmethod
-    def of(cls, app: AppT, settings: Settings, join_conversions: bool) -> InputTopics:
+    def of(
+        cls, app: AppT, settings: Settings, join_conversions: bool, source_topics: tuple[str, ...] = ()
+    ) -> InputTopics:
         names = settings.topics
 
         def source(name: str) -> TopicT:
@@ -90,11 +93,12 @@ class InputTopics:
             ticks=internal(ticks_topic_name(settings), timedelta(days=1)),
             rerouted=internal(rerouted_topic_name(settings), timedelta(days=7)),
             conversions=source(names.conversions) if join_conversions else None,
+            sources=tuple(source(name) for name in source_topics),
         )
 
     def names(self) -> frozenset[str]:
         """The name of every topic the worker reads."""
-        topics = [self.events, self.profiles, self.erasures, self.ticks, self.rerouted, self.conversions]
+        topics = [self.events, self.profiles, self.erasures, self.ticks, self.rerouted, self.conversions, *self.sources]
         return frozenset(topic.get_topic_name() for topic in topics if topic is not None)
 
 
