@@ -22,6 +22,7 @@ from streams.cli.evaluate import evaluate
 from streams.cli.fit import fit
 from streams.cli.models import models_app
 from streams.cli.options import At, Models, Profiles, SkipInvalid
+from streams.cli.sources import sources_app
 
 if TYPE_CHECKING:
     from scoring import LeadEvent
@@ -219,6 +220,7 @@ def _remember_leads(events: Iterable[LeadEvent], seen: set[str]) -> Iterator[Lea
 
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
+app.add_typer(sources_app, name="sources")
 models_app.command("history")(models_history)
 models_app.command("diff")(models_diff)
 app.command()(fit)

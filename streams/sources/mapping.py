@@ -149,7 +149,7 @@ class RecordMapper:
             raise SourceMappingError(f"expected an object, got {type(record).__name__}")
         fields = RecordFields(record)
         if self.skip is not None and self.skip(fields):
-            return Skipped("skip")
+            return Skipped("the skip condition holds")
         try:
             if self.events is not None and (self.events_when is None or self.events_when(fields)):
                 return self.events.read(record)
@@ -157,7 +157,7 @@ class RecordMapper:
                 return self.profiles.read(record)
         except Unmapped as unmapped:
             return Skipped(str(unmapped))
-        return Skipped("no mapping's when")
+        return Skipped("no mapping's when holds")
 
 
 def _condition(raw: Any, lists: Lists, where: str) -> Condition | None:
