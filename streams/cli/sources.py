@@ -63,7 +63,7 @@ def check(
     schema: Annotated[
         Path | None, typer.Option("--schema", metavar="FILE", help="Avro source: the writer's .avsc.")
     ] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 2 when any record would be dead-lettered.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any record would be dead-lettered.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per record instead of a table.")] = False,
 ) -> None:
     """Show what each sample record becomes: an event, a profile, a skip, or the dead letter it would be and why."""
@@ -80,7 +80,7 @@ def check(
     else:
         _show(chosen, sample, outcomes)
     if strict and any(outcome.kind == "dead letter" for outcome in outcomes):
-        raise typer.Exit(2)
+        raise typer.Exit(1)
 
 
 def _choose(sources: dict[str, Source], name: str | None, file: Path) -> Source:

@@ -76,6 +76,7 @@ class InputMessage:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()  # read for declared sources (CloudEvents binary mode)
 
     @property
     def tp(self) -> tuple[str, int]:
@@ -228,12 +229,20 @@ class WorkerDriver:
         for start in range(0, len(messages), size):
             await self.scorer.score(list(messages[start : start + size]), self.acked.append)
 
-    def message(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> InputMessage:
-        """The next message of ``topic``, on ``partition`` or where Kafka's default partitioner puts ``key``."""
+    def message(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None = None,
+        headers: Sequence[tuple[str, bytes | None]] = (),
+    ) -> InputMessage:
+        """The next message of ``topic``, on ``partition`` or where Kafka's default partitioner puts ``key`` (a
+        declared source's topic too: :meth:`score` maps it as the worker does)."""
         if partition is None:
             partition = 0 if key is None else default_partition(key, self.leadscore.settings.partitions)
         offset = next(self._offsets.setdefault((topic, partition), itertools.count()))
-        return InputMessage(topic, partition, offset, key, value)
+        return InputMessage(topic, partition, offset, key, value, tuple(headers))
 
     async def send_profiles(self, *profiles: LeadProfile) -> None:
         """Apply each profile as the worker's profiles agent does: fit and segments recomputed, what moved sent."""
