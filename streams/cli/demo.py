@@ -12,13 +12,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from scoring import LeadscoreError
+from scoring import LeadEvent, LeadscoreError
 from streams.analysis.jsontypes import JsonRecord
+from streams.datasets.segment import identify_call, track_call
 from streams.datasets.synthetic import JourneyGenerator
 from streams.devtools.broker import EmbeddedBroker
 from streams.devtools.processes import spawn_worker, stop_process
@@ -31,6 +33,10 @@ from streams.settings import Settings
 DRAIN_QUIET_S = 3.0  # after the generator stops, wait until outputs have been quiet this long
 DRAIN_MAX_S = 30.0
 MALFORMED_EVERY = 250  # the generator slips in one malformed message per this many events, to show the DLQ
+MALFORMED_AVRO = b'{"lead_id": "json, not Avro"}'
+MALFORMED_SEGMENT = b'{"type": "track", "event": "Demo Requested", "userId": "lead-x"}'  # no messageId, no time
+SEGMENT_SOURCES = Path(__file__).parents[1] / "sources" / "examples" / "segment.yaml"
+SEGMENT_TOPIC = "segment-events"  # the topic segment.yaml declares
 
 
 @dataclass
@@ -71,12 +77,21 @@ class Summary:
 
 class _Generator(threading.Thread):
     """Produces synthetic events at ``rate`` per second, event time = wall time, until stopped. Each lead's
-    profile goes to the profiles topic just before its first event."""
+    profile goes to the profiles topic just before its first event. With ``segment_topic``, events and profiles go
+    there instead, as Segment track and identify calls in JSON (the worker maps them with segment.yaml)."""
 
-    def __init__(self, producer: EventProducer, journeys: JourneyGenerator, rate: float, profiles_topic: str) -> None:
+    def __init__(
+        self,
+        producer: EventProducer,
+        journeys: JourneyGenerator,
+        rate: float,
+        profiles_topic: str,
+        segment_topic: str | None = None,
+    ) -> None:
         super().__init__(name="generator", daemon=True)
         self.producer, self.journeys, self.rate = producer, journeys, rate
         self.profiles_topic = profiles_topic
+        self.segment_topic = segment_topic
         self.profiled: set[str] = set()
         self.produced = 0
         self.stop_event = threading.Event()
@@ -86,18 +101,32 @@ class _Generator(threading.Thread):
         for event in self.journeys.events(10**12):
             if self.stop_event.is_set():
                 break
-            if event.lead_id not in self.profiled:
-                self.profiled.add(event.lead_id)
-                self.producer.send_profile(self.journeys.profile(event.lead_id), self.profiles_topic)
-            self.producer.send(event)
+            self._send(event)
             self.produced += 1
             if self.produced % MALFORMED_EVERY == 0:
-                self.producer.send_raw(event.lead_id.encode(), b'{"lead_id": "json, not Avro"}')
+                bad = (
+                    b'{"type": "track", "event": "Demo Requested"}' if self.segment_topic else b'{"lead_id": "no Avro"}'
+                )
+                self.producer.send_raw(event.lead_id.encode(), bad, self.segment_topic)
             ahead = self.produced / self.rate - (time.monotonic() - started)
             if ahead > 0:
                 self.stop_event.wait(ahead)
         with contextlib.suppress(LeadscoreError):
             self.producer.flush(timeout_s=10.0)
+
+    def _send(self, event: LeadEvent) -> None:
+        first = event.lead_id not in self.profiled
+        self.profiled.add(event.lead_id)
+        if self.segment_topic is None:
+            if first:
+                self.producer.send_profile(self.journeys.profile(event.lead_id), self.profiles_topic)
+            self.producer.send(event)
+            return
+        key = event.lead_id.encode()
+        if first:
+            identify = identify_call(self.journeys.profile(event.lead_id), f"identify-{event.lead_id}")
+            self.producer.send_raw(key, orjson.dumps(identify), self.segment_topic)
+        self.producer.send_raw(key, orjson.dumps(track_call(event)), self.segment_topic)
 
 
 def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Path) -> Group:
@@ -144,17 +173,22 @@ def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Pat
     return Group(header, table, personas, Panel(crossings, title="Latest threshold crossings"), footer)
 
 
-def run_demo(duration: float | None, leads: int, rate: float, seed: int, console: Console | None = None) -> Summary:
+def run_demo(
+    duration: float | None, leads: int, rate: float, seed: int, console: Console | None = None, source: str = "native"
+) -> Summary:
+    """Run the demo; ``source="segment"``: the generator writes Segment JSON to a topic of its own, which the worker
+    reads as a declared source (streams/sources/examples/segment.yaml)."""
     console = console or Console()
     workdir = Path(tempfile.mkdtemp(prefix="leadscore-demo-"))
     summary = Summary()
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up too
     try:
         with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
-            settings = broker.settings("leadscore-demo", workdir / "state")
+            sources = {"sources_path": SEGMENT_SOURCES} if source == "segment" else {}
+            settings = broker.settings("leadscore-demo", workdir / "state", **sources)
             worker = spawn_worker(settings, log_file=workdir / "worker.log")
             try:
-                _run(console, settings, summary, duration, leads, rate, seed, worker, workdir / "worker.log")
+                _run(console, settings, summary, duration, (leads, rate, seed), worker, workdir / "worker.log")
             finally:
                 stop_process(worker, grace_s=15.0)
     except KeyboardInterrupt:
@@ -174,16 +208,16 @@ def _run(
     settings: Settings,
     summary: Summary,
     duration: float | None,
-    leads: int,
-    rate: float,
-    seed: int,
+    generation: tuple[int, float, int],
     worker: subprocess.Popen[bytes],
     log: Path,
 ) -> None:
+    leads, rate, seed = generation
     codec = AvroCodec(LocalSchemaRegistry())
     journeys = JourneyGenerator(leads, seed=seed, start_ms=int(time.time() * 1000), mean_gap_ms=1000.0 / rate)
     producer = EventProducer(settings.bootstrap_servers, codec, settings.topics.events)
-    generator = _Generator(producer, journeys, rate, settings.topics.profiles)
+    segment_topic = SEGMENT_TOPIC if settings.sources_path is not None else None
+    generator = _Generator(producer, journeys, rate, settings.topics.profiles, segment_topic)
     reader = OutputReader(
         settings.bootstrap_servers,
         codec,

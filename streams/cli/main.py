@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,6 +27,14 @@ from streams.cli.sources import sources_app
 
 if TYPE_CHECKING:
     from scoring import LeadEvent
+
+
+class DemoSource(StrEnum):
+    """What the demo's generator writes and the worker reads."""
+
+    native = "native"
+    segment = "segment"
+
 
 app = typer.Typer(help="Real-time lead scoring on the event bus.", no_args_is_help=True, pretty_exceptions_enable=False)
 topics_app = typer.Typer(help="Manage leadscore's Kafka topics.", no_args_is_help=True)
@@ -49,11 +58,15 @@ def topics_create(
     bootstrap: Bootstrap = None,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for the cluster.")] = 30.0,
 ) -> None:
-    """Create every leadscore topic that is missing, with its partitions and configs."""
+    """Create every leadscore topic that is missing, with its partitions and configs (and the declared sources'
+    topics of LEADSCORE_SOURCES_PATH, when missing)."""
     from streams.kafka.topics import create_topics
+    from streams.sources.source import declared_topics
 
     try:
-        created, existing = create_topics(settings_from_options(bootstrap_servers=bootstrap), timeout_s=timeout)
+        settings = settings_from_options(bootstrap_servers=bootstrap)
+        sources = declared_topics(settings.sources_path)
+        created, existing = create_topics(settings, timeout_s=timeout, sources=sources)
     except LeadscoreError as exc:
         _fail(exc)
     for name in created:
@@ -183,12 +196,16 @@ def demo(
     leads: Annotated[int, typer.Option(min=1, help="Number of synthetic leads.")] = 200,
     rate: Annotated[float, typer.Option(min=1, help="Events per second from the generator.")] = 100.0,
     seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 7,
+    source: Annotated[
+        DemoSource,
+        typer.Option(help="native: Avro on lead-events; segment: Segment JSON on a declared source topic."),
+    ] = DemoSource.native,
 ) -> None:
     """Start the embedded broker, a worker and the generator, and show leads being scored live."""
     from streams.cli.demo import run_demo
 
     try:
-        summary = run_demo(duration=duration, leads=leads, rate=rate, seed=seed)
+        summary = run_demo(duration=duration, leads=leads, rate=rate, seed=seed, source=source.value)
     except LeadscoreError as exc:
         _fail(exc)
     if duration is not None and (summary.events_produced == 0 or summary.score_changes == 0):

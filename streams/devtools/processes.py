@@ -17,6 +17,7 @@ from typing import ClassVar, Self
 from streams.errors import EmbeddedBrokerError
 from streams.kafka.topics import create_topics
 from streams.settings import Settings, load_settings
+from streams.sources.source import declared_topics
 
 
 def free_port() -> int:
@@ -104,7 +105,7 @@ class BrokerProcess:
         """Settings for a worker on this broker (its own web port and data directory), its topics created."""
         values = {"bootstrap_servers": self.bootstrap, "app_id": app_id, "web_port": free_port(), "data_dir": data_dir}
         settings = load_settings(**{**values, **self.SETTINGS, **overrides})
-        create_topics(settings)
+        create_topics(settings, sources=declared_topics(settings.sources_path))
         return settings
 
     def __enter__(self) -> Self:

@@ -32,9 +32,10 @@ class EventProducer:
     def send_profile(self, profile: LeadProfile, topic: str) -> None:
         self._producer.send(topic, key=profile.lead_id.encode(), value=self.codec.encode_profile(profile))
 
-    def send_raw(self, key: bytes | None, value: bytes | None) -> None:
-        """Send bytes as they are (the demo uses it to show what happens to malformed input)."""
-        self._producer.send(self.topic, key=key, value=value)
+    def send_raw(self, key: bytes | None, value: bytes | None, topic: str | None = None) -> None:
+        """Send bytes as they are, to ``topic`` (default: the events topic): the demo's malformed input, and its
+        Segment JSON for a declared source."""
+        self._producer.send(topic or self.topic, key=key, value=value)
 
     def flush(self, timeout_s: float = 30.0) -> None:
         try:

@@ -85,8 +85,11 @@ def output_routes(settings: Settings) -> Routes:
     )
 
 
-def create_topics(settings: Settings, timeout_s: float = 30.0) -> tuple[list[str], list[str]]:
-    """Create every topic that is missing. Returns ``(created, already_there)``."""
+def create_topics(
+    settings: Settings, timeout_s: float = 30.0, sources: tuple[str, ...] = ()
+) -> tuple[list[str], list[str]]:
+    """Create every topic that is missing, and the declared sources' topics (``sources``) with lead-events'
+    partitions and retention when they are missing. Returns ``(created, already_there)``."""
     check_access(settings)
     try:
         admin = KafkaAdminClient(
@@ -102,7 +105,8 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> tuple[list[str
     existing: list[str] = []
     try:
         present = set(admin.list_topics())
-        for spec in topic_specs(settings):
+        declared = [TopicSpec(name, "", False, SEVEN_DAYS_MS, "input", "declared source") for name in sources]
+        for spec in [*topic_specs(settings), *declared]:
             if spec.name in present:
                 existing.append(spec.name)
                 continue

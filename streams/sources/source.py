@@ -90,3 +90,8 @@ def _build(spec: SourceSpec, codec: AvroCodec, lists: dict[str, frozenset[str]])
 def load_sources(path: Path, codec: AvroCodec) -> dict[str, Source]:
     """Read, validate and compile a sources file (``LEADSCORE_SOURCES_PATH``)."""
     return build_sources(read_sources_spec(path), codec, path.name)
+
+
+def declared_topics(path: Path | None) -> tuple[str, ...]:
+    """The topics a sources file declares (none without one), for ``leadscore topics create`` and test brokers."""
+    return () if path is None else tuple(source.topic for source in read_sources_spec(path).sources)

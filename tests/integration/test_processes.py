@@ -65,9 +65,13 @@ def demo_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "streams.cli", "demo", "--rate", "80", *args]
 
 
-def test_demo_with_duration_prints_counts_exits_zero_and_leaves_no_process():
+@pytest.mark.parametrize("source", ["native", "segment"])  # segment: Segment JSON through a declared source
+def test_demo_with_duration_prints_counts_exits_zero_and_leaves_no_process(source):
     demo = subprocess.Popen(
-        demo_command("--duration", "10"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        demo_command("--duration", "10", "--source", source),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     seen = watch(demo, 180)
     output, _ = demo.communicate(timeout=30)

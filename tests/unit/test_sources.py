@@ -271,3 +271,20 @@ def test_a_leadscore_source_reads_the_native_contracts():
     assert source.read(CODEC.encode_profile(profile)) == profile
     with pytest.raises(SourceMappingError, match="source n: not a Confluent-framed Avro message"):
         source.read(b"{}")
+
+
+def test_generated_journeys_written_as_segment_calls_map_back_to_the_same_events_and_profiles():
+    from dataclasses import replace
+
+    from streams.datasets.segment import identify_call, track_call
+    from streams.datasets.synthetic import JourneyGenerator
+
+    segment = load_sources(EXAMPLES / "segment.yaml", CODEC)["segment-events"]
+    journeys = JourneyGenerator(300, seed=3, start_ms=1_714_986_000_000)
+    events = list(journeys.events(3000))
+    assert {event.type for event in events} >= {"email_open", "page_view", "content_download", "demo_request"}
+    for event in events:
+        assert segment.read(orjson.dumps(track_call(event))) == replace(event, source="segment")
+    for lead_id in sorted({event.lead_id for event in events}):
+        profile = journeys.profile(lead_id)
+        assert segment.read(orjson.dumps(identify_call(profile, f"id-{lead_id}"))) == profile
