@@ -23,12 +23,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 from kafka import KafkaProducer
 
 from scoring import example_model_path
 from scoring.conversions import Conversion, Outcome
+from streams.datasets.segment import track_call
 from streams.datasets.synthetic import JourneyGenerator
 from streams.devtools.brokers import Broker
 from streams.devtools.processes import die_with_parent, free_port, spawn_worker, stop_process, wait_for_port
@@ -43,6 +45,8 @@ LEADS = 60
 FIRST_BATCH = 600
 LOAD_EVENTS_PER_S = 40
 DATA_TIMEOUT_S = 60
+SEGMENT_EXAMPLE = Path(__file__).parents[2] / "streams" / "sources" / "examples" / "segment.yaml"
+SEGMENT_TOPIC = f"segment-events-ops-{int(time.time())}"
 
 
 def _get(url: str, timeout_s: float = 5.0) -> tuple[int, bytes]:
@@ -128,6 +132,13 @@ class Load:
         self.thread.join(timeout=10)
 
 
+def segment_sources(directory: Path, topic: str) -> Path:
+    """The shipped Segment mapping, on a topic of this test's own."""
+    path = directory / "segment.yaml"
+    path.write_text(SEGMENT_EXAMPLE.read_text().replace("topic: segment-events", f"topic: {topic}"))
+    return path
+
+
 def _produce_history(settings: Settings, producer: KafkaProducer, codec: AvroCodec) -> None:
     """Profiles and journeys of the last minutes, plus what makes the other series exist: malformed inputs
     (dead letters), re-deliveries (duplicates) and inputs keyed by account instead of lead (rerouted)."""
@@ -153,6 +164,10 @@ def _produce_history(settings: Settings, producer: KafkaProducer, codec: AvroCod
     for event, _ in sent[:3]:  # outcomes from the CRM: joined to the scores (leadscore_conversions_total)
         won = Conversion(f"won-{event.event_id}", event.lead_id, Outcome.WON, event.occurred_at_ms + 1, 500.0, "EUR")
         producer.send(names.conversions, key=event.lead_id.encode(), value=codec.encode_conversion(won))
+    for event, _ in sent[10:15]:  # the same journeys as Segment calls on a declared source (ADR 035)
+        call = track_call(dataclasses.replace(event, event_id=f"{event.event_id}-segment"))
+        producer.send(SEGMENT_TOPIC, key=event.lead_id.encode(), value=orjson.dumps(call))
+    producer.send(SEGMENT_TOPIC, key=b"lead-y", value=b'{"type": "page"}')  # skipped on purpose
     producer.flush()
 
 
@@ -196,7 +211,12 @@ def test_dashboard_queries_and_alert_expressions_on_a_live_worker(broker: Broker
     prometheus_binary = require_tool("prometheus")
     promtool = require_tool("promtool")
     settings = new_settings(
-        broker, tmp_path / "state", model_paths=[example_model_path("b2b")], decay_tick_s=1.0, log_level="WARNING"
+        broker,
+        tmp_path / "state",
+        model_paths=[example_model_path("b2b")],
+        decay_tick_s=1.0,
+        log_level="WARNING",
+        sources_path=segment_sources(tmp_path, SEGMENT_TOPIC),
     )
     codec = AvroCodec(LocalSchemaRegistry())
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
