@@ -133,14 +133,19 @@ def http_json(port: int, path: str, timeout_s: float = 2.0) -> tuple[int, Any]:
         return 0, None
 
 
+def metrics_text(port: int) -> str:
+    """A local worker's ``/metrics`` (Prometheus text); empty when nothing answers."""
+    try:
+        text: str = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    except OSError:
+        return ""
+    return text
+
+
 def worker_metrics(port: int) -> dict[str, float]:
     """leadscore's counters summed over their labels (``leadscore_events_consumed_total`` etc.)."""
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    except OSError:
-        return {}
     totals: dict[str, float] = {}
-    for line in text.splitlines():
+    for line in metrics_text(port).splitlines():
         if line.startswith("leadscore_"):
             name = line.split("{", 1)[0].split(" ", 1)[0]
             totals[name] = totals.get(name, 0.0) + float(line.split()[-1])

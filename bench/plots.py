@@ -26,9 +26,16 @@ NAMES = [
     ("textbook", "textbook\n(Faust per event)"),
     ("peer", "peer\n(Quix Streams)"),
     ("leadscore", "leadscore\n(1 worker)"),
+    ("leadscore_json_source", "leadscore\n(JSON source)"),
     ("leadscore_two_workers", "leadscore\n(2 workers)"),
 ]
-COLOURS = {"textbook": "#999", "peer": "#6a9fd4", "leadscore": "#e07b39", "leadscore_two_workers": "#c0504d"}
+COLOURS = {
+    "textbook": "#999",
+    "peer": "#6a9fd4",
+    "leadscore": "#e07b39",
+    "leadscore_json_source": "#f2b27f",
+    "leadscore_two_workers": "#c0504d",
+}
 
 
 def _throughput(latest: dict[str, Any], path: Path) -> bool:

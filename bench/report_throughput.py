@@ -9,6 +9,7 @@ LABELS = {
     "textbook": "textbook: per-event Faust agent, RocksDB table",
     "peer": "peer: Quix Streams, State on RocksDB + changelog",
     "leadscore": "leadscore: the real worker, 1 process",
+    "leadscore_json_source": "leadscore: 1 process, the input as JSON (a declared Segment source)",
     "leadscore_two_workers": "leadscore: 2 worker processes, one group",
 }
 
@@ -106,6 +107,7 @@ def cpu_lines(latest: dict[str, Any]) -> list[str]:
         "perfect; the broker and both workers share the same cores, and each worker keeps a standby copy of the "
         "other's partitions, as deployed).",
         "",
+        *json_source_lines(latest),
         "CPU: user + system seconds of the contestant's own processes and their children (`/proc/PID/stat`), read at "
         "the first and the N-th input of its window (the ceiling: its event loop's thread, in-process), so the "
         "events and the CPU are counted over the same window; the broker's read at the same moments. Cores busy: "
@@ -113,6 +115,35 @@ def cpu_lines(latest: dict[str, Any]) -> list[str]:
         f"join included). Not idle: less the broker's idle CPU ({_idle(latest)}) over the window's length.",
     ]
     return lines
+
+
+def json_source_lines(latest: dict[str, Any]) -> list[str]:
+    """The JSON source against the native Avro input (same events, same run), and what reading a record costs."""
+    step = latest["throughput"].get("leadscore_json_source")
+    if not step:
+        return []
+    produced = step.get("input") or {}
+    read = produced.get("read_us") or {}
+    outcomes = step.get("source_records") or {}
+    mapped = ", ".join(f"{fmt(count)} {outcome}" for outcome, count in sorted(outcomes.items())) or "n/a"
+    extra = latest.get("json_source_extra_cpu_us_per_event")
+    return [
+        f"JSON source / native Avro, from this run: **{_ratio(latest, 'json_source_ratio')}** in events/s and "
+        f"**{_ratio(latest, 'json_source_cpu_ratio')}** in CPU per event "
+        f"({'n/a' if extra is None else f'{extra:+,.1f}'} µs per event; "
+        f"{_ratio(latest, 'json_source_cpu_with_broker_ratio')} counting what each made the broker do). The same "
+        f"generated events as Segment track calls (`{produced.get('sources_file', 'bench/sources-segment.yaml')}`, "
+        f"topic `{produced.get('topic', 'n/a')}`), {fmt(produced.get('json_mean_bytes'))} bytes per record against "
+        f"{fmt(produced.get('avro_mean_bytes'))} of Avro; the worker's records by outcome: {mapped}. In-process, "
+        f"CPU µs per record (best of 5 passes over {fmt(read.get('records'))}): `Source.read` "
+        f"{_one(read.get('json_source_read'))} (of which `orjson.loads` {_one(read.get('json_loads'))}) against "
+        f"`AvroCodec.decode_event` {_one(read.get('avro_decode_event'))}.",
+        "",
+    ]
+
+
+def _one(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f}"
 
 
 def _ratio(latest: dict[str, Any], key: str) -> str:

@@ -2,7 +2,8 @@
 
 Steps: the engine alone and the Avro codec in-process; on one broker (Apache Kafka unless ``--broker tansu`` or
 ``LEADSCORE_TEST_BROKER=tansu``), the generated events produced once to ``lead-events``, then the ceiling,
-textbook, peer, leadscore (one worker, then two) on that topic; latency of a fresh worker at half leadscore's
+textbook, peer, leadscore (one worker, then two) on that topic, and leadscore on the same events as JSON (a declared
+Segment source, ``bench/json_source.py``); latency of a fresh worker at half leadscore's
 measured maximum; the latency floor (a plain consumer, no worker) at the same rate on Kafka and on Tansu;
 recovery of 0 (idle), 100,000 and 1,000,000 leads, each on a fresh broker. Writes latest.json, report.md and PNG
 plots. Each contestant's events/s and CPU seconds per event (its own processes', the broker's) over the same
@@ -27,10 +28,11 @@ from typing import Any
 
 from rich.table import Table
 
-from bench import cpu, flamegraph, floor, latency, micro, recovery, report, throughput
+from bench import cpu, flamegraph, floor, json_source, latency, micro, recovery, report, throughput
 from bench.brokers import STARTED, broker_label, broker_meta
 from bench.common import BenchError, broker_cpu_s, commit, console, cpu_used, produce_events
 from bench.options import mode, parse
+from bench.summary import summarise
 from scoring import LeadscoreError
 from streams.devtools.brokers import Broker, new_broker
 
@@ -109,7 +111,7 @@ class Run:
 
     def streams(self) -> None:
         args, work, results = self.args, self.workdir, self.results
-        stream_steps = {"ceiling", "leadscore", "textbook", "peer", "two-workers", "latency"}
+        stream_steps = {"ceiling", "leadscore", "json-source", "textbook", "peer", "two-workers", "latency"}
         if stream_steps <= set(args.skip):
             return
         with new_broker(log_file=work / "broker.log", kind=args.broker) as broker:
@@ -118,6 +120,11 @@ class Run:
             cluster = broker.settings("bench-input", work / "input")  # bootstrap and security of every client
             source = cluster.topics.events
             produce_events(cluster, source, args.events, args.leads)
+            json_input = self.step(
+                "json-source",
+                "input: the same events as Segment JSON",
+                lambda: json_source.produce(cluster, args.events, args.leads),
+            )
             idle = cpu.idle_rate(broker.pid)  # before the contestants, and again after them
             n = args.events
             self.throughput("ceiling", "ceiling", lambda: throughput.ceiling(cluster, source, n, broker.pid))
@@ -126,6 +133,8 @@ class Run:
                 layout = throughput.changelog_layout(cluster, "bench")
                 results["changelog_layout"] = layout
                 console.print(f"changelog layout of the real worker: {layout}")
+            if json_input is not None:
+                self.json_source(broker, json_input)
             self.throughput("textbook", "textbook", lambda: throughput.textbook(broker, source, n, work))
             self.throughput("peer", "peer", lambda: throughput.peer(broker, source, n, work))
             self.throughput(
@@ -147,6 +156,30 @@ class Run:
                 self.latency(broker)
         if "floor" not in args.skip:
             self.other_floor()
+
+    def json_source(self, broker: Broker, produced: dict[str, Any]) -> None:
+        """leadscore on the JSON input: a fresh app id, the bench's sources file, its own lead-events topic empty."""
+        if produced["read_us"]["mismatched"]:
+            self.results["errors"].append(
+                f"leadscore, JSON source: {produced['read_us']['mismatched']} sampled JSON records do not map back "
+                "to their event: not run"
+            )
+            return
+        n, work = self.args.events, self.workdir
+        run = partial(throughput.leadscore, broker, "bench-json", None, n, work, sources_path=json_source.SOURCES_FILE)
+        key = "leadscore_json_source"
+        self.throughput("json-source", "leadscore, JSON source", lambda: {**run(), "input": produced}, key=key)
+        value = self.results["throughput"].get(key)
+        if value is None:
+            return
+        outcomes = value["source_records"]
+        if outcomes.get("event", 0) != value["events"] or len(outcomes) > 1:
+            self.results["errors"].append(f"leadscore, JSON source: records mapped to {outcomes}, not all to events")
+        figures = summarise(self.results)  # the ratios as the report gives them
+        console.print(
+            f"JSON source / native Avro: {figures['json_source_ratio']} in events/s, "
+            f"{figures['json_source_cpu_ratio']} in CPU per event; in-process CPU µs per record: {produced['read_us']}"
+        )
 
     def half_load(self, step: str) -> float | None:
         """Half of leadscore's measured throughput: the latency step's input rate, and the floor's."""

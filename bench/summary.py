@@ -13,7 +13,7 @@ from bench.targets import verdicts
 
 #: What a run recorded before it named its broker: every one of those ran on the embedded Tansu broker.
 OLD_RUNS_BROKER = {"kind": "tansu", "label": "Tansu (embedded)", "version": "unknown"}
-CONTESTANTS = ("ceiling", "textbook", "peer", "leadscore", "leadscore_two_workers")
+CONTESTANTS = ("ceiling", "textbook", "peer", "leadscore", "leadscore_two_workers", "leadscore_json_source")
 RECOVERY_FIGURES = (
     *("recovery_leads_per_s", "recovery_leads", "recovery_exact", "recovery_keys_compared"),
     *("bytes_per_lead", "rss_bytes_per_lead"),
@@ -67,7 +67,15 @@ def cpu_figures(results: dict[str, Any]) -> dict[str, Any]:
         "cpu_ratio_vs_textbook": ratio(own["leadscore"], own["textbook"]),
         "cpu_ratio_vs_ceiling": ratio(own["leadscore"], own["ceiling"]),
         "two_worker_cpu_ratio": ratio(own["leadscore_two_workers"], own["leadscore"]),
+        # a declared JSON source (Segment track calls) against the native Avro input, same events, same run
+        "json_source_cpu_ratio": ratio(own["leadscore_json_source"], own["leadscore"]),
+        "json_source_cpu_with_broker_ratio": ratio(both["leadscore_json_source"], both["leadscore"]),
+        "json_source_extra_cpu_us_per_event": _difference(own["leadscore_json_source"], own["leadscore"]),
     }
+
+
+def _difference(a: float | None, b: float | None) -> float | None:
+    return round(a - b, 2) if a is not None and b is not None else None
 
 
 def _recovery(results: dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +104,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     """The flat figures of ``latest.json``, then every detail under its step's name."""
     ceiling, textbook, peer = _eps(results, "ceiling"), _eps(results, "textbook"), _eps(results, "peer")
     leadscore, two = _eps(results, "leadscore"), _eps(results, "leadscore_two_workers")
+    json_source = _eps(results, "leadscore_json_source")
     latency = results.get("latency") or {}
     engine = (results.get("engine") or {}).get("events_per_second_engine_only")
     broker = results.get("broker") or OLD_RUNS_BROKER
@@ -110,6 +119,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "peer_eps": peer,
         "leadscore_eps": leadscore,
         "leadscore_two_workers_eps": two,
+        "leadscore_json_source_eps": json_source,
         "ratio_vs_ceiling": ratio(leadscore, ceiling),
         "ratio_vs_textbook": ratio(leadscore, textbook),
         "ratio_vs_peer": ratio(leadscore, peer),
@@ -121,6 +131,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "latency_added_p99_ms": _added(latency.get("emission_ms"), floors.get(broker["kind"])),
         **_recovery(results),
         "two_worker_ratio": ratio(two, leadscore),
+        "json_source_ratio": ratio(json_source, leadscore),
         "engine_eps": engine,
         "engine_over_worker": ratio(engine, leadscore),
     }

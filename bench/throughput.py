@@ -28,6 +28,7 @@ from bench.common import (
     create_topic,
     librdkafka_options,
     log_tail,
+    metrics_text,
     prefixed_topics,
     progress_bar,
     python,
@@ -115,16 +116,27 @@ def _marks(pids: Sequence[int], broker: Broker, count: float) -> Mark:
     return Mark(at=time.monotonic(), count=int(count), cpu_s=trees_cpu_s(pids), broker_cpu_s=broker_s)
 
 
-def leadscore(broker: Broker, app_id: str, source: str, events: int, workdir: Path, workers: int = 1) -> dict[str, Any]:
+def leadscore(
+    broker: Broker,
+    app_id: str,
+    source: str | None,
+    events: int,
+    workdir: Path,
+    workers: int = 1,
+    sources_path: Path | None = None,
+) -> dict[str, Any]:
     """``workers`` real worker processes (``streams.worker.spawn_worker``) in one group, counted by /metrics; their
-    CPU and the broker's read right after the scrape that first shows an event and the one that shows all."""
+    CPU and the broker's read right after the scrape that first shows an event and the one that shows all.
+    ``source`` is the lead-events topic they read; None: their own, empty, with the input on a topic that
+    ``sources_path`` declares (``leadscore_events_consumed_total`` counts its records too)."""
+    topics = prefixed_topics(app_id, events=source)
     settings = [
-        broker.settings(app_id, workdir / f"{app_id}-{n}", topics=prefixed_topics(app_id, events=source))
+        broker.settings(app_id, workdir / f"{app_id}-{n}", topics=topics, sources_path=sources_path)
         for n in range(workers)
     ]
     processes = [spawn_worker(s, log_file=workdir / f"{app_id}-{n}.log") for n, s in enumerate(settings)]
     pids = [process.pid for process in processes]
-    label = f"leadscore, {workers} worker{'s' if workers > 1 else ''}"
+    label = f"leadscore, {workers} worker{'s' if workers > 1 else ''}" + (", declared source" if sources_path else "")
     try:
         first: Mark | None = None
         last_change, last_total = time.monotonic(), -1.0
@@ -151,7 +163,7 @@ def leadscore(broker: Broker, app_id: str, source: str, events: int, workdir: Pa
                 time.sleep(_next_poll_s(first, total, events, now))
         cpu = window(first or last, last)
         changes = sum(m.get("leadscore_score_changes_total", 0.0) for m in per_worker)
-        return {
+        result = {
             "eps": cpu["eps"],
             "seconds": cpu["seconds"],
             "events": int(total),
@@ -161,9 +173,24 @@ def leadscore(broker: Broker, app_id: str, source: str, events: int, workdir: Pa
             "cpu": cpu,
             "cpu_total_s": _round(trees_cpu_s(pids)),
         }
+        if sources_path is not None:  # what the declared source's records became: all events, or not the same work
+            result["source_records"] = _source_outcomes([s.web_port for s in settings])
+        return result
     finally:
         for process in processes:
             stop_process(process, grace_s=20)
+
+
+def _source_outcomes(ports: Sequence[int]) -> dict[str, int]:
+    """``leadscore_source_records_total`` by outcome (event, profile, skipped, dead_letter), summed over workers
+    and sources."""
+    outcomes: dict[str, int] = {}
+    for port in ports:
+        for line in metrics_text(port).splitlines():
+            if line.startswith("leadscore_source_records_total{") and 'outcome="' in line:
+                outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+                outcomes[outcome] = outcomes.get(outcome, 0) + int(float(line.split()[-1]))
+    return outcomes
 
 
 def _next_poll_s(first: Mark | None, total: float, events: int, now: float) -> float:
