@@ -7,6 +7,7 @@ letter's reason: ``events.occurred_at: '2024-13-01' at timestamp is not an iso86
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import string
@@ -33,6 +34,7 @@ class Unmapped(Exception):
     """A value not in a field's ``map`` with ``unmapped: skip``: the record is skipped, not dead-lettered."""
 
 
+@functools.lru_cache(maxsize=4096)
 def split_path(path: str) -> tuple[str | int, ...]:
     """``context.page.url`` -> ("context", "page", "url"); a number indexes a list (``contexts.0.data``)."""
     return tuple(int(part) if part.isdigit() else part for part in path.split("."))
@@ -42,7 +44,8 @@ def follow(record: Any, parts: tuple[str | int, ...]) -> Any:
     """The value at ``parts`` inside ``record``, or :data:`MISSING`."""
     node = record
     for part in parts:
-        if isinstance(node, Mapping):
+        # decoded JSON and Avro are plain dicts: tested first, without the abstract-class check
+        if type(node) is dict or isinstance(node, Mapping):
             node = node.get(part if isinstance(part, str) else str(part), MISSING)
         elif isinstance(node, list) and isinstance(part, int):
             node = node[part] if part < len(node) else MISSING
