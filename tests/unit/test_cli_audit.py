@@ -65,4 +65,4 @@ def test_every_command_is_registered_once():
     names = [command.name or command.callback.__name__ for command in app.registered_commands]
     assert len(names) == len(set(names)), names
     groups = [group.name for group in app.registered_groups]
-    assert sorted(groups) == ["data", "models", "topics"]
+    assert sorted(groups) == ["data", "models", "sources", "topics"]

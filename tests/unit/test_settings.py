@@ -81,6 +81,7 @@ def test_every_setting_has_its_variable_in_to_env(tmp_path):
         schema_registry_ssl_certfile=tmp_path / "e",
         schema_registry_ssl_keyfile=tmp_path / "f",
         schema_registry_file=tmp_path / "g",
+        sources_path=tmp_path / "h",
     )
     fields = {f"LEADSCORE_{name.upper()}" for name in Settings.model_fields if name != "topics"}
     assert fields <= set(settings.to_env())
