@@ -86,6 +86,7 @@ class Agents:
     apply_profiles: AgentT[bytes]
     erase_leads: AgentT[bytes]
     join_conversions: AgentT[bytes] | None
+    sources: dict[str, AgentT[bytes]]  # by topic: the declared sources' agents (empty with the fast path)
 
 
 def register_agents(app: AppT, inputs: InputTopics, handler: MessageHandler, fast_path: bool) -> Agents:
@@ -114,9 +115,7 @@ def register_agents(app: AppT, inputs: InputTopics, handler: MessageHandler, fas
         async for event in stream.events():
             await handler.handle(_message(event), handler.reroute)
 
-    if not fast_path:
-        for topic in inputs.sources:
-            _register_source_agent(app, topic, handler)
+    sources = {} if fast_path else {t.get_topic_name(): _source_agent(app, t, handler) for t in inputs.sources}
 
     if inputs.conversions is not None and not fast_path:
 
@@ -130,10 +129,10 @@ def register_agents(app: AppT, inputs: InputTopics, handler: MessageHandler, fas
         async for event in stream.events():
             await handler.handle(_message(event), processor.process_tick, avro=False)
 
-    return Agents(score_events, apply_profiles, erase_leads, join_conversions)
+    return Agents(score_events, apply_profiles, erase_leads, join_conversions, sources)
 
 
-def _register_source_agent(app: AppT, topic: TopicT, handler: MessageHandler) -> None:
+def _source_agent(app: AppT, topic: TopicT, handler: MessageHandler) -> AgentT[bytes]:
     """One agent per declared source topic (ADR 035), with the fast path off; each record is mapped, then scored."""
     name = topic.get_topic_name()
 
@@ -141,6 +140,8 @@ def _register_source_agent(app: AppT, topic: TopicT, handler: MessageHandler) ->
     async def read_source(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
             await handler.handle(_message(event, headers=True), handler.processor.process_source)
+
+    return read_source
 
 
 def register_batch_scoring(app: AppT, inputs: InputTopics, scorer: BatchScorer, batcher: EventBatcher) -> None:

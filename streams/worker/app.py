@@ -172,6 +172,7 @@ def create_app(settings: Settings) -> Leadscore:
         erase_leads=agents.erase_leads,
         batch_scorer=scorer,
         join_conversions=agents.join_conversions,
+        source_agents=agents.sources,
     )
 
 

@@ -14,7 +14,7 @@ Four names, four things, from the engine to the broker:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from faust.types import AgentT, AppT, TopicT
@@ -42,6 +42,7 @@ class Leadscore:
     erase_leads: AgentT[bytes]  # the erasures agent
     batch_scorer: BatchScorer | None = None  # the fast path (ADR 013), when settings.batch_max > 0
     join_conversions: AgentT[bytes] | None = None  # the conversions agent (None: fast path, shadow or no join)
+    source_agents: dict[str, AgentT[bytes]] = field(default_factory=dict)  # declared sources, by topic (per-event)
 
 
 def rerouted_topic_name(settings: Settings) -> str:

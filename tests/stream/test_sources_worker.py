@@ -125,3 +125,22 @@ async def test_a_record_keyed_otherwise_is_forwarded_as_the_native_event_it_maps
 def _key(line: dict) -> bytes | None:
     lead = line.get("userId") or line.get("anonymousId")
     return None if lead is None else str(lead).encode()
+
+
+async def test_with_the_fast_path_off_each_source_has_an_agent_that_reads_headers(tmp_path):
+    from streams.devtools.testing import TestingSink, build_app
+
+    built = build_app(B2B, tmp_path, batch_max=0, sources_path=EXAMPLES / "cloudevents.yaml")
+    sink = TestingSink.attach(built)
+    assert sorted(built.source_agents) == ["platform-cloudevents"]
+    binary = sample_lines("cloudevents")[1]
+    headers = [(k, str(v).encode()) for k, v in binary["kafka_headers"].items()]
+    async with built.source_agents["platform-cloudevents"].test_context() as agent:
+        await agent.put(orjson.dumps(binary["value"]), key=b"lead-ada", headers=headers)
+        await agent.put(orjson.dumps(binary["value"]), key=b"lead-ada")  # no ce_ headers: not a CloudEvent
+    changes = sink.decoded(built.settings.topics.score_changes)
+    assert [(key, change["cause_event_id"], change["score"]) for key, change in changes] == [
+        (b"lead-ada", "evt-5002", 15.0)
+    ]
+    (letter,) = [value for _, value in sink.decoded(built.settings.topics.dead_letters)]
+    assert letter["topic"] == "platform-cloudevents" and "required attribute id is missing" in letter["reason"]
