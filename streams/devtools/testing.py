@@ -36,14 +36,14 @@ from scoring.conversions import Conversion
 from streams.kafka.codec import AvroCodec
 from streams.kafka.partitioner import default_partition
 from streams.kafka.producer import BatchProducer, Record
-from streams.kafka.topics import output_routes
+from streams.kafka.topics import output_routes, ticks_topic_name
 from streams.settings import Settings, load_settings
 from streams.worker.agents import MessageHandler
 from streams.worker.app import create_app
 from streams.worker.batch import BatchScorer
 from streams.worker.processor import TICK, Message
 from streams.worker.stored import StoredLead, decode_stored
-from streams.worker.wiring import Leadscore, ticks_topic_name
+from streams.worker.wiring import Leadscore
 
 T0 = 1_767_603_600_000  #: a fixed start of event time for tests (2026-01-05T09:00:00Z), Unix ms
 DAY_MS = 86_400_000

@@ -19,7 +19,18 @@ from streams.kafka.security import kafka_python_config
 from streams.settings import Settings
 
 SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
+ONE_DAY_MS = 24 * 3600 * 1000
 FOREVER = -1
+
+
+def rerouted_topic_name(settings: Settings) -> str:
+    """The internal topic inputs not keyed or partitioned by lead id are forwarded to (ADR 005)."""
+    return f"{settings.app_id}-rerouted"
+
+
+def ticks_topic_name(settings: Settings) -> str:
+    """The internal topic decay ticks go through, one per lead due (ADR 009)."""
+    return f"{settings.app_id}-decay-ticks"
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,17 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
 
 
+def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The worker's internal plain topics, as its Faust app declares them (``streams.worker.wiring.InputTopics``).
+    Created ahead of the worker, they are in the broker's metadata when its group first assigns partitions: a
+    topic a worker declares at its first start may not be yet, and Faust's assignor then leaves it unassigned until
+    the consumer's next metadata refresh (5 minutes)."""
+    return [
+        TopicSpec(rerouted_topic_name(settings), "", False, SEVEN_DAYS_MS, "internal", "misplaced inputs"),
+        TopicSpec(ticks_topic_name(settings), "", False, ONE_DAY_MS, "internal", "decay ticks"),
+    ]
+
+
 @dataclass(frozen=True)
 class Routes:
     """Where a worker sends each kind of output; None: not sent (a shadow worker sends no crossings, no dead
@@ -88,8 +110,9 @@ def output_routes(settings: Settings) -> Routes:
 def create_topics(
     settings: Settings, timeout_s: float = 30.0, sources: tuple[str, ...] = ()
 ) -> tuple[list[str], list[str]]:
-    """Create every topic that is missing, and the declared sources' topics (``sources``) with lead-events'
-    partitions and retention when they are missing. Returns ``(created, already_there)``."""
+    """Create every topic that is missing: leadscore's, the worker's internal rerouting and decay-ticks topics, and
+    the declared sources' topics (``sources``) with lead-events' partitions and retention. Returns ``(created,
+    already_there)``."""
     check_access(settings)
     try:
         admin = KafkaAdminClient(
@@ -106,7 +129,7 @@ def create_topics(
     try:
         present = set(admin.list_topics())
         declared = [TopicSpec(name, "", False, SEVEN_DAYS_MS, "input", "declared source") for name in sources]
-        for spec in [*topic_specs(settings), *declared]:
+        for spec in [*topic_specs(settings), *internal_topic_specs(settings), *declared]:
             if spec.name in present:
                 existing.append(spec.name)
                 continue

@@ -21,7 +21,7 @@ from streams.kafka.codec import AvroCodec
 from streams.kafka.producer import BatchProducer
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.security import faust_credentials
-from streams.kafka.topics import Routes, output_routes, schema_registry
+from streams.kafka.topics import Routes, output_routes, rerouted_topic_name, schema_registry
 from streams.kafka.transactions import PartitionTransactions, Transactions
 from streams.settings import Settings
 from streams.sources.source import Source, load_sources
@@ -42,7 +42,7 @@ from streams.worker.table import LeadTable, lead_table
 from streams.worker.ticks import DueIndex, PartitionClocks
 from streams.worker.timers import deployment_announcer, register_decay_ticks, register_lag_gauge, register_model_tasks
 from streams.worker.transacted import owned_partitions, without_topics
-from streams.worker.wiring import InputTopics, Leadscore, SendTopics, rerouted_topic_name
+from streams.worker.wiring import InputTopics, Leadscore, SendTopics
 
 PRODUCER_BATCH_BYTES = 256 * 1024
 

@@ -20,7 +20,7 @@ from datetime import timedelta
 from faust.types import AgentT, AppT, TopicT
 
 from streams.kafka.codec import AvroCodec
-from streams.kafka.topics import Routes
+from streams.kafka.topics import ONE_DAY_MS, SEVEN_DAYS_MS, Routes, rerouted_topic_name, ticks_topic_name
 from streams.settings import Settings
 from streams.worker.batch import BatchScorer
 from streams.worker.metrics import Metrics
@@ -43,16 +43,6 @@ class Leadscore:
     batch_scorer: BatchScorer | None = None  # the fast path (ADR 013), when settings.batch_max > 0
     join_conversions: AgentT[bytes] | None = None  # the conversions agent (None: fast path, shadow or no join)
     source_agents: dict[str, AgentT[bytes]] = field(default_factory=dict)  # declared sources, by topic (per-event)
-
-
-def rerouted_topic_name(settings: Settings) -> str:
-    """The internal topic inputs not keyed or partitioned by lead id are forwarded to (ADR 005)."""
-    return f"{settings.app_id}-rerouted"
-
-
-def ticks_topic_name(settings: Settings) -> str:
-    """The internal topic decay ticks go through, one per lead due (ADR 009)."""
-    return f"{settings.app_id}-decay-ticks"
 
 
 @dataclass(frozen=True)
@@ -91,8 +81,8 @@ class InputTopics:
             events=source(names.events),
             profiles=source(names.profiles),
             erasures=source(names.erasures),
-            ticks=internal(ticks_topic_name(settings), timedelta(days=1)),
-            rerouted=internal(rerouted_topic_name(settings), timedelta(days=7)),
+            ticks=internal(ticks_topic_name(settings), timedelta(milliseconds=ONE_DAY_MS)),
+            rerouted=internal(rerouted_topic_name(settings), timedelta(milliseconds=SEVEN_DAYS_MS)),
             conversions=source(names.conversions) if join_conversions else None,
             sources=tuple(source(name) for name in source_topics),
         )
