@@ -31,6 +31,11 @@ class Source:
     codec: AvroCodec
 
     @property
+    def reads_headers(self) -> bool:
+        """Whether its records' Kafka headers matter (CloudEvents in binary mode): the worker passes them on."""
+        return self.format == "cloudevents"
+
+    @property
     def avro(self) -> bool:
         """Whether its values are Confluent-framed (schema ids to resolve before decoding)."""
         return self.format in ("leadscore", "avro")

@@ -226,13 +226,14 @@ class BatchScorer:
         )
         if self.conversions_topic is not None:
             others[self.conversions_topic] = processor.process_conversion
+        with_headers = {topic for topic, source in processor.sources.items() if source.reads_headers}
         for raw in batch:
             process = others.get(raw.topic) if others else None
             if process is None:
                 message = Message(raw.topic, raw.partition, raw.offset, raw.key, raw.value)
                 collect(message, process_event(message, load), self.routes, self.rerouted_topic, outbox)
                 continue
-            headers = message_headers(getattr(raw, "headers", None)) if raw.topic in processor.sources else ()
+            headers = message_headers(getattr(raw, "headers", None)) if raw.topic in with_headers else ()
             message = Message(raw.topic, raw.partition, raw.offset, raw.key, raw.value, headers)
             collect(message, process(message, load), self.routes, self.rerouted_topic, outbox)
         return outbox

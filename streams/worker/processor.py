@@ -103,6 +103,7 @@ class Processor:
         self._by_type = metrics.child(metrics.events_by_type)
         self._changes = metrics.child(metrics.score_changes)
         self._crossings = metrics.child(metrics.crossings)
+        self._source_records = metrics.child(metrics.source_records)
 
     async def resolve_schemas(self, values: Iterable[bytes | None]) -> None:
         """Look up the schema ids of these input values the worker has not seen yet (ADR 021). Call it before
@@ -187,18 +188,18 @@ class Processor:
         try:
             mapped = source.read(message.value, message.headers)
         except LeadscoreError as exc:
-            self.metrics.source_records.labels(source.name, "dead_letter").inc()
+            self._source_records(source.name, "dead_letter").inc()
             return Result(dead_letter=self.dead_letter(message, exc))
         if isinstance(mapped, Skipped):
-            self.metrics.source_records.labels(source.name, "skipped").inc()
+            self._source_records(source.name, "skipped").inc()
             return Result()
         if isinstance(mapped, LeadEvent):
-            self.metrics.source_records.labels(source.name, "event").inc()
+            self._source_records(source.name, "event").inc()
             result = self._score_event(message, mapped, load_state)
             if result.forward is not None:
                 result.forward_value = self.codec.encode_event(mapped)
             return result
-        self.metrics.source_records.labels(source.name, "profile").inc()
+        self._source_records(source.name, "profile").inc()
         result = self._score_profile(message, mapped, load_state)
         if result.forward is not None:
             result.forward_value = self.codec.encode_profile(mapped)
