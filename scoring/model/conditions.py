@@ -204,7 +204,7 @@ def _parse_compare(raw: Mapping[str, Any], lists: Lists, where: str) -> Conditio
     if op == "in_list":
         if operand not in lists:
             known = ", ".join(sorted(lists)) or "none defined"
-            raise ConditionError(at, f"no list named {operand!r} in this model's lists ({known})")
+            raise ConditionError(at, f"no list named {operand!r} in the file's lists ({known})")
         return Compare(field, op, frozenset(fold(item) for item in lists[operand]), case_sensitive)
     text = _scalar_text(operand, at)
     if op == "matches":

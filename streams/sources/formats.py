@@ -43,6 +43,11 @@ def decode_cloudevent(value: bytes | None, headers: Headers = ()) -> Any:
     attributes = {name[3:]: raw for name, raw in headers if name.startswith("ce_") and raw is not None}
     if not attributes:
         event = decode_json(value)
+        if "specversion" not in event:
+            raise SourceMappingError(
+                "cloudevents: not a CloudEvent (no ce_specversion header for binary mode, no specversion in the JSON"
+                " value for structured mode)"
+            )
         if "data_base64" in event and "data" not in event:
             event["data"] = _data(_unbase64(event.pop("data_base64")), event.get("datacontenttype"))
         mode = "structured"

@@ -62,7 +62,7 @@ def test_operators(condition, fields, expected):
         ({"field": "x", "gt": "ten"}, "gt: expected a number"),
         ({"field": "x", "gt": True}, "gt: expected a number"),
         ({"field": "x", "in": []}, "in: expected a non-empty list"),
-        ({"field": "x", "in_list": "nope"}, "in_list: no list named 'nope' in this model's lists (free_mail)"),
+        ({"field": "x", "in_list": "nope"}, "in_list: no list named 'nope' in the file's lists (free_mail)"),
         ({"field": "x", "matches": "(unclosed"}, "matches: invalid regular expression"),
         ({"field": "x", "matches": "a" * 201}, "longer than 200"),
         ({"field": "x", "exists": "yes"}, "exists: expected true or false"),
