@@ -58,7 +58,10 @@ def register_decay_ticks(
 
 def register_lag_gauge(app: AppT, inputs: InputTopics, metrics: Metrics) -> None:
     """Every ``LAG_INTERVAL_S``: ``leadscore_consumer_lag_records`` of the inputs the worker's agents read."""
-    measured = {topic.get_topic_name() for topic in (inputs.events, inputs.profiles, inputs.erasures, inputs.rerouted)}
+    measured = {
+        topic.get_topic_name()
+        for topic in (inputs.events, inputs.profiles, inputs.erasures, inputs.rerouted, *inputs.sources)
+    }
 
     async def measure_lag() -> None:
         """Consumer lag per owned input partition, for dashboards and the lag alert."""

@@ -110,6 +110,16 @@ def scraped(settings: Settings) -> dict[tuple[str, tuple[tuple[str, str], ...]],
     }
 
 
+def source_lag(settings: Settings, topics: Iterable[str]) -> dict[tuple[str, int], float]:
+    """``leadscore_consumer_lag_records`` of these topics, by (topic, partition)."""
+    wanted = set(topics)
+    return {
+        (dict(labels)["topic"], int(dict(labels)["partition"])): value
+        for (name, labels), value in scraped(settings).items()
+        if name == "leadscore_consumer_lag_records" and dict(labels)["topic"] in wanted
+    }
+
+
 def source_counts(settings: Settings) -> dict[tuple[str, str], float]:
     return {
         (dict(labels)["source"], dict(labels)["outcome"]): value
@@ -133,6 +143,7 @@ class Run:
     letters: list[tuple[Letter, int]]  # each with the offset it was written at
     counts: dict[tuple[str, str], float]
     native_codec: AvroCodec
+    lag: dict[tuple[str, int], float]  # leadscore_consumer_lag_records of the source topics, once all is read
 
 
 @pytest.fixture(scope="module", params=["fast-path", "agents"])
@@ -219,6 +230,10 @@ def run(request, broker, tmp_path_factory) -> Iterator[Run]:
             deadline = time.monotonic() + 20
             while (counts := source_counts(a)) != EXPECTED_COUNTS and time.monotonic() < deadline:
                 time.sleep(0.5)
+            every_partition = {(topic, n) for topic in topics.values() for n in range(a.partitions)}
+            deadline = time.monotonic() + 15  # the gauge is measured every 5 s
+            while set(lag := source_lag(a, topics.values())) != every_partition and time.monotonic() < deadline:
+                time.sleep(0.5)
             time.sleep(1.0)  # anything a skipped or dead-lettered record wrongly produced would be out by now
             for reader in (outputs_a, outputs_b):
                 reader.until(lambda rs: False, 1.5)
@@ -236,7 +251,9 @@ def run(request, broker, tmp_path_factory) -> Iterator[Run]:
             producer.close()
             outputs_a.close()
             outputs_b.close()
-        yield Run(plan, a, b, topics, registry, outputs_a, outputs_b, rerouted_records, letters, counts, native_codec)
+        yield Run(
+            plan, a, b, topics, registry, outputs_a, outputs_b, rerouted_records, letters, counts, native_codec, lag
+        )
 
 
 # ---- the tests ---------------------------------------------------------------------------------------------------
@@ -328,3 +345,10 @@ def test_skipped_records_are_counted_and_produce_nothing(run):
     letters = [decode(run.registry, r.value) for r in run.outputs_a.on(run.a.topics.dead_letters)]
     skipped_values = {record.value for record in run.scenario.skipped + run.scenario.skipped_later}
     assert not {letter["value"] for letter in letters} & skipped_values
+
+
+def test_the_consumer_lag_of_every_source_topic_is_measured(run):
+    """Declared topics are inputs like lead-events: their lag per partition is on /metrics (the lag alert and the
+    dashboard's lag panels read it), and it is 0 once every record is read."""
+    expected = {(topic, n): 0.0 for topic in run.topics.values() for n in range(run.a.partitions)}
+    assert run.lag == expected
