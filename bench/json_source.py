@@ -1,11 +1,9 @@
 """The JSON-source contestant's input: the generated events a second time, as Segment ``track`` calls in JSON.
 
-The same ``JourneyGenerator`` events as the native input, each rendered as the record ``bench/sources-segment.yaml``
-maps back to it exactly (streams/sources/examples/segment.yaml plus the channel and the two properties it does not
-map; ``tests/unit/test_bench_json_source.py`` checks a sample): ``type`` "track", ``event`` the first Segment name
-the type map gives the event's type, ``userId``, ``messageId`` the event id, ``timestamp`` ISO-8601 in UTC with
-milliseconds, each property at its mapped path (``properties.path``, ``context.campaign.name`` ...), the account
-at ``context.groupId``. Keyed by lead id with Kafka's murmur2 partitioner, like the native input, to a 4-partition
+The same ``JourneyGenerator`` events as the native input, each rendered by ``streams.datasets.segment.track_call``
+(the demo's Segment JSON) as the record ``bench/sources-segment.yaml`` maps back to it exactly
+(streams/sources/examples/segment.yaml plus the event's channel; ``tests/unit/test_bench_json_source.py`` checks a
+sample). Keyed by lead id with Kafka's murmur2 partitioner, like the native input, to a 4-partition
 topic of its own: a worker with ``sources_path`` set to the file reads it on the same batch path
 (``Processor.process_source``) and does the same scoring work as on the Avro input.
 """
@@ -14,23 +12,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 from kafka import KafkaProducer
 
-from bench.common import SEED, BenchError, codec, create_topic, kafka_python_options, progress_bar
+from bench.common import SEED, codec, create_topic, kafka_python_options, progress_bar
 from scoring import LeadEvent
+from streams.datasets.segment import track_call
 from streams.datasets.synthetic import JourneyGenerator
 from streams.settings import Settings
 from streams.sources.source import Source, load_sources
-from streams.sources.spec import EventMapping, FieldSpec, SourceSpec, read_sources_spec
+from streams.sources.spec import SourceSpec, read_sources_spec
 
 SOURCES_FILE = Path(__file__).resolve().with_name("sources-segment.yaml")
 PARTITIONS = 4
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def source_spec(path: Path = SOURCES_FILE) -> SourceSpec:
@@ -45,54 +42,9 @@ def load_source(path: Path = SOURCES_FILE) -> Source:
     return source
 
 
-def _first_path(spec: FieldSpec) -> str:
-    path = spec.path
-    if path is None:
-        raise BenchError(f"{SOURCES_FILE.name}: a mapped property without a path")
-    return path if isinstance(path, str) else path[0]
-
-
-class Renderer:
-    """LeadEvents to the Segment track calls a source spec maps back to them."""
-
-    def __init__(self, spec: SourceSpec) -> None:
-        events: EventMapping | None = spec.events
-        if events is None or events.type.map is None:
-            raise BenchError(f"{SOURCES_FILE.name}: no events mapping with a type map")
-        self.names: dict[str, str] = {}  # leadscore type -> the first Segment event name mapped to it
-        for name, event_type in events.type.map.items():
-            self.names.setdefault(event_type, name)
-        self.paths = {name: _first_path(field).split(".") for name, field in events.properties.items()}
-
-    def record(self, event: LeadEvent) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "type": "track",
-            "event": self.names[event.type],
-            "userId": event.lead_id,
-            "messageId": event.event_id,
-            "timestamp": iso_ms(event.occurred_at_ms),
-        }
-        for name, value in event.properties.items():
-            _put(record, self.paths[name], value)  # a property the file does not map: KeyError, a defect
-        if event.account_id is not None:
-            _put(record, ["context", "groupId"], event.account_id)
-        return record
-
-    def render(self, event: LeadEvent) -> bytes:
-        return orjson.dumps(self.record(event))
-
-
-def _put(record: dict[str, Any], parts: list[str], value: str) -> None:
-    node = record
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
-
-
-def iso_ms(at_ms: int) -> str:
-    """``2026-01-05T09:00:01.234Z``: Unix milliseconds as ISO-8601 in UTC, exactly (no float on the way)."""
-    moment = _EPOCH + timedelta(milliseconds=at_ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at_ms % 1000:03d}Z"
+def render(event: LeadEvent) -> bytes:
+    """One generated event as the Segment track call the JSON input carries (``streams.datasets.segment``)."""
+    return orjson.dumps(track_call(event))
 
 
 def produce(cluster: Settings, events: int, leads: int, seed: int = SEED) -> dict[str, Any]:
@@ -100,7 +52,6 @@ def produce(cluster: Settings, events: int, leads: int, seed: int = SEED) -> dic
     created with 4 partitions; the records' mean size beside the Avro one's, and the in-process cost of reading
     one (:func:`read_costs`)."""
     spec = source_spec()
-    renderer = Renderer(spec)
     avro = codec()
     create_topic(cluster, spec.topic, PARTITIONS)
     producer = KafkaProducer(**kafka_python_options(cluster), linger_ms=20, batch_size=256 * 1024, acks=1)
@@ -110,7 +61,7 @@ def produce(cluster: Settings, events: int, leads: int, seed: int = SEED) -> dic
     with progress_bar() as bar:
         task = bar.add_task("producing the JSON input", total=events, note=spec.topic)
         for n, event in enumerate(stream, 1):
-            value, native = renderer.render(event), avro.encode_event(event)
+            value, native = render(event), avro.encode_event(event)
             producer.send(spec.topic, key=event.lead_id.encode(), value=value)
             json_bytes, avro_bytes = json_bytes + len(value), avro_bytes + len(native)
             if n <= SAMPLE:

@@ -179,8 +179,7 @@ def _condition(raw: Any, lists: Lists, where: str) -> Condition:
     try:
         return parse_condition(raw, lists)
     except ConditionError as exc:
-        inner = "" if not exc.path else (exc.path if exc.path.startswith("[") else f".{exc.path}")
-        raise ModelError(f"{where}{inner}: {exc.message}") from None
+        raise ModelError(exc.at(where)) from None
 
 
 _FRIENDLY = {

@@ -53,6 +53,10 @@ class ConditionError(ValueError):
         self.path = path
         self.message = message
 
+    def at(self, where: str) -> str:
+        """The message located inside the file: ``where`` (e.g. ``b2b.yaml: rules[2] (id 'x').when``) + the path."""
+        return f"{_join(where, self.path) if self.path else where}: {self.message}"
+
 
 def _join(path: str, part: str) -> str:
     return f"{path}.{part}" if path and not part.startswith("[") else f"{path}{part}"

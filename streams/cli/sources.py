@@ -86,10 +86,12 @@ def check(
 def _choose(sources: dict[str, Source], name: str | None, file: Path) -> Source:
     by_name = {source.name: source for source in sources.values()}
     if name is None and len(by_name) == 1:
-        return next(iter(by_name.values()))
+        name = next(iter(by_name))
     if name is None or name not in by_name:
         names = ", ".join(sorted(by_name))
         raise SourcesError(f"{file}: say which source the sample is for with --source NAME (one of: {names})")
+    if by_name[name].mapper is None:
+        raise SourcesError(f"{file}: source {name} is in leadscore's own Avro: nothing to map (check its producer)")
     return by_name[name]
 
 
@@ -147,10 +149,10 @@ def _read(source: Source, record: object, schema: Schema | None) -> LeadEvent | 
     if isinstance(record, dict) and any(key in record for key in ENVELOPE_KEYS):
         headers = [(str(k), str(v).encode()) for k, v in (record.get("kafka_headers") or {}).items()]
         record = record.get("value")
-    if source.format in ("avro", "leadscore"):
+    if source.format == "avro":
         if schema is not None:
             record = _through_avro(record, schema)
-        return source.map_record(record) if source.mapper is not None else _native_unsupported(source)
+        return source.map_record(record)
     value = record.encode() if isinstance(record, str) else orjson.dumps(record)
     return source.read(value, headers)
 
@@ -164,10 +166,6 @@ def _through_avro(record: object, schema: Schema) -> JsonRecord:
     buffer.seek(0)
     decoded: JsonRecord = fastavro.schemaless_reader(buffer, schema, None)  # type: ignore[assignment]
     return decoded
-
-
-def _native_unsupported(source: Source) -> Skipped:
-    raise SourcesError(f"source {source.name} is in leadscore's own Avro: nothing to map (check the producer instead)")
 
 
 def _show(source: Source, sample: Path, outcomes: list[Outcome]) -> None:

@@ -39,7 +39,7 @@ class TopicSpec:
     schema: str  # record name of the value schema
     compacted: bool
     retention_ms: int
-    role: str  # "input" or "output"
+    role: str  # "input", "output" or "internal"
     purpose: str
 
     def configs(self) -> dict[str, str]:

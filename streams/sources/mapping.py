@@ -31,30 +31,40 @@ Mapped = LeadEvent | LeadProfile | Skipped
 
 
 @dataclass(frozen=True)
-class _Object:
-    """``properties_from`` / ``attributes_from``: an object whose scalar entries are copied, as text."""
+class TextMap:
+    """``properties`` / ``attributes``: the scalar entries of an object (``properties_from``), then each named field,
+    as text; absent values are left out."""
 
-    reader: FieldReader
+    whole: FieldReader | None
+    named: dict[str, FieldReader]
 
     def read(self, record: Any) -> dict[str, str]:
-        value = self.reader.read(record)
+        texts = {} if self.whole is None else self._whole(record, self.whole)
+        for name, reader in self.named.items():
+            value = reader.optional_text(record)
+            if value is not None:
+                texts[name] = value
+        return texts
+
+    @staticmethod
+    def _whole(record: Any, reader: FieldReader) -> dict[str, str]:
+        value = reader.read(record)
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            raise SourceMappingError(f"{self.reader.where}: {self.reader.described} is not an object")
+            raise SourceMappingError(f"{reader.where}: {reader.described} is not an object")
         return {str(k): text(v) for k, v in value.items() if v is not None and not isinstance(v, Mapping | list)}
 
 
-def _fields(specs: Mapping[str, FieldSpec], where: str) -> dict[str, FieldReader]:
-    return {name: compile_field(spec, f"{where}.{name}") for name, spec in specs.items()}
+def _text_map(whole: FieldSpec | None, named: Mapping[str, FieldSpec], where: str) -> TextMap:
+    return TextMap(
+        _optional(whole, f"{where}_from"),
+        {name: compile_field(spec, f"{where}.{name}") for name, spec in named.items()},
+    )
 
 
 def _optional(spec: FieldSpec | None, where: str) -> FieldReader | None:
     return None if spec is None else compile_field(spec, where)
-
-
-def _optional_object(spec: FieldSpec | None, where: str) -> _Object | None:
-    return None if spec is None else _Object(compile_field(spec, where))
 
 
 def _lead_id(lead: FieldReader, anonymous: FieldReader | None, record: Any) -> str:
@@ -81,22 +91,16 @@ class EventReader:
         self.source = _optional(spec.source, f"{where}.source")
         self.source_name = source_name
         self.account_id = _optional(spec.account_id, f"{where}.account_id")
-        self.properties = _fields(spec.properties, f"{where}.properties")
-        self.properties_from = _optional_object(spec.properties_from, f"{where}.properties_from")
+        self.properties = _text_map(spec.properties_from, spec.properties, f"{where}.properties")
 
     def read(self, record: Any) -> LeadEvent:
-        properties = {} if self.properties_from is None else self.properties_from.read(record)
-        for name, reader in self.properties.items():
-            value = reader.optional_text(record)
-            if value is not None:
-                properties[name] = value
         return LeadEvent(
             event_id=self.event_id.required_text(record),
             lead_id=_lead_id(self.lead_id, self.anonymous_id, record),
             type=self.type.required_text(record),
             occurred_at_ms=self.occurred_at.time_ms(record),
             source=self.source_name if self.source is None else self.source.required_text(record),
-            properties=properties,
+            properties=self.properties.read(record),
             account_id=None if self.account_id is None else self.account_id.optional_text(record),
         )
 
@@ -115,20 +119,14 @@ class ProfileReader:
             if (reader := _optional(getattr(spec, name), f"{where}.{name}")) is not None
         }
         self.company_size = _optional(spec.company_size, f"{where}.company_size")
-        self.attributes = _fields(spec.attributes, f"{where}.attributes")
-        self.attributes_from = _optional_object(spec.attributes_from, f"{where}.attributes_from")
+        self.attributes = _text_map(spec.attributes_from, spec.attributes, f"{where}.attributes")
 
     def read(self, record: Any) -> LeadProfile:
-        attributes = {} if self.attributes_from is None else self.attributes_from.read(record)
-        for name, reader in self.attributes.items():
-            value = reader.optional_text(record)
-            if value is not None:
-                attributes[name] = value
         return LeadProfile(
             lead_id=_lead_id(self.lead_id, self.anonymous_id, record),
             updated_at_ms=self.updated_at.time_ms(record),
             company_size=None if self.company_size is None else self.company_size.optional_int(record),
-            attributes=attributes,
+            attributes=self.attributes.read(record),
             **{name: reader.optional_text(record) for name, reader in self.texts.items()},
         )
 
@@ -166,5 +164,4 @@ def _condition(raw: Any, lists: Lists, where: str) -> Condition | None:
     try:
         return parse_condition(raw, lists)
     except ConditionError as exc:
-        inner = "" if not exc.path else (exc.path if exc.path.startswith("[") else f".{exc.path}")
-        raise SourcesError(f"{where}{inner}: {exc.message}") from None
+        raise SourcesError(exc.at(where)) from None

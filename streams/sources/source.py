@@ -35,11 +35,6 @@ class Source:
         """Whether its records' Kafka headers matter (CloudEvents in binary mode): the worker passes them on."""
         return self.format == "cloudevents"
 
-    @property
-    def avro(self) -> bool:
-        """Whether its values are Confluent-framed (schema ids to resolve before decoding)."""
-        return self.format in ("leadscore", "avro")
-
     def read(self, value: bytes | None, headers: Headers = ()) -> Mapped:
         """What one record becomes; raises :class:`SourceMappingError` with the step that failed."""
         if self.decode is None or self.mapper is None:

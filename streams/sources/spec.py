@@ -41,7 +41,6 @@ from streams.errors import SourcesError
 _IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Scalar = str | int | float | bool
 TIME_FORMATS = ("iso8601", "epoch_ms", "epoch_s", "epoch_us")
-FORMATS = ("leadscore", "avro", "json", "cloudevents")
 _FRIENDLY = {
     "missing": "required field is missing",
     "extra_forbidden": "unknown field (check the spelling)",

@@ -16,6 +16,7 @@ from bench.common import SEED, codec
 from bench.report_throughput import json_source_lines
 from bench.summary import summarise
 from scoring import Engine, LeadEvent, example_model_path, load_model
+from streams.datasets.segment import EVENT_NAMES, iso
 from streams.datasets.synthetic import JourneyGenerator
 from streams.kafka.partitioner import lead_partition
 from streams.sources.source import load_sources
@@ -35,9 +36,8 @@ def _events(count: int = 6000, leads: int = 600) -> list[LeadEvent]:
 def test_every_generated_event_maps_back_to_itself_through_the_bench_sources_file() -> None:
     events = _events()
     (source,) = load_sources(json_source.SOURCES_FILE, codec()).values()
-    renderer = json_source.Renderer(json_source.source_spec())
     for event in events:
-        assert source.read(renderer.render(event)) == event
+        assert source.read(json_source.render(event)) == event
     # the sample has every type, property, channel and both kinds of account the generator makes
     assert {e.type for e in events} >= {"email_open", "email_click", "page_view", "content_download", "unsubscribe"}
     assert {e.type for e in events} >= {"webinar_signup", "webinar_attended", "demo_request"}
@@ -56,7 +56,7 @@ def test_a_record_is_a_segment_track_call() -> None:
         properties={"campaign": "q4-launch", "link": "/product"},
         account_id="acct-000010",
     )
-    record = orjson.loads(json_source.Renderer(json_source.source_spec()).render(event))
+    record = orjson.loads(json_source.render(event))
     assert record == {
         "type": "track",
         "event": "Email Link Clicked",
@@ -66,18 +66,18 @@ def test_a_record_is_a_segment_track_call() -> None:
         "properties": {"link_url": "/product"},
         "context": {"campaign": {"name": "q4-launch"}, "groupId": "acct-000010"},
     }
-    names = json_source.Renderer(json_source.source_spec()).names
-    assert names["page_view"] == "Page Viewed"  # the first of the names mapped to it
+    spec = json_source.source_spec()
+    assert spec.events is not None and spec.events.type.map is not None
+    assert all(spec.events.type.map[name] == event_type for event_type, name in EVENT_NAMES.items())
 
 
 def test_timestamps_are_exact_to_the_millisecond() -> None:
-    assert json_source.iso_ms(0) == "1970-01-01T00:00:00.000Z"
-    assert json_source.iso_ms(1_767_603_600_999) == "2026-01-05T09:00:00.999Z"
+    assert iso(0) == "1970-01-01T00:00:00.000Z"
+    assert iso(1_767_603_600_999) == "2026-01-05T09:00:00.999Z"
     (source,) = load_sources(json_source.SOURCES_FILE, codec()).values()
-    renderer = json_source.Renderer(json_source.source_spec())
     for at_ms in (946_684_800_000, 1_767_603_600_001, 4_102_444_799_999):
         event = LeadEvent("e", "lead-1", "page_view", at_ms, "web", {"path": "/"})
-        mapped = source.read(renderer.render(event))
+        mapped = source.read(json_source.render(event))
         assert isinstance(mapped, LeadEvent)
         assert mapped.occurred_at_ms == at_ms
 
@@ -109,7 +109,6 @@ def test_the_json_records_score_exactly_as_the_native_ones() -> None:
     engine = Engine([load_model(example_model_path("b2b"))])
     native = Processor(engine, avro, Metrics(), PARTITIONS, "rerouted")
     declared = Processor(engine, avro, Metrics(), PARTITIONS, "rerouted", sources=sources)
-    renderer = json_source.Renderer(spec)
     states: dict[str, dict[str, Any]] = {"native": {}, "json": {}}
     changes = 0
     for offset, event in enumerate(_events(3000, 300)):
@@ -118,7 +117,7 @@ def test_the_json_records_score_exactly_as_the_native_ones() -> None:
             Message("lead-events", partition, offset, key, avro.encode_event(event)), states["native"].get
         )
         result = declared.process_source(
-            Message(spec.topic, partition, offset, key, renderer.render(event)), states["json"].get
+            Message(spec.topic, partition, offset, key, json_source.render(event)), states["json"].get
         )
         for name, outcome in (("native", expected), ("json", result)):
             if outcome.state is not None:
