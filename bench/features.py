@@ -1,0 +1,113 @@
+"""What each of issue 17's model features costs: the worker's per-event path in-process, with and without it.
+
+The same generated events (``JourneyGenerator``, as the throughput steps produce them), encoded as the
+``lead-events`` messages the worker reads, go through ``Processor.process_event`` (decode, score in place on one
+live state per lead, next due time, encode every output: changes, crossings, the ``lead-scores`` snapshot with
+its drop times, route requests) under the b2b model and under the b2b model plus one feature (``VARIANTS``: each
+an overlay of model-file sections). CPU seconds per event (``time.process_time``), rounds interleaved so that
+every variant sees the same machine; the median of the rounds. In-process on purpose: a feature's cost is a few
+microseconds per event, far below what a run through the broker can resolve (ADR 032's noise); the throughput
+steps give the end-to-end figure. Run alone: ``python -m bench.features`` (``make bench`` runs it as ``features``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.common import RESULTS, SEED, codec
+from scoring import Engine, example_model_path, parse_model
+from scoring.model.compile import ScoringModel
+from streams.datasets.synthetic import JourneyGenerator
+from streams.kafka.partitioner import lead_partition
+from streams.worker.metrics import Metrics
+from streams.worker.processor import Message, Processor
+from streams.worker.stored import StoredLead
+
+PARTITIONS = 4
+TOPIC = "lead-events"
+
+#: Each feature as the model-file sections it adds to the b2b model (the documented examples' shape).
+VARIANTS: Mapping[str, Mapping[str, Any]] = {}
+
+
+def model(overlay: Mapping[str, Any]) -> ScoringModel:
+    """The b2b example model with ``overlay``'s sections added (or replaced)."""
+    path = example_model_path("b2b")
+    raw = {**yaml.safe_load(path.read_text()), **overlay}
+    return parse_model(raw, source=f"{path.name}+{'+'.join(overlay) or 'nothing'}")
+
+
+def messages(events: int, leads: int) -> list[Message]:
+    """The generated events as the worker's input messages, each on its lead's partition."""
+    avro = codec()
+    out = []
+    for offset, event in enumerate(JourneyGenerator(leads, seed=SEED, mean_gap_ms=2000).events(events)):
+        key = event.lead_id.encode()
+        out.append(Message(TOPIC, lead_partition(event.lead_id, PARTITIONS), offset, key, avro.encode_event(event)))
+    return out
+
+
+def one_pass(processor: Processor, inputs: list[Message]) -> float:
+    """CPU seconds for the whole input, every lead starting empty; states kept live between its events."""
+    states: dict[str, StoredLead] = {}
+    load: Callable[[str], StoredLead | None] = states.get
+    gc.collect()
+    started = time.process_time()
+    for message in inputs:
+        result = processor.process_event(message, load)
+        if result.state is not None:
+            states[result.lead_id] = result.state
+    return time.process_time() - started
+
+
+def run(events: int, leads: int, rounds: int) -> dict[str, Any]:
+    inputs = messages(events, leads)
+    processors = {
+        name: Processor(Engine([model(overlay)]), codec(), Metrics(), PARTITIONS, "rerouted")
+        for name, overlay in {"b2b": {}, **VARIANTS}.items()
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in processors}
+    for _ in range(rounds):
+        for name, processor in processors.items():
+            seconds[name].append(one_pass(processor, inputs))
+    base = statistics.median(seconds["b2b"])
+    figures = {}
+    for name, measured in seconds.items():
+        median = statistics.median(measured)
+        figures[name] = {
+            "cpu_us_per_event": round(median / events * 1e6, 2),
+            "events_per_cpu_second": round(events / median),
+            "cost_us_per_event": round((median - base) / events * 1e6, 2),
+            "cpu_ratio": round(median / base, 3),
+        }
+    return {"events": events, "leads": leads, "rounds": rounds, "variants": figures}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000, help="generated events (default 100,000)")
+    parser.add_argument("--leads", type=int, default=20_000, help="distinct leads (default 20,000)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per variant (default 3)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "features.json", help="where to write the figures")
+    args = parser.parse_args()
+    figures = run(args.events, args.leads, args.rounds)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    for name, row in figures["variants"].items():
+        print(
+            f"{name:<12} {row['events_per_cpu_second']:>8,} events/CPU-s  {row['cpu_us_per_event']:>7.2f} µs/event"
+            f"  +{row['cost_us_per_event']:.2f} µs  x{row['cpu_ratio']}"
+        )
+
+
+if __name__ == "__main__":
+    main()
