@@ -12,7 +12,8 @@ from scoring.errors import InvalidEventError
 from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, event_fields
 from scoring.levels import LevelBook, transition_time
 from scoring.model.compile import ScoringModel
-from scoring.model.conditions import always
+from scoring.model.conditions import FieldValue, always
+from scoring.model.routingspec import kept_profile_fields
 from scoring.modelstate import ModelState, Scores, contributions_at, count, rule_value, scores_at
 from scoring.outputs import Cause, Contribution, ModelSnapshot, Update, event_digest
 from scoring.profiles import LeadProfile, profile_fields
@@ -38,6 +39,8 @@ class Engine:
         self.models = tuple(models)
         self.known_event_types = KNOWN_EVENT_TYPES.union(*(model.event_types for model in self.models))
         self.horizon_ms = max((model.lateness_ms for model in self.models), default=0)
+        #: the profile fields routing conditions read, kept in the lead's state (ADR 039)
+        self.routing_fields = kept_profile_fields(route for model in self.models for route in model.routing)
 
     def _fresh(self, model: ScoringModel) -> ModelState:
         return ModelState(model.version, applies=model.segment is None)
@@ -105,6 +108,8 @@ class Engine:
         fields = profile_fields(profile)
         out = LevelBook(profile.lead_id)
         cause_id = f"profile@{profile.updated_at_ms}"
+        if self.routing_fields:
+            self._keep_routing_fields(lead, profile.updated_at_ms, fields)
         for model in self.models:
             model_state = lead.models.get(model.id) or self._fresh(model)
             if profile.updated_at_ms < model_state.fit_at_ms:
@@ -129,6 +134,12 @@ class Engine:
             )
             out.after(model, before, model_state, now, Cause.PROFILE, cause_id, contributions)
         return out.update(lead)
+
+    def _keep_routing_fields(self, lead: LeadState, updated_at_ms: int, fields: Mapping[str, FieldValue]) -> None:
+        """The fields routing conditions read, from the latest profile (an older one than every model's is ignored)."""
+        if updated_at_ms >= max((model_state.fit_at_ms for model_state in lead.models.values()), default=0):
+            kept = sorted(self.routing_fields)
+            lead.routing_fields = {name: fields[name] for name in kept if fields.get(name) is not None}
 
     def advance(self, state: LeadState, now_ms: int) -> Update:
         """Crossings caused by time alone, up to ``now_ms``; each at the exact time it happened. ``state`` is not

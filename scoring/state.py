@@ -44,11 +44,17 @@ class LeadState(msgspec.Struct, array_like=True):
     #: these are recognised and change nothing (at-least-once delivery never double-counts).
     seen: dict[str, int] = msgspec.field(default_factory=dict)
     latest_ms: int = 0  # the latest event time applied to this lead
+    #: The profile fields routing conditions name (ADR 039), from the latest profile; only those, only when set.
+    routing_fields: dict[str, str | int | float | None] = msgspec.field(default_factory=dict)
 
     def copy(self) -> LeadState:
         """A deep copy: changing it never changes this state."""
         return LeadState(
-            self.lead_id, {key: value.copy() for key, value in self.models.items()}, dict(self.seen), self.latest_ms
+            self.lead_id,
+            {key: value.copy() for key, value in self.models.items()},
+            dict(self.seen),
+            self.latest_ms,
+            dict(self.routing_fields),
         )
 
     def to_dict(self) -> dict[str, Any]:

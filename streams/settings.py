@@ -39,6 +39,7 @@ class TopicNames(BaseSettings):
     shadow_score_changes: str = "lead-shadow-score-changes"
     shadow_scores: str = "lead-shadow-scores"
     model_deployments: str = "lead-model-deployments"
+    lead_routes: str = "lead-routes"
 
 
 class Settings(BaseSettings):

@@ -17,6 +17,7 @@ from typing import TypedDict, TypeVar
 
 from scoring import Engine, LeadEvent, LeadProfile, LeadscoreError, LeadState, check_event, check_profile
 from scoring.conversions import Conversion, Outcome
+from scoring.routing import LeadRouting, RouteRequest, RouteState, route, route_requests
 from streams.analysis.jsontypes import JsonRecord
 from streams.kafka.codec import to_millis
 
@@ -36,11 +37,22 @@ class OfflineRun:
     profiles: int = 0
     skipped: list[str] = field(default_factory=list)
     latest_ms: int = 0
+    route_requests: list[RouteRequest] = field(default_factory=list)  # the level crossings to route (ADR 039)
 
 
 class Contributor(TypedDict):
     rule_id: str
     value: float
+
+
+class RouteRow(TypedDict):
+    """One routing decision of a lead under a model (ADR 039): ASSIGNED or RELEASED (UNROUTED: no owner)."""
+
+    at: int
+    level: str
+    action: str
+    route_id: str | None
+    owner_id: str | None
 
 
 class ScoreRow(TypedDict):
@@ -56,6 +68,7 @@ class ScoreRow(TypedDict):
     grade: str
     levels: list[str]
     top_contributors: list[Contributor]
+    routes: list[RouteRow]
 
 
 def _millis(value: object) -> int:
@@ -141,13 +154,17 @@ def score_history(
     run = run or OfflineRun()
     for profile in profiles:
         if _valid(partial(check_profile, profile), f"profile of {profile.lead_id!r}", run, skip_invalid):
-            run.states[profile.lead_id] = engine.apply_profile(run.states.get(profile.lead_id), profile).state
+            update = engine.apply_profile(run.states.get(profile.lead_id), profile)
+            run.states[profile.lead_id] = update.state
+            run.route_requests += route_requests(engine.models, update)
             run.profiles += 1
             run.latest_ms = max(run.latest_ms, profile.updated_at_ms)
     for event in sorted(events, key=lambda e: (e.occurred_at_ms, e.event_id)):  # history: no lateness limit
         check = partial(check_event, event, engine.known_event_types)
         if _valid(check, f"event {event.event_id!r}", run, skip_invalid):
-            run.states[event.lead_id] = engine.apply_event(run.states.get(event.lead_id), event).state
+            update = engine.apply_event(run.states.get(event.lead_id), event)
+            run.states[event.lead_id] = update.state
+            run.route_requests += route_requests(engine.models, update)
             run.events += 1
             run.latest_ms = max(run.latest_ms, event.occurred_at_ms)
     return run
@@ -171,8 +188,11 @@ def _round(value: float) -> float:
 def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: int = 5) -> Iterator[ScoreRow]:
     """Final scores per lead and model at ``at_ms`` (default: the latest time in the input)."""
     at = at_ms if at_ms is not None else run.latest_ms
-    for lead_id in sorted(run.states):
-        state = engine.advance(run.states[lead_id], at).state  # levels left by decay up to ``at``
+    advanced = {lead_id: engine.advance(run.states[lead_id], at) for lead_id in sorted(run.states)}  # decay to ``at``
+    requests = run.route_requests + [r for update in advanced.values() for r in route_requests(engine.models, update)]
+    routed = assign_in_event_time(engine, requests)
+    for lead_id, update in advanced.items():
+        state = update.state
         for snapshot in engine.snapshot(state, at, top=top):
             if not snapshot.applies:
                 continue
@@ -189,4 +209,32 @@ def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: 
                 "top_contributors": [
                     {"rule_id": rule, "value": _round(value)} for rule, value in snapshot.top_contributors
                 ],
+                "routes": routed.get((lead_id, snapshot.model_id), []),
             }
+
+
+def assign_in_event_time(engine: Engine, requests: Iterable[RouteRequest]) -> dict[tuple[str, str], list[RouteRow]]:
+    """Route the requests as the routing agent would (ADR 039), in event-time order (ties by crossing id): a
+    history file has no request log, so this order stands in for it. Per lead and model, its decisions."""
+    models = {model.id: model for model in engine.models}
+    routes: dict[tuple[str, str], RouteState] = {}
+    leads: dict[tuple[str, str], LeadRouting] = {}
+    rows: dict[tuple[str, str], list[RouteRow]] = {}
+    for request in sorted(requests, key=lambda r: (r.occurred_at_ms, r.crossing_id)):
+        model = models[request.model_id]
+        lead = (request.lead_id, model.id)
+        states = {r.id: s for r in model.routing if (s := routes.get((model.id, r.id))) is not None}
+        result = route(model, states, leads.get(lead), request)
+        if result.lead is not None:
+            leads[lead] = result.lead
+        routes.update({(model.id, route_id): state for route_id, state in result.states.items()})
+        if (decision := result.decision) is not None:
+            row: RouteRow = {
+                "at": request.occurred_at_ms,
+                "level": request.level,
+                "action": decision.action.value,
+                "route_id": decision.route_id,
+                "owner_id": decision.owner_id,
+            }
+            rows.setdefault(lead, []).append(row)
+    return rows

@@ -18,6 +18,7 @@ from fastavro.read import SchemaResolutionError
 
 from scoring import LeadEvent, LeadProfile, ModelSnapshot, ScoreChange, ThresholdCrossing
 from scoring.conversions import Conversion, Outcome
+from scoring.routing import Decision
 from scoring.trail import ScoreAtConversion
 from streams.errors import DecodeError, SchemaRegistryError
 from streams.kafka.registry import SchemaRegistry
@@ -153,6 +154,24 @@ class AvroCodec:
 
     def encode_crossing(self, crossing: ThresholdCrossing) -> bytes:
         return self.encode("ThresholdCrossed", crossing_to_record(crossing))
+
+    def encode_routed(self, decision: Decision) -> bytes:
+        """A ``LeadRouted`` (ADR 039) of an ASSIGNED or RELEASED decision (an UNROUTED one is a dead letter)."""
+        request = decision.request
+        record = {
+            "routing_id": decision.routing_id,
+            "lead_id": request.lead_id,
+            "model_id": request.model_id,
+            "model_version": request.model_version,
+            "level": request.level,
+            "route_id": decision.route_id or "",
+            "owner_id": decision.owner_id,
+            "action": decision.action.value,
+            "reason": decision.reason,
+            "crossing_id": request.crossing_id,
+            "occurred_at": request.occurred_at_ms,
+        }
+        return self.encode("LeadRouted", record)
 
 
 def event_from_record(record: dict[str, Any]) -> LeadEvent:

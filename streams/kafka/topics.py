@@ -33,6 +33,11 @@ def ticks_topic_name(settings: Settings) -> str:
     return f"{settings.app_id}-decay-ticks"
 
 
+def route_requests_topic_name(settings: Settings) -> str:
+    """The internal topic of route requests (ADR 039): one partition, so that one agent assigns owners in one order."""
+    return f"{settings.app_id}-route-requests"
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
@@ -41,6 +46,7 @@ class TopicSpec:
     retention_ms: int
     role: str  # "input", "output" or "internal"
     purpose: str
+    partitions: int | None = None  # None: the settings' partitions (every topic but the route requests)
 
     def configs(self) -> dict[str, str]:
         return {
@@ -66,6 +72,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.shadow_score_changes, "ScoreChanged", False, SEVEN_DAYS_MS, "output", "shadow score changes"),
         TopicSpec(names.shadow_scores, "LeadScore", True, FOREVER, "output", "latest shadow scores per lead"),
         TopicSpec(names.model_deployments, "ModelDeployed", False, FOREVER, "output", "audit of model versions"),
+        TopicSpec(names.lead_routes, "LeadRouted", False, FOREVER, "output", "leads routed to owners"),
     ]
 
 
@@ -77,6 +84,7 @@ def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
     return [
         TopicSpec(rerouted_topic_name(settings), "", False, SEVEN_DAYS_MS, "internal", "misplaced inputs"),
         TopicSpec(ticks_topic_name(settings), "", False, ONE_DAY_MS, "internal", "decay ticks"),
+        TopicSpec(route_requests_topic_name(settings), "", False, SEVEN_DAYS_MS, "internal", "route requests", 1),
     ]
 
 
@@ -91,6 +99,8 @@ class Routes:
     dead_letters: str | None
     erasures_completed: str | None
     conversion_scores: str | None
+    route_requests: str | None = None  # level crossings to route (ADR 039), to the routing agent
+    lead_routes: str | None = None  # its LeadRouted
 
 
 def output_routes(settings: Settings) -> Routes:
@@ -104,6 +114,8 @@ def output_routes(settings: Settings) -> Routes:
         names.dead_letters,
         names.erasures_completed,
         names.conversion_scores,
+        route_requests_topic_name(settings),
+        names.lead_routes,
     )
 
 
@@ -133,7 +145,8 @@ def create_topics(
             if spec.name in present:
                 existing.append(spec.name)
                 continue
-            topic = NewTopic(spec.name, settings.partitions, settings.replication_factor, topic_configs=spec.configs())
+            partitions = spec.partitions or settings.partitions
+            topic = NewTopic(spec.name, partitions, settings.replication_factor, topic_configs=spec.configs())
             try:
                 admin.create_topics([topic])
                 created.append(spec.name)

@@ -37,6 +37,7 @@ from streams.worker.perevent import PerEventWriter
 from streams.worker.processor import Processor
 from streams.worker.recovery import complete_recovery, correct_highwaters
 from streams.worker.reload import ModelReloader
+from streams.worker.routing import install_routing
 from streams.worker.standbys import keep_standby_records
 from streams.worker.table import LeadTable, lead_table
 from streams.worker.ticks import DueIndex, PartitionClocks
@@ -152,6 +153,7 @@ def create_app(settings: Settings) -> Leadscore:
     load = scorer.live.get if scorer is not None else stored_reader(table)
     handler = MessageHandler(processor, table, load, writer, lock, metrics)
     agents = register_agents(app, inputs, handler, scorer is not None)
+    route_leads, route_table = install_routing(app, inputs, outputs, processor, codec, metrics)  # ADR 039
     register_decay_ticks(app, settings, inputs.ticks, table, due_index, clocks, metrics)
     register_lag_gauge(app, inputs, metrics)
     _register_recovery(app, settings, table, due_index, clocks, metrics)
@@ -173,6 +175,8 @@ def create_app(settings: Settings) -> Leadscore:
         batch_scorer=scorer,
         join_conversions=agents.join_conversions,
         source_agents=agents.sources,
+        route_leads=route_leads,
+        route_table=route_table,
     )
 
 

@@ -138,6 +138,13 @@ class Metrics:
             ["source", "outcome"],
             registry=self.registry,
         )
+        self.leads_routed = Counter(
+            "leadscore_leads_routed",
+            "Routing decisions (ADR 039), by model, route and action: ASSIGNED, RELEASED, or UNROUTED (dead-lettered: "
+            "no route matched, or every owner was at capacity; route 'none' when nothing matched).",
+            ["model", "route", "action"],
+            registry=self.registry,
+        )
 
     def child(self, metric: Metric) -> Callable[..., Metric]:
         """``metric.labels`` with the children cached: label lookups run per event on the hot path. Only for label

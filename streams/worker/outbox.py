@@ -43,6 +43,8 @@ def collect(message: Message, result: Result, routes: Routes, rerouted_topic: st
     records.extend((routes.score_changes, message.key, change, None) for change in result.changes)
     if routes.thresholds is not None:
         records.extend((routes.thresholds, message.key, crossing, None) for crossing in result.crossings)
+    if routes.route_requests is not None:  # one partition: one order of assignment (ADR 039)
+        records.extend((routes.route_requests, message.key, request, 0) for request in result.route_requests)
     if result.scores is not None:
         records.append((routes.scores, message.key, result.scores, None))
     if result.conversion is not None and routes.conversion_scores is not None:

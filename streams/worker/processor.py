@@ -24,6 +24,7 @@ from scoring import (
     check_profile,
 )
 from scoring.conversions import check_conversion
+from scoring.routing import encode_request, route_requests
 from scoring.trail import Trail, extend_trail, reported_points, scores_at_conversion
 from streams.kafka.codec import AvroCodec
 from streams.kafka.partitioner import lead_partition
@@ -74,6 +75,7 @@ class Result:
     due_ms: int | None = None  # when time alone would next move the lead across a level
     conversion: bytes | None = None  # a ConversionScored: an outcome joined to the lead's scores
     event_ms: int | None = None  # event time of the input, for the partition's clock
+    route_requests: list[bytes] = field(default_factory=list)  # level crossings to route (ADR 039)
 
 
 class Processor:
@@ -273,6 +275,7 @@ class Processor:
         for crossing in update.crossings:
             result.crossings.append(self.codec.encode_crossing(crossing))
             self._crossings(crossing.model_id, crossing.level, crossing.direction.value).inc()
+        result.route_requests = [encode_request(request) for request in route_requests(self.engine.models, update)]
         if result.changes or result.crossings:
             snapshots = self.engine.snapshot(update.state, at_ms, 0, update.scores)  # lead-scores: no contributors
             result.scores = self.codec.encode_scores(update.state.lead_id, at_ms, snapshots)

@@ -17,10 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from faust.types import AgentT, AppT, TopicT
+from faust.types import AgentT, AppT, TableT, TopicT
 
 from streams.kafka.codec import AvroCodec
-from streams.kafka.topics import ONE_DAY_MS, SEVEN_DAYS_MS, Routes, rerouted_topic_name, ticks_topic_name
+from streams.kafka.topics import (
+    ONE_DAY_MS,
+    SEVEN_DAYS_MS,
+    Routes,
+    rerouted_topic_name,
+    route_requests_topic_name,
+    ticks_topic_name,
+)
 from streams.settings import Settings
 from streams.worker.batch import BatchScorer
 from streams.worker.metrics import Metrics
@@ -43,6 +50,8 @@ class Leadscore:
     batch_scorer: BatchScorer | None = None  # the fast path (ADR 013), when settings.batch_max > 0
     join_conversions: AgentT[bytes] | None = None  # the conversions agent (None: fast path, shadow or no join)
     source_agents: dict[str, AgentT[bytes]] = field(default_factory=dict)  # declared sources, by topic (per-event)
+    route_leads: AgentT[bytes] | None = None  # the routing agent (ADR 039; None: a shadow worker routes nothing)
+    route_table: TableT[str, bytes] | None = None  # its per-route and per-lead routing state
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class InputTopics:
     rerouted: TopicT  # internal: inputs forwarded keyed and partitioned by lead id (ADR 005)
     conversions: TopicT | None
     sources: tuple[TopicT, ...] = ()  # the declared sources' topics (ADR 035)
+    route_requests: TopicT | None = None  # internal, one partition, read by the routing agent (ADR 039)
 
     @classmethod
     def of(
@@ -85,10 +95,19 @@ class InputTopics:
             rerouted=internal(rerouted_topic_name(settings), timedelta(milliseconds=SEVEN_DAYS_MS)),
             conversions=source(names.conversions) if join_conversions else None,
             sources=tuple(source(name) for name in source_topics),
+            route_requests=app.topic(
+                route_requests_topic_name(settings),
+                key_type=bytes,
+                value_type=bytes,
+                internal=True,
+                partitions=1,
+                retention=timedelta(milliseconds=SEVEN_DAYS_MS),
+            ),
         )
 
     def names(self) -> frozenset[str]:
-        """The name of every topic the worker reads."""
+        """The name of every topic the worker reads on its input partitions (the route requests are not: their one
+        partition is no input partition, and the routing agent writes outside the transactions, ADR 039)."""
         topics = [self.events, self.profiles, self.erasures, self.ticks, self.rerouted, self.conversions, *self.sources]
         return frozenset(topic.get_topic_name() for topic in topics if topic is not None)
 
@@ -105,6 +124,8 @@ class SendTopics:
     erasures_completed: TopicT | None
     conversion_scores: TopicT | None
     model_deployments: TopicT
+    route_requests: TopicT | None = None  # ADR 039 (None: a shadow worker routes nothing)
+    lead_routes: TopicT | None = None
 
     @classmethod
     def of(cls, app: AppT, routes: Routes, model_deployments: str) -> SendTopics:
@@ -122,6 +143,8 @@ class SendTopics:
             maybe(routes.erasures_completed),
             maybe(routes.conversion_scores),
             topic(model_deployments),
+            maybe(routes.route_requests),
+            maybe(routes.lead_routes),
         )
 
     def sent_to(self) -> list[TopicT]:
@@ -134,5 +157,7 @@ class SendTopics:
             self.erasures_completed,
             self.conversion_scores,
             self.model_deployments,
+            self.route_requests,
+            self.lead_routes,
         ]
         return [topic for topic in topics if topic is not None]
