@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TypedDict, TypeVar
+from typing import NotRequired, TypedDict, TypeVar
 
 from scoring import Engine, LeadEvent, LeadProfile, LeadscoreError, LeadState, check_event, check_profile
 from scoring.conversions import Conversion, Outcome
@@ -43,6 +43,12 @@ class Contributor(TypedDict):
     value: float
 
 
+class TrendRow(TypedDict):
+    recent: float
+    baseline: float
+    surging: bool
+
+
 class ScoreRow(TypedDict):
     """One output line: a lead's final score under one model (``leadscore score``, ``models rescore --out``)."""
 
@@ -56,6 +62,7 @@ class ScoreRow(TypedDict):
     grade: str
     levels: list[str]
     top_contributors: list[Contributor]
+    trend: NotRequired[TrendRow]  # only for a model with a trend
 
 
 def _millis(value: object) -> int:
@@ -176,7 +183,7 @@ def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: 
         for snapshot in engine.snapshot(state, at, top=top):
             if not snapshot.applies:
                 continue
-            yield {
+            row: ScoreRow = {
                 "lead_id": lead_id,
                 "model_id": snapshot.model_id,
                 "model_version": snapshot.model_version,
@@ -190,3 +197,11 @@ def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: 
                     {"rule_id": rule, "value": _round(value)} for rule, value in snapshot.top_contributors
                 ],
             }
+            if snapshot.trend is not None:
+                trend = snapshot.trend
+                row["trend"] = {
+                    "recent": _round(trend.recent),
+                    "baseline": _round(trend.baseline),
+                    "surging": trend.surging,
+                }
+            yield row
