@@ -93,8 +93,8 @@ class Engine:
                         continue
                 replaced: list[int] | None = [] if trended else None
                 points_now = count(model_state, model, rule, at_ms, now, replaced)
-                if replaced is not None and points_now is not None:
-                    _record_gains(model, model_state, rule.points, at_ms, replaced)
+                if replaced is not None and (points_now is not None or not rule.cap_per_ms):
+                    _record_gains(model, model_state, rule.points, at_ms, replaced)  # gained, even if expired since
                 if points_now is not None:  # a capped or too-late event explains nothing
                     value_now = rule_value(rule, model_state.rules[rule.id], now)
                     contributions.append(Contribution(rule.id, points_now, value_now))
