@@ -18,6 +18,7 @@ from scoring.modelstate import ModelState, Scores, contributions_at, count, rule
 from scoring.outputs import Cause, Contribution, ModelSnapshot, Update, event_digest
 from scoring.profiles import LeadProfile, profile_fields
 from scoring.state import LeadState
+from scoring.trend import next_trend_change, record_gain, surging_after_input, surging_by_time, trend_reading
 
 __all__ = ["Engine", "LateEventError"]
 
@@ -81,6 +82,9 @@ class Engine:
             model_state = self._model_state(lead, model)
             now = max(now_ms or 0, model_state.anchor_ms, at_ms)
             before = out.before(model, model_state, now)
+            trended = model.trend is not None
+            if trended and before is not None:
+                out.crossings += surging_by_time(model, model_state, event.lead_id, now)
             model_state.model_version = model.version  # the version that last scored the lead (after a reload)
             model_state.events_scored += 1
             model_state.anchor_ms = max(model_state.anchor_ms, at_ms)
@@ -90,11 +94,18 @@ class Engine:
                     fields = fields if fields is not None else event_fields(event)
                     if not rule.condition(fields):
                         continue
-                points_now = count(model_state, model, rule, at_ms, now)
+                replaced: list[int] | None = [] if trended else None
+                points_now = count(model_state, model, rule, at_ms, now, replaced)
+                if replaced is not None and (points_now is not None or not rule.cap_per_ms):
+                    _record_gains(model, model_state, rule.points, at_ms, replaced)  # gained, even if expired since
                 if points_now is not None:  # a capped or too-late event explains nothing
                     value_now = rule_value(rule, model_state.rules[rule.id], now)
                     contributions.append(Contribution(rule.id, points_now, value_now))
             out.after(model, before, model_state, now, Cause.EVENT, event.event_id, tuple(contributions))
+            if trended:
+                out.crossings += surging_after_input(
+                    model, model_state, event.lead_id, now, Cause.EVENT, event.event_id
+                )
         return out.update(lead)
 
     def apply_profile(self, state: LeadState | None, profile: LeadProfile, now_ms: int | None = None) -> Update:
@@ -117,6 +128,8 @@ class Engine:
             lead.models[model.id] = model_state
             now = max(now_ms or 0, model_state.anchor_ms, profile.updated_at_ms)
             before = out.before(model, model_state, now)
+            if model.trend is not None and before is not None:
+                out.crossings += surging_by_time(model, model_state, profile.lead_id, now)
             old_points = model_state.fit_points
             model_state.model_version = model.version
             model_state.fit_points = {rule.id: rule.points for rule in model.fit_rules if rule.condition(fields)}
@@ -133,6 +146,8 @@ class Engine:
                 for rule_id in sorted({rule_id for rule_id, _ in changed})
             )
             out.after(model, before, model_state, now, Cause.PROFILE, cause_id, contributions)
+            if model.trend is not None:
+                out.crossings += surging_after_input(model, model_state, profile.lead_id, now, Cause.PROFILE, cause_id)
         return out.update(lead)
 
     def _keep_routing_fields(self, lead: LeadState, updated_at_ms: int, fields: Mapping[str, FieldValue]) -> None:
@@ -153,6 +168,8 @@ class Engine:
             model_state = state.models.get(model.id)
             if model_state is not None and model_state.applies:
                 out.decay_crossings(model, model_state, now_ms)
+                if model.trend is not None:
+                    out.crossings += surging_by_time(model, model_state, state.lead_id, now_ms)
         return out.update(state)
 
     def next_due(self, state: LeadState, now_ms: int, known: Mapping[str, tuple[int, Scores]] = _NONE) -> int | None:
@@ -161,6 +178,9 @@ class Engine:
         due = []
         for model in self.models:
             model_state = state.models.get(model.id)
+            if model.trend is not None and model_state is not None and model_state.applies:
+                trend_due = next_trend_change(model, model_state, now_ms)
+                due += [] if trend_due is None else [trend_due]
             if model_state is None or not model_state.applies or not model.levels:
                 continue
             after_ms = max(now_ms, model_state.levels_at_ms)
@@ -201,6 +221,14 @@ class Engine:
                     scores.grade,
                     tuple(model_state.levels),
                     tuple(ranked),
+                    trend_reading(model, model_state, at),
                 )
             )
         return tuple(snapshots)
+
+
+def _record_gains(model: ScoringModel, state: ModelState, points: float, at_ms: int, replaced: list[int]) -> None:
+    """The trend's gain of one counted contribution, less that of the later capped one it replaced (if any)."""
+    record_gain(model, state, at_ms, points)
+    for replaced_ms in replaced:
+        record_gain(model, state, replaced_ms, -points)

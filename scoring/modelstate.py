@@ -18,6 +18,7 @@ import msgspec
 
 from scoring.decay import HORIZON_HALF_LIVES, LN2, decay, first_time
 from scoring.model.compile import Rule, ScoringModel
+from scoring.trendstate import TrendState
 
 
 class RuleState(msgspec.Struct, array_like=True):
@@ -47,6 +48,7 @@ class ModelState(msgspec.Struct, array_like=True):
     events_scored: int = 0
     applies: bool = True
     levels_at_ms: int = 0  # levels are known to be right up to this time
+    trend: TrendState | None = None  # gains per bucket and the surging flag (scoring/trend.py); None: no trend
 
     def copy(self) -> ModelState:
         """A deep copy: changing it never changes this one."""
@@ -61,13 +63,17 @@ class ModelState(msgspec.Struct, array_like=True):
             self.events_scored,
             self.applies,
             self.levels_at_ms,
+            None if self.trend is None else self.trend.copy(),
         )
 
 
-def count(state: ModelState, model: ScoringModel, rule: Rule, at_ms: int, now_ms: int) -> float | None:
+def count(
+    state: ModelState, model: ScoringModel, rule: Rule, at_ms: int, now_ms: int, replaced_out: list[int] | None = None
+) -> float | None:
     """Count one matching event of ``rule`` at ``at_ms`` into ``state`` (in place); ``state.anchor_ms`` must
     already include ``at_ms``. Returns the points the event is worth at ``now_ms``, or None when it does not count
-    (capped, or too late): then ``state`` is left as it was."""
+    (capped, or too late): then ``state`` is left as it was. ``replaced_out``: gets the time of a later capped
+    contribution this earlier event took the place of (the trend takes its gain back)."""
     if rule.window_ms and at_ms <= now_ms - rule.window_ms:
         return None  # already outside the time frame
     if rule.cap_per_ms and at_ms < state.anchor_ms - model.lateness_ms:
@@ -87,6 +93,8 @@ def count(state: ModelState, model: ScoringModel, rule: Rule, at_ms: int, now_ms
         times = rule_state.buckets.setdefault(at_ms // rule.cap_per_ms, [])
         if len(times) >= rule.cap_count:
             replaced = times.pop()  # an earlier event arrived late: it counts instead of the latest one
+            if replaced_out is not None:
+                replaced_out.append(replaced)
         bisect.insort(times, at_ms)
     worth_now = rule.points * decay(now_ms - at_ms, rule.half_life_ms)
     if replaced is not None:

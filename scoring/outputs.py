@@ -83,6 +83,7 @@ class ModelSnapshot:
     grade: str
     levels: tuple[str, ...]
     top_contributors: tuple[tuple[str, float], ...]
+    trend: TrendReading | None = None  # None: the model has no trend
 
 
 _NAMESPACE_BYTES = ID_NAMESPACE.bytes
@@ -115,3 +116,13 @@ class Update:
     #: per model the input scored: the time it was scored at and its scores then, for :meth:`Engine.next_due` and
     #: :meth:`Engine.snapshot` to reuse instead of computing them again
     scores: Mapping[str, tuple[int, Scores]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TrendReading:
+    """A lead's engagement trend under one model at one time (ADR 037): the points it gained in the trend's window
+    ending then (``recent``), its average gain per window over the baseline before that, and the surging flag."""
+
+    recent: float
+    baseline: float
+    surging: bool

@@ -21,6 +21,7 @@ from scoring.errors import ModelError
 from scoring.model.conditions import Condition, ConditionError, Lists, always, parse_condition
 from scoring.model.routingspec import Route, compile_routing
 from scoring.model.spec import ModelSpec, reject_duplicates
+from scoring.model.trendspec import Trend, compile_trend
 from scoring.model.yamlfile import describe_validation_error, read_yaml_file
 
 
@@ -96,6 +97,7 @@ class ScoringModel:
     content_sha256: str = ""  # of the file it was loaded from (empty when parsed from data)
     calibration: CalibrationLine | None = None  # the engine never reads it; evaluation does
     routing: tuple[Route, ...] = ()  # who a lead entering a level goes to (scoring.model.routingspec, ADR 039)
+    trend: Trend | None = None  # engagement trend and the surging flag (scoring/trend.py)
     _by_event: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -175,6 +177,7 @@ def compile_model(spec: ModelSpec, source: str) -> ScoringModel:
         if spec.calibration is None
         else CalibrationLine(spec.calibration.intercept, spec.calibration.slope, spec.calibration.learnt_on),
         routing=compile_routing(spec.routing, [level.name for level in levels], lists, source),
+        trend=compile_trend(spec.trend, frozenset(level.name for level in levels), source),
     )
 
 

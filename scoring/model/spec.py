@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from scoring.durations import parse_duration
 from scoring.model.routingspec import RouteSpec
+from scoring.model.trendspec import TrendSpec
 
 _IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Duration = Annotated[int, BeforeValidator(parse_duration)]
@@ -124,6 +125,7 @@ class ModelSpec(_Spec):
     levels: list[LevelSpec] = Field(default_factory=list)
     calibration: CalibrationSpec | None = None
     routing: list[RouteSpec] = Field(default_factory=list)  # scoring.model.routingspec (ADR 039)
+    trend: TrendSpec | None = None  # engagement trend and the surging flag (scoring/model/trendspec.py)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:

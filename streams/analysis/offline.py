@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TypedDict, TypeVar
+from typing import NotRequired, TypedDict, TypeVar
 
 from scoring import Engine, LeadEvent, LeadProfile, LeadscoreError, LeadState, check_event, check_profile
 from scoring.conversions import Conversion, Outcome
@@ -45,6 +45,12 @@ class Contributor(TypedDict):
     value: float
 
 
+class TrendRow(TypedDict):
+    recent: float
+    baseline: float
+    surging: bool
+
+
 class RouteRow(TypedDict):
     """One routing decision of a lead under a model (ADR 039): ASSIGNED or RELEASED (UNROUTED: no owner)."""
 
@@ -69,6 +75,7 @@ class ScoreRow(TypedDict):
     levels: list[str]
     top_contributors: list[Contributor]
     routes: list[RouteRow]
+    trend: NotRequired[TrendRow]  # only for a model with a trend
 
 
 def _millis(value: object) -> int:
@@ -196,7 +203,7 @@ def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: 
         for snapshot in engine.snapshot(state, at, top=top):
             if not snapshot.applies:
                 continue
-            yield {
+            row: ScoreRow = {
                 "lead_id": lead_id,
                 "model_id": snapshot.model_id,
                 "model_version": snapshot.model_version,
@@ -211,6 +218,14 @@ def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: 
                 ],
                 "routes": routed.get((lead_id, snapshot.model_id), []),
             }
+            if snapshot.trend is not None:
+                trend = snapshot.trend
+                row["trend"] = {
+                    "recent": _round(trend.recent),
+                    "baseline": _round(trend.baseline),
+                    "surging": trend.surging,
+                }
+            yield row
 
 
 def assign_in_event_time(engine: Engine, requests: Iterable[RouteRequest]) -> dict[tuple[str, str], list[RouteRow]]:

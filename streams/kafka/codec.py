@@ -18,6 +18,7 @@ from fastavro.read import SchemaResolutionError
 
 from scoring import LeadEvent, LeadProfile, ModelSnapshot, ScoreChange, ThresholdCrossing
 from scoring.conversions import Conversion, Outcome
+from scoring.outputs import TrendReading
 from scoring.routing import Decision
 from scoring.trail import ScoreAtConversion
 from streams.errors import DecodeError, SchemaRegistryError
@@ -248,7 +249,15 @@ def snapshot_to_record(snapshot: ModelSnapshot) -> dict[str, Any]:
         "fit": snapshot.fit,
         "grade": snapshot.grade,
         "levels": list(snapshot.levels),
+        "trend": trend_to_record(snapshot.trend),
     }
+
+
+def trend_to_record(trend: TrendReading | None) -> dict[str, Any] | None:
+    """``ModelScore.trend``: None when the model has no trend."""
+    if trend is None:
+        return None
+    return {"recent": trend.recent, "baseline": trend.baseline, "surging": trend.surging}
 
 
 def change_to_record(change: ScoreChange) -> dict[str, Any]:
