@@ -7,14 +7,16 @@ time the lead has seen. Output ids derive from their cause, so replaying the sam
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from scoring.errors import InvalidEventError
 from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, event_fields
+from scoring.filters import score_filtered
 from scoring.levels import LevelBook, transition_time
 from scoring.model.compile import ScoringModel
 from scoring.model.conditions import always
 from scoring.modelstate import ModelState, Scores, contributions_at, count, rule_value, scores_at
-from scoring.outputs import Cause, Contribution, ModelSnapshot, Update, event_digest
+from scoring.outputs import Cause, Contribution, Ignored, ModelSnapshot, Update, event_digest
 from scoring.profiles import LeadProfile, profile_fields
 from scoring.state import LeadState
 
@@ -74,6 +76,7 @@ class Engine:
         seen[digest] = at_ms
         fields: dict[str, str | None] | None = None
         out = LevelBook(event.lead_id)
+        ignored: tuple[Ignored, ...] = ()
         for model in self.models:
             model_state = self._model_state(lead, model)
             now = max(now_ms or 0, model_state.anchor_ms, at_ms)
@@ -81,6 +84,12 @@ class Engine:
             model_state.model_version = model.version  # the version that last scored the lead (after a reload)
             model_state.events_scored += 1
             model_state.anchor_ms = max(model_state.anchor_ms, at_ms)
+            if model.filters is not None:  # bots and scanners (ADR 036): may ignore it, or take back earlier events
+                fields = fields if fields is not None else event_fields(event)
+                screened = score_filtered(model, model.filters, model_state, event, fields, now)
+                ignored += screened.ignored
+                out.after(model, before, model_state, now, Cause.EVENT, event.event_id, screened.contributions)
+                continue
             contributions = []
             for rule in model.rules_for(event.type):
                 if rule.condition is not always:
@@ -92,7 +101,7 @@ class Engine:
                     value_now = rule_value(rule, model_state.rules[rule.id], now)
                     contributions.append(Contribution(rule.id, points_now, value_now))
             out.after(model, before, model_state, now, Cause.EVENT, event.event_id, tuple(contributions))
-        return out.update(lead)
+        return replace(out.update(lead), ignored=ignored) if ignored else out.update(lead)
 
     def apply_profile(self, state: LeadState | None, profile: LeadProfile, now_ms: int | None = None) -> Update:
         """Recompute fit (and segment membership) from a full profile; an older profile than the last is ignored.

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from scoring.errors import ModelError
 from scoring.model.conditions import Condition, ConditionError, Lists, always, parse_condition
+from scoring.model.filterspec import Filters, compile_filters
 from scoring.model.spec import ModelSpec, reject_duplicates
 from scoring.model.yamlfile import describe_validation_error, read_yaml_file
 
@@ -94,6 +95,7 @@ class ScoringModel:
     reason: str = ""
     content_sha256: str = ""  # of the file it was loaded from (empty when parsed from data)
     calibration: CalibrationLine | None = None  # the engine never reads it; evaluation does
+    filters: Filters | None = None  # events the engine ignores (scoring/filters.py); None: none
     _by_event: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -110,8 +112,8 @@ class ScoringModel:
 
     @property
     def event_types(self) -> frozenset[str]:
-        """Every event type that some rule of this model scores."""
-        return frozenset(self._by_event)
+        """Every event type that some rule of this model scores, or that its filters name."""
+        return frozenset(self._by_event) | (self.filters.event_types if self.filters is not None else frozenset())
 
     def rules_for(self, event_type: str) -> tuple[Rule, ...]:
         """The engagement rules that score an event of ``event_type``, in file order."""
@@ -172,6 +174,7 @@ def compile_model(spec: ModelSpec, source: str) -> ScoringModel:
         calibration=None
         if spec.calibration is None
         else CalibrationLine(spec.calibration.intercept, spec.calibration.slope, spec.calibration.learnt_on),
+        filters=compile_filters(spec.filters, lists, source),
     )
 
 

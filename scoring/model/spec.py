@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from scoring.durations import parse_duration
+from scoring.model.filterspec import FiltersSpec
 
 _IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Duration = Annotated[int, BeforeValidator(parse_duration)]
@@ -122,6 +123,7 @@ class ModelSpec(_Spec):
     rules: list[RuleSpec] = Field(min_length=1)
     levels: list[LevelSpec] = Field(default_factory=list)
     calibration: CalibrationSpec | None = None
+    filters: FiltersSpec | None = None  # events to ignore: scanners' clicks, bursts, bots (ADR 036)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:

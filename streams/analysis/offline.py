@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TypedDict, TypeVar
+from typing import NotRequired, TypedDict, TypeVar
 
 from scoring import Engine, LeadEvent, LeadProfile, LeadscoreError, LeadState, check_event, check_profile
 from scoring.conversions import Conversion, Outcome
@@ -36,6 +36,8 @@ class OfflineRun:
     profiles: int = 0
     skipped: list[str] = field(default_factory=list)
     latest_ms: int = 0
+    #: per (lead id, model id): how many of the lead's events the model's filters ignored, by reason (ADR 036)
+    ignored: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
 
 
 class Contributor(TypedDict):
@@ -56,6 +58,8 @@ class ScoreRow(TypedDict):
     grade: str
     levels: list[str]
     top_contributors: list[Contributor]
+    #: only for a model with filters: the lead's events it ignored, counted by reason (ADR 036)
+    ignored: NotRequired[dict[str, int]]
 
 
 def _millis(value: object) -> int:
@@ -147,7 +151,11 @@ def score_history(
     for event in sorted(events, key=lambda e: (e.occurred_at_ms, e.event_id)):  # history: no lateness limit
         check = partial(check_event, event, engine.known_event_types)
         if _valid(check, f"event {event.event_id!r}", run, skip_invalid):
-            run.states[event.lead_id] = engine.apply_event(run.states.get(event.lead_id), event).state
+            update = engine.apply_event(run.states.get(event.lead_id), event)
+            run.states[event.lead_id] = update.state
+            for ignored in update.ignored:
+                by_reason = run.ignored.setdefault((event.lead_id, ignored.model_id), {})
+                by_reason[ignored.reason] = by_reason.get(ignored.reason, 0) + 1
             run.events += 1
             run.latest_ms = max(run.latest_ms, event.occurred_at_ms)
     return run
@@ -169,14 +177,16 @@ def _round(value: float) -> float:
 
 
 def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: int = 5) -> Iterator[ScoreRow]:
-    """Final scores per lead and model at ``at_ms`` (default: the latest time in the input)."""
+    """Final scores per lead and model at ``at_ms`` (default: the latest time in the input); for a model with
+    filters, ``ignored``: the lead's events it ignored, by reason (``{"scanner_click": 2}``; ``{}``: none)."""
     at = at_ms if at_ms is not None else run.latest_ms
+    filtered = {model.id for model in engine.models if model.filters is not None}
     for lead_id in sorted(run.states):
         state = engine.advance(run.states[lead_id], at).state  # levels left by decay up to ``at``
         for snapshot in engine.snapshot(state, at, top=top):
             if not snapshot.applies:
                 continue
-            yield {
+            row: ScoreRow = {
                 "lead_id": lead_id,
                 "model_id": snapshot.model_id,
                 "model_version": snapshot.model_version,
@@ -190,3 +200,6 @@ def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: 
                     {"rule_id": rule, "value": _round(value)} for rule, value in snapshot.top_contributors
                 ],
             }
+            if snapshot.model_id in filtered:
+                row["ignored"] = dict(sorted(run.ignored.get((lead_id, snapshot.model_id), {}).items()))
+            yield row
