@@ -90,6 +90,8 @@ class Engine:
                 ignored += screened.ignored
                 out.after(model, before, model_state, now, Cause.EVENT, event.event_id, screened.contributions)
                 continue
+            if model_state.filter_log is not None:  # a reload dropped the model's filters
+                model_state.filter_log = None
             contributions = []
             for rule in model.rules_for(event.type):
                 if rule.condition is not always:

@@ -133,7 +133,7 @@ def send_time_ms(text: str | None) -> int | None:
     if not text:
         return None
     text = text.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))

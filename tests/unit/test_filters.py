@@ -412,3 +412,11 @@ def test_leadscore_score_lists_ignored_events_per_lead_for_models_with_filters(t
     assert printed["a", "filtered"]["ignored"] == {"scanner_click": 1} and printed["a", "filtered"]["score"] == 0
     assert printed["b", "filtered"]["ignored"] == {"user_agent": 1} and printed["b", "filtered"]["score"] == 1
     assert "ignored" not in printed["a", "plain"] and printed["a", "plain"]["score"] == 3
+
+
+def test_a_reload_that_drops_the_filters_drops_their_log():
+    filtered = model({"bursts": {"max_events": 5, "per": "1s"}})
+    state, _ = run(Engine([filtered]), [event("a", "page_view", 0)])
+    assert state.models["m"].filter_log is not None
+    state, _ = run(Engine([model(None)]), [event("b", "page_view", 1)], state)
+    assert state.models["m"].filter_log is None and score(Engine([model(None)]), state) == 2
