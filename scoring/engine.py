@@ -7,15 +7,17 @@ time the lead has seen. Output ids derive from their cause, so replaying the sam
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from scoring.errors import InvalidEventError
 from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, event_fields
+from scoring.filters import score_filtered
 from scoring.levels import LevelBook, transition_time
 from scoring.model.compile import ScoringModel
 from scoring.model.conditions import FieldValue, always
 from scoring.model.routingspec import kept_profile_fields
 from scoring.modelstate import ModelState, Scores, contributions_at, count, rule_value, scores_at
-from scoring.outputs import Cause, Contribution, ModelSnapshot, Update, event_digest
+from scoring.outputs import Cause, Contribution, Ignored, ModelSnapshot, Update, event_digest
 from scoring.profiles import LeadProfile, profile_fields
 from scoring.state import LeadState
 from scoring.trend import next_trend_change, record_gain, surging_after_input, surging_by_time, trend_reading
@@ -78,6 +80,7 @@ class Engine:
         seen[digest] = at_ms
         fields: dict[str, str | None] | None = None
         out = LevelBook(event.lead_id)
+        ignored: tuple[Ignored, ...] = ()
         for model in self.models:
             model_state = self._model_state(lead, model)
             now = max(now_ms or 0, model_state.anchor_ms, at_ms)
@@ -88,25 +91,43 @@ class Engine:
             model_state.model_version = model.version  # the version that last scored the lead (after a reload)
             model_state.events_scored += 1
             model_state.anchor_ms = max(model_state.anchor_ms, at_ms)
-            contributions = []
-            for rule in model.rules_for(event.type):
-                if rule.condition is not always:
-                    fields = fields if fields is not None else event_fields(event)
-                    if not rule.condition(fields):
-                        continue
-                replaced: list[int] | None = [] if trended else None
-                points_now = count(model_state, model, rule, at_ms, now, replaced)
-                if replaced is not None and (points_now is not None or not rule.cap_per_ms):
-                    _record_gains(model, model_state, rule.points, at_ms, replaced)  # gained, even if expired since
-                if points_now is not None:  # a capped or too-late event explains nothing
-                    value_now = rule_value(rule, model_state.rules[rule.id], now)
-                    contributions.append(Contribution(rule.id, points_now, value_now))
-            out.after(model, before, model_state, now, Cause.EVENT, event.event_id, tuple(contributions))
+            if model.filters is not None:  # bots and scanners (ADR 036): may ignore it, or take back earlier events
+                fields = fields if fields is not None else event_fields(event)
+                screened = score_filtered(model, model.filters, model_state, event, fields, now)
+                ignored += screened.ignored
+                out.after(model, before, model_state, now, Cause.EVENT, event.event_id, screened.contributions)
+            else:
+                if model_state.filter_log is not None:  # a reload dropped the model's filters
+                    model_state.filter_log = None
+                contributions = self._count(model, model_state, event, now, trended)
+                out.after(model, before, model_state, now, Cause.EVENT, event.event_id, contributions)
             if trended:
                 out.crossings += surging_after_input(
                     model, model_state, event.lead_id, now, Cause.EVENT, event.event_id
                 )
-        return out.update(lead)
+        return replace(out.update(lead), ignored=ignored) if ignored else out.update(lead)
+
+    @staticmethod
+    def _count(
+        model: ScoringModel, model_state: ModelState, event: LeadEvent, now: int, trended: bool
+    ) -> tuple[Contribution, ...]:
+        """Count ``event`` into every rule of ``model`` it matches (no filters): each rule's contribution."""
+        fields: dict[str, str | None] | None = None
+        contributions = []
+        at_ms = event.occurred_at_ms
+        for rule in model.rules_for(event.type):
+            if rule.condition is not always:
+                fields = fields if fields is not None else event_fields(event)
+                if not rule.condition(fields):
+                    continue
+            replaced: list[int] | None = [] if trended else None
+            points_now = count(model_state, model, rule, at_ms, now, replaced)
+            if replaced is not None and (points_now is not None or not rule.cap_per_ms):
+                _record_gains(model, model_state, rule.points, at_ms, replaced)  # gained, even if expired since
+            if points_now is not None:  # a capped or too-late event explains nothing
+                value_now = rule_value(rule, model_state.rules[rule.id], now)
+                contributions.append(Contribution(rule.id, points_now, value_now))
+        return tuple(contributions)
 
     def apply_profile(self, state: LeadState | None, profile: LeadProfile, now_ms: int | None = None) -> Update:
         """Recompute fit (and segment membership) from a full profile; an older profile than the last is ignored.

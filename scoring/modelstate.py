@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import msgspec
 
 from scoring.decay import HORIZON_HALF_LIVES, LN2, decay, first_time
+from scoring.filterlog import FilterLog
 from scoring.model.compile import Rule, ScoringModel
 from scoring.trendstate import TrendState
 
@@ -49,6 +50,7 @@ class ModelState(msgspec.Struct, array_like=True):
     applies: bool = True
     levels_at_ms: int = 0  # levels are known to be right up to this time
     trend: TrendState | None = None  # gains per bucket and the surging flag (scoring/trend.py); None: no trend
+    filter_log: FilterLog | None = None  # only for a model whose filters may take events back (ADR 036)
 
     def copy(self) -> ModelState:
         """A deep copy: changing it never changes this one."""
@@ -64,6 +66,7 @@ class ModelState(msgspec.Struct, array_like=True):
             self.applies,
             self.levels_at_ms,
             None if self.trend is None else self.trend.copy(),
+            self.filter_log.copy() if self.filter_log is not None else None,
         )
 
 
@@ -103,6 +106,21 @@ def count(
             worth_now -= rule.points * decay(now_ms - replaced, rule.half_life_ms)
     _add(rule_state, rule, at_ms, 1.0)
     return worth_now
+
+
+def uncount(state: ModelState, rule: Rule, at_ms: int, now_ms: int) -> float:
+    """Take back one contribution of ``rule`` made at ``at_ms`` that :func:`count` counted (the caller knows it
+    did): out of its cap bucket, its window times or its decayed value. Returns the points that takes away at
+    ``now_ms`` (nothing once a window dropped it). A cap's freed place is the caller's to offer again."""
+    rule_state = state.rules[rule.id]
+    if rule.cap_per_ms:
+        times = rule_state.buckets.get(at_ms // rule.cap_per_ms)
+        if times is not None and at_ms in times:
+            times.remove(at_ms)
+    _add(rule_state, rule, at_ms, -1.0)
+    if rule.window_ms and at_ms <= now_ms - rule.window_ms:
+        return 0.0
+    return -rule.points * decay(now_ms - at_ms, rule.half_life_ms)
 
 
 def _add(rule_state: RuleState, rule: Rule, at_ms: int, sign: float) -> None:

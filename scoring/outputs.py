@@ -86,6 +86,17 @@ class ModelSnapshot:
     trend: TrendReading | None = None  # None: the model has no trend
 
 
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """An event a model's filters ignore (ADR 036); ``reason``: ``scanner_click``, ``burst`` or ``user_agent``.
+    Reported once, by the update that disqualified it: its own, or that of a later event (a send that arrived
+    after the click, the event that made a burst) which took back what it had counted."""
+
+    model_id: str
+    event_id: str
+    reason: str
+
+
 _NAMESPACE_BYTES = ID_NAMESPACE.bytes
 
 
@@ -116,6 +127,8 @@ class Update:
     #: per model the input scored: the time it was scored at and its scores then, for :meth:`Engine.next_due` and
     #: :meth:`Engine.snapshot` to reuse instead of computing them again
     scores: Mapping[str, tuple[int, Scores]] = field(default_factory=dict)
+    #: events the models' filters ignore, this one or earlier ones this update took back (ADR 036)
+    ignored: tuple[Ignored, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from scoring.errors import ModelError
 from scoring.model.conditions import Condition, ConditionError, Lists, always, parse_condition
+from scoring.model.filterspec import Filters, compile_filters
 from scoring.model.routingspec import Route, compile_routing
 from scoring.model.spec import ModelSpec, reject_duplicates
 from scoring.model.trendspec import Trend, compile_trend
@@ -98,6 +99,7 @@ class ScoringModel:
     calibration: CalibrationLine | None = None  # the engine never reads it; evaluation does
     routing: tuple[Route, ...] = ()  # who a lead entering a level goes to (scoring.model.routingspec, ADR 039)
     trend: Trend | None = None  # engagement trend and the surging flag (scoring/trend.py)
+    filters: Filters | None = None  # events the engine ignores (scoring/filters.py); None: none
     _by_event: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -114,8 +116,8 @@ class ScoringModel:
 
     @property
     def event_types(self) -> frozenset[str]:
-        """Every event type that some rule of this model scores."""
-        return frozenset(self._by_event)
+        """Every event type that some rule of this model scores, or that its filters name."""
+        return frozenset(self._by_event) | (self.filters.event_types if self.filters is not None else frozenset())
 
     def rules_for(self, event_type: str) -> tuple[Rule, ...]:
         """The engagement rules that score an event of ``event_type``, in file order."""
@@ -178,6 +180,7 @@ def compile_model(spec: ModelSpec, source: str) -> ScoringModel:
         else CalibrationLine(spec.calibration.intercept, spec.calibration.slope, spec.calibration.learnt_on),
         routing=compile_routing(spec.routing, [level.name for level in levels], lists, source),
         trend=compile_trend(spec.trend, frozenset(level.name for level in levels), source),
+        filters=compile_filters(spec.filters, lists, source),
     )
 
 

@@ -38,6 +38,8 @@ class OfflineRun:
     skipped: list[str] = field(default_factory=list)
     latest_ms: int = 0
     route_requests: list[RouteRequest] = field(default_factory=list)  # the level crossings to route (ADR 039)
+    #: per (lead id, model id): how many of the lead's events the model's filters ignored, by reason (ADR 036)
+    ignored: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
 
 
 class Contributor(TypedDict):
@@ -76,6 +78,8 @@ class ScoreRow(TypedDict):
     top_contributors: list[Contributor]
     routes: list[RouteRow]
     trend: NotRequired[TrendRow]  # only for a model with a trend
+    #: only for a model with filters: the lead's events it ignored, counted by reason (ADR 036)
+    ignored: NotRequired[dict[str, int]]
 
 
 def _millis(value: object) -> int:
@@ -172,6 +176,9 @@ def score_history(
             update = engine.apply_event(run.states.get(event.lead_id), event)
             run.states[event.lead_id] = update.state
             run.route_requests += route_requests(engine.models, update)
+            for ignored in update.ignored:
+                by_reason = run.ignored.setdefault((event.lead_id, ignored.model_id), {})
+                by_reason[ignored.reason] = by_reason.get(ignored.reason, 0) + 1
             run.events += 1
             run.latest_ms = max(run.latest_ms, event.occurred_at_ms)
     return run
@@ -193,11 +200,13 @@ def _round(value: float) -> float:
 
 
 def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: int = 5) -> Iterator[ScoreRow]:
-    """Final scores per lead and model at ``at_ms`` (default: the latest time in the input)."""
+    """Final scores per lead and model at ``at_ms`` (default: the latest time in the input); for a model with
+    filters, ``ignored``: the lead's events it ignored, by reason (``{"scanner_click": 2}``; ``{}``: none)."""
     at = at_ms if at_ms is not None else run.latest_ms
     advanced = {lead_id: engine.advance(run.states[lead_id], at) for lead_id in sorted(run.states)}  # decay to ``at``
     requests = run.route_requests + [r for update in advanced.values() for r in route_requests(engine.models, update)]
     routed = assign_in_event_time(engine, requests)
+    filtered = {model.id for model in engine.models if model.filters is not None}
     for lead_id, update in advanced.items():
         state = update.state
         for snapshot in engine.snapshot(state, at, top=top):
@@ -225,6 +234,8 @@ def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: 
                     "baseline": _round(trend.baseline),
                     "surging": trend.surging,
                 }
+            if snapshot.model_id in filtered:
+                row["ignored"] = dict(sorted(run.ignored.get((lead_id, snapshot.model_id), {}).items()))
             yield row
 
 

@@ -145,6 +145,13 @@ class Metrics:
             ["model", "route", "action"],
             registry=self.registry,
         )
+        self.ignored_events = Counter(
+            "leadscore_ignored_events",
+            "Events a model's filters ignore (ADR 036), by reason: scanner_click, burst or user_agent (an event taken "
+            "back by a later send or burst counts then).",
+            ["model", "reason"],
+            registry=self.registry,
+        )
 
     def child(self, metric: Metric) -> Callable[..., Metric]:
         """``metric.labels`` with the children cached: label lookups run per event on the hot path. Only for label

@@ -106,6 +106,7 @@ class Processor:
         self._changes = metrics.child(metrics.score_changes)
         self._crossings = metrics.child(metrics.crossings)
         self._source_records = metrics.child(metrics.source_records)
+        self._ignored = metrics.child(metrics.ignored_events)
 
     async def resolve_schemas(self, values: Iterable[bytes | None]) -> None:
         """Look up the schema ids of these input values the worker has not seen yet (ADR 021). Call it before
@@ -276,6 +277,8 @@ class Processor:
             result.crossings.append(self.codec.encode_crossing(crossing))
             self._crossings(crossing.model_id, crossing.level, crossing.direction.value).inc()
         result.route_requests = [encode_request(request) for request in route_requests(self.engine.models, update)]
+        for ignored in update.ignored:  # by the models' filters (ADR 036)
+            self._ignored(ignored.model_id, ignored.reason).inc()
         if result.changes or result.crossings:
             snapshots = self.engine.snapshot(update.state, at_ms, 0, update.scores)  # lead-scores: no contributors
             result.scores = self.codec.encode_scores(update.state.lead_id, at_ms, snapshots)
