@@ -83,6 +83,8 @@ class ModelSnapshot:
     grade: str
     levels: tuple[str, ...]
     top_contributors: tuple[tuple[str, float], ...]
+    #: per level held: when time alone takes the lead out of it if nothing else happens (None: never)
+    drops: tuple[tuple[str, int | None], ...] = ()
 
 
 _NAMESPACE_BYTES = ID_NAMESPACE.bytes

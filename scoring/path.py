@@ -29,7 +29,7 @@ from scoring.pathevents import describe, fields_of, witness
 from scoring.pathsearch import MAX_EVENTS, Budgets, Move, greedy_set, smallest_sets
 from scoring.state import LeadState
 
-__all__ = ["Action", "Path", "PathStatus", "UnknownLevelError", "greedy_events", "path_to", "paths_to"]
+__all__ = ["Action", "Path", "PathStatus", "UnknownLevelError", "greedy_events", "path_record", "path_to", "paths_to"]
 
 PathStatus = Literal["reachable", "already", "unreachable", "not_applicable"]
 
@@ -68,6 +68,31 @@ class Path:
     threshold: float
     at_ms: int
     reason: str = ""
+
+
+def path_record(path: Path) -> dict[str, object]:
+    """``path`` as plain data (the query API's and ``leadscore score --path-to``'s JSON)."""
+    return {
+        "model_id": path.model_id,
+        "level": path.level,
+        "status": path.status,
+        "reason": path.reason,
+        "at": path.at_ms,
+        "score_now": path.score_now,
+        "score_after": path.score_after,
+        "threshold": path.threshold,
+        "actions": [
+            {
+                "rule_id": action.rule_id,
+                "event_type": action.event_type,
+                "points": action.points,
+                "description": action.description,
+                "properties": dict(action.properties),
+                "rules": list(action.rules),
+            }
+            for action in path.actions
+        ],
+    }
 
 
 @dataclass(frozen=True, slots=True)

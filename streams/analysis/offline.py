@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TypedDict, TypeVar
+from typing import NotRequired, TypedDict, TypeVar
 
 from scoring import Engine, LeadEvent, LeadProfile, LeadscoreError, LeadState, check_event, check_profile
 from scoring.conversions import Conversion, Outcome
+from scoring.path import UnknownLevelError, path_record, path_to
 from streams.analysis.jsontypes import JsonRecord
 from streams.kafka.codec import to_millis
 
@@ -56,6 +57,7 @@ class ScoreRow(TypedDict):
     grade: str
     levels: list[str]
     top_contributors: list[Contributor]
+    path: NotRequired[dict[str, object]]  # with ``--path-to``: the fewest actions into that level now
 
 
 def _millis(value: object) -> int:
@@ -168,15 +170,22 @@ def _round(value: float) -> float:
     return round(value, DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
-def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: int = 5) -> Iterator[ScoreRow]:
-    """Final scores per lead and model at ``at_ms`` (default: the latest time in the input)."""
+def result_rows(
+    engine: Engine, run: OfflineRun, at_ms: int | None = None, top: int = 5, path_to_level: str | None = None
+) -> Iterator[ScoreRow]:
+    """Final scores per lead and model at ``at_ms`` (default: the latest time in the input); with
+    ``path_to_level``, each row of a model that has that level also carries the path into it at that time
+    (:func:`scoring.path.path_to`)."""
     at = at_ms if at_ms is not None else run.latest_ms
+    if path_to_level is not None and not any(lv.name == path_to_level for m in engine.models for lv in m.levels):
+        names = ", ".join(sorted({lv.name for m in engine.models for lv in m.levels}))
+        raise UnknownLevelError(f"--path-to: no model has a level {path_to_level!r} (levels: {names})")
     for lead_id in sorted(run.states):
         state = engine.advance(run.states[lead_id], at).state  # levels left by decay up to ``at``
-        for snapshot in engine.snapshot(state, at, top=top):
+        for model, snapshot in zip(engine.models, engine.snapshot(state, at, top=top), strict=True):
             if not snapshot.applies:
                 continue
-            yield {
+            row: ScoreRow = {
                 "lead_id": lead_id,
                 "model_id": snapshot.model_id,
                 "model_version": snapshot.model_version,
@@ -190,3 +199,6 @@ def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: 
                     {"rule_id": rule, "value": _round(value)} for rule, value in snapshot.top_contributors
                 ],
             }
+            if path_to_level is not None and any(lv.name == path_to_level for lv in model.levels):
+                row["path"] = path_record(path_to(model, state, path_to_level, at))
+            yield row

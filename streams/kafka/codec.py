@@ -229,6 +229,7 @@ def snapshot_to_record(snapshot: ModelSnapshot) -> dict[str, Any]:
         "fit": snapshot.fit,
         "grade": snapshot.grade,
         "levels": list(snapshot.levels),
+        "drops": [{"level": level, "drops_at": at_ms} for level, at_ms in snapshot.drops],
     }
 
 
