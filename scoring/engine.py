@@ -22,9 +22,11 @@ from scoring.profiles import LeadProfile, profile_fields
 from scoring.state import LeadState
 from scoring.trend import next_trend_change, record_gain, surging_after_input, surging_by_time, trend_reading
 
-__all__ = ["Engine", "LateEventError"]
+__all__ = ["Engine", "LateEventError", "Transitions", "earliest"]
 
 _NONE: Mapping[str, tuple[int, Scores]] = {}
+#: Per model id: ``(level name, time)`` for each of its levels (see :meth:`Engine.transitions`).
+Transitions = Mapping[str, tuple[tuple[str, int | None], ...]]
 
 
 class LateEventError(InvalidEventError):
@@ -196,13 +198,23 @@ class Engine:
     def next_due(self, state: LeadState, now_ms: int, known: Mapping[str, tuple[int, Scores]] = _NONE) -> int | None:
         """The earliest time after ``now_ms`` at which time alone would move the lead across a level, or None.
         ``known``: scores the caller has (:attr:`Update.scores`), reused where they are for the search's start."""
-        due = []
+        return earliest(self.transitions(state, now_ms, known))
+
+    def transitions(
+        self, state: LeadState, now_ms: int, known: Mapping[str, tuple[int, Scores]] = _NONE
+    ) -> Transitions:
+        """Per model that applies and has levels: ``(level, time)`` for each level, the time after ``now_ms`` when
+        time alone next takes the lead into it or, for a level held, out of it (None: never). :meth:`next_due` is
+        the earliest; :meth:`snapshot` reports those of the levels held (``drops``), so a caller that needs both
+        computes them once. ``known`` as for :meth:`next_due`."""
+        found: dict[str, tuple[tuple[str, int | None], ...]] = {}
         for model in self.models:
             model_state = state.models.get(model.id)
-            if model.trend is not None and model_state is not None and model_state.applies:
-                trend_due = next_trend_change(model, model_state, now_ms)
-                due += [] if trend_due is None else [trend_due]
-            if model_state is None or not model_state.applies or not model.levels:
+            if model_state is None or not model_state.applies:
+                continue
+            if model.trend is not None:  # the surging flag's next change by time alone, under its own name
+                found[model.id] = ((model.trend.level, next_trend_change(model, model_state, now_ms)),)
+            if not model.levels:
                 continue
             after_ms = max(now_ms, model_state.levels_at_ms)
             start = max(after_ms, model_state.anchor_ms)
@@ -210,19 +222,24 @@ class Engine:
             combined = scored[1].combined if scored is not None and scored[0] == start else None
             if combined is None and len(model.levels) > 1:
                 combined = scores_at(model, model_state, start).combined  # once for all its levels
-            for level in model.levels:
-                at_ms = transition_time(
-                    model, model_state, level, after_ms, None if combined is None else (start, combined)
-                )
-                if at_ms is not None:
-                    due.append(at_ms)
-        return min(due, default=None)
+            at = None if combined is None else (start, combined)
+            found[model.id] = found.get(model.id, ()) + tuple(
+                (level.name, transition_time(model, model_state, level, after_ms, at)) for level in model.levels
+            )
+        return found
 
     def snapshot(
-        self, state: LeadState, now_ms: int, top: int = 5, known: Mapping[str, tuple[int, Scores]] = _NONE
+        self,
+        state: LeadState,
+        now_ms: int,
+        top: int = 5,
+        known: Mapping[str, tuple[int, Scores]] = _NONE,
+        transitions: Transitions | None = None,
     ) -> tuple[ModelSnapshot, ...]:
-        """Each model's scores for the lead at ``now_ms``, with its top contributors by size. ``known``: scores the
-        caller has (:attr:`Update.scores`), reused where they are for that time."""
+        """Each model's scores for the lead at ``now_ms``, with its top contributors by size and, per level held,
+        when it drops out if nothing else happens (``drops``). ``known``: scores the caller has
+        (:attr:`Update.scores`), reused where they are for that time; ``transitions``: what :meth:`transitions`
+        gave for the same ``now_ms``, reused for the drops."""
         snapshots = []
         for model in self.models:
             model_state = state.models.get(model.id) or self._fresh(model)
@@ -242,10 +259,32 @@ class Engine:
                     scores.grade,
                     tuple(model_state.levels),
                     tuple(ranked),
-                    trend_reading(model, model_state, at),
+                    trend=trend_reading(model, model_state, at),
+                    drops=self._drops(model, model_state, now_ms, transitions),
                 )
             )
         return tuple(snapshots)
+
+    @staticmethod
+    def _drops(
+        model: ScoringModel, state: ModelState, now_ms: int, transitions: Transitions | None
+    ) -> tuple[tuple[str, int | None], ...]:
+        """``(level, time)`` per level held: when time alone takes the lead out of it (None: never)."""
+        if not state.levels or not state.applies:
+            return ()
+        if transitions is not None and model.id in transitions:
+            return tuple((name, at_ms) for name, at_ms in transitions[model.id] if name in state.levels)
+        after_ms = max(now_ms, state.levels_at_ms)
+        return tuple(
+            (level.name, transition_time(model, state, level, after_ms))
+            for level in model.levels
+            if level.name in state.levels
+        )
+
+
+def earliest(transitions: Transitions) -> int | None:
+    """The earliest time of :meth:`Engine.transitions`: when time alone next moves the lead across a level."""
+    return min((at_ms for times in transitions.values() for _, at_ms in times if at_ms is not None), default=None)
 
 
 def _record_gains(model: ScoringModel, state: ModelState, points: float, at_ms: int, replaced: list[int]) -> None:

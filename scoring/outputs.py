@@ -84,6 +84,8 @@ class ModelSnapshot:
     levels: tuple[str, ...]
     top_contributors: tuple[tuple[str, float], ...]
     trend: TrendReading | None = None  # None: the model has no trend
+    #: per level held: when time alone takes the lead out of it if nothing else happens (None: never)
+    drops: tuple[tuple[str, int | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import NotRequired, TypedDict, TypeVar
 
 from scoring import Engine, LeadEvent, LeadProfile, LeadscoreError, LeadState, check_event, check_profile
 from scoring.conversions import Conversion, Outcome
+from scoring.path import UnknownLevelError, path_record, path_to
 from scoring.routing import LeadRouting, RouteRequest, RouteState, route, route_requests
 from streams.analysis.jsontypes import JsonRecord
 from streams.kafka.codec import to_millis
@@ -80,6 +81,7 @@ class ScoreRow(TypedDict):
     trend: NotRequired[TrendRow]  # only for a model with a trend
     #: only for a model with filters: the lead's events it ignored, counted by reason (ADR 036)
     ignored: NotRequired[dict[str, int]]
+    path: NotRequired[dict[str, object]]  # with ``--path-to``: the fewest actions into that level now
 
 
 def _millis(value: object) -> int:
@@ -199,17 +201,24 @@ def _round(value: float) -> float:
     return round(value, DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
-def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: int = 5) -> Iterator[ScoreRow]:
+def result_rows(
+    engine: Engine, run: OfflineRun, at_ms: int | None = None, top: int = 5, path_to_level: str | None = None
+) -> Iterator[ScoreRow]:
     """Final scores per lead and model at ``at_ms`` (default: the latest time in the input); for a model with
-    filters, ``ignored``: the lead's events it ignored, by reason (``{"scanner_click": 2}``; ``{}``: none)."""
+    filters, ``ignored``: the lead's events it ignored, by reason (``{"scanner_click": 2}``; ``{}``: none); with
+    ``path_to_level``, each row of a model that has that level also carries the path into it at that time
+    (:func:`scoring.path.path_to`)."""
     at = at_ms if at_ms is not None else run.latest_ms
+    if path_to_level is not None and not any(lv.name == path_to_level for m in engine.models for lv in m.levels):
+        names = ", ".join(sorted({lv.name for m in engine.models for lv in m.levels}))
+        raise UnknownLevelError(f"--path-to: no model has a level {path_to_level!r} (levels: {names})")
     advanced = {lead_id: engine.advance(run.states[lead_id], at) for lead_id in sorted(run.states)}  # decay to ``at``
     requests = run.route_requests + [r for update in advanced.values() for r in route_requests(engine.models, update)]
     routed = assign_in_event_time(engine, requests)
     filtered = {model.id for model in engine.models if model.filters is not None}
     for lead_id, update in advanced.items():
         state = update.state
-        for snapshot in engine.snapshot(state, at, top=top):
+        for model, snapshot in zip(engine.models, engine.snapshot(state, at, top=top), strict=True):
             if not snapshot.applies:
                 continue
             row: ScoreRow = {
@@ -236,6 +245,8 @@ def result_rows(engine: Engine, run: OfflineRun, at_ms: int | None = None, top: 
                 }
             if snapshot.model_id in filtered:
                 row["ignored"] = dict(sorted(run.ignored.get((lead_id, snapshot.model_id), {}).items()))
+            if path_to_level is not None and any(lv.name == path_to_level for lv in model.levels):
+                row["path"] = path_record(path_to(model, state, path_to_level, at))
             yield row
 
 

@@ -97,9 +97,16 @@ def score(
     at: At = None,
     top: Annotated[int, typer.Option(min=0, help="Top contributors to list per lead.")] = 5,
     skip_invalid: SkipInvalid = False,
+    path_to: Annotated[
+        str | None,
+        typer.Option(
+            "--path-to", metavar="LEVEL", help="Add each lead's path into this level (e.g. MQL): the fewest actions."
+        ),
+    ] = None,
 ) -> None:
     """Score a file of events offline (same engine, no broker): final scores, levels and top contributors per
-    lead as JSON lines. Try a model on history before you deploy it."""
+    lead as JSON lines. Try a model on history before you deploy it. With --path-to, each row also says which
+    actions would take the lead into that level now (a "path": status, actions, score after)."""
     from scoring import Engine, load_models
     from streams.analysis.offline import (
         OfflineRun,
@@ -120,7 +127,7 @@ def score(
         score_history(engine, event_rows, profile_rows, run, skip_invalid)
         at_ms = date_option("--at", at)
         out = sys.stdout
-        for row in result_rows(engine, run, at_ms, top):
+        for row in result_rows(engine, run, at_ms, top, path_to):
             out.write(json.dumps(row, separators=(",", ":")) + "\n")
     except LeadscoreError as exc:
         _fail(exc)

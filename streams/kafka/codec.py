@@ -250,6 +250,7 @@ def snapshot_to_record(snapshot: ModelSnapshot) -> dict[str, Any]:
         "grade": snapshot.grade,
         "levels": list(snapshot.levels),
         "trend": trend_to_record(snapshot.trend),
+        "drops": [{"level": level, "drops_at": at_ms} for level, at_ms in snapshot.drops],
     }
 
 

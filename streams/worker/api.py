@@ -1,5 +1,5 @@
-"""The worker's web views: the query API ``GET /leads/{lead_id}``, the probes ``/healthz`` and ``/readyz``, and the
-Prometheus ``/metrics``.
+"""The worker's web views: the query API ``GET /leads/{lead_id}`` and ``GET /leads/{lead_id}/path?to=LEVEL``, the
+probes ``/healthz`` and ``/readyz``, and the Prometheus ``/metrics``.
 
 A lead's state lives on the worker that owns its partition. Any worker answers: it finds the owner from the
 partition assignment (partition = Kafka's default murmur2 partitioner on the lead id, as producers key events) and
@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from faust.sensors.prometheus import setup_prometheus_sensors
@@ -20,12 +20,13 @@ from faust.types import AppT
 from faust.web import Request, Response, View
 
 from scoring import Engine, LeadState
+from scoring.path import UnknownLevelError, path_record, paths_to
 from streams.kafka.codec import snapshot_to_record
 from streams.kafka.partitioner import lead_partition
 from streams.settings import Settings
 from streams.worker.metrics import Metrics
 from streams.worker.monitor import cache_monitor_labels
-from streams.worker.stored import as_json, decode_stored
+from streams.worker.stored import StoredLead, as_json, decode_stored
 from streams.worker.table import LeadTable, table_recovery
 
 ROUTED_HEADER = "X-Leadscore-Routed"
@@ -43,19 +44,35 @@ def parse_at(text: str | None) -> int:
 
 
 def lead_view(engine: Engine, state: LeadState, at_ms: int) -> dict[str, Any]:
-    """The JSON answer of ``GET /leads/{lead_id}``: the lead's scores under every model that applies, at ``at_ms``."""
+    """The JSON answer of ``GET /leads/{lead_id}``: the lead's scores under every model that applies, at ``at_ms``;
+    ``drops``: per level held, when it is left if nothing else happens (Unix ms and ISO-8601; null: never)."""
     return {
         "lead_id": state.lead_id,
         "at": at_ms,
         "models": [
             {
                 **snapshot_to_record(s),
+                "drops": [{"level": level, "drops_at": ms, "drops_at_iso": _iso(ms)} for level, ms in s.drops],
                 "top_contributors": [{"rule_id": rule, "value": value} for rule, value in s.top_contributors],
             }
             for s in engine.snapshot(state, at_ms)
             if s.applies
         ],
     }
+
+
+def _iso(at_ms: int | None) -> str | None:
+    if at_ms is None:
+        return None
+    return datetime.fromtimestamp(at_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def path_view(engine: Engine, state: LeadState, level: str, at_ms: int, model_id: str | None) -> dict[str, Any]:
+    """The JSON answer of ``GET /leads/{lead_id}/path?to=LEVEL``: per model (or ``model_id``), the fewest actions
+    that would take the lead into ``level`` if they happened at ``at_ms`` (:func:`scoring.path.paths_to`).
+    Raises :class:`~scoring.path.UnknownLevelError` for a level or model the engine does not have."""
+    paths = paths_to(engine, state, level, at_ms, model_id)
+    return {"lead_id": state.lead_id, "at": at_ms, "to": level, "models": [path_record(p) for p in paths]}
 
 
 def register_api(
@@ -78,8 +95,8 @@ def register_api(
                 return str(url).rstrip("/")
         return None
 
-    @app.page("/leads/{lead_id}")
-    async def get_lead(web: View, request: Request, lead_id: str) -> Response:
+    async def find(web: View, request: Request, lead_id: str) -> Response | tuple[int, StoredLead]:
+        """The lead's stored state and ``?at=`` here, or the answer: refused, forwarded to the owner, not found."""
         if not authorised(request):
             return web.json({"error": "missing or wrong bearer token"}, status=401)
         try:
@@ -92,10 +109,32 @@ def register_api(
         stored = table.get(lead_id)
         if stored is None:
             return web.json({"error": f"no lead {lead_id!r}"}, status=404, headers={SERVED_BY_HEADER: me})
-        lead = decode_stored(stored)
+        return at_ms, decode_stored(stored)
+
+    @app.page("/leads/{lead_id}")
+    async def get_lead(web: View, request: Request, lead_id: str) -> Response:
+        found = await find(web, request, lead_id)
+        if not isinstance(found, tuple):  # refused, forwarded or not found: the answer itself
+            return found
+        at_ms, lead = found
         view = lead_view(engine(), lead.state, at_ms)
         if request.query.get("raw"):
             view["state"] = as_json(lead)  # the stored state itself (in format 1's JSON form), for operators
+        return web.json(view, headers={SERVED_BY_HEADER: me})
+
+    @app.page("/leads/{lead_id}/path")
+    async def get_path(web: View, request: Request, lead_id: str) -> Response:
+        level = request.query.get("to")
+        if not level:
+            return web.json({"error": "to: the level to reach is required, e.g. ?to=MQL"}, status=400)
+        found = await find(web, request, lead_id)
+        if not isinstance(found, tuple):  # refused, forwarded or not found: the answer itself
+            return found
+        at_ms, lead = found
+        try:
+            view = path_view(engine(), lead.state, level, at_ms, request.query.get("model"))
+        except UnknownLevelError as exc:
+            return web.json({"error": str(exc)}, status=404, headers={SERVED_BY_HEADER: me})
         return web.json(view, headers={SERVED_BY_HEADER: me})
 
     @app.page("/healthz")

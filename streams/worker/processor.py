@@ -24,6 +24,7 @@ from scoring import (
     check_profile,
 )
 from scoring.conversions import check_conversion
+from scoring.engine import earliest
 from scoring.routing import encode_request, route_requests
 from scoring.trail import Trail, extend_trail, reported_points, scores_at_conversion
 from streams.kafka.codec import AvroCodec
@@ -266,7 +267,8 @@ class Processor:
 
     def _result(self, update: Update, partition: int, trail: Trail | None) -> Result:
         at_ms = max((m.levels_at_ms for m in update.state.models.values()), default=0)
-        due = self.engine.next_due(update.state, at_ms, update.scores)
+        transitions = self.engine.transitions(update.state, at_ms, update.scores)  # for the due time and the drops
+        due = earliest(transitions)
         kept = (self._extend_trail(update, trail) or None) if self.lead_time_ms is not None else None
         state = StoredLead(partition, due, update.state, kept)
         result = Result(lead_id=update.state.lead_id, state=state, due_ms=due)
@@ -280,7 +282,7 @@ class Processor:
         for ignored in update.ignored:  # by the models' filters (ADR 036)
             self._ignored(ignored.model_id, ignored.reason).inc()
         if result.changes or result.crossings:
-            snapshots = self.engine.snapshot(update.state, at_ms, 0, update.scores)  # lead-scores: no contributors
+            snapshots = self.engine.snapshot(update.state, at_ms, 0, update.scores, transitions)  # no contributors
             result.scores = self.codec.encode_scores(update.state.lead_id, at_ms, snapshots)
         return result
 
