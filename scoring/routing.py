@@ -34,6 +34,7 @@ __all__ = [
     "assign",
     "decode_request",
     "encode_request",
+    "erasure_requests",
     "route",
     "route_requests",
 ]
@@ -57,6 +58,7 @@ class RouteRequest(msgspec.Struct, array_like=True, frozen=True):
     entered: bool
     occurred_at_ms: int
     fields: dict[str, FieldValue] = msgspec.field(default_factory=dict)
+    erase: bool = False  # the lead was erased: forget its routing under the model (no decision, nothing emitted)
 
 
 class RouteState(msgspec.Struct, array_like=True):
@@ -149,6 +151,16 @@ def route_requests(models: Sequence[ScoringModel], update: Update) -> list[Route
             )
         )
     return requests
+
+
+def erasure_requests(models: Sequence[ScoringModel], lead_id: str, request_id: str) -> list[RouteRequest]:
+    """Per model with routes: a request that makes the routing agent forget the erased lead's decisions and holders
+    (its entries in the routing table), so an erasure leaves no trace of the lead in the routing state."""
+    return [
+        RouteRequest(f"erasure:{request_id}", lead_id, model.id, model.version, "", False, 0, erase=True)
+        for model in models
+        if model.routing
+    ]
 
 
 def route(

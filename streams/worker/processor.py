@@ -25,7 +25,7 @@ from scoring import (
 )
 from scoring.conversions import check_conversion
 from scoring.engine import earliest
-from scoring.routing import encode_request, route_requests
+from scoring.routing import encode_request, erasure_requests, route_requests
 from scoring.trail import Trail, extend_trail, reported_points, scores_at_conversion
 from streams.kafka.codec import AvroCodec
 from streams.kafka.partitioner import lead_partition
@@ -263,7 +263,8 @@ class Processor:
             return forward
         self.metrics.erasures.inc()
         completed = self.codec.encode_erasure_completed(request_id, lead_id, has_state(lead_id), _wall_ms())
-        return Result(lead_id=lead_id, erased=completed)
+        forget = [encode_request(r) for r in erasure_requests(self.engine.models, lead_id, request_id)]
+        return Result(lead_id=lead_id, erased=completed, route_requests=forget)
 
     def _result(self, update: Update, partition: int, trail: Trail | None) -> Result:
         at_ms = max((m.levels_at_ms for m in update.state.models.values()), default=0)

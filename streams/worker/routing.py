@@ -90,6 +90,8 @@ class Router:
         return routed, self.codec.encode_routed(decision)
 
     async def handle(self, message: Message) -> None:
+        if self._forget(message.value):
+            return
         routed, sent = self.decide(message)
         decision = routed.decision
         if sent is not None:
@@ -103,6 +105,19 @@ class Router:
             self.table[lead_key(request.model_id, request.lead_id)] = _ENCODER.encode(routed.lead)
         for route_id, state in routed.states.items():
             self.table[route_key(request.model_id, route_id)] = _ENCODER.encode(state)
+
+    def _forget(self, value: bytes | None) -> bool:
+        """An erased lead's request (``erase``): its entry goes from the table. True when it was one."""
+        try:
+            request = decode_request(value or b"")
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return False  # not a request: :meth:`decide` dead-letters it
+        if not request.erase:
+            return False
+        key = lead_key(request.model_id, request.lead_id)
+        if self.table.get(key) is not None:
+            del self.table[key]
+        return True
 
     def _request(self, value: bytes | None) -> RouteRequest:
         try:

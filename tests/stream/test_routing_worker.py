@@ -98,3 +98,28 @@ async def test_a_shadow_worker_routes_nothing(tmp_path):
     path.write_text(MODEL)
     shadow = build_app(path, tmp_path, batch_max=0, shadow=True, app_id="leadscore-routing-shadow")
     assert shadow.route_leads is None and shadow.outputs.route_requests is None
+
+
+async def test_an_erasure_makes_the_router_forget_the_lead(leadscore):
+    from scoring import LeadProfile
+
+    sink = TestingSink.attach(leadscore)
+    async with leadscore.apply_profiles.test_context() as profiles:
+        profile = LeadProfile("lead-9", T0, attributes={"region": "EMEA"})
+        await profiles.put(leadscore.codec.encode_profile(profile), key=b"lead-9")
+    [(key, value, _)] = await requests_for(leadscore, sink, [make_event("lead-9", "demo_request", T0 + 1)])
+    async with leadscore.route_leads.test_context() as router:
+        await router.put(value, key=key)
+    assert leadscore.route_table.get("lead/b2b/lead-9") is not None
+    sink.records.clear()
+    erasure = leadscore.codec.encode("LeadErasure", {"request_id": "gdpr-1", "lead_id": "lead-9", "requested_at": T0})
+    async with leadscore.erase_leads.test_context() as agent:
+        await agent.put(erasure, key=b"lead-9")
+    topic = f"{leadscore.settings.app_id}-route-requests"
+    [(forget, partition)] = [(v, p) for name, _, v, p in sink.records if name == topic]
+    assert decode_request(forget).erase and partition == 0
+    async with leadscore.route_leads.test_context() as router:
+        await router.put(forget, key=b"lead-9")
+        await router.put(forget, key=b"lead-9")  # re-delivered: nothing left to forget
+    assert leadscore.route_table.get("lead/b2b/lead-9") is None
+    assert sink.sent(leadscore.settings.topics.lead_routes) == []  # forgetting emits nothing
