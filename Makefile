@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install ops-tools kafka-tools demo test test-unit test-integration reliability lint lint-ops format bench clean
+.PHONY: help install ops-tools kafka-tools browser-tools demo test test-unit test-integration reliability lint lint-ops format bench clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,11 +43,21 @@ kafka-tools: ## Install Java 17 and Maven (Debian packages) when missing, for Ap
 	   openjdk-17-jre-headless maven >/dev/null; \
 	 command -v java >/dev/null && command -v mvn >/dev/null
 
+# Headless Chromium for the lead page's browser test (tests/integration/test_lead_page.py): Debian's package, when
+# missing, as root or through sudo. Under `make test` the test fails rather than skips without it.
+browser-tools: ## Install Chromium (Debian package) when missing, for the lead page's browser test
+	@if command -v chromium >/dev/null; then exit 0; fi; \
+	 sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	 echo "installing Debian's chromium package (the lead page's browser test)"; \
+	 $$sudo apt-get update -qq && \
+	 $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	 command -v chromium >/dev/null
+
 demo: $(STAMP) ## Embedded broker + worker + generator, live view of leads being scored (Ctrl-C stops)
 	$(BIN)/leadscore demo
 
-test: lint kafka-tools ## Lint, then unit, stream, integration, ops and fast reliability tests (Apache Kafka)
-	$(BIN)/python -m pytest
+test: lint kafka-tools browser-tools ## Lint, then unit, stream, integration, ops and fast reliability tests (Apache Kafka)
+	LEADSCORE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 test-unit: $(STAMP) ## Unit and stream tests only (no broker)
 	$(BIN)/python -m pytest -m "not integration"

@@ -4,6 +4,9 @@ A lead's *score trail* is what leadscore reported for it (score and levels per m
 kept for a bounded time beside its state. :func:`scores_at_conversion` answers "what score had this lead at time
 t": exactly (decayed to t) when nothing happened to the lead after t, otherwise the last score reported at or
 before t (not re-decayed between two changes: replaying the history, as ``leadscore evaluate`` does, gives that).
+
+A lead's *moves* are its last score changes and level crossings, each with what caused it (:class:`Move`), kept
+beside its state for the lead page (ADR 040): what the page draws as the lead's past.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from scoring.conversions import Conversion
 from scoring.engine import Engine
-from scoring.outputs import Direction, ModelSnapshot, Update
+from scoring.outputs import Cause, Contribution, Direction, ModelSnapshot, Update
 from scoring.state import LeadState
 
 #: At most this many reports are kept in a lead's trail (the newest); older ones are dropped.
@@ -162,3 +167,97 @@ def _snapshots(engine: Engine, state: LeadState, at_ms: int) -> dict[str, ModelS
     """Scores and levels at ``at_ms`` (not before the lead's last activity), decay crossings up to then included."""
     advanced = engine.advance(state, at_ms).state
     return {snapshot.model_id: snapshot for snapshot in engine.snapshot(advanced, at_ms, top=0)}
+
+
+#: At most this many moves are kept per model that scored the lead (the newest); older ones are dropped.
+HISTORY_MOVES = 24
+
+#: Scores in a move are kept in hundredths of a point (small integers: a few bytes each instead of nine).
+_HUNDREDTHS = 100.0
+
+
+class Move(msgspec.Struct, array_like=True, frozen=True, omit_defaults=True):
+    """One score change or level crossing as reported, for the lead page (a display history: scores in hundredths
+    of a point). Encoded by position in the stored envelope, trailing defaults left out (append new fields at the
+    end, with a default)."""
+
+    at_ms: int
+    model_id: str
+    kind: str  # a change: E (an event), P (a profile); a crossing: U (entered ``level``), D (left it)
+    score_c: int  # the score after it, in hundredths
+    level: str | None = None  # a crossing: the level entered or left
+    previous_c: int = 0  # a change: the score just before it (decayed to ``at_ms``)
+    engagement_c: int = 0  # a change: engagement and fit after it
+    fit_c: int = 0
+    rule_id: str | None = None  # a change: the rule that moved it most
+    points_c: int = 0  # ... and the points that rule added (or took)
+
+    @property
+    def score(self) -> float:
+        return self.score_c / _HUNDREDTHS
+
+    @property
+    def previous(self) -> float:
+        return self.previous_c / _HUNDREDTHS
+
+    @property
+    def engagement(self) -> float:
+        return self.engagement_c / _HUNDREDTHS
+
+    @property
+    def fit(self) -> float:
+        return self.fit_c / _HUNDREDTHS
+
+    @property
+    def points(self) -> float:
+        return self.points_c / _HUNDREDTHS
+
+    @property
+    def is_change(self) -> bool:
+        return self.kind in _CHANGE_KINDS
+
+
+_CHANGE_KINDS = frozenset({"E", "P"})
+
+
+def _c(value: float) -> int:
+    return round(value * _HUNDREDTHS)
+
+
+def extend_moves(moves: list[Move] | None, update: Update) -> list[Move] | None:
+    """A new list: ``moves`` (not changed) with the changes and crossings of ``update`` appended in their time
+    order, trimmed to the newest :data:`HISTORY_MOVES` per model of the lead."""
+    if not update.changes and not update.crossings:
+        return moves
+    new = [
+        Move(x.occurred_at_ms, x.model_id, "U" if x.direction is Direction.UP else "D", _c(x.score), level=x.level)
+        for x in update.crossings
+    ]
+    for change in update.changes:
+        top = _top(change.contributions)
+        new.append(
+            Move(
+                change.occurred_at_ms,
+                change.model_id,
+                "P" if change.cause is Cause.PROFILE else "E",
+                _c(change.score),
+                None,
+                _c(change.previous_score),
+                _c(change.engagement),
+                _c(change.fit),
+                top.rule_id if top is not None else None,
+                _c(top.points) if top is not None else 0,
+            )
+        )
+    if update.crossings:
+        new.sort(key=lambda move: move.at_ms)  # stable: at one time, crossings come before the change
+    kept = [*moves, *new] if moves else new
+    limit = HISTORY_MOVES * max(1, len(update.state.models))
+    return kept[-limit:] if len(kept) > limit else kept
+
+
+def _top(contributions: tuple[Contribution, ...]) -> Contribution | None:
+    """The contribution that moved the score most (the first of equals)."""
+    if len(contributions) < 2:
+        return contributions[0] if contributions else None
+    return max(contributions, key=lambda contribution: abs(contribution.points))

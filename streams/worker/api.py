@@ -1,5 +1,6 @@
 """The worker's web views: the query API ``GET /leads/{lead_id}`` and ``GET /leads/{lead_id}/path?to=LEVEL``, the
-probes ``/healthz`` and ``/readyz``, and the Prometheus ``/metrics``.
+lead page ``GET /ui/leads/{lead_id}`` (HTML, ADR 040), the probes ``/healthz`` and ``/readyz``, and the Prometheus
+``/metrics``.
 
 A lead's state lives on the worker that owns its partition. Any worker answers: it finds the owner from the
 partition assignment (partition = Kafka's default murmur2 partitioner on the lead id, as producers key events) and
@@ -28,6 +29,8 @@ from streams.worker.metrics import Metrics
 from streams.worker.monitor import cache_monitor_labels
 from streams.worker.stored import StoredLead, as_json, decode_stored
 from streams.worker.table import LeadTable, table_recovery
+from streams.worker.ui.html import render_error, render_page
+from streams.worker.ui.page import build_page
 
 ROUTED_HEADER = "X-Leadscore-Routed"
 SERVED_BY_HEADER = "X-Leadscore-Served-By"
@@ -137,6 +140,27 @@ def register_api(
             return web.json({"error": str(exc)}, status=404, headers={SERVED_BY_HEADER: me})
         return web.json(view, headers={SERVED_BY_HEADER: me})
 
+    @app.page("/ui/leads/{lead_id}")
+    async def get_lead_page(web: View, request: Request, lead_id: str) -> Response:
+        # a browser cannot send a bearer header from a link: the page also takes the token as ``?token=`` (ADR 040)
+        if not authorised(request) and not _query_token_matches(request, token):
+            return web.html(
+                render_error("Not allowed", "missing or wrong token (?token=... or a bearer header)"), status=401
+            )
+        try:
+            at_ms = parse_at(request.query.get("at"))
+        except ValueError:
+            return web.html(render_error("Bad time", "at: expected Unix milliseconds or ISO-8601"), status=400)
+        owner = owner_of(lead_id)
+        if owner is not None and owner != me and not request.headers.get(ROUTED_HEADER):
+            return await _forward(app, web, request, owner)
+        stored = table.get(lead_id)
+        if stored is None:
+            page = render_error("No such lead", f"no lead {lead_id!r}")
+            return web.html(page, status=404, headers={SERVED_BY_HEADER: me})
+        page = render_page(build_page(engine(), decode_stored(stored), at_ms))
+        return web.html(page, headers={SERVED_BY_HEADER: me})
+
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:
         return web.json({"status": "ok"})
@@ -170,7 +194,13 @@ async def _forward(app: AppT, web: View, request: Request, owner: str) -> Respon
             body = await response.read()
             served_by = response.headers.get(SERVED_BY_HEADER, owner)
             return web.bytes(
-                body, content_type="application/json", status=response.status, headers={SERVED_BY_HEADER: served_by}
+                body, content_type=response.content_type, status=response.status, headers={SERVED_BY_HEADER: served_by}
             )
     except OSError as exc:
         return web.json({"error": f"the owner {owner} did not answer: {exc}"}, status=503)
+
+
+def _query_token_matches(request: Request, token: str | None) -> bool:
+    """The lead page's ``?token=``: the same token as the bearer header (compared in constant time)."""
+    given = request.query.get("token")
+    return token is not None and given is not None and hmac.compare_digest(given.encode(), token.encode())

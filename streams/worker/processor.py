@@ -26,7 +26,7 @@ from scoring import (
 from scoring.conversions import check_conversion
 from scoring.engine import earliest
 from scoring.routing import encode_request, erasure_requests, route_requests
-from scoring.trail import Trail, extend_trail, reported_points, scores_at_conversion
+from scoring.trail import Move, Trail, extend_moves, extend_trail, reported_points, scores_at_conversion
 from streams.kafka.codec import AvroCodec
 from streams.kafka.partitioner import lead_partition
 from streams.sources.mapping import Skipped
@@ -151,7 +151,7 @@ class Processor:
             check_event(event, self.engine.known_event_types)
             if (forward := self._misplaced(message, event.lead_id)) is not None:
                 return forward
-            state, trail = self._load(load_state, event.lead_id)
+            state, trail, moves = self._load(load_state, event.lead_id)
             update = self.engine.score_event(state, event)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
@@ -159,7 +159,7 @@ class Processor:
             self.metrics.duplicates.labels(message.topic).inc()
             return Result(event_ms=event.occurred_at_ms)
         self._by_type(event.type).inc()
-        result = self._result(update, message.partition, trail)
+        result = self._result(update, message.partition, trail, moves)
         result.event_ms = event.occurred_at_ms
         return result
 
@@ -177,11 +177,11 @@ class Processor:
             check_profile(profile)
             if (forward := self._misplaced(message, profile.lead_id)) is not None:
                 return forward
-            state, trail = self._load(load_state, profile.lead_id)
+            state, trail, moves = self._load(load_state, profile.lead_id)
             update = self.engine.score_profile(state, profile)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
-        return self._result(update, message.partition, trail)
+        return self._result(update, message.partition, trail, moves)
 
     def process_source(self, message: Message, load_state: LoadState) -> Result:
         """One record of a declared source (ADR 035): mapped to an event or a profile and scored like a native one.
@@ -217,7 +217,7 @@ class Processor:
             check_conversion(conversion)
             if (forward := self._misplaced(message, conversion.lead_id)) is not None:
                 return forward
-            state, trail = self._load(load_state, conversion.lead_id)
+            state, trail, _ = self._load(load_state, conversion.lead_id)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
         lead_time_ms = self.lead_time_ms or 0
@@ -240,15 +240,16 @@ class Processor:
         (clock_ms,) = TICK.unpack(message.value)
         self.metrics.decay_ticks.inc()
         update = self.engine.advance_in_place(stored.state, clock_ms)
-        return self._result(update, message.partition, stored.trail)
+        return self._result(update, message.partition, stored.trail, stored.moves)
 
     @staticmethod
-    def _load(load_state: LoadState, lead_id: str) -> tuple[LeadState | None, Trail | None]:
-        """The lead's state and its score trail (kept beside the state in the envelope; not domain state)."""
+    def _load(load_state: LoadState, lead_id: str) -> tuple[LeadState | None, Trail | None, list[Move] | None]:
+        """The lead's state, its score trail and its moves (kept beside the state in the envelope; not domain
+        state)."""
         stored = load_state(lead_id)
         if stored is None:
-            return None, None
-        return stored.state, stored.trail
+            return None, None, None
+        return stored.state, stored.trail, stored.moves
 
     def process_erasure(self, message: Message, has_state: Callable[[str], bool]) -> Result:
         """Forget a lead: the agent deletes its state and writes tombstones; the result says so."""
@@ -266,12 +267,12 @@ class Processor:
         forget = [encode_request(r) for r in erasure_requests(self.engine.models, lead_id, request_id)]
         return Result(lead_id=lead_id, erased=completed, route_requests=forget)
 
-    def _result(self, update: Update, partition: int, trail: Trail | None) -> Result:
+    def _result(self, update: Update, partition: int, trail: Trail | None, moves: list[Move] | None) -> Result:
         at_ms = max((m.levels_at_ms for m in update.state.models.values()), default=0)
         transitions = self.engine.transitions(update.state, at_ms, update.scores)  # for the due time and the drops
         due = earliest(transitions)
         kept = (self._extend_trail(update, trail) or None) if self.lead_time_ms is not None else None
-        state = StoredLead(partition, due, update.state, kept)
+        state = StoredLead(partition, due, update.state, kept, extend_moves(moves, update))
         result = Result(lead_id=update.state.lead_id, state=state, due_ms=due)
         for change in update.changes:
             result.changes.append(self.codec.encode_change(change))

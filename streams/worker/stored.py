@@ -2,12 +2,14 @@
 
 State format 2 (ADR 033): one byte ``0x02``, then MessagePack of :class:`StoredLead`, every Struct by position::
 
-    [partition, due_ms | nil, [lead_id, {model_id: ModelState}, {event_digest: at_ms}, latest_ms], trail | nil]
+    [partition, due_ms | nil, [lead_id, {model_id: ModelState}, {event_digest: at_ms}, latest_ms], trail | nil,
+     moves | nil]
 
 The envelope holds what is not domain state: the partition and the next due time (for rebuilding the due index
-after a recovery without decoding the scores) and the score trail (for joining conversions, ADR 017). Format 1,
-JSON of :meth:`scoring.LeadState.to_dict` with the shell's ``p``, ``d`` and ``h`` keys inside it (written by 0.2),
-is still read: a worker upgraded in place recovers its old changelog and writes format 2 from then on.
+after a recovery without decoding the scores), the score trail (for joining conversions, ADR 017) and the lead's
+last moves (score changes and crossings, for the lead page, ADR 040). Format 1, JSON of
+:meth:`scoring.LeadState.to_dict` with the shell's ``p``, ``d`` and ``h`` keys inside it (written by 0.2), is still
+read: a worker upgraded in place recovers its old changelog and writes format 2 from then on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import msgspec
 import orjson
 
 from scoring import LeadState, StateFormatError
+from scoring.trail import Move
 
 FORMAT_2 = b"\x02"
 _FORMAT_1 = b"{"  # JSON: format 1 values are JSON objects
@@ -31,6 +34,7 @@ class StoredLead(msgspec.Struct, array_like=True):
     due_ms: int | None
     state: LeadState
     trail: list[Any] | None = None
+    moves: list[Move] | None = None  # the last score changes and crossings, for the lead page (ADR 040)
 
 
 class _StateHead(msgspec.Struct, array_like=True):
