@@ -224,9 +224,11 @@ def _c(value: float) -> int:
     return round(value * _HUNDREDTHS)
 
 
-def extend_moves(moves: list[Move] | None, update: Update) -> list[Move] | None:
+def extend_moves(moves: list[Move] | None, update: Update, per_model: int = HISTORY_MOVES) -> list[Move] | None:
     """A new list: ``moves`` (not changed) with the changes and crossings of ``update`` appended in their time
-    order, trimmed to the newest :data:`HISTORY_MOVES` per model of the lead."""
+    order, trimmed to the newest ``per_model`` per model of the lead (0: none kept)."""
+    if per_model == 0:
+        return None
     if not update.changes and not update.crossings:
         return moves
     new = [
@@ -252,7 +254,7 @@ def extend_moves(moves: list[Move] | None, update: Update) -> list[Move] | None:
     if update.crossings:
         new.sort(key=lambda move: move.at_ms)  # stable: at one time, crossings come before the change
     kept = [*moves, *new] if moves else new
-    limit = HISTORY_MOVES * max(1, len(update.state.models))
+    limit = per_model * max(1, len(update.state.models))
     return kept[-limit:] if len(kept) > limit else kept
 
 

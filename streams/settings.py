@@ -108,6 +108,13 @@ class Settings(BaseSettings):
         description="Consume lead-conversions and keep each lead's score trail for the join (ADR 017); false saves "
         "the trail's cost (11 % of throughput in our quick benchmark) where no outcomes are sent.",
     )
+    page_moves: int = Field(
+        24,
+        ge=0,
+        le=500,
+        description="Score changes and crossings kept per lead and model for the lead page /ui/leads/{id} (ADR 040); "
+        "0 keeps none (smaller states; the page then draws only the present and the projection).",
+    )
     conversion_lead_time_s: float = Field(
         7 * 86_400.0, ge=0, description="Conversions are joined to the score the lead had this long before them."
     )
@@ -239,6 +246,7 @@ class Settings(BaseSettings):
             "LEADSCORE_SHADOW": str(self.shadow).lower(),
             "LEADSCORE_JOIN_CONVERSIONS": str(self.join_conversions).lower(),
             "LEADSCORE_CONVERSION_LEAD_TIME_S": str(self.conversion_lead_time_s),
+            "LEADSCORE_PAGE_MOVES": str(self.page_moves),
             **({"LEADSCORE_WEB_ADVERTISED_URL": self.web_advertised_url} if self.web_advertised_url else {}),
             **({"LEADSCORE_API_TOKEN": self.api_token.get_secret_value()} if self.api_token else {}),
         }

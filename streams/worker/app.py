@@ -225,7 +225,9 @@ def _processor(
     lead_time_ms = int(settings.conversion_lead_time_s * 1000) if join else None
     engine = Engine(models)
     rerouted = rerouted_topic_name(settings)
-    return Processor(engine, codec, metrics, settings.partitions, rerouted, lead_time_ms, sources)
+    return Processor(
+        engine, codec, metrics, settings.partitions, rerouted, lead_time_ms, sources, moves_kept=settings.page_moves
+    )
 
 
 def _batch_scorer(

@@ -26,7 +26,7 @@ from scoring import (
 from scoring.conversions import check_conversion
 from scoring.engine import earliest
 from scoring.routing import encode_request, erasure_requests, route_requests
-from scoring.trail import Move, Trail, extend_moves, extend_trail, reported_points, scores_at_conversion
+from scoring.trail import HISTORY_MOVES, Move, Trail, extend_moves, extend_trail, reported_points, scores_at_conversion
 from streams.kafka.codec import AvroCodec
 from streams.kafka.partitioner import lead_partition
 from streams.sources.mapping import Skipped
@@ -93,6 +93,7 @@ class Processor:
         rerouted_topic: str,
         lead_time_ms: int | None = 7 * 86_400_000,
         sources: Mapping[str, Source] | None = None,
+        moves_kept: int = HISTORY_MOVES,
     ):
         self.engine = engine
         #: conversions are joined to the score this long before them; None: no join, no score trail kept
@@ -102,6 +103,7 @@ class Processor:
         self.partitions = partitions
         self.rerouted_topic = rerouted_topic
         self.sources = dict(sources or {})  # declared sources by topic (ADR 035)
+        self.moves_kept = moves_kept  # per lead and model, for the lead page (ADR 040); 0: none
         self._consumed = metrics.child(metrics.events_consumed)
         self._by_type = metrics.child(metrics.events_by_type)
         self._changes = metrics.child(metrics.score_changes)
@@ -272,7 +274,7 @@ class Processor:
         transitions = self.engine.transitions(update.state, at_ms, update.scores)  # for the due time and the drops
         due = earliest(transitions)
         kept = (self._extend_trail(update, trail) or None) if self.lead_time_ms is not None else None
-        state = StoredLead(partition, due, update.state, kept, extend_moves(moves, update))
+        state = StoredLead(partition, due, update.state, kept, extend_moves(moves, update, self.moves_kept))
         result = Result(lead_id=update.state.lead_id, state=state, due_ms=due)
         for change in update.changes:
             result.changes.append(self.codec.encode_change(change))

@@ -11,6 +11,9 @@ from scoring import Engine, LeadState, parse_model
 from scoring.levels import transition_time
 from scoring.modelstate import scores_at
 from scoring.trail import HISTORY_MOVES, extend_moves
+from streams.kafka.partitioner import lead_partition
+from streams.worker.metrics import Metrics
+from streams.worker.processor import Message, Processor
 from streams.worker.stored import FORMAT_2, StoredLead, decode_stored, encode_stored
 from streams.worker.ui.html import render_error, render_page
 from streams.worker.ui.page import DAY_MS, PathView, build_page
@@ -29,6 +32,22 @@ def scored(engine: Engine, lead_id: str, events: list[tuple[str, int]]) -> Store
         state, moves = update.state, extend_moves(moves, update)
     assert state is not None
     return StoredLead(0, None, state, None, moves)
+
+
+@pytest.mark.parametrize("kept", [0, 3])
+def test_the_worker_keeps_as_many_moves_as_page_moves_says(b2b_model, codec, kept):
+    processor = Processor(Engine([b2b_model]), codec, Metrics(), 4, "rerouted", moves_kept=kept)
+    states: dict[str, StoredLead] = {}
+    for n in range(6):
+        event = make_event("l", "email_click", T0 + n * DAY_MS, event_id=f"l-{n}")
+        result = processor.process_event(
+            Message("lead-events", lead_partition("l", 4), n, b"l", codec.encode_event(event)), states.get
+        )
+        assert result.state is not None
+        states["l"] = result.state
+    moves = states["l"].moves
+    assert (len(moves) if moves is not None else 0) == kept
+    assert moves is None or moves[-1].at_ms == T0 + 5 * DAY_MS  # the newest
 
 
 def test_a_move_keeps_the_score_around_the_change_and_the_rule_that_made_it(b2b_model):
