@@ -12,7 +12,7 @@ from streams.devtools.brokers import KINDS
 
 STEPS = (
     *("engine", "ceiling", "leadscore", "json-source", "textbook", "peer", "two-workers"),
-    *("latency", "floor", "recovery", "profile"),
+    *("latency", "floor", "recovery", "profile", "features"),
 )
 
 

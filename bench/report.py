@@ -96,6 +96,7 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
             f" {fmt(engine.get('events_per_second_with_state_round_trip'))} with a state format 2 round trip per"
             f" event); {fmt(latest['engine_over_worker'])}x the worker.",
         ]
+    lines += features_lines(latest.get("features"))
     if codecs:
         lines += ["", "| Avro round trip (encode + decode) | bytes | fastavro (µs) | avro (µs) |", "|---|---|---|---|"]
         for name, c in codecs.items():
@@ -112,6 +113,26 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         ]
     lines += ["", "## How each figure is measured", "", Path(__file__).with_name("METHOD.md").read_text()]
     return "\n".join(lines) + "\n"
+
+
+def features_lines(costs: dict[str, Any] | None) -> list[str]:
+    """The cost of each model feature of issue 17 (``bench/features.py``): the worker's per-event path in-process."""
+    if not costs:
+        return []
+    lines = [
+        "",
+        f"Model features, the worker's per-event path in-process ({fmt(costs['events'])} events, median of"
+        f" {costs['rounds']} interleaved rounds; `python -m bench.features`):",
+        "",
+        "| variant | events per CPU second | CPU µs per event | cost µs per event | CPU ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in costs["variants"].items():
+        eps = fmt(row["events_per_cpu_second"]) if "events_per_cpu_second" in row else "-"
+        us = row.get("cpu_us_per_event", "-")
+        lines.append(f"| {name} | {eps} | {us} | {row['cost_us_per_event']} | {row['cpu_ratio']} |")
+    lines.append(f"\nThe path to SQL: {costs['path_us_per_query']} µs per query (per API call, not per event).")
+    return lines
 
 
 def _compared(recovery: dict[str, Any]) -> int | None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from rich.table import Table
 
-from bench import cpu, flamegraph, floor, json_source, latency, micro, recovery, report, throughput
+from bench import cpu, features, flamegraph, floor, json_source, latency, micro, recovery, report, throughput
 from bench.brokers import STARTED, broker_label, broker_meta
 from bench.common import BenchError, broker_cpu_s, commit, console, cpu_used, produce_events
 from bench.options import mode, parse
@@ -99,6 +99,10 @@ class Run:
             results["engine"] = engine
             results["codec"] = micro.codec_costs()
             console.print(f"engine alone: [bold]{engine['events_per_second_engine_only']:,}[/bold] events/s")
+        size = (min(args.events, 100_000), min(args.leads, 20_000))
+        costs = self.step("features", "model features in-process (issue 17)", lambda: features.run(*size, rounds=3))
+        if costs is not None:
+            results["features"] = costs
         try:
             self.streams()
         except LeadscoreError as exc:  # the broker did not start, or topics could not be created
