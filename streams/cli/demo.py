@@ -129,7 +129,7 @@ class _Generator(threading.Thread):
         self.producer.send_raw(key, orjson.dumps(track_call(event)), self.segment_topic)
 
 
-def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Path) -> Group:
+def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Path, web_port: int) -> Group:
     table = Table(title="Top leads (model b2b)", expand=True)
     columns = ("lead", "persona", "score", "fit", "grade", "level", "changes")
     for column in columns:
@@ -169,7 +169,8 @@ def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Pat
         f"   dead letters [yellow]{summary.dead_letters}[/]"
     )
     crossings = "\n".join(summary.recent_crossings) or "waiting for the first lead to cross a level..."
-    footer = f"[dim]worker log: {log}   Ctrl-C to stop[/]"
+    page = f"http://127.0.0.1:{web_port}/ui/leads/{top[0][0]}" if top else "waiting for the first lead"
+    footer = f"[dim]lead page of the top lead: {page}   worker log: {log}   Ctrl-C to stop[/]"
     return Group(header, table, personas, Panel(crossings, title="Latest threshold crossings"), footer)
 
 
@@ -236,7 +237,7 @@ def _run(
                     summary.record(topic, value, settings, journeys)
                     last_output = now
                 summary.events_produced = generator.produced
-                live.update(_view(summary, journeys, now - started, log))
+                live.update(_view(summary, journeys, now - started, log, settings.web_port))
                 if duration is None:
                     continue
                 if now - started >= duration and not generator.stop_event.is_set():
