@@ -3,8 +3,9 @@ time alone: the bookkeeping shared by every kind of input."""
 
 from __future__ import annotations
 
+from scoring.crossingtime import first_time_score, monotone_between
 from scoring.model.compile import Level, ScoringModel
-from scoring.modelstate import ModelState, Scores, first_time_score, monotone_between, scores_at
+from scoring.modelstate import ModelState, Scores, scores_at
 from scoring.outputs import Cause, Contribution, Direction, ScoreChange, ThresholdCrossing, Update, derived_id
 from scoring.state import LeadState
 

@@ -22,7 +22,17 @@ def test_a_small_run_gives_every_figure_and_the_report_lists_them() -> None:
     figures = features.run(1500, 150, rounds=1)
     assert figures["route_requests"] > 0  # leads entered MQL: the routing agent had work
     rows = figures["variants"]
-    assert set(rows) == {"b2b", "filters", "trend", "routing", "routing+agent", "no-drops", "no-moves", "drops", "moves"}
+    assert set(rows) == {
+        "b2b",
+        "filters",
+        "trend",
+        "routing",
+        "routing+agent",
+        "no-drops",
+        "no-moves",
+        "drops",
+        "moves",
+    }
     assert rows["b2b"]["cpu_ratio"] == 1.0 and rows["b2b"]["cost_us_per_event"] == 0.0
     assert all(row["cpu_ratio"] > 0 for row in rows.values())
     assert figures["path_us_per_query"] > 0

@@ -18,7 +18,7 @@ from scoring import (
     load_model,
     parse_model,
 )
-from scoring.modelstate import needs_grid
+from scoring.crossingtime import needs_grid
 from tests.conftest import DAY, T0
 
 B2B = load_model(example_model_path("b2b"))
