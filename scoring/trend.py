@@ -142,6 +142,8 @@ class Timeline:
     from (the hot path asks it several times per event, and gains change at most once per event)."""
 
     __slots__ = ("flips", "gains", "points", "scale", "settled_bucket", "settled_flag", "sums", "trend", "window")
+    sums: list[tuple[int, int]]
+    flips: list[int]
 
     def __init__(self, trend: Trend, trend_state: TrendState) -> None:
         self.trend, gains = trend, trend_state.gains.copy()
@@ -156,21 +158,22 @@ class Timeline:
         else:
             points = sorted({*gains, *[key + window for key in gains], *[key + span for key in gains]})
         self.points = points
-        self.sums: list[tuple[int, int]] = []  # at each point: the gains of the window and of the baseline
-        self.flips: list[int] = []
+        self.sums = sums = []  # at each point: the gains of the window and of the baseline
+        self.flips = flips = []
         get, flag = gains.get, self.settled_flag
+        after = settled if settled is not None else points[0] - 1 if points else 0  # flags step after the settled
         enter, leave, minimum = trend.enter_ratio, trend.leave_ratio, trend.min_points
         recent = older = 0
         for point in points:
             leaving = get(point - window, 0)
             recent += get(point, 0) - leaving
             older += leaving - get(point - span, 0)
-            self.sums.append((recent, older))
-            if settled is None or point > settled:  # bar(trend, flag, baseline), inlined: the hot loop
+            sums.append((recent, older))
+            if point > after:  # bar(trend, flag, baseline), inlined: the hot loop
                 needed = (leave if flag else enter) * (older * window / scale)
                 if (recent / MICRO >= (minimum if minimum >= needed else needed)) != flag:
                     flag = not flag
-                    self.flips.append(point)
+                    flips.append(point)
 
     def reading(self, bucket: int) -> tuple[float, float]:
         """``(recent, baseline)`` in points at ``bucket``."""
