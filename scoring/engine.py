@@ -235,11 +235,12 @@ class Engine:
         top: int = 5,
         known: Mapping[str, tuple[int, Scores]] = _NONE,
         transitions: Transitions | None = None,
+        drops: bool = True,
     ) -> tuple[ModelSnapshot, ...]:
         """Each model's scores for the lead at ``now_ms``, with its top contributors by size and, per level held,
         when it drops out if nothing else happens (``drops``). ``known``: scores the caller has
         (:attr:`Update.scores`), reused where they are for that time; ``transitions``: what :meth:`transitions`
-        gave for the same ``now_ms``, reused for the drops."""
+        gave for the same ``now_ms``, reused for the drops; ``drops=False``: none (callers that only need scores)."""
         snapshots = []
         for model in self.models:
             model_state = state.models.get(model.id) or self._fresh(model)
@@ -260,7 +261,7 @@ class Engine:
                     tuple(model_state.levels),
                     tuple(ranked),
                     trend=trend_reading(model, model_state, at),
-                    drops=self._drops(model, model_state, now_ms, transitions),
+                    drops=self._drops(model, model_state, now_ms, transitions) if drops else (),
                 )
             )
         return tuple(snapshots)

@@ -143,7 +143,7 @@ def send_time_ms(text: str | None) -> int | None:
         return None
     text = text.strip()
     if text.isascii() and text.isdigit():
-        return int(text)
+        return int(text) if len(text) <= 16 else None  # past year 2286 in ms is no send time (and no huge int)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

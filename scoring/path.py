@@ -154,6 +154,8 @@ def path_to(model: ScoringModel, state: LeadState, level_name: str, now_ms: int)
             if after is not None:
                 reason = "" if found.exact else "the search was cut short: the greedy set, maybe not the smallest"
                 return answer("reachable", reason, problem.actions(picked), after)
+        if not found.exact:  # the greedy set of a cut-short search failed: searching again would give it again
+            return answer("unreachable", "the search was cut short and its best set does not reach the level")
         smallest = len(found.sets[0]) + 1  # the engine disagreed (float rounding at the line): one event more
     return answer("unreachable", f"not within {MAX_EVENTS} events")
 

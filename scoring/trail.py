@@ -166,7 +166,7 @@ def scores_at_conversion(
 def _snapshots(engine: Engine, state: LeadState, at_ms: int) -> dict[str, ModelSnapshot]:
     """Scores and levels at ``at_ms`` (not before the lead's last activity), decay crossings up to then included."""
     advanced = engine.advance(state, at_ms).state
-    return {snapshot.model_id: snapshot for snapshot in engine.snapshot(advanced, at_ms, top=0)}
+    return {snapshot.model_id: snapshot for snapshot in engine.snapshot(advanced, at_ms, top=0, drops=False)}
 
 
 #: At most this many moves are kept per model that scored the lead (the newest); older ones are dropped.
@@ -254,8 +254,21 @@ def extend_moves(moves: list[Move] | None, update: Update, per_model: int = HIST
     if update.crossings:
         new.sort(key=lambda move: move.at_ms)  # stable: at one time, crossings come before the change
     kept = [*moves, *new] if moves else new
-    limit = per_model * max(1, len(update.state.models))
-    return kept[-limit:] if len(kept) > limit else kept
+    if len(kept) <= per_model:
+        return kept
+    counts: dict[str, int] = {}
+    for move in kept:
+        counts[move.model_id] = counts.get(move.model_id, 0) + 1
+    if max(counts.values()) <= per_model:
+        return kept
+    drop = {model_id: n - per_model for model_id, n in counts.items() if n > per_model}  # each model's oldest
+    trimmed = []
+    for move in kept:
+        if drop.get(move.model_id, 0) > 0:
+            drop[move.model_id] -= 1
+            continue
+        trimmed.append(move)
+    return trimmed
 
 
 def _top(contributions: tuple[Contribution, ...]) -> Contribution | None:

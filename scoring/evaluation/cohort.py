@@ -166,5 +166,5 @@ def snapshots_at(
     for observation in cohort.observations:
         state = states.get(observation.lead_id) or LeadState(observation.lead_id)
         at = observation.scored_at_ms
-        snapshots[observation.lead_id] = engine.snapshot(engine.advance(state, at).state, at, top=top)
+        snapshots[observation.lead_id] = engine.snapshot(engine.advance(state, at).state, at, top=top, drops=False)
     return snapshots

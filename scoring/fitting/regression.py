@@ -66,7 +66,7 @@ class Replay(LeadReplay):
         states = self.model_states(model, moments, progress)
         engine = Engine([model])
         return {
-            lead: engine.snapshot(states.get(lead) or LeadState(lead), at_ms, top=0)[0]
+            lead: engine.snapshot(states.get(lead) or LeadState(lead), at_ms, top=0, drops=False)[0]
             for lead, at_ms in moments.items()
         }
 

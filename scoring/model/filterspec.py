@@ -71,6 +71,12 @@ class BurstsSpec(_Spec):
     max_events: int = Field(ge=1)
     per: Duration
 
+    @model_validator(mode="after")
+    def _a_period(self) -> BurstsSpec:
+        if self.per <= 0:
+            raise ValueError("bursts count events per period: give one such as 1s, not 'never'")
+        return self
+
 
 class UserAgentsSpec(_Spec):
     """Events whose ``property`` contains one of ``match`` (or of the named list ``in_list``), ignoring case."""

@@ -41,7 +41,7 @@ class Rescore:
         """Model id -> lead id -> score and levels at ``at_ms``, for the leads each model applies to."""
         points: dict[str, dict[str, ScorePoint]] = {model.id: {} for model in self.engine.models}
         for lead_id, state in self.run.states.items():
-            for snapshot in self.engine.snapshot(state, self.at_ms, top=0):
+            for snapshot in self.engine.snapshot(state, self.at_ms, top=0, drops=False):
                 if snapshot.applies:
                     points[snapshot.model_id][lead_id] = ScorePoint(snapshot.score, snapshot.levels)
         return points
@@ -120,7 +120,10 @@ def crossings_against_live(rescore: Rescore, live: LatestScores) -> Crossings:
         for change in level_changes(live.of(model.id), rescored[model.id], leads=rescore.run.states):
             point = rescored[model.id].get(change.lead_id)  # None: outside the model's segment now
             state = rescore.run.states[change.lead_id]
-            score = point.score if point else rescore.engine.snapshot(state, rescore.at_ms, top=0)[position].score
+            if point:
+                score = point.score
+            else:
+                score = rescore.engine.snapshot(state, rescore.at_ms, top=0, drops=False)[position].score
             moves = [(name, Direction.UP) for name in change.entered]
             moves += [(name, Direction.DOWN) for name in reversed(change.left)]
             for name, direction in moves:
@@ -154,5 +157,5 @@ def crossing_records(crossings: Iterable[ThresholdCrossing], codec: AvroCodec) -
 def score_records(rescore: Rescore, codec: AvroCodec) -> Iterator[tuple[str, bytes]]:
     """One LeadScore per rescored lead (every model that applies to it), valued at the rescore's time."""
     for lead_id in sorted(rescore.run.states):
-        snapshots = rescore.engine.snapshot(rescore.run.states[lead_id], rescore.at_ms, top=0)
+        snapshots = rescore.engine.snapshot(rescore.run.states[lead_id], rescore.at_ms, top=0, drops=False)
         yield lead_id, codec.encode_scores(lead_id, rescore.at_ms, snapshots)

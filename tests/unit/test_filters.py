@@ -420,3 +420,16 @@ def test_a_reload_that_drops_the_filters_drops_their_log():
     assert state.models["m"].filter_log is not None
     state, _ = run(Engine([model(None)]), [event("b", "page_view", 1)], state)
     assert state.models["m"].filter_log is None and score(Engine([model(None)]), state) == 2
+
+
+def test_a_digit_string_too_long_for_a_time_is_no_send_time_and_bursts_need_a_period() -> None:
+    import pytest
+
+    from scoring.errors import ModelError
+    from scoring.filters import send_time_ms
+    from scoring.model.compile import parse_model
+
+    assert send_time_ms("1" * 5000) is None and send_time_ms("1767603600000") == 1_767_603_600_000
+    raw = {"id": "m", "version": 1, "change_note": "x", "rules": [{"id": "r", "event": "page_view", "points": 1}]}
+    with pytest.raises(ModelError, match="per period"):
+        parse_model({**raw, "filters": {"bursts": {"max_events": 3, "per": "never"}}})

@@ -174,3 +174,25 @@ def test_everything_from_data_is_escaped(simple_model):
 
 def _fields(view: object) -> dict[str, object]:
     return {name: getattr(view, name) for name in view.__slots__}  # type: ignore[attr-defined]
+
+
+def test_moves_are_trimmed_per_model_a_chatty_model_does_not_evict_another(b2b_model) -> None:
+    chatty = parse_model(
+        {"id": "chatty", "version": 1, "change_note": "x", "rules": [{"id": "pv", "event": "page_view", "points": 1}]}
+    )
+    rare = parse_model(
+        {
+            "id": "rare",
+            "version": 1,
+            "change_note": "x",
+            "rules": [{"id": "w", "event": "webinar_attended", "points": 5}],
+        }
+    )
+    engine = Engine([chatty, rare])
+    state, moves = None, None
+    events = [("webinar_attended", 0)] + [("page_view", n + 1) for n in range(19)]
+    for n, (type_, after_ms) in enumerate(events):
+        update = engine.score_event(state, make_event("l", type_, T0 + after_ms, event_id=f"l-{n}"))
+        state, moves = update.state, extend_moves(moves, update, per_model=5)
+    kept = [m.model_id for m in moves or []]
+    assert kept.count("rare") == 1 and kept.count("chatty") == 5

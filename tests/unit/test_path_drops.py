@@ -86,3 +86,16 @@ def test_a_never_dropping_level_is_null_on_the_wire(codec):
     state = engine.apply_event(None, make_event("lead", "demo_request", T0)).state
     _, record = codec.decode(codec.encode_scores("lead", T0, engine.snapshot(state, T0)), "LeadScore")
     assert record["models"][0]["drops"] == [{"level": "MQL", "drops_at": None}]
+
+
+def test_callers_that_only_need_scores_can_skip_the_drops(b2b_model) -> None:
+    from scoring import Engine
+    from tests.conftest import T0, make_event
+
+    engine = Engine([b2b_model])
+    state = engine.score_event(None, make_event("l", "demo_request", T0)).state
+    state = engine.score_event(state, make_event("l", "trial_request", T0 + 1)).state
+    (with_drops,) = engine.snapshot(state, T0 + 1)
+    (without,) = engine.snapshot(state, T0 + 1, drops=False)
+    assert with_drops.drops and without.drops == ()
+    assert (with_drops.score, with_drops.levels) == (without.score, without.levels)
