@@ -4,7 +4,7 @@ The past comes from the moves kept beside the state (:class:`scoring.trail.Move`
 the score just before and just after it (both exact), engagement and fit after it, and the rule that moved it
 most; at each crossing the score there. The future is computed from the live state: the exact decayed scores
 from now on (:func:`scoring.modelstate.scores_at` at sample times) and, per level held, the exact time time alone
-takes the lead below it (:func:`scoring.levels.transition_time`).
+takes the lead below it (the snapshot's ``drops``, ADR 038).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 from scoring import Direction, Engine, LeadState, ScoringModel
-from scoring.levels import transition_time
 from scoring.modelstate import ModelState, scores_at
 from scoring.path import path_to
 from scoring.trail import Move
@@ -130,7 +129,8 @@ def build_page(engine: Engine, lead: StoredLead, now_ms: int) -> LeadPage:
         at = max(now_ms, model_state.anchor_ms)
         own = sorted((m for m in moves if m.model_id == model.id), key=lambda m: m.at_ms)
         changes = [_score_move(model, m) for m in own if m.is_change]
-        drops = tuple(_drop(model, model_state, name, at) for name in snapshot.levels)
+        leave = {lv.name: lv.leave for lv in model.levels}
+        drops = tuple(Drop(name, leave[name], at_ms) for name, at_ms in snapshot.drops)  # the engine's (ADR 038)
         views.append(
             ModelView(
                 model_id=model.id,
@@ -198,11 +198,6 @@ def _score_points(moves: list[Move]) -> list[Point]:
             points.append(Point(move.at_ms, move.previous))
         points.append(Point(move.at_ms, move.score))
     return points
-
-
-def _drop(model: ScoringModel, state: ModelState, name: str, at_ms: int) -> Drop:
-    level = next(lv for lv in model.levels if lv.name == name)
-    return Drop(name, level.leave, transition_time(model, state, level, at_ms))
 
 
 def _projection(model: ScoringModel, state: ModelState, at_ms: int, drops: tuple[Drop, ...]) -> tuple[Point, ...]:
