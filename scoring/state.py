@@ -46,6 +46,10 @@ class LeadState(msgspec.Struct, array_like=True):
     latest_ms: int = 0  # the latest event time applied to this lead
     #: The profile fields routing conditions name (ADR 039), from the latest profile; only those, only when set.
     routing_fields: dict[str, str | int | float | None] = msgspec.field(default_factory=dict)
+    #: Per model id with an ``account:`` section: the account the lead is a member of now (scoring/accounts).
+    accounts: dict[str, str] = msgspec.field(default_factory=dict)
+    #: Ids merged into this lead (identify or merge, scoring/identities): an erasure of this lead erases them too.
+    absorbed: list[str] = msgspec.field(default_factory=list)
 
     def copy(self) -> LeadState:
         """A deep copy: changing it never changes this state."""
@@ -55,6 +59,8 @@ class LeadState(msgspec.Struct, array_like=True):
             dict(self.seen),
             self.latest_ms,
             dict(self.routing_fields),
+            dict(self.accounts),
+            list(self.absorbed),
         )
 
     def to_dict(self) -> dict[str, Any]:
