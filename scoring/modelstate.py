@@ -149,6 +149,17 @@ def _prune(rule_state: RuleState, model: ScoringModel, rule: Rule, anchor_ms: in
             del rule_state.buckets[bucket]
 
 
+def add_contribution(rule_state: RuleState, rule: Rule, at_ms: int, sign: float) -> None:
+    """Add (sign 1) or take back (sign -1) one contribution of ``rule`` made at ``at_ms``, and nothing else (no
+    cap bucket, no check): for callers that keep the buckets themselves (scoring/identities/merge.py)."""
+    _add(rule_state, rule, at_ms, sign)
+
+
+def prune(rule_state: RuleState, model: ScoringModel, rule: Rule, anchor_ms: int) -> None:
+    """Drop the window entries and cap buckets of ``rule_state`` that can no longer matter at ``anchor_ms``."""
+    _prune(rule_state, model, rule, anchor_ms)
+
+
 # ---- evaluation -------------------------------------------------------------------------------------------
 
 
