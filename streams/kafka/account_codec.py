@@ -53,9 +53,7 @@ def account_change_to_record(change: AccountChange) -> dict[str, Any]:
         "cause_id": change.cause_id,
         "occurred_at": change.occurred_at_ms,
         "members": [member_to_record(m) for m in change.members],
-        "contributions": [
-            {"rule_id": c.rule_id, "points": c.points, "value_now": c.value_now} for c in change.rules
-        ],
+        "contributions": [{"rule_id": c.rule_id, "points": c.points, "value_now": c.value_now} for c in change.rules],
     }
 
 

@@ -273,4 +273,3 @@ async def _send_acknowledged(topic: TopicT, key: bytes | None, value: bytes | No
 
 def _wall_ms() -> int:
     return int(time.time() * 1000)
-
