@@ -113,7 +113,8 @@ class AccountTrendSpec(_Spec):
 
 
 def _parse_source(raw: object) -> str:
-    """``event``, ``email_domain`` or ``{profile: <field>}`` -> ``"event"``, ``"email_domain"``, ``"profile:<field>"``."""
+    """``event``, ``email_domain`` or ``{profile: <field>}``: compiled as ``"event"``, ``"email_domain"`` or
+    ``"profile:<field>"``."""
     if raw in ("event", "email_domain"):
         return str(raw)
     if isinstance(raw, dict) and set(raw) == {"profile"} and isinstance(raw["profile"], str) and raw["profile"]:

@@ -111,7 +111,7 @@ def test_section_errors_name_the_file_and_the_field(changes: dict[str, Any], mes
 def test_coverage_without_a_buying_group_is_an_error() -> None:
     raw = with_account(levels=[{"name": "hot", "enter": 10, "coverage": 1}])
     del raw["account"]["buying_group"]
-    with pytest.raises(ModelError, match="add account.buying_group"):
+    with pytest.raises(ModelError, match=r"add account\.buying_group"):
         parse_model(raw, "acc.yaml")
 
 
@@ -286,11 +286,8 @@ def test_decay_crossings_come_first_at_their_own_time_before_the_next_update() -
     due = ACCOUNTS.next_due(account, T0 + 3)
     assert due is not None
     update = ACCOUNTS.apply(account, member("m2", [("page_view", due + DAY)]))
-    assert [(c.direction, c.cause, c.occurred_at_ms) for c in update.crossings][0] == (
-        Direction.DOWN,
-        AccountCause.DECAY,
-        due,
-    )
+    first = update.crossings[0]
+    assert (first.direction, first.cause, first.occurred_at_ms) == (Direction.DOWN, AccountCause.DECAY, due)
 
 
 def test_window_expiry_is_a_breakpoint_found_exactly() -> None:
