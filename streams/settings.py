@@ -40,6 +40,9 @@ class TopicNames(BaseSettings):
     shadow_scores: str = "lead-shadow-scores"
     model_deployments: str = "lead-model-deployments"
     lead_routes: str = "lead-routes"
+    account_score_changes: str = "account-score-changes"
+    account_thresholds: str = "account-thresholds"
+    account_scores: str = "account-scores"
 
 
 class Settings(BaseSettings):

@@ -49,12 +49,22 @@ class LeadRow:
 
 
 @dataclass
+class AccountRow:
+    score: float = 0.0
+    level: str | None = None
+    coverage: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    members: int = 0
+
+
+@dataclass
 class Summary:
     events_produced: int = 0
     score_changes: int = 0
     crossings: int = 0
     dead_letters: int = 0
     leads: dict[str, LeadRow] = field(default_factory=dict)
+    accounts: dict[str, AccountRow] = field(default_factory=dict)  # from account-scores (ADR 043)
     recent_crossings: deque[str] = field(default_factory=lambda: deque(maxlen=8))
 
     def record(self, topic: str, value: JsonRecord, settings: Settings, journeys: JourneyGenerator) -> None:
@@ -63,6 +73,16 @@ class Summary:
             row = self.leads.setdefault(value["lead_id"], LeadRow())
             row.score, row.fit, row.grade = value["score"], value["fit"], value["grade"]
             row.level, row.changes = value["level"], row.changes + 1
+        elif topic == settings.topics.account_scores:
+            for model in value["models"][:1]:  # the demo runs one model (b2b)
+                levels = model["levels"]
+                self.accounts[value["account_id"]] = AccountRow(
+                    model["score"],
+                    levels[-1] if levels else None,
+                    tuple(model["coverage"]),
+                    tuple(model["missing_roles"]),
+                    model["member_count"],
+                )
         elif topic == settings.topics.dead_letters:
             self.dead_letters += 1
         elif topic == settings.topics.thresholds:
@@ -148,6 +168,7 @@ def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Pat
         )
         table.add_row(*cells, style=style)
     personas = Table(title="By persona", expand=True)
+    accounts = _accounts(summary)
     for column in ("persona", "leads", "mean score", "mean fit", "MQL or above"):
         personas.add_column(column, justify="left" if column == "persona" else "right")
     groups: dict[str, list[LeadRow]] = {}
@@ -171,7 +192,26 @@ def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Pat
     crossings = "\n".join(summary.recent_crossings) or "waiting for the first lead to cross a level..."
     page = f"http://127.0.0.1:{web_port}/ui/leads/{top[0][0]}" if top else "waiting for the first lead"
     footer = f"[dim]lead page of the top lead: {page}   worker log: {log}   Ctrl-C to stop[/]"
-    return Group(header, table, personas, Panel(crossings, title="Latest threshold crossings"), footer)
+    side = Table.grid(expand=True)
+    side.add_column(ratio=3)
+    side.add_column(ratio=2)
+    side.add_row(table, accounts)  # the accounts next to the leads
+    return Group(header, side, personas, Panel(crossings, title="Latest threshold crossings"), footer)
+
+
+def _accounts(summary: Summary) -> Table:
+    """The top accounts by score: level, buying-group roles engaged (coverage) and members."""
+    table = Table(title="Top accounts (model b2b)", expand=True)
+    for column in ("account", "score", "level", "coverage", "members"):
+        table.add_column(column, justify="right" if column in ("score", "members") else "left")
+    for account_id, row in sorted(summary.accounts.items(), key=lambda item: -item[1].score)[:10]:
+        style = {"sales-ready-account": "bold green", "engaged-account": "green"}.get(row.level or "", "")
+        engaged = len(row.coverage)
+        coverage = (
+            f"{engaged}/{engaged + len(row.missing)} " + ",".join(row.coverage) if row.coverage or row.missing else "-"
+        )
+        table.add_row(account_id, f"{row.score:.0f}", row.level or "-", coverage, str(row.members), style=style)
+    return table
 
 
 def run_demo(
@@ -199,6 +239,7 @@ def run_demo(
     console.print(
         f"\nsummary: events produced {summary.events_produced}, score changes {summary.score_changes}, "
         f"threshold crossings {summary.crossings}, leads scored {len(summary.leads)}, "
+        f"accounts scored {len(summary.accounts)}, "
         f"dead letters {summary.dead_letters}"
     )
     return summary
@@ -214,6 +255,7 @@ def _run(
     log: Path,
 ) -> None:
     leads, rate, seed = generation
+    names = settings.topics
     codec = AvroCodec(LocalSchemaRegistry())
     journeys = JourneyGenerator(leads, seed=seed, start_ms=int(time.time() * 1000), mean_gap_ms=1000.0 / rate)
     producer = EventProducer(settings.bootstrap_servers, codec, settings.topics.events)
@@ -222,7 +264,7 @@ def _run(
     reader = OutputReader(
         settings.bootstrap_servers,
         codec,
-        [settings.topics.score_changes, settings.topics.thresholds, settings.topics.dead_letters],
+        [names.score_changes, names.thresholds, names.dead_letters, names.account_scores],
     )
     started = time.monotonic()
     last_output = started

@@ -1,8 +1,8 @@
 """leadscore's topics: names, partitioning and configs, and their creation with kafka-python's admin client.
 
-Every topic is keyed by lead id. Topics that hold latest state are compacted. ``retention.ms``,
-``retention.bytes`` and ``cleanup.policy`` are always set explicitly: some brokers (Tansu) report only explicit
-configs, and clients that read the defaults would fail.
+Every topic is keyed by lead id, but the account topics (account id, ADR 043). Topics that hold latest state are
+compacted. ``retention.ms``, ``retention.bytes`` and ``cleanup.policy`` are always set explicitly: some brokers
+(Tansu) report only explicit configs, and clients that read the defaults would fail.
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ def ticks_topic_name(settings: Settings) -> str:
 def route_requests_topic_name(settings: Settings) -> str:
     """The internal topic of route requests (ADR 039): one partition, so that one agent assigns owners in one order."""
     return f"{settings.app_id}-route-requests"
+
+
+def account_inputs_topic_name(settings: Settings) -> str:
+    """The internal topic of member updates (ADR 043): keyed by account id, partitioned by the lead partitioner on
+    it, so that each account's state lives on one partition."""
+    return f"{settings.app_id}-account-inputs"
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.shadow_scores, "LeadScore", True, FOREVER, "output", "latest shadow scores per lead"),
         TopicSpec(names.model_deployments, "ModelDeployed", False, FOREVER, "output", "audit of model versions"),
         TopicSpec(names.lead_routes, "LeadRouted", False, FOREVER, "output", "leads routed to owners"),
+        TopicSpec(names.account_score_changes, "AccountScoreChanged", False, SEVEN_DAYS_MS, "output", "account moves"),
+        TopicSpec(names.account_thresholds, "AccountThresholdCrossed", False, FOREVER, "output", "account crossings"),
+        TopicSpec(names.account_scores, "AccountScore", True, FOREVER, "output", "latest scores per account"),
     ]
 
 
@@ -85,6 +94,7 @@ def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(rerouted_topic_name(settings), "", False, SEVEN_DAYS_MS, "internal", "misplaced inputs"),
         TopicSpec(ticks_topic_name(settings), "", False, ONE_DAY_MS, "internal", "decay ticks"),
         TopicSpec(route_requests_topic_name(settings), "", False, SEVEN_DAYS_MS, "internal", "route requests", 1),
+        TopicSpec(account_inputs_topic_name(settings), "", False, SEVEN_DAYS_MS, "internal", "member updates"),
     ]
 
 
@@ -101,6 +111,10 @@ class Routes:
     conversion_scores: str | None
     route_requests: str | None = None  # level crossings to route (ADR 039), to the routing agent
     lead_routes: str | None = None  # its LeadRouted
+    account_inputs: str | None = None  # member updates (ADR 043), to the account agent, keyed by account id
+    account_score_changes: str | None = None  # the account agent's outputs
+    account_thresholds: str | None = None
+    account_scores: str | None = None
 
 
 def output_routes(settings: Settings) -> Routes:
@@ -116,6 +130,10 @@ def output_routes(settings: Settings) -> Routes:
         names.conversion_scores,
         route_requests_topic_name(settings),
         names.lead_routes,
+        account_inputs_topic_name(settings),
+        names.account_score_changes,
+        names.account_thresholds,
+        names.account_scores,
     )
 
 

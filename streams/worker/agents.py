@@ -67,7 +67,7 @@ class MessageHandler:
         """An erasure request: decided and written under the lock (not timed)."""
         await self.processor.resolve_schemas([message.value])
         async with self.lock:
-            await self.writer.emit(message, self.processor.process_erasure(message, self.has_state))
+            await self.writer.emit(message, self.processor.process_erasure(message, self.has_state, self.load))
 
     def reroute(self, message: Message, load_state: LoadState) -> Result:
         """The decision for an input forwarded keyed by its lead id: dispatched by its schema."""

@@ -55,7 +55,7 @@ def lead_view(engine: Engine, state: LeadState, at_ms: int) -> dict[str, Any]:
         "models": [
             {
                 **snapshot_to_record(s),
-                "drops": [{"level": level, "drops_at": ms, "drops_at_iso": _iso(ms)} for level, ms in s.drops],
+                "drops": [{"level": level, "drops_at": ms, "drops_at_iso": iso(ms)} for level, ms in s.drops],
                 "top_contributors": [{"rule_id": rule, "value": value} for rule, value in s.top_contributors],
             }
             for s in engine.snapshot(state, at_ms)
@@ -64,7 +64,7 @@ def lead_view(engine: Engine, state: LeadState, at_ms: int) -> dict[str, Any]:
     }
 
 
-def _iso(at_ms: int | None) -> str | None:
+def iso(at_ms: int | None) -> str | None:
     if at_ms is None:
         return None
     return datetime.fromtimestamp(at_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -85,22 +85,12 @@ def register_api(
     token = settings.api_token.get_secret_value() if settings.api_token else None
     me = str(app.conf.canonical_url).rstrip("/")
 
-    def authorised(request: Request) -> bool:
-        if token is None:
-            return True
-        given = request.headers.get("Authorization", "")
-        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
-
     def owner_of(lead_id: str) -> str | None:
-        partition = lead_partition(lead_id, settings.partitions)
-        for url, topics in app.assignor.tables_metadata().items():
-            if partition in topics.get(changelog_topic, ()):
-                return str(url).rstrip("/")
-        return None
+        return owner_url(app, lead_partition(lead_id, settings.partitions), changelog_topic)
 
     async def find(web: View, request: Request, lead_id: str) -> Response | tuple[int, StoredLead]:
         """The lead's stored state and ``?at=`` here, or the answer: refused, forwarded to the owner, not found."""
-        if not authorised(request):
+        if not authorised(request, token):
             return web.json({"error": "missing or wrong bearer token"}, status=401)
         try:
             at_ms = parse_at(request.query.get("at"))
@@ -108,7 +98,7 @@ def register_api(
             return web.json({"error": "at: expected Unix milliseconds or ISO-8601"}, status=400)
         owner = owner_of(lead_id)
         if owner is not None and owner != me and not request.headers.get(ROUTED_HEADER):
-            return await _forward(app, web, request, owner)
+            return await forward(app, web, request, owner)
         stored = table.get(lead_id)
         if stored is None:
             return web.json({"error": f"no lead {lead_id!r}"}, status=404, headers={SERVED_BY_HEADER: me})
@@ -143,7 +133,7 @@ def register_api(
     @app.page("/ui/leads/{lead_id}")
     async def get_lead_page(web: View, request: Request, lead_id: str) -> Response:
         # a browser cannot send a bearer header from a link: the page also takes the token as ``?token=`` (ADR 040)
-        if not authorised(request) and not _query_token_matches(request, token):
+        if not authorised(request, token) and not _query_token_matches(request, token):
             return web.html(
                 render_error("Not allowed", "missing or wrong token (?token=... or a bearer header)"), status=401
             )
@@ -153,7 +143,7 @@ def register_api(
             return web.html(render_error("Bad time", "at: expected Unix milliseconds or ISO-8601"), status=400)
         owner = owner_of(lead_id)
         if owner is not None and owner != me and not request.headers.get(ROUTED_HEADER):
-            return await _forward(app, web, request, owner)
+            return await forward(app, web, request, owner)
         stored = table.get(lead_id)
         if stored is None:
             page = render_error("No such lead", f"no lead {lead_id!r}")
@@ -176,6 +166,22 @@ def register_api(
         return web.json({"status": "ready"})
 
 
+def owner_url(app: AppT, partition: int, changelog_topic: str) -> str | None:
+    """The URL of the worker that owns ``partition`` of a table (by its changelog topic), if known."""
+    for url, topics in app.assignor.tables_metadata().items():
+        if partition in topics.get(changelog_topic, ()):
+            return str(url).rstrip("/")
+    return None
+
+
+def authorised(request: Request, token: str | None) -> bool:
+    """Whether ``request`` carries the bearer token (always, when none is set)."""
+    if token is None:
+        return True
+    given = request.headers.get("Authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
 def register_metrics(app: AppT, metrics: Metrics) -> None:
     """``GET /metrics``: the worker's metrics (:class:`streams.worker.metrics.Metrics`) and Faust's own (``faust_*``),
     from the worker's one registry."""
@@ -184,7 +190,7 @@ def register_metrics(app: AppT, metrics: Metrics) -> None:
     cache_monitor_labels(app)  # the same faust_* metrics, without a label lookup per message
 
 
-async def _forward(app: AppT, web: View, request: Request, owner: str) -> Response:
+async def forward(app: AppT, web: View, request: Request, owner: str) -> Response:
     headers = {ROUTED_HEADER: "1"}
     if "Authorization" in request.headers:
         headers["Authorization"] = request.headers["Authorization"]

@@ -25,6 +25,7 @@ from streams.kafka.topics import Routes, output_routes, rerouted_topic_name, sch
 from streams.kafka.transactions import PartitionTransactions, Transactions
 from streams.settings import Settings
 from streams.sources.source import Source, load_sources
+from streams.worker.accounts import install_accounts
 from streams.worker.agents import MessageHandler, ResultWriter, register_agents, register_batch_scoring, stored_reader
 from streams.worker.api import register_api, register_metrics
 from streams.worker.batch import BatchScorer, EventBatcher
@@ -145,7 +146,7 @@ def create_app(settings: Settings) -> Leadscore:
         app.leadscore_transactions = scorer.transactions
         app.leadscore_live = scorer.live
         app.leadscore_inputs = inputs.names()
-        batcher = EventBatcher(_batched_topics(inputs), settings.batch_max, settings.batch_linger_ms / 1000)
+        batcher = EventBatcher(inputs.batched(), settings.batch_max, settings.batch_linger_ms / 1000)
         app.leadscore_batcher = batcher
         register_batch_scoring(app, inputs, scorer, batcher)
     else:
@@ -154,6 +155,7 @@ def create_app(settings: Settings) -> Leadscore:
     handler = MessageHandler(processor, table, load, writer, lock, metrics)
     agents = register_agents(app, inputs, handler, scorer is not None)
     route_leads, route_table = install_routing(app, inputs, outputs, processor, codec, metrics)  # ADR 039
+    score_accounts, accounts = install_accounts(app, settings, inputs, outputs, processor, codec, metrics)  # ADR 043
     register_decay_ticks(app, settings, inputs.ticks, table, due_index, clocks, metrics)
     register_lag_gauge(app, inputs, metrics)
     _register_recovery(app, settings, table, due_index, clocks, metrics)
@@ -177,6 +179,8 @@ def create_app(settings: Settings) -> Leadscore:
         source_agents=agents.sources,
         route_leads=route_leads,
         route_table=route_table,
+        score_accounts=score_accounts,
+        account_table=None if accounts is None else accounts.table,
     )
 
 
@@ -260,15 +264,6 @@ def _batch_scorer(
         producer=BatchProducer(settings),
         transactions=PartitionTransactions(settings) if settings.exactly_once else None,
     )
-
-
-def _batched_topics(inputs: InputTopics) -> frozenset[str]:
-    """The topics the fast path's batcher takes from Faust's consumer: lead-events, lead-conversions when joined,
-    and the declared sources' topics (ADR 035)."""
-    batched = [inputs.events, *inputs.sources]
-    if inputs.conversions is not None:
-        batched.append(inputs.conversions)
-    return frozenset(topic.get_topic_name() for topic in batched)
 
 
 def _per_event_writer(

@@ -152,6 +152,44 @@ class Metrics:
             ["model", "reason"],
             registry=self.registry,
         )
+        self.member_updates_sent = Counter(
+            "leadscore_member_updates_sent",
+            "Member updates sent to the accounts (ADR 043), by model and cause: EVENT, PROFILE, MERGE, LEFT, ERASED.",
+            ["model", "cause"],
+            registry=self.registry,
+        )
+        self.leads_without_account = Counter(
+            "leadscore_leads_without_account",
+            "Scored inputs of leads that map to no account under a model with an account: section (not rolled up).",
+            ["model"],
+            registry=self.registry,
+        )
+        self.member_updates_consumed = Counter(
+            "leadscore_member_updates_consumed",
+            "Member updates the account agent read, by outcome: applied, duplicate or dead_letter.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.account_score_changes = Counter(
+            "leadscore_account_score_changes",
+            "AccountScoreChanged events emitted, by model and cause (MEMBER, DECAY).",
+            ["model", "cause"],
+            registry=self.registry,
+        )
+        self.account_crossings = Counter(
+            "leadscore_account_threshold_crossings",
+            "AccountThresholdCrossed events emitted.",
+            ["model", "level", "direction"],
+            registry=self.registry,
+        )
+        self.accounts = Gauge(
+            "leadscore_accounts_in_state", "Accounts held in this worker's account table.", registry=self.registry
+        )
+        self.accounts_due = Gauge(
+            "leadscore_accounts_due",
+            "Accounts in this worker's account due index (a level crossing by decay ahead).",
+            registry=self.registry,
+        )
 
     def child(self, metric: Metric) -> Callable[..., Metric]:
         """``metric.labels`` with the children cached: label lookups run per event on the hot path. Only for label

@@ -45,6 +45,9 @@ def collect(message: Message, result: Result, routes: Routes, rerouted_topic: st
         records.extend((routes.thresholds, message.key, crossing, None) for crossing in result.crossings)
     if routes.route_requests is not None:  # one partition: one order of assignment (ADR 039)
         records.extend((routes.route_requests, message.key, request, 0) for request in result.route_requests)
+    if routes.account_inputs is not None:  # keyed by account id: the default partitioner puts it on its partition
+        to = routes.account_inputs
+        records.extend((to, account.encode(), member, None) for account, member in result.member_updates)
     if result.scores is not None:
         records.append((routes.scores, message.key, result.scores, None))
     if result.conversion is not None and routes.conversion_scores is not None:

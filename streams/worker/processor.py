@@ -23,6 +23,7 @@ from scoring import (
     check_event,
     check_profile,
 )
+from scoring.accounts.records import MemberCause
 from scoring.conversions import check_conversion
 from scoring.engine import earliest
 from scoring.routing import encode_request, erasure_requests, route_requests
@@ -31,6 +32,7 @@ from streams.kafka.codec import AvroCodec
 from streams.kafka.partitioner import lead_partition
 from streams.sources.mapping import Skipped
 from streams.sources.source import Source
+from streams.worker.members import MemberOutputs, MemberRecords
 from streams.worker.metrics import Metrics
 from streams.worker.stored import StoredLead
 
@@ -77,6 +79,7 @@ class Result:
     conversion: bytes | None = None  # a ConversionScored: an outcome joined to the lead's scores
     event_ms: int | None = None  # event time of the input, for the partition's clock
     route_requests: list[bytes] = field(default_factory=list)  # level crossings to route (ADR 039)
+    member_updates: MemberRecords = field(default_factory=list)  # (account id, MemberUpdate) to the accounts (ADR 043)
 
 
 class Processor:
@@ -110,6 +113,7 @@ class Processor:
         self._crossings = metrics.child(metrics.crossings)
         self._source_records = metrics.child(metrics.source_records)
         self._ignored = metrics.child(metrics.ignored_events)
+        self.members = MemberOutputs(metrics)  # what the lead's accounts hear (ADR 043)
 
     async def resolve_schemas(self, values: Iterable[bytes | None]) -> None:
         """Look up the schema ids of these input values the worker has not seen yet (ADR 021). Call it before
@@ -134,7 +138,7 @@ class Processor:
         if name == "LeadProfile":
             return self.process_profile(message, load_state)
         if name == "LeadErasure":
-            return self.process_erasure(message, has_state)
+            return self.process_erasure(message, has_state, load_state)
         if name == "Conversion":
             return self.process_conversion(message, load_state)
         return self.process_event(message, load_state)
@@ -154,6 +158,7 @@ class Processor:
             if (forward := self._misplaced(message, event.lead_id)) is not None:
                 return forward
             state, trail, moves = self._load(load_state, event.lead_id)
+            before = self.members.before(state)
             update = self.engine.score_event(state, event)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
@@ -163,6 +168,9 @@ class Processor:
         self._by_type(event.type).inc()
         result = self._result(update, message.partition, trail, moves)
         result.event_ms = event.occurred_at_ms
+        result.member_updates = self.members.of_update(
+            self.engine, before, update, event.account_id, MemberCause.EVENT, event.event_id, event.occurred_at_ms
+        )
         return result
 
     def process_profile(self, message: Message, load_state: LoadState) -> Result:
@@ -180,10 +188,14 @@ class Processor:
             if (forward := self._misplaced(message, profile.lead_id)) is not None:
                 return forward
             state, trail, moves = self._load(load_state, profile.lead_id)
+            before = self.members.before(state)
             update = self.engine.score_profile(state, profile)
         except LeadscoreError as exc:
             return Result(dead_letter=self.dead_letter(message, exc))
-        return self._result(update, message.partition, trail, moves)
+        result = self._result(update, message.partition, trail, moves)
+        at_ms, cause, cause_id = profile.updated_at_ms, MemberCause.PROFILE, f"profile@{profile.updated_at_ms}"
+        result.member_updates = self.members.of_update(self.engine, before, update, None, cause, cause_id, at_ms)
+        return result
 
     def process_source(self, message: Message, load_state: LoadState) -> Result:
         """One record of a declared source (ADR 035): mapped to an event or a profile and scored like a native one.
@@ -253,7 +265,9 @@ class Processor:
             return None, None, None
         return stored.state, stored.trail, stored.moves
 
-    def process_erasure(self, message: Message, has_state: Callable[[str], bool]) -> Result:
+    def process_erasure(
+        self, message: Message, has_state: Callable[[str], bool], load_state: LoadState | None = None
+    ) -> Result:
         """Forget a lead: the agent deletes its state and writes tombstones; the result says so."""
         self._consumed(message.topic).inc()
         try:
@@ -267,7 +281,9 @@ class Processor:
         self.metrics.erasures.inc()
         completed = self.codec.encode_erasure_completed(request_id, lead_id, has_state(lead_id), _wall_ms())
         forget = [encode_request(r) for r in erasure_requests(self.engine.models, lead_id, request_id)]
-        return Result(lead_id=lead_id, erased=completed, route_requests=forget)
+        stored = None if load_state is None else load_state(lead_id)  # its accounts forget it too (ADR 043)
+        members = self.members.of_erasure(self.engine, None if stored is None else stored.state, request_id)
+        return Result(lead_id=lead_id, erased=completed, route_requests=forget, member_updates=members)
 
     def _result(self, update: Update, partition: int, trail: Trail | None, moves: list[Move] | None) -> Result:
         at_ms = max((m.levels_at_ms for m in update.state.models.values()), default=0)

@@ -24,6 +24,7 @@ from streams.kafka.topics import (
     ONE_DAY_MS,
     SEVEN_DAYS_MS,
     Routes,
+    account_inputs_topic_name,
     rerouted_topic_name,
     route_requests_topic_name,
     ticks_topic_name,
@@ -52,6 +53,8 @@ class Leadscore:
     source_agents: dict[str, AgentT[bytes]] = field(default_factory=dict)  # declared sources, by topic (per-event)
     route_leads: AgentT[bytes] | None = None  # the routing agent (ADR 039; None: a shadow worker routes nothing)
     route_table: TableT[str, bytes] | None = None  # its per-route and per-lead routing state
+    score_accounts: AgentT[bytes] | None = None  # the account agent (ADR 043; None: a shadow worker)
+    account_table: TableT[str, bytes] | None = None  # its account-state table
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class InputTopics:
     conversions: TopicT | None
     sources: tuple[TopicT, ...] = ()  # the declared sources' topics (ADR 035)
     route_requests: TopicT | None = None  # internal, one partition, read by the routing agent (ADR 039)
+    account_inputs: TopicT | None = None  # internal, keyed by account id, read by the account agent (ADR 043)
 
     @classmethod
     def of(
@@ -103,7 +107,16 @@ class InputTopics:
                 partitions=1,
                 retention=timedelta(milliseconds=SEVEN_DAYS_MS),
             ),
+            account_inputs=internal(account_inputs_topic_name(settings), timedelta(milliseconds=SEVEN_DAYS_MS)),
         )
+
+    def batched(self) -> frozenset[str]:
+        """The topics the fast path's batcher takes from Faust's consumer: lead-events, lead-conversions when joined,
+        and the declared sources' topics (ADR 035)."""
+        batched = [self.events, *self.sources]
+        if self.conversions is not None:
+            batched.append(self.conversions)
+        return frozenset(topic.get_topic_name() for topic in batched)
 
     def names(self) -> frozenset[str]:
         """The name of every topic the worker reads on its input partitions (the route requests are not: their one
@@ -126,6 +139,10 @@ class SendTopics:
     model_deployments: TopicT
     route_requests: TopicT | None = None  # ADR 039 (None: a shadow worker routes nothing)
     lead_routes: TopicT | None = None
+    account_inputs: TopicT | None = None  # ADR 043 (None: a shadow worker rolls up nothing)
+    account_score_changes: TopicT | None = None
+    account_thresholds: TopicT | None = None
+    account_scores: TopicT | None = None
 
     @classmethod
     def of(cls, app: AppT, routes: Routes, model_deployments: str) -> SendTopics:
@@ -145,6 +162,10 @@ class SendTopics:
             topic(model_deployments),
             maybe(routes.route_requests),
             maybe(routes.lead_routes),
+            maybe(routes.account_inputs),
+            maybe(routes.account_score_changes),
+            maybe(routes.account_thresholds),
+            maybe(routes.account_scores),
         )
 
     def sent_to(self) -> list[TopicT]:
@@ -159,5 +180,9 @@ class SendTopics:
             self.model_deployments,
             self.route_requests,
             self.lead_routes,
+            self.account_inputs,
+            self.account_score_changes,
+            self.account_thresholds,
+            self.account_scores,
         ]
         return [topic for topic in topics if topic is not None]

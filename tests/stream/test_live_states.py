@@ -120,7 +120,14 @@ async def test_a_changelog_written_by_0_2_is_read_and_carried_on():
 
     await upgraded.send(*later_events(), batch_size=4)
     await reference.send(*later_events(), batch_size=4)
-    assert outputs(upgraded) == outputs(reference)[already_sent:]
+    # but the member updates (ADR 043): a lead from 0.2 kept no email in its state, so it has no account (email
+    # domain) until its next profile; the reference's lead sends its updates to bigbank.com
+    accounts = "leadscore-testing-account-inputs"
+    assert [r for r in outputs(upgraded) if r[0] != accounts] == [
+        r for r in outputs(reference)[already_sent:] if r[0] != accounts
+    ]
+    assert {r[1] for r in outputs(upgraded) if r[0] == accounts} == set()
+    assert {r[1] for r in outputs(reference)[already_sent:] if r[0] == accounts} == {b"bigbank.com"}
     assert states(upgraded) == states(reference)
     assert all(value.startswith(FORMAT_2) for _, value in table.items())
 
