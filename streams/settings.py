@@ -40,6 +40,8 @@ class TopicNames(BaseSettings):
     shadow_scores: str = "lead-shadow-scores"
     model_deployments: str = "lead-model-deployments"
     lead_routes: str = "lead-routes"
+    identities: str = "lead-identities"  # identify and merge records (ADR 044)
+    merges: str = "lead-merges"
 
 
 class Settings(BaseSettings):

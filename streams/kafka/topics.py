@@ -33,6 +33,11 @@ def ticks_topic_name(settings: Settings) -> str:
     return f"{settings.app_id}-decay-ticks"
 
 
+def absorptions_topic_name(settings: Settings) -> str:
+    """The internal topic an absorbed lead's state goes through to the survivor's partition (ADR 044)."""
+    return f"{settings.app_id}-absorptions"
+
+
 def route_requests_topic_name(settings: Settings) -> str:
     """The internal topic of route requests (ADR 039): one partition, so that one agent assigns owners in one order."""
     return f"{settings.app_id}-route-requests"
@@ -73,6 +78,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.shadow_scores, "LeadScore", True, FOREVER, "output", "latest shadow scores per lead"),
         TopicSpec(names.model_deployments, "ModelDeployed", False, FOREVER, "output", "audit of model versions"),
         TopicSpec(names.lead_routes, "LeadRouted", False, FOREVER, "output", "leads routed to owners"),
+        TopicSpec(names.identities, "LeadIdentity", False, FOREVER, "input", "identify and merge records"),
+        TopicSpec(names.merges, "LeadMerged", False, FOREVER, "output", "merges done"),
     ]
 
 
@@ -85,6 +92,7 @@ def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(rerouted_topic_name(settings), "", False, SEVEN_DAYS_MS, "internal", "misplaced inputs"),
         TopicSpec(ticks_topic_name(settings), "", False, ONE_DAY_MS, "internal", "decay ticks"),
         TopicSpec(route_requests_topic_name(settings), "", False, SEVEN_DAYS_MS, "internal", "route requests", 1),
+        TopicSpec(absorptions_topic_name(settings), "", False, SEVEN_DAYS_MS, "internal", "absorbed states"),
     ]
 
 
@@ -101,6 +109,7 @@ class Routes:
     conversion_scores: str | None
     route_requests: str | None = None  # level crossings to route (ADR 039), to the routing agent
     lead_routes: str | None = None  # its LeadRouted
+    merges: str | None = None  # LeadMerged (ADR 044; a shadow worker merges its own states but announces nothing)
 
 
 def output_routes(settings: Settings) -> Routes:
@@ -116,6 +125,7 @@ def output_routes(settings: Settings) -> Routes:
         names.conversion_scores,
         route_requests_topic_name(settings),
         names.lead_routes,
+        names.merges,
     )
 
 

@@ -24,6 +24,7 @@ from streams.kafka.topics import (
     ONE_DAY_MS,
     SEVEN_DAYS_MS,
     Routes,
+    absorptions_topic_name,
     rerouted_topic_name,
     route_requests_topic_name,
     ticks_topic_name,
@@ -52,6 +53,9 @@ class Leadscore:
     source_agents: dict[str, AgentT[bytes]] = field(default_factory=dict)  # declared sources, by topic (per-event)
     route_leads: AgentT[bytes] | None = None  # the routing agent (ADR 039; None: a shadow worker routes nothing)
     route_table: TableT[str, bytes] | None = None  # its per-route and per-lead routing state
+    apply_identities: AgentT[bytes] | None = None  # lead-identities (ADR 044), on the absorbed id's partition
+    absorb_leads: AgentT[bytes] | None = None  # <app_id>-absorptions, on the survivor's partition
+    alias_table: TableT[str, bytes] | None = None  # lead-aliases: per absorbed or erased id
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class InputTopics:
     conversions: TopicT | None
     sources: tuple[TopicT, ...] = ()  # the declared sources' topics (ADR 035)
     route_requests: TopicT | None = None  # internal, one partition, read by the routing agent (ADR 039)
+    identities: TopicT | None = None  # lead-identities (ADR 044)
+    absorptions: TopicT | None = None  # internal: absorbed states, on the survivor's partition (ADR 044)
 
     @classmethod
     def of(
@@ -103,12 +109,15 @@ class InputTopics:
                 partitions=1,
                 retention=timedelta(milliseconds=SEVEN_DAYS_MS),
             ),
+            identities=source(names.identities),
+            absorptions=internal(absorptions_topic_name(settings), timedelta(milliseconds=SEVEN_DAYS_MS)),
         )
 
     def names(self) -> frozenset[str]:
         """The name of every topic the worker reads on its input partitions (the route requests are not: their one
         partition is no input partition, and the routing agent writes outside the transactions, ADR 039)."""
         topics = [self.events, self.profiles, self.erasures, self.ticks, self.rerouted, self.conversions, *self.sources]
+        topics += [self.identities, self.absorptions]
         return frozenset(topic.get_topic_name() for topic in topics if topic is not None)
 
 
@@ -126,9 +135,19 @@ class SendTopics:
     model_deployments: TopicT
     route_requests: TopicT | None = None  # ADR 039 (None: a shadow worker routes nothing)
     lead_routes: TopicT | None = None
+    merges: TopicT | None = None  # identities (ADR 044): LeadMerged, the absorbed states, the absorbed ids' erasures
+    absorptions: TopicT | None = None
+    erasure_requests: TopicT | None = None
 
     @classmethod
-    def of(cls, app: AppT, routes: Routes, model_deployments: str) -> SendTopics:
+    def of(
+        cls,
+        app: AppT,
+        routes: Routes,
+        model_deployments: str,
+        absorptions: str | None = None,
+        erasures: str | None = None,
+    ) -> SendTopics:
         def topic(name: str) -> TopicT:
             return app.topic(name, key_type=bytes, value_type=bytes)
 
@@ -145,6 +164,9 @@ class SendTopics:
             topic(model_deployments),
             maybe(routes.route_requests),
             maybe(routes.lead_routes),
+            maybe(routes.merges),
+            maybe(absorptions),
+            maybe(erasures),
         )
 
     def sent_to(self) -> list[TopicT]:
@@ -159,5 +181,8 @@ class SendTopics:
             self.model_deployments,
             self.route_requests,
             self.lead_routes,
+            self.merges,
+            self.absorptions,
+            self.erasure_requests,
         ]
         return [topic for topic in topics if topic is not None]
