@@ -29,7 +29,7 @@ from scoring.modelstate import ModelState, count, rule_value, uncount
 from scoring.outputs import Contribution, Ignored
 from scoring.trend import record_gain
 
-__all__ = ["BURST", "SCANNER_CLICK", "USER_AGENT", "Screened", "score_filtered", "send_time_ms"]
+__all__ = ["BURST", "SCANNER_CLICK", "USER_AGENT", "Screened", "rescreen", "score_filtered", "send_time_ms"]
 
 SCANNER_CLICK = "scanner_click"
 BURST = "burst"
@@ -292,3 +292,24 @@ def _order(entry: Logged) -> tuple[int, str]:
 
 def _index(period: Period) -> int:
     return period.index
+
+
+def rescreen(model: ScoringModel, filters: Filters, state: ModelState, now_ms: int) -> Screened:
+    """Take back what ``state``'s log disqualifies as a whole (in place): the logged clicks soon after one of its
+    sends and the logged events of its periods over the burst limit. For a log united from two (a merge,
+    scoring/identities/merge.py), each already screened on its own: what only both together disqualify."""
+    log = state.filter_log
+    if log is None:
+        return Screened()
+    work = _Work(model, state, now_ms, log)
+    scanner = filters.scanner_clicks
+    if scanner is not None and scanner.send_event is not None:
+        for send in list(log.sends):
+            _take_back(work, log, send.at_ms, send.at_ms + scanner.within_ms, send.key, SCANNER_CLICK)
+    bursts = filters.bursts
+    if bursts is not None:
+        for period in log.periods:
+            if period.events > bursts.max_events:
+                start = period.index * bursts.per_ms
+                _take_back(work, log, start, start + bursts.per_ms - 1, None, BURST)
+    return work.result()

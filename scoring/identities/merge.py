@@ -5,20 +5,22 @@ Per model: a rule's decayed value is revalued at the later of both times and add
 time, so the sum is the sum of every contribution decayed to then); window times are merged; a cap bucket keeps the
 earliest ``cap_count`` times of both sides and the extra ones are taken back with the arithmetic a late earlier
 event uses when it replaces a later one (:func:`scoring.modelstate.count`), the trend's gain included; fit, segment
-and the routing fields come from the later profile; trend gains are added per bucket; filter logs are united.
+and the routing fields come from the later profile; trend gains are added per bucket; filter logs are united and
+screened again (clicks of one side soon after the other's sends, bursts that only both sides' events make).
 
 Limits (ADR 042): a cap bucket one side has pruned (older than the lateness) cannot take the other's extras back;
-an event counted under both ids counts twice (the seen digests are united, the counts cannot be told apart); a
-filter does not look again at the united log (a burst made only by both sides' events together stays counted).
+an event counted under both ids counts twice (the seen digests are united, the counts cannot be told apart).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from scoring.decay import decay
 from scoring.engine import Engine
 from scoring.filterlog import FilterLog, Period
+from scoring.filters import rescreen
 from scoring.identities.records import Absorption, LeadMerged
 from scoring.levels import LevelBook
 from scoring.model.compile import Rule, ScoringModel
@@ -30,7 +32,7 @@ from scoring.modelstate import (
     prune,
     scores_at,
 )
-from scoring.outputs import Cause, Contribution, Update, derived_id
+from scoring.outputs import Cause, Contribution, Ignored, Update, derived_id
 from scoring.state import LeadState
 from scoring.trend import record_gain, surging_after_input, surging_by_time, timeline_of
 from scoring.trendstate import TrendState
@@ -85,6 +87,7 @@ def merge_into(engine: Engine, survivor: LeadState | None, absorption: Absorptio
         return Update(lead, duplicate=True), _merged(absorption, current)
     later_profile = absorbed is not None and _profile_at(absorbed) > _profile_at(lead)
     book = LevelBook(lead.lead_id)
+    ignored: tuple[Ignored, ...] = ()
     scores: list[tuple[str, float, float]] = []
     cause_id = absorption.identity_id
     for model in engine.models:
@@ -100,7 +103,7 @@ def merge_into(engine: Engine, survivor: LeadState | None, absorption: Absorptio
         if model.trend is not None and before is not None:
             book.crossings += surging_by_time(model, state, lead.lead_id, at)
         old_values = contributions_at(model, state, at)
-        merge_model(model, state, other)
+        ignored += merge_model(model, state, other)
         contributions = _contributions(old_values, contributions_at(model, state, at))
         after = book.after(model, before, state, at, Cause.EVENT, cause_id, contributions)
         if model.trend is not None:
@@ -110,7 +113,8 @@ def merge_into(engine: Engine, survivor: LeadState | None, absorption: Absorptio
         _merge_lead(engine, lead, absorbed, later_profile)
     if absorption.absorbed_id not in lead.absorbed:
         lead.absorbed.append(absorption.absorbed_id)
-    return book.update(lead), _merged(absorption, tuple(scores))
+    update = book.update(lead)
+    return replace(update, ignored=ignored) if ignored else update, _merged(absorption, tuple(scores))
 
 
 def _merged(absorption: Absorption, scores: tuple[tuple[str, float, float], ...]) -> LeadMerged:
@@ -172,8 +176,9 @@ def _merge_lead(engine: Engine, lead: LeadState, absorbed: LeadState, later_prof
 # ---- one model -----------------------------------------------------------------------------------------------
 
 
-def merge_model(model: ScoringModel, state: ModelState, other: ModelState) -> None:
-    """Merge ``other`` (the absorbed side) into ``state`` (the survivor's, in place; ``other`` is not changed)."""
+def merge_model(model: ScoringModel, state: ModelState, other: ModelState) -> tuple[Ignored, ...]:
+    """Merge ``other`` (the absorbed side) into ``state`` (the survivor's, in place; ``other`` is not changed).
+    Returns the events the model's filters now ignore: those only both sides' events together disqualify."""
     state.model_version = model.version
     state.anchor_ms = anchor = max(state.anchor_ms, other.anchor_ms)
     state.events_scored += other.events_scored
@@ -195,8 +200,15 @@ def merge_model(model: ScoringModel, state: ModelState, other: ModelState) -> No
         prune(ours, model, rule, anchor)
     for rule, at_ms in dropped:
         record_gain(model, state, at_ms, -rule.points)  # the trend loses what the cap took back
+    ignored: tuple[Ignored, ...] = ()
+    if model.filters is None:
+        state.filter_log = None  # a reload dropped the model's filters
+    else:
+        state.filter_log = _merge_log(state.filter_log, other.filter_log)
+        if other.filter_log is not None:
+            ignored = rescreen(model, model.filters, state, anchor).ignored
     _settle_trend(model, state)
-    state.filter_log = _merge_log(state.filter_log, other.filter_log)
+    return ignored
 
 
 def _merge_rule(rule: Rule, ours: RuleState, theirs: RuleState) -> list[tuple[Rule, int]]:
@@ -270,7 +282,8 @@ def _settle_trend(model: ScoringModel, state: ModelState) -> None:
 
 
 def _merge_log(ours: FilterLog | None, theirs: FilterLog | None) -> FilterLog | None:
-    """Both logs' entries, united and sorted (a filter decides on the united log from the next event on)."""
+    """Both logs' entries, united and sorted (:func:`scoring.filters.rescreen` then takes back what only both
+    together disqualify)."""
     if theirs is None:
         return ours
     if ours is None:

@@ -12,6 +12,9 @@ from scoring.identities.records import Absorption, IdentityKind
 from scoring.modelstate import rule_value, scores_at
 from scoring.trend import trend_reading
 from tests.conftest import DAY, T0
+from tests.unit.test_filter_properties import FILTERS
+from tests.unit.test_filter_properties import _model as _filtered
+from tests.unit.test_filter_properties import histories as filter_histories
 
 MIX = parse_model(
     {
@@ -147,3 +150,51 @@ def test_merging_a_into_b_equals_scoring_everything_under_b(a_inputs, b_inputs, 
     repeated, _ = merge_into(ENGINE, again, absorption)
     assert repeated.duplicate and not repeated.changes and not repeated.crossings
     assert again == update.state
+
+
+FILTERED = Engine([_filtered(name, filters) for name, filters in FILTERS.items()])
+
+
+def _renamed(events: list[LeadEvent], lead_id: str) -> list[LeadEvent]:
+    return [
+        LeadEvent(f"{lead_id}-{e.event_id}", lead_id, e.type, e.occurred_at_ms, e.source, e.properties) for e in events
+    ]
+
+
+def _scored(events: list[LeadEvent], lead_id: str) -> tuple[LeadState | None, set[str]]:
+    state: LeadState | None = None
+    ignored: set[str] = set()
+    for event in events:
+        update = FILTERED.score_event(state, LeadEvent(event.event_id, lead_id, *_rest(event)))
+        state = update.state
+        ignored |= {f"{i.model_id}/{i.event_id}" for i in update.ignored}
+    return state, ignored
+
+
+def _rest(event: LeadEvent) -> tuple[str, int, str, dict[str, str]]:
+    return event.type, event.occurred_at_ms, event.source, dict(event.properties)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(filter_histories(), filter_histories(), st.randoms(use_true_random=False))
+def test_merging_under_filters_equals_scoring_everything_under_b(a_events, b_events, rnd):
+    """Clicks of one side soon after the other's sends, and bursts only both sides' events make, are taken back."""
+    a_events, b_events = _renamed(a_events, "A"), _renamed(b_events, "B")
+    (absorbed, a_ignored), (survivor, b_ignored) = _scored(a_events, "A"), _scored(b_events, "B")
+    everything = a_events + b_events
+    rnd.shuffle(everything)
+    expected, all_ignored = _scored(everything, "B")
+    absorption = Absorption(
+        "ident-1", IdentityKind.IDENTIFY, "A", "B", max([T0, *(e.occurred_at_ms for e in everything)]), absorbed
+    )
+    update, _ = merge_into(FILTERED, survivor, absorption)
+    at_ms = absorption.occurred_at_ms + 60_000
+    expected = expected or LeadState("B")
+    for model in FILTERED.models:
+        ours, theirs = update.state.models.get(model.id), expected.models.get(model.id)
+        if theirs is None:
+            continue
+        assert ours is not None
+        assert close(scores_at(model, ours, at_ms).combined, scores_at(model, theirs, at_ms).combined)
+    merged_ignored = a_ignored | b_ignored | {f"{i.model_id}/{i.event_id}" for i in update.ignored}
+    assert merged_ignored == all_ignored
