@@ -43,6 +43,8 @@ class TopicNames(BaseSettings):
     account_score_changes: str = "account-score-changes"
     account_thresholds: str = "account-thresholds"
     account_scores: str = "account-scores"
+    identities: str = "lead-identities"  # identify and merge records (ADR 044)
+    merges: str = "lead-merges"
 
 
 class Settings(BaseSettings):

@@ -33,6 +33,11 @@ def ticks_topic_name(settings: Settings) -> str:
     return f"{settings.app_id}-decay-ticks"
 
 
+def absorptions_topic_name(settings: Settings) -> str:
+    """The internal topic an absorbed lead's state goes through to the survivor's partition (ADR 044)."""
+    return f"{settings.app_id}-absorptions"
+
+
 def route_requests_topic_name(settings: Settings) -> str:
     """The internal topic of route requests (ADR 039): one partition, so that one agent assigns owners in one order."""
     return f"{settings.app_id}-route-requests"
@@ -82,6 +87,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.account_score_changes, "AccountScoreChanged", False, SEVEN_DAYS_MS, "output", "account moves"),
         TopicSpec(names.account_thresholds, "AccountThresholdCrossed", False, FOREVER, "output", "account crossings"),
         TopicSpec(names.account_scores, "AccountScore", True, FOREVER, "output", "latest scores per account"),
+        TopicSpec(names.identities, "LeadIdentity", False, FOREVER, "input", "identify and merge records"),
+        TopicSpec(names.merges, "LeadMerged", False, FOREVER, "output", "merges done"),
     ]
 
 
@@ -95,6 +102,7 @@ def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(ticks_topic_name(settings), "", False, ONE_DAY_MS, "internal", "decay ticks"),
         TopicSpec(route_requests_topic_name(settings), "", False, SEVEN_DAYS_MS, "internal", "route requests", 1),
         TopicSpec(account_inputs_topic_name(settings), "", False, SEVEN_DAYS_MS, "internal", "member updates"),
+        TopicSpec(absorptions_topic_name(settings), "", False, SEVEN_DAYS_MS, "internal", "absorbed states"),
     ]
 
 
@@ -115,6 +123,7 @@ class Routes:
     account_score_changes: str | None = None  # the account agent's outputs
     account_thresholds: str | None = None
     account_scores: str | None = None
+    merges: str | None = None  # LeadMerged (ADR 044; a shadow worker merges its own states but announces nothing)
 
 
 def output_routes(settings: Settings) -> Routes:
@@ -134,6 +143,7 @@ def output_routes(settings: Settings) -> Routes:
         names.account_score_changes,
         names.account_thresholds,
         names.account_scores,
+        names.merges,
     )
 
 

@@ -59,6 +59,7 @@ class MessageHandler:
         async with self.lock:
             result = decide(message, self.load)
             await self.writer.emit(message, result)
+            self._written(result)
         self.metrics.processing.labels(message.topic).observe(time.perf_counter() - started)
         if result.event_ms is not None and (result.changes or result.crossings):
             self.metrics.event_to_emit.observe(max(0.0, time.time() - result.event_ms / 1000))
@@ -67,7 +68,14 @@ class MessageHandler:
         """An erasure request: decided and written under the lock (not timed)."""
         await self.processor.resolve_schemas([message.value])
         async with self.lock:
-            await self.writer.emit(message, self.processor.process_erasure(message, self.has_state, self.load))
+            result = self.processor.process_erasure(message, self.has_state, self.load)
+            await self.writer.emit(message, result)
+            self._written(result)
+
+    def _written(self, result: Result) -> None:
+        """After the writes: the alias a result keeps (identities, ADR 044), into the alias table."""
+        if result.alias is not None and self.processor.identities is not None:
+            self.processor.identities.written(result)
 
     def reroute(self, message: Message, load_state: LoadState) -> Result:
         """The decision for an input forwarded keyed by its lead id: dispatched by its schema."""

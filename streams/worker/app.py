@@ -21,10 +21,11 @@ from streams.kafka.codec import AvroCodec
 from streams.kafka.producer import BatchProducer
 from streams.kafka.registry import SchemaRegistry
 from streams.kafka.security import faust_credentials
-from streams.kafka.topics import Routes, output_routes, rerouted_topic_name, schema_registry
+from streams.kafka.topics import Routes, absorptions_topic_name, output_routes, rerouted_topic_name, schema_registry
 from streams.kafka.transactions import PartitionTransactions, Transactions
 from streams.settings import Settings
 from streams.sources.source import Source, load_sources
+from streams.worker.absorptions import install_identities
 from streams.worker.accounts import install_accounts
 from streams.worker.agents import MessageHandler, ResultWriter, register_agents, register_batch_scoring, stored_reader
 from streams.worker.api import register_api, register_metrics
@@ -32,6 +33,7 @@ from streams.worker.batch import BatchScorer, EventBatcher
 from streams.worker.bulkrecovery import install_bulk_recovery
 from streams.worker.draining import drain_batching
 from streams.worker.fetching import keep_undelivered_records, read_committed, set_fetch_wait
+from streams.worker.identities import AliasBook
 from streams.worker.live import LiveStates, store_reader
 from streams.worker.metrics import Metrics
 from streams.worker.perevent import PerEventWriter
@@ -60,6 +62,7 @@ class LeadscoreApp(faust.App):
     leadscore_transactions: Transactions | None = None  # exactly_once (ADR 024)
     leadscore_inputs: frozenset[str] = frozenset()  # every topic the worker reads (their offsets: in transactions)
     leadscore_delivered: dict[TP, int]  # the last changelog offset the recovery's queue received, per partition
+    leadscore_aliases: AliasBook | None = None  # identities' alias cache (ADR 044): emptied when partitions move
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -92,6 +95,8 @@ class LeadscoreApp(faust.App):
     async def _on_partitions_revoked(self, revoked: set[TP]) -> None:
         if self.leadscore_live is not None:
             self.leadscore_live.clear()  # another worker may change these leads from now on
+        if self.leadscore_aliases is not None:
+            self.leadscore_aliases.clear()
         await super()._on_partitions_revoked(revoked)
 
     async def _on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
@@ -100,6 +105,8 @@ class LeadscoreApp(faust.App):
         states are emptied first (the recovery may bring newer states of leads held before)."""
         if self.leadscore_live is not None:
             self.leadscore_live.clear()
+        if self.leadscore_aliases is not None:
+            self.leadscore_aliases.clear()
         transactions = self.leadscore_transactions
         if transactions is not None and not self.should_stop:
             try:
@@ -134,7 +141,8 @@ def create_app(settings: Settings) -> Leadscore:
     app = faust_app(settings)
     app.leadscore_registry = registry
     inputs = InputTopics.of(app, settings, join, tuple(sources))
-    outputs = SendTopics.of(app, routes, settings.topics.model_deployments)
+    names = settings.topics
+    outputs = SendTopics.of(app, routes, names.model_deployments, absorptions_topic_name(settings), names.erasures)
     table = lead_table(app, settings)
     due_index = DueIndex()
     clocks = PartitionClocks(idle_after_ms=int(settings.decay_tick_s * 1000))
@@ -154,6 +162,8 @@ def create_app(settings: Settings) -> Leadscore:
     load = scorer.live.get if scorer is not None else stored_reader(table)
     handler = MessageHandler(processor, table, load, writer, lock, metrics)
     agents = register_agents(app, inputs, handler, scorer is not None)
+    identities = install_identities(app, settings, inputs, routes, codec, metrics, handler)  # ADR 044
+    app.leadscore_aliases = identities.aliases
     route_leads, route_table = install_routing(app, inputs, outputs, processor, codec, metrics)  # ADR 039
     score_accounts, accounts = install_accounts(app, settings, inputs, outputs, processor, codec, metrics)  # ADR 043
     register_decay_ticks(app, settings, inputs.ticks, table, due_index, clocks, metrics)
@@ -181,6 +191,9 @@ def create_app(settings: Settings) -> Leadscore:
         route_table=route_table,
         score_accounts=score_accounts,
         account_table=None if accounts is None else accounts.table,
+        apply_identities=identities.apply_identities,
+        absorb_leads=identities.absorb_leads,
+        alias_table=identities.table,
     )
 
 

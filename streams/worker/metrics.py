@@ -190,6 +190,21 @@ class Metrics:
             "Accounts in this worker's account due index (a level crossing by decay ahead).",
             registry=self.registry,
         )
+        self.identities = Counter(
+            "leadscore_identities",
+            "lead-identities records (ADR 044), by kind and outcome: absorbed (sent to the survivor), merged (taken "
+            "in there), duplicate, or the dead letter's rule (self_merge, merge_cycle, merge_into_erased, "
+            "erased_identity, already_merged, identity: a bad id or time, decode).",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.aliased_events = Counter(
+            "leadscore_aliased_events",
+            "Events and profiles of absorbed ids (ADR 044): forwarded to the survivor, or duplicate (counted before "
+            "the merge).",
+            ["outcome"],
+            registry=self.registry,
+        )
 
     def child(self, metric: Metric) -> Callable[..., Metric]:
         """``metric.labels`` with the children cached: label lookups run per event on the hot path. Only for label

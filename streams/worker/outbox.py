@@ -52,6 +52,10 @@ def collect(message: Message, result: Result, routes: Routes, rerouted_topic: st
         records.append((routes.scores, message.key, result.scores, None))
     if result.conversion is not None and routes.conversion_scores is not None:
         records.append((routes.conversion_scores, message.key, result.conversion, None))
+    records.extend(result.sends)  # identities (ADR 044): absorptions, LeadMerged, erasures of absorbed ids
+    if result.dropped:  # merged into another lead: the state goes, lead-scores is tombstoned
+        records.append((routes.scores, result.lead_id.encode(), None, None))
+        outbox.states[result.lead_id] = (message.partition, None, None)
     if result.state is not None:
         outbox.states[result.lead_id] = (message.partition, result.state, result.due_ms)
     if result.erased is not None:  # tombstones: lead-scores, then the state (its changelog and store)

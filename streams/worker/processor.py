@@ -10,7 +10,7 @@ import struct
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, cast
 
 from scoring import (
     Engine,
@@ -80,6 +80,20 @@ class Result:
     event_ms: int | None = None  # event time of the input, for the partition's clock
     route_requests: list[bytes] = field(default_factory=list)  # level crossings to route (ADR 039)
     member_updates: MemberRecords = field(default_factory=list)  # (account id, MemberUpdate) to the accounts (ADR 043)
+    #: identities (ADR 044): records addressed by the decision, (topic, key, value, partition), sent after the rest
+    sends: list[tuple[str, bytes | None, bytes | None, int | None]] = field(default_factory=list)
+    dropped: bool = False  # the lead was merged into another: its state goes, lead-scores gets a tombstone
+    alias: bytes | None = None  # an alias to keep under lead_id once the rest is written (ADR 044)
+
+
+class IdentityHooks(Protocol):
+    """What identities add to the processor's paths (:class:`streams.worker.identities.Identities`, ADR 044)."""
+
+    def event(self, message: Message, event: LeadEvent) -> Result | None: ...
+    def profile(self, message: Message, profile: LeadProfile) -> Result | None: ...
+    def identity(self, message: Message, load_state: LoadState) -> Result: ...
+    def erased(self, message: Message, result: Result) -> None: ...
+    def written(self, result: Result) -> None: ...
 
 
 class Processor:
@@ -114,6 +128,7 @@ class Processor:
         self._source_records = metrics.child(metrics.source_records)
         self._ignored = metrics.child(metrics.ignored_events)
         self.members = MemberOutputs(metrics)  # what the lead's accounts hear (ADR 043)
+        self.identities: IdentityHooks | None = None  # aliases and merges (ADR 044), set by the wiring
 
     async def resolve_schemas(self, values: Iterable[bytes | None]) -> None:
         """Look up the schema ids of these input values the worker has not seen yet (ADR 021). Call it before
@@ -141,6 +156,8 @@ class Processor:
             return self.process_erasure(message, has_state, load_state)
         if name == "Conversion":
             return self.process_conversion(message, load_state)
+        if name == "LeadIdentity" and self.identities is not None:
+            return self.identities.identity(message, load_state)
         return self.process_event(message, load_state)
 
     def process_event(self, message: Message, load_state: LoadState) -> Result:
@@ -157,6 +174,8 @@ class Processor:
             check_event(event, self.engine.known_event_types)
             if (forward := self._misplaced(message, event.lead_id)) is not None:
                 return forward
+            if self.identities is not None and (aliased := self.identities.event(message, event)) is not None:
+                return aliased  # an absorbed id's event: to the survivor, or a duplicate (ADR 044)
             state, trail, moves = self._load(load_state, event.lead_id)
             before = self.members.before(state)
             update = self.engine.score_event(state, event)
@@ -187,6 +206,8 @@ class Processor:
             check_profile(profile)
             if (forward := self._misplaced(message, profile.lead_id)) is not None:
                 return forward
+            if self.identities is not None and (aliased := self.identities.profile(message, profile)) is not None:
+                return aliased
             state, trail, moves = self._load(load_state, profile.lead_id)
             before = self.members.before(state)
             update = self.engine.score_profile(state, profile)
@@ -214,12 +235,12 @@ class Processor:
         if isinstance(mapped, LeadEvent):
             self._source_records(source.name, "event").inc()
             result = self._score_event(message, mapped, load_state)
-            if result.forward is not None:
+            if result.forward is not None and result.forward_value is None:
                 result.forward_value = self.codec.encode_event(mapped)
             return result
         self._source_records(source.name, "profile").inc()
         result = self._score_profile(message, mapped, load_state)
-        if result.forward is not None:
+        if result.forward is not None and result.forward_value is None:
             result.forward_value = self.codec.encode_profile(mapped)
         return result
 
@@ -283,7 +304,10 @@ class Processor:
         forget = [encode_request(r) for r in erasure_requests(self.engine.models, lead_id, request_id)]
         stored = None if load_state is None else load_state(lead_id)  # its accounts forget it too (ADR 043)
         members = self.members.of_erasure(self.engine, None if stored is None else stored.state, request_id)
-        return Result(lead_id=lead_id, erased=completed, route_requests=forget, member_updates=members)
+        result = Result(lead_id=lead_id, erased=completed, route_requests=forget, member_updates=members)
+        if self.identities is not None:
+            self.identities.erased(message, result)  # its absorbed ids go too (ADR 044)
+        return result
 
     def _result(self, update: Update, partition: int, trail: Trail | None, moves: list[Move] | None) -> Result:
         at_ms = max((m.levels_at_ms for m in update.state.models.values()), default=0)

@@ -24,6 +24,7 @@ from streams.kafka.topics import (
     ONE_DAY_MS,
     SEVEN_DAYS_MS,
     Routes,
+    absorptions_topic_name,
     account_inputs_topic_name,
     rerouted_topic_name,
     route_requests_topic_name,
@@ -55,6 +56,9 @@ class Leadscore:
     route_table: TableT[str, bytes] | None = None  # its per-route and per-lead routing state
     score_accounts: AgentT[bytes] | None = None  # the account agent (ADR 043; None: a shadow worker)
     account_table: TableT[str, bytes] | None = None  # its account-state table
+    apply_identities: AgentT[bytes] | None = None  # lead-identities (ADR 044), on the absorbed id's partition
+    absorb_leads: AgentT[bytes] | None = None  # <app_id>-absorptions, on the survivor's partition
+    alias_table: TableT[str, bytes] | None = None  # lead-aliases: per absorbed or erased id
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class InputTopics:
     sources: tuple[TopicT, ...] = ()  # the declared sources' topics (ADR 035)
     route_requests: TopicT | None = None  # internal, one partition, read by the routing agent (ADR 039)
     account_inputs: TopicT | None = None  # internal, keyed by account id, read by the account agent (ADR 043)
+    identities: TopicT | None = None  # lead-identities (ADR 044)
+    absorptions: TopicT | None = None  # internal: absorbed states, on the survivor's partition (ADR 044)
 
     @classmethod
     def of(
@@ -108,6 +114,8 @@ class InputTopics:
                 retention=timedelta(milliseconds=SEVEN_DAYS_MS),
             ),
             account_inputs=internal(account_inputs_topic_name(settings), timedelta(milliseconds=SEVEN_DAYS_MS)),
+            identities=source(names.identities),
+            absorptions=internal(absorptions_topic_name(settings), timedelta(milliseconds=SEVEN_DAYS_MS)),
         )
 
     def batched(self) -> frozenset[str]:
@@ -122,6 +130,7 @@ class InputTopics:
         """The name of every topic the worker reads on its input partitions (the route requests are not: their one
         partition is no input partition, and the routing agent writes outside the transactions, ADR 039)."""
         topics = [self.events, self.profiles, self.erasures, self.ticks, self.rerouted, self.conversions, *self.sources]
+        topics += [self.identities, self.absorptions]
         return frozenset(topic.get_topic_name() for topic in topics if topic is not None)
 
 
@@ -143,9 +152,19 @@ class SendTopics:
     account_score_changes: TopicT | None = None
     account_thresholds: TopicT | None = None
     account_scores: TopicT | None = None
+    merges: TopicT | None = None  # identities (ADR 044): LeadMerged, the absorbed states, the absorbed ids' erasures
+    absorptions: TopicT | None = None
+    erasure_requests: TopicT | None = None
 
     @classmethod
-    def of(cls, app: AppT, routes: Routes, model_deployments: str) -> SendTopics:
+    def of(
+        cls,
+        app: AppT,
+        routes: Routes,
+        model_deployments: str,
+        absorptions: str | None = None,
+        erasures: str | None = None,
+    ) -> SendTopics:
         def topic(name: str) -> TopicT:
             return app.topic(name, key_type=bytes, value_type=bytes)
 
@@ -166,6 +185,9 @@ class SendTopics:
             maybe(routes.account_score_changes),
             maybe(routes.account_thresholds),
             maybe(routes.account_scores),
+            maybe(routes.merges),
+            maybe(absorptions),
+            maybe(erasures),
         )
 
     def sent_to(self) -> list[TopicT]:
@@ -184,5 +206,8 @@ class SendTopics:
             self.account_score_changes,
             self.account_thresholds,
             self.account_scores,
+            self.merges,
+            self.absorptions,
+            self.erasure_requests,
         ]
         return [topic for topic in topics if topic is not None]
