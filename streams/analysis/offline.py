@@ -195,8 +195,10 @@ def checked_inputs(
         if isinstance(record, LeadProfile):
             if _valid(partial(check_profile, record), f"profile of {record.lead_id!r}", run, skip_invalid):
                 yield record
-        elif _valid(partial(check_event, record, engine.known_event_types), f"event {record.event_id!r}", run, skip_invalid):
-            yield record
+        else:
+            check = partial(check_event, record, engine.known_event_types)
+            if _valid(check, f"event {record.event_id!r}", run, skip_invalid):
+                yield record
 
 
 def _valid(check: Callable[[], None], what: str, run: OfflineRun, skip_invalid: bool) -> bool:
