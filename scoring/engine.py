@@ -13,6 +13,7 @@ from scoring.errors import InvalidEventError
 from scoring.events import KNOWN_EVENT_TYPES, LeadEvent, event_fields
 from scoring.filters import score_filtered
 from scoring.levels import LevelBook, transition_time
+from scoring.model.accountspec import account_kept_fields, kept_fields
 from scoring.model.compile import ScoringModel
 from scoring.model.conditions import FieldValue, always
 from scoring.model.routingspec import kept_profile_fields
@@ -44,8 +45,9 @@ class Engine:
         self.models = tuple(models)
         self.known_event_types = KNOWN_EVENT_TYPES.union(*(model.event_types for model in self.models))
         self.horizon_ms = max((model.lateness_ms for model in self.models), default=0)
-        #: the profile fields routing conditions read, kept in the lead's state (ADR 039)
+        #: the profile fields routing conditions (ADR 039) and account sections (ADR 041) read, kept in the state
         self.routing_fields = kept_profile_fields(route for model in self.models for route in model.routing)
+        self.routing_fields |= account_kept_fields(model.account for model in self.models)
 
     def _fresh(self, model: ScoringModel) -> ModelState:
         return ModelState(model.version, applies=model.segment is None)
@@ -176,8 +178,7 @@ class Engine:
     def _keep_routing_fields(self, lead: LeadState, updated_at_ms: int, fields: Mapping[str, FieldValue]) -> None:
         """The fields routing conditions read, from the latest profile (an older one than every model's is ignored)."""
         if updated_at_ms >= max((model_state.fit_at_ms for model_state in lead.models.values()), default=0):
-            kept = sorted(self.routing_fields)
-            lead.routing_fields = {name: fields[name] for name in kept if fields.get(name) is not None}
+            lead.routing_fields = kept_fields(lead.routing_fields, fields, self.routing_fields)
 
     def advance(self, state: LeadState, now_ms: int) -> Update:
         """Crossings caused by time alone, up to ``now_ms``; each at the exact time it happened. ``state`` is not

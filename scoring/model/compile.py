@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from scoring.errors import ModelError
+from scoring.model.accountspec import AccountModel, compile_account
 from scoring.model.conditions import Condition, ConditionError, Lists, always, parse_condition
 from scoring.model.filterspec import Filters, compile_filters
 from scoring.model.routingspec import Route, compile_routing
@@ -100,6 +101,7 @@ class ScoringModel:
     routing: tuple[Route, ...] = ()  # who a lead entering a level goes to (scoring.model.routingspec, ADR 039)
     trend: Trend | None = None  # engagement trend and the surging flag (scoring/trend.py)
     filters: Filters | None = None  # events the engine ignores (scoring/filters.py); None: none
+    account: AccountModel | None = None  # the account roll-up (scoring/accounts, ADR 041); None: none
     _by_event: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -181,6 +183,7 @@ def compile_model(spec: ModelSpec, source: str) -> ScoringModel:
         routing=compile_routing(spec.routing, [level.name for level in levels], lists, source),
         trend=compile_trend(spec.trend, frozenset(level.name for level in levels), source),
         filters=compile_filters(spec.filters, lists, source),
+        account=compile_account(spec.account, lists, source),
     )
 
 

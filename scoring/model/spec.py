@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from scoring.durations import parse_duration
+from scoring.model.accountspec import AccountSpec
 from scoring.model.filterspec import FiltersSpec
 from scoring.model.routingspec import RouteSpec
 from scoring.model.trendspec import TrendSpec
@@ -128,6 +129,7 @@ class ModelSpec(_Spec):
     routing: list[RouteSpec] = Field(default_factory=list)  # scoring.model.routingspec (ADR 039)
     trend: TrendSpec | None = None  # engagement trend and the surging flag (scoring/model/trendspec.py)
     filters: FiltersSpec | None = None  # events to ignore: scanners' clicks, bursts, bots (ADR 036)
+    account: AccountSpec | None = None  # the account roll-up (scoring/model/accountspec.py, ADR 041)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:

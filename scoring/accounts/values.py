@@ -1,0 +1,95 @@
+"""An account's values at a time: each member's weighted, capped engagement, the account's engagement, fit, score
+and buying-group coverage; and whether a level holds. Pure functions of the state and the time.
+
+A member's engagement ``E_m(t)`` is its lead's engagement under the lead model (with the model's floor and
+ceiling), from the copy of its state its latest member update carried; it counts ``weight_m * min(member_cap,
+E_m(t))``. Sums use ``math.fsum`` (exactly rounded), so members' order never changes a score.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from scoring.accounts.state import AccountMember, AccountModelState
+from scoring.model.accountspec import AccountLevel, AccountModel
+from scoring.model.compile import ScoringModel
+from scoring.model.conditions import FieldValue
+from scoring.modelstate import scores_at
+
+__all__ = ["AccountValues", "account_fields", "fit_points", "holds", "member_engagement", "member_share", "values_at"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountValues:
+    engagement: float
+    fit: float
+    score: float
+    coverage: tuple[str, ...]  # the buying-group roles engaged, in the file's order
+
+
+def member_engagement(model: ScoringModel, member: AccountMember, at_ms: int) -> float:
+    """``E_m(at_ms)``: the member's engagement under the lead model (0 where the model does not apply to it)."""
+    if not member.state.applies or not member.state.rules:
+        return 0.0
+    return scores_at(model, member.state, at_ms).engagement
+
+
+def member_share(model: ScoringModel, account: AccountModel, member: AccountMember, at_ms: int) -> float:
+    """The member's part in the account's engagement: ``weight * min(member_cap, E_m)``."""
+    engagement = member_engagement(model, member, at_ms)
+    if account.member_cap is not None and engagement > account.member_cap:
+        engagement = account.member_cap
+    return account.weight_of(member.fields) * engagement
+
+
+def fit_points(account: AccountModel, fields: Mapping[str, FieldValue]) -> dict[str, float]:
+    """The account fit rules that match the account's fields: rule id -> points (fit does not decay)."""
+    return {rule.id: rule.points for rule in account.fit_rules if rule.condition(fields)}
+
+
+def values_at(model: ScoringModel, state: AccountModelState, at_ms: int) -> AccountValues:
+    """The account's values at ``at_ms`` under ``model``'s account section (which must be set)."""
+    account = model.account
+    assert account is not None, "values_at needs a model with an account section"
+    group = account.buying_group
+    engaged: set[str] = set()
+    shares = []
+    for member in state.members.values():
+        engagement = member_engagement(model, member, at_ms)
+        if group is not None and engagement >= group.engaged_at and engagement > 0:
+            role = group.role_of(member.fields.get(group.field))
+            if role is not None:
+                engaged.add(role)
+        if account.member_cap is not None and engagement > account.member_cap:
+            engagement = account.member_cap
+        shares.append(account.weight_of(member.fields) * engagement)
+    engagement_total = math.fsum(shares)
+    fit = math.fsum(state.fit_points.values())
+    coverage = tuple(role for role in group.roles if role in engaged) if group is not None else ()
+    score = account.engagement_weight * engagement_total + account.fit_weight * fit
+    return AccountValues(engagement_total, fit, score, coverage)
+
+
+def holds(level: AccountLevel, held: bool, values: AccountValues) -> bool:
+    """Whether the account is in ``level`` given its values and whether it was in it (hysteresis on the score;
+    the coverage is needed to enter and to stay)."""
+    if len(values.coverage) < level.coverage:
+        return False
+    return values.score >= level.leave if held else values.score >= level.enter
+
+
+def account_fields(account: AccountModel, members: Mapping[str, AccountMember]) -> dict[str, FieldValue]:
+    """The account's firmographics: per field its fit rules read, the value of the member with the newest profile
+    (``fields_at_ms``, then the greatest member id) that has it. A function of the members, whatever their order."""
+    found: dict[str, tuple[int, str, FieldValue]] = {}
+    for member_id, member in members.items():
+        for name in account.fit_fields:
+            value = member.fields.get(name)
+            if value is None:
+                continue
+            best = found.get(name)
+            if best is None or (member.fields_at_ms, member_id) > best[:2]:
+                found[name] = (member.fields_at_ms, member_id, value)
+    return {name: found[name][2] for name in sorted(found)}
