@@ -16,6 +16,7 @@ import gc
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import yaml
@@ -86,15 +87,15 @@ def one_pass(
 
     for p in profiles:  # not timed: every lead starts from its profile
         at = p.updated_at_ms
-        step(lambda s, p=p: engine.score_profile(s, p), p.lead_id, None, MemberCause.PROFILE, f"profile@{at}", at)
+        step(partial(engine.score_profile, profile=p), p.lead_id, None, MemberCause.PROFILE, f"profile@{at}", at)
     sent = 0
     gc.collect()
     gc.disable()
     try:
         started = time.process_time()
-        for event in events:
-            score: Callable[[LeadState | None], Any] = lambda s, e=event: engine.score_event(s, e)
-            sent += step(score, event.lead_id, event.account_id, MemberCause.EVENT, event.event_id, event.occurred_at_ms)
+        for e in events:
+            score = partial(engine.score_event, event=e)
+            sent += step(score, e.lead_id, e.account_id, MemberCause.EVENT, e.event_id, e.occurred_at_ms)
         return time.process_time() - started, sent
     finally:
         gc.enable()
@@ -144,7 +145,9 @@ def lines(figures: dict[str, Any] | None) -> list[str]:
         "| pass | events per CPU second | CPU µs per event |",
         "|---|---|---|",
     ]
-    out += [f"| {name} | {row['events_per_cpu_second']:,} | {row['cpu_us_per_event']} |" for name, row in passes.items()]
+    out += [
+        f"| {name} | {row['events_per_cpu_second']:,} | {row['cpu_us_per_event']} |" for name, row in passes.items()
+    ]
     out.append(
         f"\nLead side (member updates + encoding) +{figures['lead_side_us_per_event']} µs per event, account side"
         f" (decode + AccountEngine.apply) +{figures['account_side_us_per_event']} µs; x{figures['cpu_ratio']} in all."

@@ -18,7 +18,7 @@ from scoring import Engine, LeadEvent, LeadProfile, LeadscoreError, LeadState
 from scoring.accounts.engine import AccountEngine
 from scoring.accounts.members import member_updates
 from scoring.accounts.records import AccountChange, AccountCrossing, MemberCause, MemberUpdate
-from scoring.accounts.state import AccountState, decode_account_state, encode_account_state
+from scoring.accounts.state import AccountState
 from streams.analysis.offline import OfflineRun, checked_inputs
 
 Input = LeadEvent | LeadProfile
@@ -118,8 +118,8 @@ def finish(accounts: AccountEngine, run: AccountRun, at_ms: int) -> None:
 
 
 def copy_account(state: AccountState) -> AccountState:
-    """A deep copy, through the state's own encoding (the copy the changelog would restore)."""
-    return decode_account_state(encode_account_state(state))
+    """A deep copy: advancing it for a snapshot leaves the replay's state alone."""
+    return state.copy()
 
 
 def account_of(run: AccountRun, model_id: str, lead_id: str, at_ms: int) -> str | None:

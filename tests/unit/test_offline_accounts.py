@@ -22,6 +22,7 @@ T0 = 1_767_603_600_000
 MODEL = {
     "id": "acc",
     "version": 1,
+    "change_note": "test",
     "rules": [
         {"id": "demo", "event": "demo_request", "points": 40},
         {"id": "view", "event": "page_view", "points": 10},
@@ -126,7 +127,7 @@ def test_score_accounts_prints_one_line_per_account(tmp_path):
 
 def test_score_accounts_without_an_account_section_is_a_one_line_error(tmp_path):
     plain = {key: value for key, value in MODEL.items() if key != "account"}
-    model, events, profiles = write_files(tmp_path, *two_accounts(), raw=plain)
+    model, events, _ = write_files(tmp_path, *two_accounts(), raw=plain)
     result = CliRunner().invoke(app, ["score", "-m", str(model), "-e", str(events), "--accounts"])
     assert result.exit_code == 2
     assert "no model has an `account:` section" in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -138,7 +139,9 @@ def ranked_history():
     """Accounts K1..K6, one lead each (k1..k6) doing i page views: i * 10 points. K4..K6 convert (K4 by its lead's
     conversion, K5 and K6 by account-level conversions), so the account ranking is exact: AUC 1."""
     events = [
-        event(10 * i + n, f"k{i}", "page_view", f"K{i}", at=T0 + 10 * i * 60_000 + n) for i in range(1, 7) for n in range(i)
+        event(10 * i + n, f"k{i}", "page_view", f"K{i}", at=T0 + 10 * i * 60_000 + n)
+        for i in range(1, 7)
+        for n in range(i)
     ]
     conversions = [
         Conversion("c4", "k4", Outcome.WON, T0 + 5 * DAY),
@@ -185,8 +188,10 @@ def test_evaluate_accounts_on_the_command_line(tmp_path):
     out = tmp_path / "report.json"
     result = CliRunner().invoke(
         app,
-        ["evaluate", "-m", str(model), "-e", str(events), "-c", str(conversions), "-w", "30d"]
-        + ["--observe-after", "1d", "--accounts", "--json", str(out)],
+        [
+            *("evaluate", "-m", str(model), "-e", str(events), "-c", str(conversions), "-w", "30d"),
+            *("--observe-after", "1d", "--accounts", "--json", str(out)),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "1.000" in result.stdout and "75.0%" in result.stdout

@@ -208,10 +208,8 @@ def _evaluate_model(
     rows = []
     for name in ranked:
         hits = [label for label, levels in zip(labels, held, strict=True) if name in levels]
-        converted = sum(hits)
-        rows.append(
-            LevelPrecision(name, len(hits), converted, converted / len(hits) if hits else None, converted / positives)
-        )
+        hit = sum(hits)
+        rows.append(LevelPrecision(name, len(hits), hit, hit / len(hits) if hits else None, hit / positives))
     return AccountModelEvaluation(model.id, model.version, without, report, tuple(rows))
 
 
