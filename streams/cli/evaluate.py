@@ -74,9 +74,8 @@ def evaluate(
     Every lead is scored OBSERVE_AFTER after it was first seen, with what was known then, and counts as converted
     when an outcome of --outcome followed within --window. Leads whose window is not over by the end of the data
     are left out (and counted). Give --events and --conversions files (as `leadscore generate` writes), or
-    --bootstrap to read the input topics; --follow keeps re-evaluating and serves Prometheus gauges.
-
-    With --accounts: each account is scored OBSERVE_AFTER after its first member was seen, and converted when a
+    --bootstrap to read the input topics; --follow keeps re-evaluating and serves Prometheus gauges. With
+    --accounts: each account is scored OBSERVE_AFTER after its first member was seen, and converted when a
     conversion followed within --window whose lead_id is the account's id (an account-level outcome) or a lead
     that was its member when it converted; conversions of leads in no account are counted apart. Per account
     model: ROC AUC, deciles, and each account level's precision and recall (--json writes them; no --html or
