@@ -18,26 +18,27 @@ from scoring.accounts.records import (
     AccountChange,
     AccountCrossing,
     AccountSnapshot,
-    AccountTrendReading,
     MemberShare,
     MemberUpdate,
 )
 from scoring.accounts.state import AccountMember, AccountModelState, AccountState
-from scoring.accounts.values import AccountValues, account_fields, fit_points, holds, member_share, values_at
-from scoring.model.accountspec import AccountLevel, AccountModel, AccountTrend
+from scoring.accounts.trend import record_gain, trend_reading
+from scoring.accounts.values import (
+    AccountValues,
+    account_fields,
+    fit_points,
+    holds,
+    member_share,
+    moved,
+    rules_moved,
+    values_at,
+)
+from scoring.model.accountspec import AccountLevel, AccountModel
 from scoring.model.compile import ScoringModel
-from scoring.modelstate import ModelState, contributions_at
-from scoring.outputs import Contribution, Direction, derived_id
-from scoring.trendstate import MICRO
+from scoring.modelstate import ModelState
+from scoring.outputs import Direction, derived_id
 
-__all__ = ["AccountEngine", "AccountUpdate", "trend_reading"]
-
-#: Score moves smaller than this (relative) are float noise, not changes (as for leads).
-EPSILON = 1e-9
-
-
-def _moved(before: float, after: float) -> bool:
-    return abs(after - before) > EPSILON * max(1.0, abs(before), abs(after))
+__all__ = ["AccountEngine", "AccountUpdate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +148,8 @@ class AccountEngine:
         new_now = member_share(model, spec, new, now) if new is not None else 0.0
         if spec.trend is not None:
             gained = (member_share(model, spec, new, at_ms) if new is not None else 0.0) - old_at
-            self._gain(spec.trend, state, at_ms, gained)
-        if not _moved(before.score, after.score) and before.coverage == after.coverage:
+            record_gain(spec.trend, state, at_ms, gained)
+        if not moved(before.score, after.score) and before.coverage == after.coverage:
             return
         source = new if new is not None else stored
         if source is not None:
@@ -172,7 +173,7 @@ class AccountEngine:
                 cause_id=update.cause_id,
                 occurred_at_ms=now,
                 members=tuple(shares),
-                rules=_rules_moved(model, stored, new, now),
+                rules=rules_moved(model, stored, new, now),
             )
         )
 
@@ -182,19 +183,6 @@ class AccountEngine:
         role_value = member.fields.get(group.field) if group is not None else None
         role = (group.role_of(role_value) or str(role_value)) if group is not None and role_value is not None else None
         return MemberShare(member_id, role, spec.weight_of(member.fields), points, value)
-
-    @staticmethod
-    def _gain(trend: AccountTrend, state: AccountModelState, at_ms: int, gained: float) -> None:
-        """Count a positive move of a member's part at its update into its bucket; keep the buckets the reading
-        needs (the current one and ``baseline`` before it, relative to the latest update: order independent)."""
-        latest = state.anchor_ms // trend.window_ms
-        oldest = latest - trend.baseline
-        bucket = at_ms // trend.window_ms
-        micros = round(gained * MICRO)
-        if micros > 0 and bucket >= oldest:
-            state.gains[bucket] = state.gains.get(bucket, 0) + micros
-        for old in [b for b in state.gains if b < oldest]:
-            del state.gains[old]
 
     def _levels(
         self,
@@ -335,27 +323,3 @@ class AccountEngine:
                 )
             )
         return tuple(snapshots)
-
-
-def trend_reading(trend: AccountTrend, state: AccountModelState, at_ms: int) -> AccountTrendReading:
-    """Gains in the bucket of ``at_ms`` against the average of the ``baseline`` buckets before it."""
-    current = at_ms // trend.window_ms
-    recent = state.gains.get(current, 0) / MICRO
-    baseline = sum(state.gains.get(current - k, 0) for k in range(1, trend.baseline + 1)) / MICRO / trend.baseline
-    surging = recent > 0 and recent >= trend.min_points and recent >= trend.ratio * baseline
-    return AccountTrendReading(recent, baseline, surging)
-
-
-def _rules_moved(
-    model: ScoringModel, old: AccountMember | None, new: AccountMember | None, at_ms: int
-) -> tuple[Contribution, ...]:
-    """The member's engagement rules whose value moved: what each added (or took) and its value now."""
-    before = contributions_at(model, old.state, at_ms) if old is not None else {}
-    after = contributions_at(model, new.state, at_ms) if new is not None else {}
-    engagement = {rule.id for rule in model.rules if rule.dimension == "engagement"}
-    moved = []
-    for rule_id in sorted((set(before) | set(after)) & engagement):
-        points = after.get(rule_id, 0.0) - before.get(rule_id, 0.0)
-        if _moved(0.0, points):
-            moved.append(Contribution(rule_id, points, after.get(rule_id, 0.0)))
-    return tuple(moved)

@@ -16,9 +16,28 @@ from scoring.accounts.state import AccountMember, AccountModelState
 from scoring.model.accountspec import AccountLevel, AccountModel
 from scoring.model.compile import ScoringModel
 from scoring.model.conditions import FieldValue
-from scoring.modelstate import scores_at
+from scoring.modelstate import contributions_at, scores_at
+from scoring.outputs import Contribution
 
-__all__ = ["AccountValues", "account_fields", "fit_points", "holds", "member_engagement", "member_share", "values_at"]
+__all__ = [
+    "AccountValues",
+    "account_fields",
+    "fit_points",
+    "holds",
+    "member_engagement",
+    "member_share",
+    "moved",
+    "rules_moved",
+    "values_at",
+]
+
+
+#: Score moves smaller than this (relative) are float noise, not changes (as for leads).
+EPSILON = 1e-9
+
+
+def moved(before: float, after: float) -> bool:
+    return abs(after - before) > EPSILON * max(1.0, abs(before), abs(after))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +112,18 @@ def account_fields(account: AccountModel, members: Mapping[str, AccountMember]) 
             if best is None or (member.fields_at_ms, member_id) > best[:2]:
                 found[name] = (member.fields_at_ms, member_id, value)
     return {name: found[name][2] for name in sorted(found)}
+
+
+def rules_moved(
+    model: ScoringModel, old: AccountMember | None, new: AccountMember | None, at_ms: int
+) -> tuple[Contribution, ...]:
+    """The member's engagement rules whose value moved: what each added (or took) and its value now."""
+    before = contributions_at(model, old.state, at_ms) if old is not None else {}
+    after = contributions_at(model, new.state, at_ms) if new is not None else {}
+    engagement = {rule.id for rule in model.rules if rule.dimension == "engagement"}
+    found = []
+    for rule_id in sorted((set(before) | set(after)) & engagement):
+        points = after.get(rule_id, 0.0) - before.get(rule_id, 0.0)
+        if moved(0.0, points):
+            found.append(Contribution(rule_id, points, after.get(rule_id, 0.0)))
+    return tuple(found)

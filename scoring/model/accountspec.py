@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -65,10 +65,6 @@ EVENT_ACCOUNT_FIELD = "account_id"
 
 class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ProfileSourceSpec(_Spec):
-    profile: str = Field(min_length=1, max_length=128)
 
 
 class MemberWeightsSpec(_Spec):
@@ -116,8 +112,18 @@ class AccountTrendSpec(_Spec):
         return self
 
 
-_Source = Literal["event", "email_domain"] | ProfileSourceSpec
-_DEFAULT_SOURCES: tuple[_Source, ...] = ("event", "email_domain")
+def _parse_source(raw: object) -> str:
+    """``event``, ``email_domain`` or ``{profile: <field>}``: compiled as ``"event"``, ``"email_domain"`` or
+    ``"profile:<field>"``."""
+    if raw in ("event", "email_domain"):
+        return str(raw)
+    if isinstance(raw, dict) and set(raw) == {"profile"} and isinstance(raw["profile"], str) and raw["profile"]:
+        return f"profile:{raw['profile']}"
+    raise ValueError("expected one of: event, email_domain, {profile: <field name>}")
+
+
+_Source = Annotated[str, BeforeValidator(_parse_source)]
+_DEFAULT_SOURCES = ("event", "email_domain")
 
 
 class AccountSpec(_Spec):
@@ -244,7 +250,7 @@ def compile_account(spec: AccountSpec | None, lists: Lists, source: str) -> Acco
         free_mail = frozenset(domain.strip().casefold() for domain in spec.free_mail)
     else:
         free_mail = DEFAULT_FREE_MAIL
-    sources = tuple(item if isinstance(item, str) else f"profile:{item.profile}" for item in spec.sources)
+    sources = tuple(spec.sources)
     if len(set(sources)) != len(sources):
         raise ModelError(f"{where}.from: a source is listed twice")
     rules = []
