@@ -4,7 +4,8 @@ The same generated events (``JourneyGenerator``, as the throughput steps produce
 ``lead-events`` messages the worker reads, go through ``Processor.process_event`` (decode, score in place on one
 live state per lead, next due time, encode every output: changes, crossings, the ``lead-scores`` snapshot with
 its drop times, route requests) under the b2b model and under the b2b model plus one feature (``VARIANTS``: each
-an overlay of model-file sections). CPU seconds per event (``time.process_time``), rounds interleaved so that
+an overlay of model-file sections; ``accounts``: b2b with its ``account:`` section, and the roll-up's own passes
+in :mod:`bench.accounts`). CPU seconds per event (``time.process_time``), rounds interleaved so that
 every variant sees the same machine; the median of the rounds. In-process on purpose: a feature's cost is a few
 microseconds per event, far below what a run through the broker can resolve (ADR 032's noise); the throughput
 steps give the end-to-end figure. Run alone: ``python -m bench.features`` (``make bench`` runs it as ``features``).
@@ -23,6 +24,9 @@ from typing import Any
 
 import yaml
 
+from bench.accounts import b2b_account_section
+from bench.accounts import lines as account_lines
+from bench.accounts import run as accounts_cost
 from bench.common import RESULTS, SEED, codec
 from scoring import Engine, example_model_path, parse_model
 from scoring.model.compile import ScoringModel
@@ -71,9 +75,12 @@ VARIANTS: Mapping[str, Mapping[str, Any]] = {
 
 
 def model(overlay: Mapping[str, Any]) -> ScoringModel:
-    """The b2b example model with ``overlay``'s sections added (or replaced)."""
+    """The b2b example model without its ``account:`` section (the figures stay those of a lead model), with
+    ``overlay``'s sections added (or replaced): ``{"account": b2b_account_section()}`` puts it back."""
     path = example_model_path("b2b")
     raw = {**yaml.safe_load(path.read_text()), **overlay}
+    if "account" not in overlay:
+        raw.pop("account", None)
     return parse_model(raw, source=f"{path.name}+{'+'.join(overlay) or 'nothing'}")
 
 
@@ -138,6 +145,9 @@ def run(events: int, leads: int, rounds: int) -> dict[str, Any]:
         name: Processor(Engine([model(overlay)]), codec(), Metrics(), PARTITIONS, "rerouted")
         for name, overlay in {"b2b": {}, **VARIANTS}.items()
     }
+    processors["accounts"] = Processor(  # the worker's lead side with the account section (ADR 041)
+        Engine([model({"account": b2b_account_section()})]), codec(), Metrics(), PARTITIONS, "rerouted"
+    )
     processors["no-drops"] = Processor(WithoutDrops([model({})]), codec(), Metrics(), PARTITIONS, "rerouted")
     processors["no-moves"] = Processor(Engine([model({})]), codec(), Metrics(), PARTITIONS, "rerouted", moves_kept=0)
     seconds: dict[str, list[float]] = {name: [] for name in processors}
@@ -177,6 +187,7 @@ def run(events: int, leads: int, rounds: int) -> dict[str, Any]:
         "route_requests": len(requests),
         "path_us_per_query": path_cost(processors["b2b"], inputs),
         "variants": figures,
+        "accounts": accounts_cost(events, leads, rounds),
     }
 
 
@@ -214,6 +225,8 @@ def main() -> None:
             f"  +{row['cost_us_per_event']:.2f} µs  x{row['cpu_ratio']}"
         )
     print(f"route requests: {figures['route_requests']:,}; path to SQL: {figures['path_us_per_query']} µs per query")
+    for line in account_lines(figures["accounts"]):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.accounts import lines as account_lines
 from bench.plots import write_plots
 from bench.report_throughput import fmt, seconds_text, target_lines, throughput_lines
 from bench.summary import summarise
@@ -132,7 +133,7 @@ def features_lines(costs: dict[str, Any] | None) -> list[str]:
         us = row.get("cpu_us_per_event", "-")
         lines.append(f"| {name} | {eps} | {us} | {row['cost_us_per_event']} | {row['cpu_ratio']} |")
     lines.append(f"\nThe path to SQL: {costs['path_us_per_query']} µs per query (per API call, not per event).")
-    return lines
+    return lines + account_lines(costs.get("accounts"))
 
 
 def _compared(recovery: dict[str, Any]) -> int | None:

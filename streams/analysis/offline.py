@@ -186,6 +186,21 @@ def score_history(
     return run
 
 
+def checked_inputs(
+    engine: Engine, records: Iterable[LeadEvent | LeadProfile], run: OfflineRun, skip_invalid: bool = False
+) -> Iterator[LeadEvent | LeadProfile]:
+    """The records that pass the same checks as in :func:`score_history` (the others raise, or are skipped and
+    listed in ``run.skipped`` with ``skip_invalid``), in the order given."""
+    for record in records:
+        if isinstance(record, LeadProfile):
+            if _valid(partial(check_profile, record), f"profile of {record.lead_id!r}", run, skip_invalid):
+                yield record
+        else:
+            check = partial(check_event, record, engine.known_event_types)
+            if _valid(check, f"event {record.event_id!r}", run, skip_invalid):
+                yield record
+
+
 def _valid(check: Callable[[], None], what: str, run: OfflineRun, skip_invalid: bool) -> bool:
     try:
         check()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -63,13 +64,22 @@ def evaluate(
         int | None, typer.Option(help="With --follow: serve the figures as Prometheus gauges on 127.0.0.1:PORT.")
     ] = None,
     runs: Annotated[int | None, typer.Option(min=1, help="With --follow: stop after this many runs.")] = None,
+    accounts: Annotated[
+        bool,
+        typer.Option("--accounts", help="Evaluate accounts instead of leads (models with an account: section)."),
+    ] = False,
 ) -> None:
     """Evaluate models against conversions: ROC AUC, conversion rate and lift per score decile and per level,
     calibration, and a suggested MQL threshold with its trade-off (leads passed vs conversions captured).
     Every lead is scored OBSERVE_AFTER after it was first seen, with what was known then, and counts as converted
     when an outcome of --outcome followed within --window. Leads whose window is not over by the end of the data
     are left out (and counted). Give --events and --conversions files (as `leadscore generate` writes), or
-    --bootstrap to read the input topics; --follow keeps re-evaluating and serves Prometheus gauges."""
+    --bootstrap to read the input topics; --follow keeps re-evaluating and serves Prometheus gauges. With
+    --accounts: each account is scored OBSERVE_AFTER after its first member was seen, and converted when a
+    conversion followed within --window whose lead_id is the account's id (an account-level outcome) or a lead
+    that was its member when it converted; conversions of leads in no account are counted apart. Per account
+    model: ROC AUC, deciles, and each account level's precision and recall (--json writes them; no --html or
+    --follow)."""
     try:
         if html_out is not None:
             require_analysis("leadscore evaluate --html", "matplotlib")
@@ -85,6 +95,9 @@ def evaluate(
             raise EvaluateInputError(f"--target-capture {target_capture}: expected a share in (0, 1], e.g. 0.8")
         read = _source(events, profiles, conversions, bootstrap, skip_invalid)
         models = load_models(model)
+        if accounts:
+            _evaluate_accounts(models, read, spec, target_capture, json_out, html_out is not None or follow is not None)
+            return
         if follow is not None:
             if bootstrap is None or metrics_port is None:
                 raise EvaluateInputError("--follow needs --bootstrap and --metrics-port")
@@ -100,6 +113,50 @@ def evaluate(
 
 
 Reader = Callable[[Callable[[int, int], None] | None], History]
+
+
+def _evaluate_accounts(
+    models: Sequence[ScoringModel],
+    read: Reader,
+    spec: CohortSpec,
+    target_capture: float | None,
+    json_out: Path | None,
+    unsupported: bool,
+) -> None:
+    """``evaluate --accounts``: the account-level report (streams.analysis.evaluate.accounts) and its summary."""
+    import json
+
+    from streams.analysis.evaluate.accounts import account_engine_of, account_report_json, evaluate_accounts
+
+    if unsupported:
+        raise EvaluateInputError("--accounts: --html and --follow are for leads; use --json for the account report")
+    account_engine_of(models)  # fail before reading the history
+    with err.status("replaying accounts", spinner="dots") if err.is_terminal else nullcontext():
+        run = evaluate_accounts(models, read(None), spec, target_capture)
+    if json_out is not None:
+        json_out.write_text(json.dumps(account_report_json(run), indent=2) + "\n", encoding="utf-8")
+    table = Table(title=f"account evaluation: {run.accounts} accounts, {run.conversions} converted")
+    for name in ("model", "accounts", "converted", "ROC AUC", "level", "in level", "precision", "recall"):
+        table.add_column(name, justify="left" if name in ("model", "level") else "right")
+    for model in run.models:
+        report = model.report
+        first = [f"{model.model_id} v{model.model_version}", str(report.leads), str(report.conversions)]
+        rows = [(row.level, str(row.accounts), _share(row.precision), _share(row.recall)) for row in model.levels]
+        for number, level in enumerate(rows or [("-", "", "", "")]):
+            head = [*first, f"{report.roc_auc:.3f}"] if number == 0 else ["", "", "", ""]
+            table.add_row(*head, *level)
+    out = Console(width=120)
+    out.print(table)
+    for reason, count in run.excluded.items():
+        out.print(f"{count} accounts excluded: {reason}", highlight=False)
+    if run.unmapped_conversions:
+        out.print(f"{run.unmapped_conversions} conversions of leads in no account (not counted)", highlight=False)
+    if run.skipped_records:
+        out.print(f"skipped {run.skipped_records} invalid records", highlight=False)
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def _source(

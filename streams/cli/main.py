@@ -16,7 +16,7 @@ from rich.progress import track
 from scoring import LeadscoreError, load_model
 from streams.cli.audit import diff as models_diff
 from streams.cli.audit import history as models_history
-from streams.cli.common import Bootstrap, date_option, err, settings_from_options
+from streams.cli.common import Bootstrap, OptionError, date_option, err, settings_from_options
 from streams.cli.common import fail as _fail
 from streams.cli.data import data_app
 from streams.cli.evaluate import evaluate
@@ -26,7 +26,8 @@ from streams.cli.options import At, Models, Profiles, SkipInvalid
 from streams.cli.sources import sources_app
 
 if TYPE_CHECKING:
-    from scoring import LeadEvent
+    from scoring import Engine, LeadEvent, LeadProfile
+    from streams.analysis.offline import OfflineRun
 
 
 class DemoSource(StrEnum):
@@ -103,10 +104,15 @@ def score(
             "--path-to", metavar="LEVEL", help="Add each lead's path into this level (e.g. MQL): the fewest actions."
         ),
     ] = None,
+    accounts: Annotated[
+        bool, typer.Option("--accounts", help="Print the accounts' scores instead (models with an account: section).")
+    ] = False,
 ) -> None:
     """Score a file of events offline (same engine, no broker): final scores, levels and top contributors per
     lead as JSON lines. Try a model on history before you deploy it. With --path-to, each row also says which
-    actions would take the lead into that level now (a "path": status, actions, score after)."""
+    actions would take the lead into that level now (a "path": status, actions, score after). With --accounts,
+    one line per account and account model instead: the members' engagement rolled up in event time (score,
+    fit, levels, buying-group coverage, top members, level crossings)."""
     from scoring import Engine, load_models
     from streams.analysis.offline import (
         OfflineRun,
@@ -124,14 +130,45 @@ def score(
         event_rows: Iterable[LeadEvent] = read_jsonl(events, event_from_json, run, skip_invalid)
         if err.is_terminal:
             event_rows = track(event_rows, description="scoring", console=err, total=None)
-        score_history(engine, event_rows, profile_rows, run, skip_invalid)
         at_ms = date_option("--at", at)
+        if accounts:
+            _score_accounts(engine, event_rows, profile_rows, run, skip_invalid, at_ms, top, path_to)
+            return
+        score_history(engine, event_rows, profile_rows, run, skip_invalid)
         out = sys.stdout
         for row in result_rows(engine, run, at_ms, top, path_to):
             out.write(json.dumps(row, separators=(",", ":")) + "\n")
     except LeadscoreError as exc:
         _fail(exc)
     note = f"scored {run.events} events and {run.profiles} profiles of {len(run.states)} leads"
+    if run.skipped:
+        note += f"; skipped {len(run.skipped)} invalid (first: {run.skipped[0]})"
+    err.print(note, highlight=False, soft_wrap=True)
+
+
+def _score_accounts(
+    engine: Engine,
+    events: Iterable[LeadEvent],
+    profiles: Iterable[LeadProfile],
+    run: OfflineRun,
+    skip_invalid: bool,
+    at_ms: int | None,
+    top: int,
+    path_to: str | None,
+) -> None:
+    """``score --accounts``: one JSON line per account and account model, then a note on stderr."""
+    from streams.analysis.accounts import leads_without_account, score_accounts
+
+    if path_to is not None:
+        raise OptionError("--path-to is a lead's path: leave it out with --accounts")
+    rows, rolled, account_engine = score_accounts(engine, events, profiles, run, skip_invalid, at_ms, top)
+    out = sys.stdout
+    for row in rows:
+        out.write(json.dumps(row, separators=(",", ":")) + "\n")
+    note = (
+        f"scored {rolled.events} events and {rolled.profiles} profiles of {len(rolled.leads)} leads into"
+        f" {len(rolled.accounts)} accounts ({leads_without_account(account_engine, rolled)} leads in no account)"
+    )
     if run.skipped:
         note += f"; skipped {len(run.skipped)} invalid (first: {run.skipped[0]})"
     err.print(note, highlight=False, soft_wrap=True)

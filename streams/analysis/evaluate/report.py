@@ -100,11 +100,11 @@ def report_json(run: EvaluationRun) -> ReportJson:
             "skipped_records": run.skipped_records,
             "warnings": list(run.warnings),
         },
-        "models": [_model_json(model) for model in run.models],
+        "models": [model_json(model) for model in run.models],
     }
 
 
-def _model_json(model: ModelEvaluation) -> ModelJson:
+def model_json(model: ModelEvaluation) -> ModelJson:
     report = model.report
     return {
         "model_id": model.model_id,
