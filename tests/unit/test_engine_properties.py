@@ -4,6 +4,7 @@ import itertools
 import json
 import random
 
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -171,7 +172,9 @@ def test_state_round_trips_through_json(events, profile):
         state = ENGINE.apply_profile(state, profile).state
     if state is None:
         return
-    assert LeadState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+    # format 1 (0.2's JSON) predates the kept profile fields, the accounts and the absorbed ids: it has none of them
+    legacy = msgspec.structs.replace(state, routing_fields={}, accounts={}, absorbed=[])
+    assert LeadState.from_dict(json.loads(json.dumps(state.to_dict()))) == legacy
 
 
 @settings(max_examples=80, suppress_health_check=[HealthCheck.too_slow])
