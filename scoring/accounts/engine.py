@@ -244,6 +244,10 @@ class AccountEngine:
         if until_ms > since and levels and state.members:
             while True:
                 shape = time_shape(model, state, since)
+                if len(shape.directions) <= 1:  # monotone: a level crossed by then is still crossed at until_ms
+                    at_end = values_at(model, state, until_ms)
+                    if all(holds(lv, lv.name in state.levels, at_end) == (lv.name in state.levels) for lv in levels):
+                        break
                 due = [
                     (at, lv)
                     for lv in levels
