@@ -5,7 +5,8 @@ Format 1 (JSON-friendly; keys kept short because every changelog record carries 
     {"v": 1, "id": lead_id, "t": latest_ms, "e": {event_digest: age},
      "m": {model_id: {"mv": version, "a": anchor_ms, "r": {rule_id: value |
       [value, age, [ages], {bucket: [ages]}]}, "f": {rule_id: points}, "fa": fit_at_ms, "l": [levels], "la":
-      levels_at_ms, "s": score, "n": events_scored, "x": 0 when the model does not apply}}}
+      levels_at_ms, "s": score, "n": events_scored, "x": 0 when the model does not apply}},
+     "rf": {kept profile field: value}, "ac": {model_id: account_id}}     # the last two only when set
 
 Times of windowed and capped contributions are stored as ages (``anchor - time``, small integers). Floats are
 written exactly (shortest round-trip repr), so a state read back scores exactly as the one written.
@@ -68,6 +69,10 @@ class LeadState(msgspec.Struct, array_like=True):
         if self.seen:
             data["e"] = {digest: self.latest_ms - at_ms for digest, at_ms in self.seen.items()}
             data["t"] = self.latest_ms
+        if self.routing_fields:
+            data["rf"] = self.routing_fields
+        if self.accounts:
+            data["ac"] = self.accounts
         return data
 
     @classmethod
@@ -76,7 +81,8 @@ class LeadState(msgspec.Struct, array_like=True):
             raise StateFormatError(f"lead state format {data.get('v')!r} is not {FORMAT_VERSION}")
         latest = data.get("t", 0)
         seen = {digest: latest - age for digest, age in data.get("e", {}).items()}
-        return cls(data["id"], {key: _load(value) for key, value in data["m"].items()}, seen, latest)
+        models = {key: _load(value) for key, value in data["m"].items()}
+        return cls(data["id"], models, seen, latest, dict(data.get("rf", {})), dict(data.get("ac", {})))
 
 
 def _dump(state: ModelState) -> dict[str, Any]:

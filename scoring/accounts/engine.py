@@ -28,6 +28,7 @@ from scoring.accounts.values import (
     account_fields,
     fit_points,
     holds,
+    member_record,
     member_share,
     moved,
     rules_moved,
@@ -137,7 +138,7 @@ class AccountEngine:
             if evicted_id == member_id:
                 new = None
             else:
-                shares.append(self._share(spec, evicted_id, evicted, -member_share(model, spec, evicted, now), 0.0))
+                shares.append(member_record(spec, evicted_id, evicted, -member_share(model, spec, evicted, now), 0.0))
         state.model_version = model.version
         state.fields = account_fields(spec, state.members)
         state.fit_points = fit_points(spec, state.fields)
@@ -153,7 +154,7 @@ class AccountEngine:
             return
         source = new if new is not None else stored
         if source is not None:
-            shares.insert(0, self._share(spec, member_id, source, new_now - old_now, new_now))
+            shares.insert(0, member_record(spec, member_id, source, new_now - old_now, new_now))
         out.changes.append(
             AccountChange(
                 change_id=derived_id(
@@ -176,13 +177,6 @@ class AccountEngine:
                 rules=rules_moved(model, stored, new, now),
             )
         )
-
-    @staticmethod
-    def _share(spec: AccountModel, member_id: str, member: AccountMember, points: float, value: float) -> MemberShare:
-        group = spec.buying_group
-        role_value = member.fields.get(group.field) if group is not None else None
-        role = (group.role_of(role_value) or str(role_value)) if group is not None and role_value is not None else None
-        return MemberShare(member_id, role, spec.weight_of(member.fields), points, value)
 
     def _levels(
         self,
@@ -244,6 +238,10 @@ class AccountEngine:
         if until_ms > since and levels and state.members:
             while True:
                 shape = time_shape(model, state, since)
+                if len(shape.directions) <= 1:  # monotone: a level crossed by then is still crossed at until_ms
+                    at_end = values_at(model, state, until_ms)
+                    if all(holds(lv, lv.name in state.levels, at_end) == (lv.name in state.levels) for lv in levels):
+                        break
                 due = [
                     (at, lv)
                     for lv in levels
@@ -317,7 +315,7 @@ class AccountEngine:
                     coverage=values.coverage,
                     missing_roles=tuple(r for r in group.roles if r not in values.coverage) if group else (),
                     member_count=len(members),
-                    top_members=tuple(self._share(spec, m, members[m], 0.0, value) for value, m in ranked),
+                    top_members=tuple(member_record(spec, m, members[m], 0.0, value) for value, m in ranked),
                     trend=None if spec.trend is None else trend_reading(spec.trend, model_state, at),
                     drops=drops,
                 )

@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from scoring.accounts.records import MemberShare
 from scoring.accounts.state import AccountMember, AccountModelState
 from scoring.model.accountspec import AccountLevel, AccountModel
 from scoring.model.compile import ScoringModel
@@ -25,6 +26,7 @@ __all__ = [
     "fit_points",
     "holds",
     "member_engagement",
+    "member_record",
     "member_share",
     "moved",
     "rules_moved",
@@ -61,6 +63,17 @@ def member_share(model: ScoringModel, account: AccountModel, member: AccountMemb
     if account.member_cap is not None and engagement > account.member_cap:
         engagement = account.member_cap
     return account.weight_of(member.fields) * engagement
+
+
+def member_record(
+    account: AccountModel, member_id: str, member: AccountMember, points: float, value: float
+) -> MemberShare:
+    """The :class:`MemberShare` of a member: its role (the buying group's spelling, else the raw value), weight,
+    what a change moved through it (``points``) and its part now (``value``)."""
+    group = account.buying_group
+    raw = member.fields.get(group.field) if group is not None else None
+    role = (group.role_of(raw) or str(raw)) if group is not None and raw is not None else None
+    return MemberShare(member_id, role, account.weight_of(member.fields), points, value)
 
 
 def fit_points(account: AccountModel, fields: Mapping[str, FieldValue]) -> dict[str, float]:

@@ -103,6 +103,23 @@ def _rule(rule: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _section(key: str, value: Any) -> list[str]:
+    """``key: {flow}``, or, when too long for a line, a block of one ``name: {flow}`` line per entry (a list of
+    mappings one item a line): the ``account:`` section, for example."""
+    one_line = f"{key}: {flow(value)}"
+    if len(one_line) <= LINE_LENGTH or not isinstance(value, Mapping):
+        return [one_line]
+    lines = [f"{key}:"]
+    for name, item in value.items():
+        line = f"  {scalar(name)}: {flow(item)}"
+        if len(line) > LINE_LENGTH and isinstance(item, list):
+            lines.append(f"  {scalar(name)}:")
+            lines.extend(f"    - {flow(entry)}" for entry in item)
+        else:
+            lines.append(line)
+    return lines
+
+
 def model_yaml(
     model: Mapping[str, Any],
     header: Sequence[str] = (),
@@ -124,7 +141,7 @@ def model_yaml(
             lines.append("grades:")
             lines.extend(f"  - {flow(grade)}" for grade in value)
         else:
-            lines.append(f"{key}: {flow(value)}")
+            lines.extend(_section(key, value))
     lines.append("rules:")
     dimension = None
     for rule in model["rules"]:
