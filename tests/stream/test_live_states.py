@@ -62,6 +62,11 @@ def states(driver: WorkerDriver) -> dict[str, dict[str, object]]:
     return {lead: as_json(decode_stored(value)) for lead, value in driver.leadscore.table.items()}
 
 
+def without_kept_fields(states: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    """The states without what 0.2 never kept: the profile fields accounts read ("rf") and the accounts ("ac")."""
+    return {lead: {k: v for k, v in state.items() if k not in ("rf", "ac")} for lead, state in states.items()}
+
+
 async def test_live_and_store_read_states_give_the_same_outputs():
     """With room for every lead, states stay live between batches; with room for one, nearly every read is a miss
     that decodes the stored value: both must send the same records and store the same states."""
@@ -113,9 +118,9 @@ async def test_a_changelog_written_by_0_2_is_read_and_carried_on():
     reference = WorkerDriver(example_model_path("b2b"), partitions=4)
     await reference.send_profiles(PROFILE)
     await reference.send(*first_events(), batch_size=7)  # as the fixture's worker did
-    assert {lead: as_json(decode_stored(orjson.dumps(value))) for lead, value in _by_lead(records).items()} == states(
-        reference
-    )  # 0.2 and this version scored the first events alike
+    assert {
+        lead: as_json(decode_stored(orjson.dumps(value))) for lead, value in _by_lead(records).items()
+    } == without_kept_fields(states(reference))  # 0.2 and this version scored the first events alike
     already_sent = len(outputs(reference))
 
     await upgraded.send(*later_events(), batch_size=4)
@@ -128,7 +133,7 @@ async def test_a_changelog_written_by_0_2_is_read_and_carried_on():
     ]
     assert {r[1] for r in outputs(upgraded) if r[0] == accounts} == set()
     assert {r[1] for r in outputs(reference)[already_sent:] if r[0] == accounts} == {b"bigbank.com"}
-    assert states(upgraded) == states(reference)
+    assert without_kept_fields(states(upgraded)) == without_kept_fields(states(reference))
     assert all(value.startswith(FORMAT_2) for _, value in table.items())
 
 

@@ -66,15 +66,15 @@ TIMES = st.one_of(
 
 @st.composite
 def histories(draw: st.DrawFn, prefix: str, parity: int) -> list[LeadEvent | LeadProfile]:
-    """One id's inputs (events, and profiles at times of one parity so that no two profiles tie), in arrival order."""
+    """One id's inputs (events, and profiles at distinct times of one parity so that no two profiles tie), in arrival order."""
     inputs: list[LeadEvent | LeadProfile] = []
     for n in range(draw(st.integers(0, 25))):
         event_type = draw(st.sampled_from(TYPES))
         properties = draw(st.sampled_from(PATHS)) if event_type == "page_view" else {}
         at_ms = T0 + draw(TIMES)
         inputs.append(LeadEvent(f"{prefix}{n}", prefix, event_type, at_ms, "test", properties))
-    for _ in range(draw(st.integers(0, 2))):
-        at_ms = T0 + 2 * draw(st.integers(0, SPAN // 2)) + parity
+    for half in draw(st.lists(st.integers(0, SPAN // 2), max_size=2, unique=True)):
+        at_ms = T0 + 2 * half + parity
         size, seniority = draw(st.sampled_from([None, 50, 5000])), draw(st.sampled_from([None, "vp", "intern"]))
         inputs.append(LeadProfile(prefix, at_ms, company_size=size, seniority=seniority))
     return draw(st.permutations(inputs))
