@@ -85,6 +85,13 @@ class Summary:
                 )
         elif topic == settings.topics.dead_letters:
             self.dead_letters += 1
+        elif topic == settings.topics.account_thresholds:
+            self.crossings += 1
+            arrow = "↑" if value["direction"] == "UP" else "↓"
+            self.recent_crossings.appendleft(
+                f"{arrow} [bold]{value['account_id']}[/] (account) {value['direction'].lower()} {value['level']}"
+                f" at {value['score']:.0f}"
+            )
         elif topic == settings.topics.thresholds:
             self.crossings += 1
             arrow = "↑" if value["direction"] == "UP" else "↓"
@@ -149,7 +156,13 @@ class _Generator(threading.Thread):
         self.producer.send_raw(key, orjson.dumps(track_call(event)), self.segment_topic)
 
 
-def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Path, web_port: int) -> Group:
+#: Console columns from which the accounts sit beside the leads (below them on a narrower terminal)
+SIDE_BY_SIDE_COLUMNS = 150
+
+
+def _view(
+    summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Path, web_port: int, width: int = 80
+) -> Group:
     table = Table(title="Top leads (model b2b)", expand=True)
     columns = ("lead", "persona", "score", "fit", "grade", "level", "changes")
     for column in columns:
@@ -168,7 +181,8 @@ def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Pat
         )
         table.add_row(*cells, style=style)
     personas = Table(title="By persona", expand=True)
-    accounts = _accounts(summary)
+    wide = width >= SIDE_BY_SIDE_COLUMNS
+    accounts = _accounts(summary, 10 if wide else 5)
     for column in ("persona", "leads", "mean score", "mean fit", "MQL or above"):
         personas.add_column(column, justify="left" if column == "persona" else "right")
     groups: dict[str, list[LeadRow]] = {}
@@ -192,6 +206,8 @@ def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Pat
     crossings = "\n".join(summary.recent_crossings) or "waiting for the first lead to cross a level..."
     page = f"http://127.0.0.1:{web_port}/ui/leads/{top[0][0]}" if top else "waiting for the first lead"
     footer = f"[dim]lead page of the top lead: {page}   worker log: {log}   Ctrl-C to stop[/]"
+    if not wide:  # the accounts below the leads
+        return Group(header, table, accounts, personas, Panel(crossings, title="Latest threshold crossings"), footer)
     side = Table.grid(expand=True)
     side.add_column(ratio=3)
     side.add_column(ratio=2)
@@ -199,12 +215,12 @@ def _view(summary: Summary, journeys: JourneyGenerator, elapsed: float, log: Pat
     return Group(header, side, personas, Panel(crossings, title="Latest threshold crossings"), footer)
 
 
-def _accounts(summary: Summary) -> Table:
-    """The top accounts by score: level, buying-group roles engaged (coverage) and members."""
+def _accounts(summary: Summary, top: int) -> Table:
+    """The ``top`` accounts by score: level, buying-group roles engaged (coverage) and members."""
     table = Table(title="Top accounts (model b2b)", expand=True)
     for column in ("account", "score", "level", "coverage", "members"):
         table.add_column(column, justify="right" if column in ("score", "members") else "left")
-    for account_id, row in sorted(summary.accounts.items(), key=lambda item: -item[1].score)[:10]:
+    for account_id, row in sorted(summary.accounts.items(), key=lambda item: -item[1].score)[:top]:
         style = {"sales-ready-account": "bold green", "engaged-account": "green"}.get(row.level or "", "")
         engaged = len(row.coverage)
         coverage = (
@@ -264,7 +280,7 @@ def _run(
     reader = OutputReader(
         settings.bootstrap_servers,
         codec,
-        [names.score_changes, names.thresholds, names.dead_letters, names.account_scores],
+        [names.score_changes, names.thresholds, names.dead_letters, names.account_scores, names.account_thresholds],
     )
     started = time.monotonic()
     last_output = started
@@ -279,7 +295,7 @@ def _run(
                     summary.record(topic, value, settings, journeys)
                     last_output = now
                 summary.events_produced = generator.produced
-                live.update(_view(summary, journeys, now - started, log, settings.web_port))
+                live.update(_view(summary, journeys, now - started, log, settings.web_port, console.width))
                 if duration is None:
                     continue
                 if now - started >= duration and not generator.stop_event.is_set():

@@ -81,6 +81,7 @@ def test_demo_with_duration_prints_counts_exits_zero_and_leaves_no_process(sourc
     produced, changes, crossings = map(int, summary.groups())
     assert produced > 100 and changes > 100 and crossings > 0
     assert int(re.search(r"dead letters (\d+)", output).group(1)) > 0, "malformed demo input must reach the DLQ"
+    assert int(re.search(r"accounts scored (\d+)", output).group(1)) > 0, "the demo shows live account scores"
     assert len(seen) >= 2, "the demo should have run a broker and a worker"
     assert wait_gone(lambda: not any(alive(pid) for pid in seen)), [pid for pid in seen if alive(pid)]
 
