@@ -128,6 +128,9 @@ class TestingSink:
         sink = cls(leadscore.codec, fail_topic)
         if leadscore.batch_scorer is not None:
             leadscore.batch_scorer.producer = cast(BatchProducer, sink)  # duck-typed: send_all and stop
+        accounts = getattr(leadscore.app, "leadscore_accounts", None)  # the account agent's producer (ADR 043)
+        if accounts is not None:
+            accounts.producer = cast(BatchProducer, sink)
         for topic in vars(leadscore.outputs).values():
             if topic is not None:  # a shadow worker has no crossings, dead letters, receipts or joins to send
                 topic.send = sink._sender(topic.get_topic_name())

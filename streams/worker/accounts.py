@@ -5,9 +5,12 @@ account's state with :class:`~scoring.accounts.engine.AccountEngine`, and sends 
 compacted ``account-scores`` (key = account id).
 
 Its state is the changelog-backed table ``account-state`` (partitions = the settings' partitions, beside the input
-topic's), one value per account: :func:`scoring.accounts.state.encode_account_state`. Per record: outputs sent and
-acknowledged first, then the state written (a crash in between re-delivers the record: a member update already
-applied is a duplicate, the outputs carry deterministic ids). At least once in both processing guarantees.
+topic's), one value per account: :func:`scoring.accounts.state.encode_account_state`, decoded once and kept live
+between batches. Records come in batches (``take_events``, up to ``BATCH_MAX``), as the lead fast path does it
+(ADR 013): the batch's outputs sent and acknowledged first (one ``AccountScore`` per account touched), then one
+changelog record per account (acknowledged) applied to the store, and only then the batch acked (a crash in
+between re-delivers it: a member update already applied is a duplicate, the outputs carry deterministic ids). At
+least once in both processing guarantees.
 
 Decay: a timer (every ``decay_tick_s``) sends an account tick, on the same topic and partition, to each account
 whose next crossing by time alone (``AccountEngine.next_due``) the partition's event-time clock has passed (the
@@ -19,13 +22,14 @@ agent goes on.
 
 from __future__ import annotations
 
-import inspect
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
-from faust.types import AgentT, AppT, EventT, StreamT, TableT, TopicT
+import orjson
+from faust.types import AppT, TableT, TopicT
 
 from scoring import Engine, LeadscoreError
 from scoring.accounts.engine import AccountEngine, AccountUpdate
@@ -35,18 +39,22 @@ from streams.errors import DecodeError
 from streams.kafka.account_codec import encode_account_change, encode_account_crossing, encode_account_scores
 from streams.kafka.codec import AvroCodec
 from streams.kafka.partitioner import lead_partition
+from streams.kafka.producer import BatchProducer, Record
 from streams.settings import Settings
-from streams.worker.accountapi import register_account_api
 from streams.worker.metrics import Metrics
 from streams.worker.processor import Message, Processor
+from streams.worker.recovery import changelog_event
 from streams.worker.ticks import DueIndex, PartitionClocks
-from streams.worker.wiring import InputTopics, SendTopics
 
 ACCOUNT_TABLE = "account-state"
 AccountTable = TableT[str, bytes]
 #: An account tick's value: this marker (never the start of a MessagePack member update), then the clock in Unix ms
 TICK_MARK = b"\x00account-tick"
 _CLOCK = struct.Struct(">q")
+#: Member updates applied per batch at most, and how long a batch waits to fill (their outputs and states are sent
+#: and acknowledged together: one broker round trip per batch, not per record)
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.05
 
 
 def account_tick(clock_ms: int) -> bytes:
@@ -82,8 +90,18 @@ class AccountTopics:
 
 
 @dataclass
+class AccountWork:
+    """One batch's working states (changed in place; discarded if the batch fails), and what it sends, in order."""
+
+    records: list[Record] = field(default_factory=list)  # outputs and dead letters
+    touched: dict[str, tuple[int, AccountState, int]] = field(default_factory=dict)  # account: (partition, state, ms)
+    states: dict[str, AccountState | None] = field(default_factory=dict)
+
+
+@dataclass
 class AccountWorker:
-    """Applies one record at a time against the table, and sends and writes what it produced."""
+    """Applies a batch of records against live account states, then sends what they produced, writes the states
+    and only then lets the batch be acknowledged."""
 
     processor: Processor  # its engine: the lead models now (a reload swaps it); its dead letters
     codec: AvroCodec
@@ -91,9 +109,13 @@ class AccountWorker:
     metrics: Metrics
     topics: AccountTopics
     partitions: int
+    producer: BatchProducer | None = None  # outputs and changelog records, acknowledged (a test puts a sink here)
     due_index: DueIndex = field(default_factory=DueIndex)
     clocks: PartitionClocks = field(default_factory=lambda: PartitionClocks(idle_after_ms=60_000))
+    live_max: int = 10_000  # decoded account states kept between batches
+    handled: int = 0  # records whose batch has been written (what a test waits for)
     _engine: tuple[Engine, AccountEngine] | None = None
+    _live: dict[str, AccountState] = field(default_factory=dict)
 
     @property
     def engine(self) -> AccountEngine:
@@ -101,59 +123,116 @@ class AccountWorker:
         lead_engine = self.processor.engine
         if self._engine is None or self._engine[0] is not lead_engine:
             self._engine = (lead_engine, AccountEngine(lead_engine.models))
+            self._live.clear()  # derived values of the old models
         return self._engine[1]
 
+    def forget_live(self) -> None:
+        """Partitions moved, or a batch failed: the live states may be stale; read the table again."""
+        self._live.clear()
+
     async def handle(self, message: Message) -> None:
+        await self.handle_batch([message])
+
+    async def handle_batch(self, messages: Sequence[Message]) -> None:
+        work = AccountWork()
+        for message in messages:
+            self._decide(message, work)
+        try:
+            await self._write(work)
+        except BaseException:
+            self._live.clear()  # the working states were changed in place
+            raise
+        self.handled += len(messages)
+
+    def _decide(self, message: Message, work: AccountWork) -> None:
         clock_ms = tick_clock(message.value)
         if clock_ms is not None:
-            await self._advance(message, clock_ms)
+            account_id = (message.key or b"").decode(errors="replace")
+            state = self._working(account_id, work)
+            if state is not None:  # forgotten since: nothing to do
+                self._collect(message.partition, self.engine.advance(state, clock_ms), clock_ms, work)
             return
         try:
             member = self._member(message)
-            state = self._state(member.account_id)
-            update = self.engine.apply(state, member)
+            update = self.engine.apply(self._working(member.account_id, work), member)
         except LeadscoreError as exc:
             self.metrics.member_updates_consumed.labels("dead_letter").inc()
-            letter = self.processor.dead_letter(message, exc)
             if self.topics.dead_letters is not None:
-                await _send_acknowledged(self.topics.dead_letters, message.key, letter)
+                letter = self.processor.dead_letter(message, exc)
+                work.records.append((self.topics.dead_letters.get_topic_name(), message.key, letter, None))
             return
         if update.duplicate:
             self.metrics.member_updates_consumed.labels("duplicate").inc()
             return
         self.metrics.member_updates_consumed.labels("applied").inc()
-        self.clocks.observe(message.partition, member.occurred_at_ms, _wall_ms())
-        await self._emit(message, update, member.occurred_at_ms)
+        self.clocks.observe(message.partition, member.occurred_at_ms, wall_ms())
+        work.states[member.account_id] = update.state
+        self._collect(message.partition, update, member.occurred_at_ms, work)
 
-    async def _advance(self, message: Message, clock_ms: int) -> None:
-        account_id = (message.key or b"").decode(errors="replace")
-        state = self._state(account_id)
-        if state is None:
-            return  # forgotten since: nothing to do
-        await self._emit(message, self.engine.advance(state, clock_ms), clock_ms)
-
-    async def _emit(self, message: Message, update: AccountUpdate, at_ms: int) -> None:
-        """Outputs sent and acknowledged, then the state written (or deleted once no member is left)."""
+    def _collect(self, partition: int, update: AccountUpdate, at_ms: int, work: AccountWork) -> None:
         state = update.state
         key = state.account_id.encode()
+        changes, thresholds = self.topics.score_changes.get_topic_name(), self.topics.thresholds.get_topic_name()
         for change in update.changes:
-            await _send_acknowledged(self.topics.score_changes, key, encode_account_change(self.codec, change))
+            work.records.append((changes, key, encode_account_change(self.codec, change), None))
             self.metrics.account_score_changes.labels(change.model_id, change.cause.value).inc()
         for crossing in update.crossings:
-            await _send_acknowledged(self.topics.thresholds, key, encode_account_crossing(self.codec, crossing))
-            labels = (crossing.model_id, crossing.level, crossing.direction.value)
-            self.metrics.account_crossings.labels(*labels).inc()
-        empty = not any(model.members for model in state.models.values())
-        if update.changes or update.crossings:
+            work.records.append((thresholds, key, encode_account_crossing(self.codec, crossing), None))
+            self.metrics.account_crossings.labels(crossing.model_id, crossing.level, crossing.direction.value).inc()
+        previous = work.touched.get(state.account_id)
+        if update.changes or update.crossings or previous is not None:
+            work.touched[state.account_id] = (partition, state, max(at_ms, previous[2] if previous else at_ms))
+
+    async def _write(self, work: AccountWork) -> None:
+        """Outputs (each touched account's AccountScore last) sent and acknowledged, then the states written to the
+        changelog (acknowledged) and the store, then the due index: the caller acks the batch after this."""
+        scores = self.topics.scores.get_topic_name()
+        for account_id, (_, state, at_ms) in work.touched.items():
+            empty = not any(model.members for model in state.models.values())
             snapshots = () if empty else self.engine.snapshot(state, at_ms)
-            scores = None if empty else encode_account_scores(self.codec, state.account_id, at_ms, snapshots)
-            await _send_acknowledged(self.topics.scores, key, scores)  # None: a tombstone
-        if empty:
-            self.table.pop(state.account_id, None)
-            self.due_index.set(message.partition, state.account_id, None)
-            return
-        self.table[state.account_id] = encode_account_state(state)
-        self.due_index.set(message.partition, state.account_id, self.engine.next_due(state, at_ms))
+            value = None if empty else encode_account_scores(self.codec, account_id, at_ms, snapshots)
+            work.records.append((scores, account_id.encode(), value, None))  # None: a tombstone
+        producer = self._producer()
+        await producer.send_all(work.records)
+        topic = self.table.changelog_topic.get_topic_name()
+        entries = [
+            (account_id, partition, state, _encoded(state), at_ms)
+            for account_id, (partition, state, at_ms) in work.touched.items()
+        ]
+        offsets = await producer.send_all(
+            [(topic, orjson.dumps(account_id), value, partition) for account_id, partition, _, value, _ in entries]
+        )
+        self.table.apply_changelog_batch(
+            [
+                changelog_event(topic, partition, offset, orjson.dumps(account_id), value, account_id, value)
+                for (account_id, partition, _, value, _), offset in zip(entries, offsets, strict=True)
+            ]
+        )
+        for account_id, partition, state, value, at_ms in entries:
+            self._keep(account_id, None if value is None else state)
+            due = None if value is None else self.engine.next_due(state, at_ms)
+            self.due_index.set(partition, account_id, due)
+
+    def _producer(self) -> BatchProducer:
+        if self.producer is None:
+            raise RuntimeError("the account agent has no producer (install_accounts gives it one)")
+        return self.producer
+
+    def _working(self, account_id: str, work: AccountWork) -> AccountState | None:
+        if account_id in work.states:
+            return work.states[account_id]
+        state = self._live.get(account_id)
+        if state is None:
+            state = self._state(account_id)
+        work.states[account_id] = state
+        return state
+
+    def _keep(self, account_id: str, state: AccountState | None) -> None:
+        self._live.pop(account_id, None)
+        if state is not None:
+            if len(self._live) >= self.live_max:
+                del self._live[next(iter(self._live))]  # the least recently written
+            self._live[account_id] = state
 
     def _member(self, message: Message) -> MemberUpdate:
         try:
@@ -177,6 +256,7 @@ class AccountWorker:
 
     def reindex(self, owned: set[int], wall_ms: int) -> None:
         """After a recovery: the due index and the partitions' clocks from the owned accounts in the table."""
+        self._live.clear()
         entries: list[tuple[int, str, int]] = []
         for account_id, value in self.table.items():
             partition = lead_partition(account_id, self.partitions)
@@ -191,85 +271,10 @@ class AccountWorker:
         self.due_index.replace_all(entries)
 
 
-def register_accounts(app: AppT, topic: TopicT, worker: AccountWorker) -> AgentT[bytes]:
-    """The ``score-accounts`` agent on ``topic`` (the member updates and account ticks)."""
-
-    @app.agent(topic, name="score-accounts")
-    async def score_accounts(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await worker.handle(_message(event))
-
-    return score_accounts
+def _encoded(state: AccountState) -> bytes | None:
+    """The state for the changelog; None (a tombstone) once no member is left under any model."""
+    return encode_account_state(state) if any(model.members for model in state.models.values()) else None
 
 
-def register_account_ticks(app: AppT, settings: Settings, topic: TopicT, worker: AccountWorker) -> None:
-    """Every ``decay_tick_s``: a tick to each owned account due by its partition's clock, through ``topic``; after
-    a recovery of the table, the due index rebuilt from it."""
-    name = topic.get_topic_name()
-
-    def owned() -> list[int]:
-        return sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name)
-
-    async def send_account_ticks() -> None:
-        wall_ms = _wall_ms()
-        for partition in owned():
-            clock = worker.clocks.now(partition, wall_ms)
-            if clock is None:
-                continue
-            for account_id in worker.due_index.pop_due(partition, clock):
-                await topic.send(key=account_id.encode(), value=account_tick(clock), partition=partition)
-        worker.metrics.accounts_due.set(len(worker.due_index))
-        worker.metrics.accounts.set(len(worker.table))
-
-    async def recovered() -> None:
-        worker.reindex(set(owned()), _wall_ms())
-
-    app.timer(settings.decay_tick_s, name="account-decay-timer")(send_account_ticks)
-    worker.table.on_recover(recovered)
-
-
-def install_accounts(
-    app: AppT,
-    settings: Settings,
-    inputs: InputTopics,
-    outputs: SendTopics,
-    processor: Processor,
-    codec: AvroCodec,
-    metrics: Metrics,
-) -> tuple[AgentT[bytes] | None, AccountWorker | None]:
-    """The account agent, its table, its decay timer and ``GET /accounts/{id}``; ``(None, None)`` for a worker that
-    rolls up nothing (a shadow worker)."""
-    if inputs.account_inputs is None or outputs.account_score_changes is None:
-        return None, None
-    assert outputs.account_thresholds is not None and outputs.account_scores is not None
-    topics = AccountTopics(
-        outputs.account_score_changes, outputs.account_thresholds, outputs.account_scores, outputs.dead_letters
-    )
-    clocks = PartitionClocks(idle_after_ms=int(settings.decay_tick_s * 1000))
-    table = account_table(app, settings)
-    worker = AccountWorker(processor, codec, table, metrics, topics, settings.partitions, clocks=clocks)
-    register_account_ticks(app, settings, inputs.account_inputs, worker)
-    register_account_api(app, settings, worker.view, table.changelog_topic.get_topic_name())
-    return register_accounts(app, inputs.account_inputs, worker), worker
-
-
-def _message(event: EventT[bytes]) -> Message:
-    source = event.message
-    key, value = event.key, event.value
-    return Message(
-        source.topic,
-        source.partition,
-        source.offset,
-        key if isinstance(key, bytes) else None,
-        value if isinstance(value, bytes) else None,
-    )
-
-
-async def _send_acknowledged(topic: TopicT, key: bytes | None, value: bytes | None) -> None:
-    delivery: object = await topic.send(key=key, value=value)
-    if inspect.isawaitable(delivery):  # Faust's future of the broker's acknowledgement (a test's recorder: None)
-        await delivery
-
-
-def _wall_ms() -> int:
+def wall_ms() -> int:
     return int(time.time() * 1000)

@@ -1,8 +1,8 @@
 """The worker's Faust application, built from one :class:`Settings` object. Nothing here runs at import time.
 
-:func:`create_app` builds the parts and wires them together: the Faust app (:class:`LeadscoreApp`), the topics it
-reads and sends to (:mod:`streams.worker.wiring`), the lead-state table (:mod:`streams.worker.table`), the processor
-and the writer every agent shares; then it registers the agents (:mod:`streams.worker.agents`), the timers and
+:func:`create_app` builds the parts and wires them together: the Faust app (:mod:`streams.worker.faustapp`), the
+topics it reads and sends to (:mod:`streams.worker.wiring`), the lead-state table (:mod:`streams.worker.table`), the
+processor and the writer every agent shares; then it registers the agents (:mod:`streams.worker.agents`), the timers and
 start-up tasks (:mod:`streams.worker.timers`), the recovery hook (:mod:`streams.worker.recovery`) and the web views
 (:mod:`streams.worker.api`).
 """
@@ -10,121 +10,34 @@ start-up tasks (:mod:`streams.worker.timers`), the recovery hook (:mod:`streams.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
 
-import faust
-from faust.transport.drivers.aiokafka import Consumer
-from faust.types import TP, AppT, ConsumerT
+from faust.types import AppT
 
 from scoring import Engine, ScoringModel, load_models
 from streams.kafka.codec import AvroCodec
 from streams.kafka.producer import BatchProducer
-from streams.kafka.registry import SchemaRegistry
-from streams.kafka.security import faust_credentials
 from streams.kafka.topics import Routes, absorptions_topic_name, output_routes, rerouted_topic_name, schema_registry
-from streams.kafka.transactions import PartitionTransactions, Transactions
+from streams.kafka.transactions import PartitionTransactions
 from streams.settings import Settings
 from streams.sources.source import Source, load_sources
 from streams.worker.absorptions import install_identities
-from streams.worker.accounts import install_accounts
+from streams.worker.accountagent import install_accounts
 from streams.worker.agents import MessageHandler, ResultWriter, register_agents, register_batch_scoring, stored_reader
 from streams.worker.api import register_api, register_metrics
 from streams.worker.batch import BatchScorer, EventBatcher
 from streams.worker.bulkrecovery import install_bulk_recovery
-from streams.worker.draining import drain_batching
-from streams.worker.fetching import keep_undelivered_records, read_committed, set_fetch_wait
-from streams.worker.identities import AliasBook
+from streams.worker.faustapp import faust_app
 from streams.worker.live import LiveStates, store_reader
 from streams.worker.metrics import Metrics
 from streams.worker.perevent import PerEventWriter
 from streams.worker.processor import Processor
-from streams.worker.recovery import complete_recovery, correct_highwaters
+from streams.worker.recovery import complete_recovery
 from streams.worker.reload import ModelReloader
 from streams.worker.routing import install_routing
-from streams.worker.standbys import keep_standby_records
 from streams.worker.table import LeadTable, lead_table
 from streams.worker.ticks import DueIndex, PartitionClocks
 from streams.worker.timers import deployment_announcer, register_decay_ticks, register_lag_gauge, register_model_tasks
-from streams.worker.transacted import owned_partitions, without_topics
 from streams.worker.wiring import InputTopics, Leadscore, SendTopics
-
-PRODUCER_BATCH_BYTES = 256 * 1024
-
-
-class LeadscoreApp(faust.App):
-    """A Faust app whose consumer reports exact end offsets (ADR 011), for recovery on any Kafka-compatible broker,
-    and hands the hot topic's messages to the fast path's batcher instead of Faust's conductor (ADR 013)."""
-
-    leadscore_settings: Settings
-    leadscore_registry: SchemaRegistry
-    leadscore_batcher: EventBatcher | None = None
-    leadscore_live: LiveStates | None = None  # the fast path's live states (ADR 033): emptied when partitions move
-    leadscore_transactions: Transactions | None = None  # exactly_once (ADR 024)
-    leadscore_inputs: frozenset[str] = frozenset()  # every topic the worker reads (their offsets: in transactions)
-    leadscore_delivered: dict[TP, int]  # the last changelog offset the recovery's queue received, per partition
-    leadscore_aliases: AliasBook | None = None  # identities' alias cache (ADR 044): emptied when partitions move
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.leadscore_delivered = {}
-
-    async def on_start(self) -> None:
-        keep_standby_records(self, self.leadscore_delivered)  # ADR 026: before the recovery reads changelogs
-        await super().on_start()
-        await self.leadscore_registry.start()  # contracts registered before the consumer, agents and tasks start
-
-    async def on_stop(self) -> None:
-        await super().on_stop()
-        await self.leadscore_registry.close()
-
-    def _new_consumer(self) -> ConsumerT:
-        consumer = cast(Consumer, super()._new_consumer())  # Faust's aiokafka driver: broker URLs are kafka://
-        batcher = self.leadscore_batcher
-        if batcher is not None:  # in front of the conductor (Faust reads ``callback`` when its fetch loop starts)
-            consumer.callback = batcher.wrap(consumer.callback)
-            batcher.consumer = consumer
-            drain_batching(consumer, batcher)  # the fetch loop hands lead-events to the batcher directly
-        correct_highwaters(consumer, self.leadscore_settings)
-        set_fetch_wait(consumer, self.leadscore_settings.fetch_max_wait_ms)
-        read_committed(consumer)  # ADR 024, in both guarantees
-        keep_undelivered_records(consumer, self.leadscore_delivered, _ChangelogTopics(self))  # ADR 023, 026
-        if self.leadscore_transactions is not None:  # the transactions commit the inputs' offsets, not Faust
-            consumer._commit = without_topics(consumer._commit, self.leadscore_inputs)  # type: ignore[method-assign,assignment]
-        return consumer
-
-    async def _on_partitions_revoked(self, revoked: set[TP]) -> None:
-        if self.leadscore_live is not None:
-            self.leadscore_live.clear()  # another worker may change these leads from now on
-        if self.leadscore_aliases is not None:
-            self.leadscore_aliases.clear()
-        await super()._on_partitions_revoked(revoked)
-
-    async def _on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
-        """With exactly_once, fence the previous owners of the assigned input partitions first: before Faust reads
-        their committed offsets and recovers their changelog, nothing a zombie writes can still commit. The live
-        states are emptied first (the recovery may bring newer states of leads held before)."""
-        if self.leadscore_live is not None:
-            self.leadscore_live.clear()
-        if self.leadscore_aliases is not None:
-            self.leadscore_aliases.clear()
-        transactions = self.leadscore_transactions
-        if transactions is not None and not self.should_stop:
-            try:
-                await transactions.on_assigned(owned_partitions(assigned, self.leadscore_inputs))
-            except Exception as exc:
-                await self.crash(exc)
-                return
-        await super()._on_partitions_assigned(assigned, generation_id)
-
-
-class _ChangelogTopics:
-    """The changelog topics of ``app``'s tables, looked up when asked (tables register after the consumer)."""
-
-    def __init__(self, app: AppT) -> None:
-        self._app = app
-
-    def __contains__(self, topic: object) -> bool:
-        return topic in self._app.tables.changelog_topics
 
 
 def create_app(settings: Settings) -> Leadscore:
@@ -166,6 +79,7 @@ def create_app(settings: Settings) -> Leadscore:
     app.leadscore_aliases = identities.aliases
     route_leads, route_table = install_routing(app, inputs, outputs, processor, codec, metrics)  # ADR 039
     score_accounts, accounts = install_accounts(app, settings, inputs, outputs, processor, codec, metrics)  # ADR 043
+    app.leadscore_accounts = accounts
     register_decay_ticks(app, settings, inputs.ticks, table, due_index, clocks, metrics)
     register_lag_gauge(app, inputs, metrics)
     _register_recovery(app, settings, table, due_index, clocks, metrics)
@@ -195,38 +109,6 @@ def create_app(settings: Settings) -> Leadscore:
         absorb_leads=identities.absorb_leads,
         alias_table=identities.table,
     )
-
-
-def faust_app(settings: Settings) -> LeadscoreApp:
-    """The Faust app, configured: raw keys and values (the codec does Avro), acks from all replicas, the web server
-    on the worker's own event loop."""
-    app = LeadscoreApp(
-        settings.app_id,
-        broker=settings.broker_url,
-        broker_credentials=faust_credentials(settings),
-        store=settings.store,
-        datadir=str(settings.data_dir),
-        autodiscover=False,
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
-        table_standby_replicas=settings.standby_replicas,
-        consumer_auto_offset_reset="earliest",
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=settings.heartbeat_interval_s,
-        producer_acks=-1,
-        producer_linger=settings.producer_linger_ms / 1000,
-        producer_max_batch_size=PRODUCER_BATCH_BYTES,
-        key_serializer="raw",
-        value_serializer="raw",
-        web_enabled=True,
-        web_bind=settings.web_host,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-        web_in_thread=False,
-        canonical_url=settings.advertised_url,
-    )
-    app.leadscore_settings = settings
-    return app
 
 
 def _processor(

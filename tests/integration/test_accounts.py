@@ -13,7 +13,7 @@ from kafka import KafkaProducer
 
 from streams.devtools.processes import spawn_worker, stop_process
 from tests.conftest import T0, make_event
-from tests.integration.conftest import read_topics
+from tests.integration.conftest import read_topics, wait_until
 
 MODEL = """
 id: b2b
@@ -60,7 +60,10 @@ def test_leads_of_one_account_roll_up_to_its_outputs_and_query(settings, codec, 
             lambda rs: any(t == names.account_scores and v and v["models"][0]["member_count"] == 3 for t, _, v in rs),
             60,
         )
-        status, account = get(f"http://127.0.0.1:{settings.web_port}/accounts/acme?at={T0 + 5000}")
+        # the state is written right after the outputs are acknowledged (ADR 013): the query may lag them a moment
+        url = f"http://127.0.0.1:{settings.web_port}/accounts/acme?at={T0 + 5000}"
+        wait_until(lambda: get(url)[0] == 200, 15)
+        status, account = get(url)
         missing, _ = get(f"http://127.0.0.1:{settings.web_port}/accounts/nobody")
     finally:
         stop_process(worker, grace_s=15)

@@ -3,6 +3,8 @@ updates on ``<app_id>-account-inputs`` (keyed by account id); the account agent 
 AccountScoreChanged, AccountThresholdCrossed and AccountScore, ignores a re-delivered update, dead-letters a record
 that is no member update, and advances an account past a decay crossing on a tick."""
 
+import asyncio
+import time
 from dataclasses import replace
 
 import pytest
@@ -41,6 +43,15 @@ def leadscore(tmp_path):
     return build_app(path, tmp_path, batch_max=0, app_id="leadscore-accounts-test", store="memory://")
 
 
+async def handled(leadscore, count, timeout_s=10.0):
+    """Wait until the account agent has written the batches of ``count`` records (it takes them in batches)."""
+    worker = leadscore.app.leadscore_accounts
+    deadline = time.monotonic() + timeout_s
+    while worker.handled < count:
+        assert time.monotonic() < deadline, f"the account agent wrote {worker.handled} of {count} records"
+        await asyncio.sleep(0.01)
+
+
 def account_event(lead_id, at_ms, account_id="acme"):
     return replace(make_event(lead_id, "demo_request", at_ms), account_id=account_id)
 
@@ -69,8 +80,10 @@ async def test_members_of_one_account_roll_up_and_a_duplicate_changes_nothing(le
     async with leadscore.score_accounts.test_context() as accounts:
         for key, value in updates:
             await accounts.put(value, key=key)
+        await handled(leadscore, len(updates))
         sent = len(sink.records)
         await accounts.put(updates[-1][1], key=updates[-1][0])  # re-delivered: a duplicate
+        await handled(leadscore, len(updates) + 1)
     assert len(sink.records) == sent
     changes = [record for _, record in sink.decoded(names.account_score_changes)]
     assert changes and changes[-1]["account_id"] == "acme" and changes[-1]["score"] == pytest.approx(60.0)
@@ -96,6 +109,7 @@ async def test_a_bad_record_is_dead_lettered_and_the_agent_goes_on(leadscore):
         await accounts.put(b"not a member update", key=b"acme")
         await accounts.put(value, key=b"globex")  # keyed by another account
         await accounts.put(value, key=key)
+        await handled(leadscore, 3)
     letters = [letter for _, letter in sink.decoded(leadscore.settings.topics.dead_letters)]
     assert [letter["error_type"] for letter in letters] == ["DecodeError", "DecodeError"]
     assert letters[0]["reason"].startswith("not a member update")
@@ -111,10 +125,12 @@ async def test_a_tick_past_the_due_time_sends_the_decay_crossing(leadscore, tmp_
     async with leadscore.score_accounts.test_context() as accounts:
         for key, value in updates:
             await accounts.put(value, key=key)
+        await handled(leadscore, len(updates))
         state = decode_account_state(leadscore.account_table.get("acme"))
         due = AccountEngine(load_models([tmp_path / "b2b.yaml"])).next_due(state, T0)
         assert due is not None and due > T0
         await accounts.put(account_tick(due + 30 * DAY_MS), key=b"acme")
+        await handled(leadscore, len(updates) + 1)
     crossings = [record for _, record in sink.decoded(leadscore.settings.topics.account_thresholds)]
     assert [(c["direction"], c["cause"]) for c in crossings] == [("UP", "MEMBER"), ("DOWN", "DECAY")]
     assert crossings[1]["occurred_at"] is not None

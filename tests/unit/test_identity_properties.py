@@ -66,7 +66,7 @@ TIMES = st.one_of(
 
 @st.composite
 def histories(draw: st.DrawFn, prefix: str, parity: int) -> list[LeadEvent | LeadProfile]:
-    """One id's inputs (events, and profiles at distinct times of one parity so that no two profiles tie), in arrival order."""
+    """One id's inputs (events, and profiles at distinct times of one parity: no two profiles tie), arrival order."""
     inputs: list[LeadEvent | LeadProfile] = []
     for n in range(draw(st.integers(0, 25))):
         event_type = draw(st.sampled_from(TYPES))
