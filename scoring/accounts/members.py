@@ -21,7 +21,7 @@ from scoring.modelstate import ModelState
 from scoring.outputs import Update
 from scoring.state import LeadState
 
-__all__ = ["account_of", "erased_member_updates", "member_updates"]
+__all__ = ["account_of", "erased_member_updates", "left_member_updates", "member_updates", "merged_member_updates"]
 
 
 def _text(value: FieldValue) -> str | None:
@@ -142,12 +142,34 @@ def member_updates(
     return out
 
 
+def merged_member_updates(
+    engine: Engine, before_accounts: Mapping[str, str], update: Update, cause_id: str, at_ms: int
+) -> list[MemberUpdate]:
+    """What the survivor's accounts hear once another lead was merged into it (``update``: of
+    :func:`scoring.identities.merge.merge_into`; ``before_accounts``: the survivor's ``LeadState.accounts`` before
+    the merge; ``cause_id``: the identity record's id): per model with an account section, the merged state
+    (cause MERGE) to the account the merged lead's sources give (the survivor's events' account id, else the
+    absorbed lead's, then the later profile's fields: where its next event would put it), a LEFT first when the
+    survivor moves. The absorbed id leaves its own account on its own partition (:func:`left_member_updates`).
+    Sets ``update.state.accounts``. Empty for a re-delivered merge."""
+    return member_updates(engine, before_accounts, update, None, MemberCause.MERGE, cause_id, at_ms)
+
+
+def left_member_updates(engine: Engine, state: LeadState, cause_id: str, at_ms: int) -> list[MemberUpdate]:
+    """A LEFT member update for each account the lead is a member of (``state.accounts``): the lead was merged into
+    another (``cause_id``: the identity record's id), whose MERGE update brings its engagement to the survivor's
+    account."""
+    return _leaving(engine, state, MemberCause.LEFT, cause_id, at_ms)
+
+
 def erased_member_updates(engine: Engine, state: LeadState, request_id: str, at_ms: int) -> list[MemberUpdate]:
     """An ERASED member update for each account the lead is a member of (``state.accounts``)."""
+    return _leaving(engine, state, MemberCause.ERASED, request_id, at_ms)
+
+
+def _leaving(engine: Engine, state: LeadState, cause: MemberCause, cause_id: str, at_ms: int) -> list[MemberUpdate]:
     versions = {model.id: model.version for model in engine.models}
     return [
-        MemberUpdate(
-            account, state.lead_id, model_id, versions.get(model_id, 0), MemberCause.ERASED, request_id, at_ms, None
-        )
+        MemberUpdate(account, state.lead_id, model_id, versions.get(model_id, 0), cause, cause_id, at_ms, None)
         for model_id, account in sorted(state.accounts.items())
     ]

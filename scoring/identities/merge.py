@@ -23,6 +23,7 @@ from scoring.filterlog import FilterLog, Period
 from scoring.filters import rescreen
 from scoring.identities.records import Absorption, LeadMerged
 from scoring.levels import LevelBook
+from scoring.model.accountspec import EVENT_ACCOUNT_FIELD
 from scoring.model.compile import Rule, ScoringModel
 from scoring.modelstate import (
     ModelState,
@@ -156,10 +157,14 @@ def _profile_at(lead: LeadState) -> int:
 
 def _merge_lead(engine: Engine, lead: LeadState, absorbed: LeadState, later_profile: bool) -> None:
     """The lead-level fields (the models are merged already): seen digests, latest time, routing fields from the
-    later profile (``later_profile``: the absorbed side's), accounts (the survivor's unless it has none), the
+    later profile (``later_profile``: the absorbed side's) but the events' account id the survivor's unless it has
+    none (what ``account_of`` reads for the ``event`` source), accounts (the survivor's unless it has none), the
     absorbed ids (the absorbed lead's own, then itself)."""
+    event_account = lead.routing_fields.get(EVENT_ACCOUNT_FIELD, absorbed.routing_fields.get(EVENT_ACCOUNT_FIELD))
     if later_profile:
         lead.routing_fields = dict(absorbed.routing_fields)
+    if event_account is not None:  # the survivor's events' account id, else the absorbed's (no profile gives it)
+        lead.routing_fields[EVENT_ACCOUNT_FIELD] = event_account
     lead.latest_ms = latest = max(lead.latest_ms, absorbed.latest_ms)
     for digest, at_ms in absorbed.seen.items():
         if at_ms >= latest - engine.horizon_ms:

@@ -4,8 +4,10 @@ An :class:`~scoring.identities.records.Absorption` arrives keyed by the survivor
 taken in under the state lock the way every input is (:class:`streams.worker.agents.MessageHandler`: the fast path's
 ordered writes, or the per-event writer): the survivor's state is loaded as the other agents load it,
 :func:`scoring.identities.merge.merge_into` merges the absorbed state into it (in place, exactly), and the survivor's
-``ScoreChanged``, ``ThresholdCrossed`` and ``LeadScore`` go out as for an event, then ``LeadMerged`` on
-``lead-merges`` (key: the absorbed id), then the survivor's state is written. A re-delivered absorption changes
+``ScoreChanged``, ``ThresholdCrossed``, member updates and ``LeadScore`` go out as for an event (the member
+updates: cause MERGE, the merged state to the survivor's account,
+:func:`scoring.accounts.members.merged_member_updates`), then ``LeadMerged`` on ``lead-merges`` (key: the absorbed
+id), then the survivor's state is written. A re-delivered absorption changes
 nothing and sends nothing (``merge_into`` recognises it).
 
 The survivor may have been absorbed itself, or erased, since the absorbed id's partition decided (its alias was not
@@ -75,12 +77,18 @@ class Absorber:
         if alias is not None:
             return self._onward(message, absorption, alias.survivor_id, alias.erased)
         stored = load_state(survivor_id)
-        update, merged = merge_into(self.processor.engine, None if stored is None else stored.state, absorption)
+        processor = self.processor
+        engine, before = processor.engine, processor.members.before(None if stored is None else stored.state)
+        update, merged = merge_into(engine, None if stored is None else stored.state, absorption)
         if update.duplicate:
             self._outcomes(absorption.kind, "duplicate").inc()
             return Result()
         trail, moves = (None, None) if stored is None else (stored.trail, stored.moves)
-        result = self.processor._result(update, message.partition, trail, moves)
+        result = processor._result(update, message.partition, trail, moves)
+        at_ms = max(
+            absorption.occurred_at_ms, update.state.latest_ms, *(m.anchor_ms for m in update.state.models.values())
+        )
+        result.member_updates = processor.members.of_merge(engine, before, update, absorption.identity_id, at_ms)
         if self.merges_topic is not None:
             merged_value = self.codec.encode_merged(merged)
             result.sends.append((self.merges_topic, absorption.absorbed_id.encode(), merged_value, None))

@@ -2,7 +2,9 @@
 lead page ``GET /ui/leads/{lead_id}`` (HTML, ADR 040), the probes ``/healthz`` and ``/readyz``, and the Prometheus
 ``/metrics``.
 
-A lead's state lives on the worker that owns its partition. Any worker answers: it finds the owner from the
+An id merged into another lead (ADR 044) answers ``308 Permanent Redirect`` to the survivor's URL (the same view,
+the query string kept), with a JSON body that says so (:func:`merged_view`); an erased id answers 404 like an
+unknown one. A lead's state lives on the worker that owns its partition. Any worker answers: it finds the owner from the
 partition assignment (partition = Kafka's default murmur2 partitioner on the lead id, as producers key events) and
 forwards the request there. Faust's own ``table_route`` hashes the JSON-serialised table key instead, which points
 at the wrong worker when there are several (faust-streaming #514), hence this router (ADR 010).
@@ -15,12 +17,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import AppT
 from faust.web import Request, Response, View
 
 from scoring import Engine, LeadState
+from scoring.identities.records import Alias
 from scoring.path import UnknownLevelError, path_record, paths_to
 from streams.kafka.codec import snapshot_to_record
 from streams.kafka.partitioner import lead_partition
@@ -33,6 +37,8 @@ from streams.worker.ui.html import render_error, render_page
 from streams.worker.ui.page import build_page
 
 ROUTED_HEADER = "X-Leadscore-Routed"
+#: The alias kept under an id (ADR 044), None when it was never merged into another lead nor erased
+AliasOf = Callable[[str], Alias | None]
 SERVED_BY_HEADER = "X-Leadscore-Served-By"
 
 
@@ -70,6 +76,24 @@ def iso(at_ms: int | None) -> str | None:
     return datetime.fromtimestamp(at_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def merged_view(lead_id: str, alias: Alias, location: str) -> dict[str, Any]:
+    """The JSON body of the ``308`` that ``GET /leads/{absorbed id}`` answers: which lead it was merged into, by
+    which identity record, and where to look now (``location``, also the ``Location`` header)."""
+    return {
+        "lead_id": lead_id,
+        "merged_into": alias.survivor_id,
+        "identity_id": alias.identity_id,
+        "kind": alias.kind.value,
+        "location": location,
+    }
+
+
+def merged_location(prefix: str, survivor_id: str, suffix: str, query_string: str) -> str:
+    """The survivor's URL of the same view (relative: the client asks the worker it asked, which routes it)."""
+    location = f"{prefix}{quote(survivor_id, safe='')}{suffix}"
+    return f"{location}?{query_string}" if query_string else location
+
+
 def path_view(engine: Engine, state: LeadState, level: str, at_ms: int, model_id: str | None) -> dict[str, Any]:
     """The JSON answer of ``GET /leads/{lead_id}/path?to=LEVEL``: per model (or ``model_id``), the fewest actions
     that would take the lead into ``level`` if they happened at ``at_ms`` (:func:`scoring.path.paths_to`).
@@ -79,17 +103,28 @@ def path_view(engine: Engine, state: LeadState, level: str, at_ms: int, model_id
 
 
 def register_api(
-    app: AppT, settings: Settings, table: LeadTable, engine: Callable[[], Engine], changelog_topic: str
+    app: AppT,
+    settings: Settings,
+    table: LeadTable,
+    engine: Callable[[], Engine],
+    changelog_topic: str,
+    aliases: AliasOf | None = None,
 ) -> None:
-    """The query API; ``engine`` gives the engine running now (models can be reloaded)."""
+    """The query API; ``engine`` gives the engine running now (models can be reloaded), ``aliases`` the alias kept
+    under an id (:class:`streams.worker.identities.AliasBook`; None: no redirects for merged ids)."""
     token = settings.api_token.get_secret_value() if settings.api_token else None
     me = str(app.conf.canonical_url).rstrip("/")
 
     def owner_of(lead_id: str) -> str | None:
         return owner_url(app, lead_partition(lead_id, settings.partitions), changelog_topic)
 
-    async def find(web: View, request: Request, lead_id: str) -> Response | tuple[int, StoredLead]:
-        """The lead's stored state and ``?at=`` here, or the answer: refused, forwarded to the owner, not found."""
+    def merged_into(lead_id: str) -> Alias | None:
+        alias = None if aliases is None else aliases(lead_id)
+        return None if alias is None or alias.erased else alias
+
+    async def find(web: View, request: Request, lead_id: str, suffix: str = "") -> Response | tuple[int, StoredLead]:
+        """The lead's stored state and ``?at=`` here, or the answer: refused, forwarded to the owner, merged into
+        another lead (308 to ``/leads/{survivor}{suffix}``), not found."""
         if not authorised(request, token):
             return web.json({"error": "missing or wrong bearer token"}, status=401)
         try:
@@ -101,6 +136,10 @@ def register_api(
             return await forward(app, web, request, owner)
         stored = table.get(lead_id)
         if stored is None:
+            if (alias := merged_into(lead_id)) is not None:
+                location = merged_location("/leads/", alias.survivor_id, suffix, request.query_string)
+                headers = {"Location": location, SERVED_BY_HEADER: me}
+                return web.json(merged_view(lead_id, alias, location), status=308, headers=headers)
             return web.json({"error": f"no lead {lead_id!r}"}, status=404, headers={SERVED_BY_HEADER: me})
         return at_ms, decode_stored(stored)
 
@@ -120,8 +159,8 @@ def register_api(
         level = request.query.get("to")
         if not level:
             return web.json({"error": "to: the level to reach is required, e.g. ?to=MQL"}, status=400)
-        found = await find(web, request, lead_id)
-        if not isinstance(found, tuple):  # refused, forwarded or not found: the answer itself
+        found = await find(web, request, lead_id, "/path")
+        if not isinstance(found, tuple):  # refused, forwarded, merged or not found: the answer itself
             return found
         at_ms, lead = found
         try:
@@ -145,6 +184,10 @@ def register_api(
         if owner is not None and owner != me and not request.headers.get(ROUTED_HEADER):
             return await forward(app, web, request, owner)
         stored = table.get(lead_id)
+        if stored is None and (alias := merged_into(lead_id)) is not None:  # the browser follows to the survivor
+            location = merged_location("/ui/leads/", alias.survivor_id, "", request.query_string)
+            page = render_error("Merged", f"{lead_id!r} was merged into {alias.survivor_id!r}")
+            return web.html(page, status=308, headers={"Location": location, SERVED_BY_HEADER: me})
         if stored is None:
             page = render_error("No such lead", f"no lead {lead_id!r}")
             return web.html(page, status=404, headers={SERVED_BY_HEADER: me})
@@ -196,12 +239,13 @@ async def forward(app: AppT, web: View, request: Request, owner: str) -> Respons
         headers["Authorization"] = request.headers["Authorization"]
     url = f"{owner}{request.rel_url}"  # path and query string (aiohttp's ``path_qs`` is ``str(rel_url)``)
     try:
-        async with app.http_client.get(url, headers=headers) as response:
+        # a redirect (a merged lead's 308) goes back to the client as it is: its survivor may be on another worker
+        async with app.http_client.get(url, headers=headers, allow_redirects=False) as response:
             body = await response.read()
-            served_by = response.headers.get(SERVED_BY_HEADER, owner)
-            return web.bytes(
-                body, content_type=response.content_type, status=response.status, headers={SERVED_BY_HEADER: served_by}
-            )
+            answer = {SERVED_BY_HEADER: response.headers.get(SERVED_BY_HEADER, owner)}
+            if "Location" in response.headers:
+                answer["Location"] = response.headers["Location"]
+            return web.bytes(body, content_type=response.content_type, status=response.status, headers=answer)
     except OSError as exc:
         return web.json({"error": f"the owner {owner} did not answer: {exc}"}, status=503)
 

@@ -6,7 +6,8 @@ state lock, by :func:`scoring.identities.aliases.decide_identity` from the alias
 ``to_id``. On PROCEED the absorbed state goes to the survivor's partition as an
 :class:`~scoring.identities.records.Absorption` on ``<app_id>-absorptions`` (keyed by the survivor, on its lead
 partition; :mod:`streams.worker.absorptions` merges it there), the absorbed id's state is deleted and its
-``lead-scores`` entry tombstoned, and once those are written an :class:`~scoring.identities.records.Alias` is kept
+``lead-scores`` entry tombstoned, its accounts get a LEFT member update (before the absorption: the survivor's
+MERGE brings the engagement back), and once those are written an :class:`~scoring.identities.records.Alias` is kept
 under ``from_id`` in the changelog-backed table ``lead-aliases`` (MessagePack). A refused record is a dead letter
 whose reason names the rule (self merge, cycle, merge into an erased lead, already merged, a bad id or time).
 
@@ -26,7 +27,7 @@ from collections.abc import Callable
 
 from faust.types import AppT, TableT
 
-from scoring import LeadEvent, LeadProfile, LeadscoreError
+from scoring import LeadEvent, LeadProfile, LeadscoreError, LeadState
 from scoring.identities.aliases import Outcome, decide_identity
 from scoring.identities.records import Absorption, Alias, IdentityKind, decode_alias, encode_absorption, encode_alias
 from scoring.outputs import derived_id, event_digest
@@ -34,6 +35,7 @@ from streams.kafka.identity_codec import IdentityCodec
 from streams.kafka.partitioner import lead_partition
 from streams.settings import Settings
 from streams.worker.live import StoreRead
+from streams.worker.members import MemberRecords
 from streams.worker.metrics import Metrics
 from streams.worker.processor import LoadState, Message, Processor, Result
 
@@ -147,12 +149,13 @@ class Identities:
         if decision.outcome is Outcome.DEAD_LETTER:
             return self._refused(message, record.kind, decision.exception())
         stored = load_state(record.from_id)
+        state = None if stored is None else stored.state
+        left = self._left(state, record.identity_id, record.occurred_at_ms)  # its accounts let it go (ADR 044)
         if decision.outcome is Outcome.DUPLICATE:
             self._outcomes(record.kind, "duplicate").inc()
             # written before a crash that came before the state went: take it out now
-            return Result(lead_id=record.from_id, dropped=stored is not None)
+            return Result(lead_id=record.from_id, dropped=stored is not None, member_updates=left)
         survivor = decision.survivor_id
-        state = None if stored is None else stored.state
         absorption = Absorption(record.identity_id, record.kind, record.from_id, survivor, record.occurred_at_ms, state)
         alias = Alias(survivor, record.identity_id, record.kind, {} if state is None else dict(state.seen))
         partition = lead_partition(survivor, self.topics.partitions)
@@ -162,7 +165,17 @@ class Identities:
             sends=[(self.topics.absorptions, survivor.encode(), encode_absorption(absorption), partition)],
             dropped=stored is not None,
             alias=encode_alias(alias),
+            member_updates=left,  # before the absorption (collect's order): the account has no member twice
         )
+
+    def _left(self, state: LeadState | None, identity_id: str, occurred_at_ms: int) -> MemberRecords:
+        """The absorbed lead's LEFT member updates, at the merge's time as the survivor's side takes it
+        (:func:`scoring.identities.merge.merge_into`: the identity's time, or the lead's latest if later)."""
+        if state is None:
+            return []
+        anchors = (model.anchor_ms for model in state.models.values())
+        at_ms = max(occurred_at_ms, state.latest_ms, *anchors)
+        return self.processor.members.of_absorbed(self.processor.engine, state, identity_id, at_ms)
 
     def _refused(self, message: Message, kind: str, error: Exception) -> Result:
         self._outcomes(kind or "unknown", outcome_label(error)).inc()

@@ -2,6 +2,7 @@
 
 :func:`scoring.accounts.members.member_updates` decides (one :class:`~scoring.accounts.records.MemberUpdate` per
 model with an ``account:`` section that the update touched, a LEFT for the old account first when the lead moved);
+a merge adds the absorbed lead's LEFT (on its partition) and the survivor's MERGE (on the survivor's, ADR 044);
 this module encodes them as ``(account id, bytes)`` pairs for :attr:`streams.worker.processor.Result.member_updates`,
 which :func:`streams.worker.outbox.collect` files to ``<app_id>-account-inputs`` keyed by account id (the default
 partitioner on that key puts each account on one partition, where :mod:`streams.worker.accounts` keeps its state).
@@ -16,7 +17,12 @@ from collections.abc import Callable
 from prometheus_client import Counter
 
 from scoring import Engine, LeadState, ScoringModel, Update
-from scoring.accounts.members import erased_member_updates, member_updates
+from scoring.accounts.members import (
+    erased_member_updates,
+    left_member_updates,
+    member_updates,
+    merged_member_updates,
+)
 from scoring.accounts.records import MemberCause, MemberUpdate, encode_member_update
 from streams.worker.metrics import Metrics
 
@@ -67,6 +73,27 @@ class MemberOutputs:
             return []
         at_ms = max((m.levels_at_ms for m in state.models.values()), default=0)
         return self._encoded(erased_member_updates(engine, state, request_id, at_ms))
+
+    def of_absorbed(self, engine: Engine, state: LeadState | None, identity_id: str, at_ms: int) -> MemberRecords:
+        """The LEFT member updates of a lead merged into another (ADR 044), on its own partition: each of its
+        accounts lets it go; the survivor's MERGE (:meth:`of_merge`) brings its engagement back in."""
+        if state is None or not state.accounts:
+            return []
+        return self._encoded(left_member_updates(engine, state, identity_id, at_ms))
+
+    def of_merge(
+        self, engine: Engine, before: dict[str, str], update: Update, identity_id: str, at_ms: int
+    ) -> MemberRecords:
+        """The survivor's member updates after a merge (cause MERGE, and a LEFT first when it moves); sets
+        ``update.state.accounts``."""
+        models = self._account_models(engine)
+        if not models:
+            return []
+        updates = merged_member_updates(engine, before, update, identity_id, at_ms)
+        for model in models:
+            if model.id in update.state.models and model.id not in update.state.accounts:
+                self._without(model.id).inc()
+        return self._encoded(updates)
 
     def _account_models(self, engine: Engine) -> tuple[ScoringModel, ...]:
         """The models with an ``account:`` section (looked up again when a reload swapped the engine)."""

@@ -1,9 +1,12 @@
 """Identities over the wire (ADR 044): an anonymous visitor's events, an identify, more events under the anonymous
-id; the lead's final score is the engine's score of every event under the lead, ``LeadMerged`` is on lead-merges
-and the anonymous id's lead-scores entry is tombstoned."""
+id; the lead's final score is the engine's score of every event under the lead, ``LeadMerged`` is on lead-merges,
+the anonymous id's lead-scores entry is tombstoned and ``GET /leads/{anonymous id}`` redirects to the lead."""
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from dataclasses import replace
 
 from kafka import KafkaProducer
@@ -16,6 +19,20 @@ from tests.conftest import SIMPLE_MODEL, T0, make_event
 from tests.integration.conftest import read_topics
 
 HOUR = 3_600_000
+
+
+def not_followed(url: str) -> tuple[int, str | None, dict]:
+    """GET ``url`` without following a redirect: the status, the ``Location`` header and the JSON body."""
+
+    class Keep(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    try:
+        with urllib.request.build_opener(Keep).open(url, timeout=10) as response:
+            return response.status, response.headers.get("Location"), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Location"), json.loads(error.read() or b"{}")
 
 
 def test_an_identify_merges_the_anonymous_history_and_later_events_follow(settings, codec, tmp_path):
@@ -49,6 +66,7 @@ def test_an_identify_merges_the_anonymous_history_and_later_events_follow(settin
         read_topics(settings.bootstrap_servers, [names.merges], lambda rs: len(rs) >= 1, 30)
         send_events(later)
         records = read_topics(settings.bootstrap_servers, [names.scores, names.merges], scored(b"lead-7", 50.0), 30)
+        redirect = not_followed(f"http://127.0.0.1:{settings.web_port}/leads/anon-7?at={T0 + 6 * HOUR}")
     finally:
         producer.close()
         stop_process(worker, grace_s=15)
@@ -72,3 +90,7 @@ def test_an_identify_merges_the_anonymous_history_and_later_events_follow(settin
         2,
     )
     assert [(s["score_before"], s["score_after"]) for s in merged["scores"]] == [(10.0, 20.0)]
+    # the query API: the absorbed id answers 308 to its survivor (ADR 044)
+    status, location, body = redirect
+    assert (status, location) == (308, f"/leads/lead-7?at={T0 + 6 * HOUR}")
+    assert (body["lead_id"], body["merged_into"], body["identity_id"]) == ("anon-7", "lead-7", "identify-7")

@@ -13,13 +13,21 @@ import pytest
 
 from scoring import Engine, LeadEvent, LeadProfile, LeadState, ScoringModel, load_model, parse_model
 from scoring.accounts.engine import AccountEngine
-from scoring.accounts.members import account_of, erased_member_updates, member_updates
+from scoring.accounts.members import (
+    account_of,
+    erased_member_updates,
+    left_member_updates,
+    member_updates,
+    merged_member_updates,
+)
 from scoring.accounts.records import AccountCause, MemberCause, MemberUpdate
 from scoring.accounts.state import AccountState, decode_account_state, encode_account_state
 from scoring.accounts.values import AccountValues, holds, values_at
 from scoring.errors import ModelError
 from scoring.examples import example_model_path
-from scoring.outputs import Direction
+from scoring.identities.merge import merge_into
+from scoring.identities.records import Absorption, IdentityKind
+from scoring.outputs import Direction, Update
 from tests.conftest import DAY, T0
 
 HOUR = 3_600_000
@@ -159,6 +167,29 @@ def test_member_updates_map_a_lead_move_it_and_keep_it_where_its_events_put_it()
     assert erased_member_updates(ENGINE, state, "req-1", T0 + 3) == [
         MemberUpdate("acct-7", "ann", "acc", 1, MemberCause.ERASED, "req-1", T0 + 3, None)
     ]
+
+
+def test_a_merge_leaves_the_absorbed_account_and_takes_the_merged_state_where_the_events_put_the_lead() -> None:
+    anon = ENGINE.score_event(None, LeadEvent("e1", "anon", "page_view", T0, "web", account_id="acct-7")).state
+    member_updates(ENGINE, {}, Update(anon), "acct-7", MemberCause.EVENT, "e1", T0)
+    ann = ENGINE.score_profile(None, LeadProfile("ann", T0 + 1, email="ann@initech.com", seniority="vp")).state
+    member_updates(ENGINE, {}, Update(ann), None, MemberCause.PROFILE, "p1", T0 + 1)
+    assert (anon.accounts, ann.accounts) == ({"acc": "acct-7"}, {"acc": "initech.com"})
+    assert left_member_updates(ENGINE, anon, "i1", T0 + 2) == [
+        MemberUpdate("acct-7", "anon", "acc", 1, MemberCause.LEFT, "i1", T0 + 2, None)
+    ]
+    before = dict(ann.accounts)
+    update, _ = merge_into(ENGINE, ann, Absorption("i1", IdentityKind.IDENTIFY, "anon", "ann", T0 + 2, anon))
+    sent = merged_member_updates(ENGINE, before, update, "i1", T0 + 2)
+    # the event source comes first: the anonymous events' account id takes the lead there (as its next event would)
+    assert [(m.account_id, m.cause, m.state is None) for m in sent] == [
+        ("initech.com", MemberCause.LEFT, True),
+        ("acct-7", MemberCause.MERGE, False),
+    ]
+    assert sent[1].state is not None and sent[1].state.events_scored == 1 and sent[1].fields == {"seniority": "vp"}
+    assert ann.accounts == {"acc": "acct-7"}
+    again, _ = merge_into(ENGINE, ann, Absorption("i1", IdentityKind.IDENTIFY, "anon", "ann", T0 + 2, anon))
+    assert merged_member_updates(ENGINE, dict(ann.accounts), again, "i1", T0 + 2) == []  # a re-delivery
 
 
 def test_a_lead_without_an_account_is_not_rolled_up_and_leaves_when_it_loses_it() -> None:

@@ -248,6 +248,15 @@ def test_accounts_are_the_survivors_unless_it_has_none() -> None:
     assert merge_states(ENGINE, b, a, "B").accounts == {"m": "globex"}
 
 
+def test_the_events_account_id_is_the_survivors_unless_it_has_none_even_under_a_later_profile() -> None:
+    a, b = scored("A", ("page_view", T0)), scored("B", ("page_view", T0))
+    a.routing_fields = {"account_id": "acme", "email_domain": "acme.com"}
+    a.models["m"].fit_at_ms = T0 + HOUR  # the absorbed side's profile is the later one: its fields win
+    assert merge_states(ENGINE, b, a, "B").routing_fields == {"account_id": "acme", "email_domain": "acme.com"}
+    b.routing_fields = {"account_id": "globex"}
+    assert merge_states(ENGINE, b, a, "B").routing_fields == {"account_id": "globex", "email_domain": "acme.com"}
+
+
 def test_filter_logs_are_united_sorted() -> None:
     from scoring.identities.merge import _merge_log
 
