@@ -62,6 +62,8 @@ def read_inputs(settings: Settings, engine: Engine, acked: Mapping[str, int]) ->
 @dataclass
 class ExpectedFinal:
     leads: dict[str, LeadState] = field(default_factory=dict)  # survivor -> its group's state
+    lead_events: dict[str, list[LeadEvent]] = field(default_factory=dict)  # survivor -> its group's events, in time
+    members: dict[str, list[MemberUpdate]] = field(default_factory=dict)  # account -> every member update, in time
     absorbed: set[str] = field(default_factory=set)
     merges: set[str] = field(default_factory=set)  # merge ids
     accounts: dict[str, AccountState] = field(default_factory=dict)
@@ -91,13 +93,16 @@ def expected_final(engine: Engine, inputs: Inputs) -> ExpectedFinal:
     last: dict[tuple[str, str, str], MemberUpdate] = {}  # (account, member, model) -> the latest update
     for survivor, events in groups.items():
         state: LeadState | None = None
-        for event in sorted(events, key=lambda e: (e.occurred_at_ms, e.event_id)):
+        ordered = sorted(events, key=lambda e: (e.occurred_at_ms, e.event_id))
+        expected.lead_events[survivor] = [replace(e, lead_id=survivor) for e in ordered]
+        for event in ordered:
             before = {} if state is None else dict(state.accounts)
             update = engine.apply_event(state, replace(event, lead_id=survivor))
             state = update.state
             cause = (MemberCause.EVENT, event.event_id, event.occurred_at_ms)
             for member in member_updates(engine, before, update, event.account_id, *cause):
                 last[(member.account_id, member.member_id, member.model_id)] = member
+                expected.members.setdefault(member.account_id, []).append(member)
             if event.lead_id != survivor and state.accounts:
                 expected.merged_accounts.update(state.accounts.values())
         assert state is not None
@@ -188,11 +193,35 @@ def _levels_ok(levels: Any, score: float, want: set[str], got: set[str], coverag
     return True
 
 
-def lead_verdict(engine: Engine, state: LeadState, rec: dict[str, Any] | None) -> str:
-    """``ok``, ``missing``, ``low`` (events missing), ``high`` (counted twice) or ``wrong``."""
+def _lead_at(engine: Engine, events: list[LeadEvent], at_ms: int) -> LeadState | None:
+    """The group's state from its events up to ``at_ms``: what a record of that time shows (a later event that
+    moved nothing sends no new record)."""
+    state: LeadState | None = None
+    for event in events:
+        if event.occurred_at_ms <= at_ms:
+            state = engine.apply_event(state, event).state
+    return state
+
+
+def _score_of(engine: Engine, state: LeadState | None, at_ms: int) -> dict[str, float]:
+    if state is None:
+        return {}
+    return {s.model_id: s.score for s in engine.snapshot(state, at_ms, top=0, drops=False)}
+
+
+def lead_verdict(engine: Engine, expected: ExpectedFinal, lead: str, rec: dict[str, Any] | None) -> str:
+    """``ok``, ``missing``, ``low`` (events missing), ``high`` (counted twice) or ``wrong``: the record against the
+    group's events up to its time, and the group's later events must have moved nothing."""
     if rec is None:
         return "missing"
     at_ms = to_millis(rec["updated_at"])
+    final = expected.leads[lead]
+    state = _lead_at(engine, expected.lead_events[lead], at_ms)
+    if state is None:
+        return "low"
+    end_ms = max(m.anchor_ms for m in final.models.values())
+    if not same(_score_of(engine, state, end_ms), _score_of(engine, final, end_ms)):
+        return "low"  # the group's later events moved the score, and no record says so
     observed = {m["model_id"]: m for m in rec["models"]}
     verdict = "ok"
     for snap in engine.snapshot(state, at_ms, top=0, drops=False):
@@ -207,11 +236,34 @@ def lead_verdict(engine: Engine, state: LeadState, rec: dict[str, Any] | None) -
     return verdict
 
 
-def account_verdict(accounts: AccountEngine, state: AccountState, rec: dict[str, Any] | None) -> str:
+def _account_at(accounts: AccountEngine, history: list[MemberUpdate], at_ms: int) -> AccountState | None:
+    """The account from each member's latest update up to ``at_ms`` (what a record of that time shows)."""
+    latest: dict[tuple[str, str], MemberUpdate] = {}
+    for member in history:
+        if member.occurred_at_ms <= at_ms:
+            latest[(member.member_id, member.model_id)] = member
+    state: AccountState | None = None
+    for _, member in sorted(latest.items()):
+        state = accounts.apply(state, member).state
+    return state
+
+
+def _account_scores(accounts: AccountEngine, state: AccountState | None, at_ms: int) -> list[float]:
+    return [] if state is None else [s.score for s in accounts.snapshot(state, at_ms, top=0)]
+
+
+def account_verdict(accounts: AccountEngine, expected: ExpectedFinal, account: str, rec: dict[str, Any] | None) -> str:
     if rec is None:
         return "missing"
+    at_ms = to_millis(rec["updated_at"])
+    history = expected.members[account]
+    state = _account_at(accounts, history, at_ms)
+    end_ms = max(m.occurred_at_ms for m in history)
+    final = expected.accounts[account]
+    if state is None or not same(_account_scores(accounts, state, end_ms), _account_scores(accounts, final, end_ms)):
+        return "low"  # later member updates moved the account, and no record says so
     observed = {m["model_id"]: m for m in rec["models"]}
-    for snap in accounts.snapshot(state, to_millis(rec["updated_at"]), top=0):
+    for snap in accounts.snapshot(state, at_ms, top=0):
         spec = next(m.account for m in accounts.models if m.id == snap.model_id)
         got = observed.get(snap.model_id)
         if got is None:
@@ -229,11 +281,11 @@ def account_verdict(accounts: AccountEngine, state: AccountState, rec: dict[str,
 
 
 def compare_final(engine: Engine, expected: ExpectedFinal, observed: ObservedFinal) -> dict[str, Any]:
-    leads = {lead: lead_verdict(engine, state, observed.scores.get(lead)) for lead, state in expected.leads.items()}
+    leads = {lead: lead_verdict(engine, expected, lead, observed.scores.get(lead)) for lead in expected.leads}
     accounts_engine = AccountEngine(engine.models)
     accounts = {
-        account: account_verdict(accounts_engine, state, observed.accounts.get(account))
-        for account, state in expected.accounts.items()
+        account: account_verdict(accounts_engine, expected, account, observed.accounts.get(account))
+        for account in expected.accounts
     }
     extra_accounts = [a for a, rec in observed.accounts.items() if rec is not None and a not in expected.accounts]
     not_tombstoned = sorted(a for a in expected.absorbed if observed.scores.get(a) is not None)
@@ -289,7 +341,8 @@ def compare_final(engine: Engine, expected: ExpectedFinal, observed: ObservedFin
 def _lead_example(engine: Engine, expected: ExpectedFinal, observed: ObservedFinal, lead: str, verdict: str) -> Any:
     rec = observed.scores.get(lead)
     at_ms = to_millis(rec["updated_at"]) if rec else 0
-    snaps = engine.snapshot(expected.leads[lead], at_ms, top=0, drops=False)
+    state = _lead_at(engine, expected.lead_events[lead], at_ms)
+    snaps = () if state is None else engine.snapshot(state, at_ms, top=0, drops=False)
     want = [(s.model_id, s.score, list(s.levels), s.grade) for s in snaps]
     return {"lead": lead, "verdict": verdict, "expected": want, "observed": rec}
 
@@ -298,7 +351,9 @@ def _account_example(
     accounts: AccountEngine, expected: ExpectedFinal, observed: ObservedFinal, account: str, verdict: str
 ) -> Any:
     rec = observed.accounts.get(account)
-    state = expected.accounts.get(account)
+    state = (
+        None if rec is None else _account_at(accounts, expected.members.get(account, []), to_millis(rec["updated_at"]))
+    )
     got = None if rec is None else [(m["score"], m["member_count"], m["levels"], m["coverage"]) for m in rec["models"]]
     if state is None or rec is None:
         return {"account": account, "verdict": verdict, "observed": got}
