@@ -145,6 +145,9 @@ class AccountWorker:
             self.metrics.account_crossings.labels(*labels).inc()
         empty = not any(model.members for model in state.models.values())
         if update.changes or update.crossings:
+            # valued at the account's own latest time: a member update that arrives after a later one of another
+            # member (lead partitions interleave) must not date the record before the time its scores are at
+            at_ms = max([at_ms, *(model.anchor_ms for model in state.models.values())])
             snapshots = () if empty else self.engine.snapshot(state, at_ms)
             scores = None if empty else encode_account_scores(self.codec, state.account_id, at_ms, snapshots)
             await _send_acknowledged(self.topics.scores, key, scores)  # None: a tombstone
