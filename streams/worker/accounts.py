@@ -187,7 +187,11 @@ class AccountWorker:
         """Outputs (each touched account's AccountScore last) sent and acknowledged, then the states written to the
         changelog (acknowledged) and the store, then the due index: the caller acks the batch after this."""
         scores = self.topics.scores.get_topic_name()
-        for account_id, (_, state, at_ms) in work.touched.items():
+        for account_id, (partition, state, at_ms) in work.touched.items():
+            # valued at the account's own latest time: a member update that arrives after a later one of another
+            # member (lead partitions interleave) must not date the record before the time its scores are at
+            at_ms = max([at_ms, *(model.anchor_ms for model in state.models.values())])
+            work.touched[account_id] = (partition, state, at_ms)
             empty = not any(model.members for model in state.models.values())
             snapshots = () if empty else self.engine.snapshot(state, at_ms)
             value = None if empty else encode_account_scores(self.codec, account_id, at_ms, snapshots)

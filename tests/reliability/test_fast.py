@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streams.devtools.apache_kafka import missing_tools
+from tests.reliability.identities import run_crash_identities
 from tests.reliability.scenarios import run_crash, run_hostile
 
 
@@ -37,4 +38,20 @@ def test_exactly_once_sigkilled_worker_no_duplicate_read_committed(tmp_path):
     assert figures["double_counted"] == 0, figures
     assert figures["wrong_output_content"] == 0, figures
     assert figures["duplicate_outputs"] == 0, figures
+    assert figures["worker_alive_at_end"]
+
+
+def test_sigkilled_worker_with_merges_identifies_and_accounts_matches_the_final_oracle(tmp_path):
+    """Issue 16: merges (chains too) and identifies on lead-identities during the load, 2 SIGKILLs; survivors'
+    final scores, absorbed ids' tombstones, one LeadMerged per merge and the account roll-ups match the oracle.
+    Merges among ids in no account (``account_merges=False``): see tests/reliability/identities.py."""
+    figures = run_crash_identities(tmp_path, leads=300, events=3_000, merges=20, identifies=20, kills=2, rate=600)
+    assert figures["kills"] == 2 and figures["events"] >= 3_000
+    assert figures["merges_expected"] == 40 and figures["merges_applied"] == 40, figures
+    assert figures["lost"] == 0, figures
+    assert figures["double_counted"] == 0, figures
+    assert figures["leads_wrong"] == 0, figures
+    assert figures["absorbed_not_tombstoned"] == 0, figures
+    assert figures["accounts_wrong"] == 0 and figures["accounts_checked"] > 0, figures
+    assert figures["conflicting"] == 0, figures
     assert figures["worker_alive_at_end"]

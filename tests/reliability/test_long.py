@@ -7,6 +7,7 @@ import pytest
 from streams.devtools.apache_kafka import missing_tools
 from tests.reliability.broker_restart import run_broker_restart
 from tests.reliability.harness import write_report
+from tests.reliability.identities import run_crash_identities
 from tests.reliability.rebalance import run_rebalance
 from tests.reliability.scenarios import run_crash, run_hostile, run_stall
 
@@ -85,3 +86,20 @@ def test_broker_sigkilled_and_restarted_from_its_log_under_load(tmp_path):
     write_report({"broker_restart": {k: figures[k] for k in ("lost", "double_counted", "caught_up_s")}})
     write_report({"broker_restart_detail": figures})
     _exact(figures)
+
+
+def test_crash_with_merges_identifies_and_accounts_30k_events_6_sigkills(tmp_path):
+    """Issue 16: merges (chains too) and identifies during the load, accounts rolled up, 6 SIGKILLs; final states
+    (survivors, tombstones, LeadMerged, accounts) against the identity oracle. Merges among ids in no account until
+    the worker tells accounts about merges (tests/reliability/identities.py)."""
+    figures = run_crash_identities(
+        tmp_path, leads=3_000, events=30_000, merges=200, identifies=200, kills=6, rate=1_000, settle_s=400
+    )
+    keys = ("events", "merges_expected", "merges_applied", "leads_checked", "leads_wrong", "accounts_checked")
+    keys += ("accounts_wrong", "absorbed_not_tombstoned", "lost", "double_counted", "conflicting", "kills")
+    write_report({"identities": {k: figures[k] for k in keys}, "identities_crash": figures})
+    assert figures["kills"] >= 6 and figures["merges_applied"] == figures["merges_expected"] >= 200
+    assert figures["lost"] == 0 and figures["double_counted"] == 0, figures
+    assert figures["leads_wrong"] == 0 and figures["accounts_wrong"] == 0, figures
+    assert figures["absorbed_not_tombstoned"] == 0 and figures["conflicting"] == 0, figures
+    assert figures["worker_alive_at_end"]
