@@ -4,11 +4,10 @@ them, and IDENTIFY of anonymous visitors) interleaved on ``lead-identities`` dur
 then the final-state oracle of :mod:`tests.reliability.identity_oracle`.
 
 Which ids are merged (``account_merges``):
+- True (the tests): pairs and chains of leads of one account, and anonymous ids whose events carry the lead's own
+  account id or none: a merge tells the accounts (the absorbed id LEFT, the survivor MERGE, ADR 044).
 - False: merges and identifies only among ids in no account (personas without an ``account_id``, anonymous events
-  without one). Accounts are still checked (every other lead is in one), but no merge touches an account, so the
-  check does not depend on the worker sending member updates for merges (ADR 044: not yet).
-- True: pairs and chains of leads of one account, and anonymous ids whose events carry the lead's own account id or
-  none. Exact only once a merge tells the accounts (the absorbed id LEFT, the survivor MERGE).
+  without one); accounts are still checked, but no merge touches one.
 """
 
 from __future__ import annotations
@@ -169,7 +168,7 @@ def run_crash_identities(
     kills: int,
     rate: float,
     seed: int = 16,
-    account_merges: bool = False,
+    account_merges: bool = True,
     mean_gap_ms: float = 1_000.0,
     settle_s: float = 240,
 ) -> dict[str, Any]:
