@@ -16,7 +16,6 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from operator import is_
 
 from scoring.accounts.state import AccountMember, AccountModelState
 from scoring.decay import LN2
@@ -139,30 +138,26 @@ class Point:
 class Roll:
     """What an account model's state keeps beside its fields, for the member objects it was built on."""
 
-    __slots__ = ("account", "decaying", "down", "found", "keys", "members", "model", "points", "up")
+    __slots__ = ("account", "compiled", "decaying", "down", "found", "model", "points", "size", "source", "up")
 
     def __init__(self, model: ScoringModel, account: AccountModel, state: AccountModelState) -> None:
         self.model, self.account = model, account
-        self.keys = tuple(state.members)
-        self.members = tuple(state.members.values())
+        self.source = state.members  # the dict it follows: only the engine changes it, through ``rolled``
+        self.size = len(state.members)
         self.points: dict[int, Point] = {}
         self.decaying: Counter[tuple[bool, int]] = Counter()
         self.down: list[int] = []  # window expiries of terms whose expiry lowers the engagement, sorted
         self.up: list[int] = []
-        for member in self.members:
-            self._count(member_terms(model, account, member), 1)
+        self.compiled = {member_id: member_terms(model, account, m) for member_id, m in state.members.items()}
+        for terms in self.compiled.values():
+            self._count(terms, 1)
         self.found: dict[str, tuple[int, str, FieldValue]] = {}
         for name in account.fit_fields:
             self._find(name, state.members)
 
     def valid_for(self, model: ScoringModel, state: AccountModelState) -> bool:
-        members = state.members
-        return (
-            self.model is model
-            and len(self.keys) == len(members)
-            and self.keys == tuple(members)
-            and all(map(is_, self.members, members.values()))
-        )
+        """Built on ``state``'s members dict (a state read back or copied has a new one) and followed since."""
+        return self.model is model and self.source is state.members and self.size == len(state.members)
 
     def share(self, member: AccountMember, at_ms: int) -> tuple[float, str | None]:
         """The member's share at ``at_ms`` and its role if that engages it."""
@@ -179,13 +174,7 @@ class Roll:
         if found is not None:
             self.points[at_ms] = found  # the most recently used last: probes evict the oldest
             return found
-        shares: dict[str, float] = {}
-        engaged: dict[str, str] = {}
-        for member_id, member in state.members.items():
-            shares[member_id], role = self.share(member, at_ms)
-            if role is not None:
-                engaged[member_id] = role
-        point = self.points[at_ms] = Point(shares, engaged)
+        point = self.points[at_ms] = _point(self.model, self.account, self.compiled, at_ms)
         while len(self.points) > KEPT_POINTS:
             del self.points[next(iter(self.points))]
         return point
@@ -222,8 +211,10 @@ class Roll:
             after = members.get(member_id)
             if before is not None:
                 self._count(member_terms(self.model, self.account, before), -1)
+            self.compiled.pop(member_id, None)
             if after is not None:
-                self._count(member_terms(self.model, self.account, after), 1)
+                self._count(compiled := member_terms(self.model, self.account, after), 1)
+                self.compiled[member_id] = compiled
             for point, at_ms in [(p, at) for at, p in self.points.items()]:
                 point.values = None
                 point.shares.pop(member_id, None)
@@ -250,8 +241,42 @@ class Roll:
                     and (best is None or (member.fields_at_ms, member_id) > best[:2])
                 ):
                     best = self.found[name] = (member.fields_at_ms, member_id, value)
-        self.keys = tuple(members)
-        self.members = tuple(members.values())
+        self.size = len(members)
+
+
+def _point(model: ScoringModel, account: AccountModel, compiled: Mapping[str, MemberTerms], now_ms: int) -> Point:
+    """Every member's share and engaged role at ``now_ms``: :meth:`MemberTerms.engagement_at` and
+    :meth:`Roll.share` inlined (the hot loop), the same operations in the same order."""
+    clamps = model.engagement
+    floor, ceiling = clamps.floor, clamps.ceiling
+    cap = account.member_cap
+    group = account.buying_group
+    engaged_at = group.engaged_at if group is not None else 0.0
+    exp, minus_ln2 = math.exp, -LN2
+    shares: dict[str, float] = {}
+    engaged: dict[str, str] = {}
+    for member_id, member in compiled.items():
+        terms = member.terms
+        engagement = 0.0
+        if terms is not None:
+            for value, at_ms, half_life, rule, rule_state in terms:
+                if rule is not None:
+                    engagement += rule_value(rule, rule_state, now_ms)  # type: ignore[arg-type]
+                    continue
+                elapsed = now_ms - at_ms
+                if elapsed and half_life:
+                    value *= exp(minus_ln2 * elapsed / half_life)
+                engagement += value
+            if floor is not None and engagement < floor:  # ``Clamp.clamp`` inlined
+                engagement = floor
+            elif ceiling is not None and engagement > ceiling:
+                engagement = ceiling
+        if group is not None and engagement >= engaged_at and engagement > 0 and member.role is not None:
+            engaged[member_id] = member.role
+        if cap is not None and engagement > cap:
+            engagement = cap
+        shares[member_id] = member.weight * engagement
+    return Point(shares, engaged)
 
 
 def roll_of(model: ScoringModel, state: AccountModelState) -> Roll:
