@@ -207,6 +207,8 @@ class Roll:
     def moved(self, state: AccountModelState, old: Mapping[str, AccountMember | None]) -> None:
         """Follow the members ``old`` names (id -> the member before, None: new) to what ``state`` has now."""
         members = state.members
+        for at_ms in list(self.points)[:-1]:  # only the latest time asked (the update's) is moved along
+            del self.points[at_ms]
         for member_id, before in old.items():
             after = members.get(member_id)
             if before is not None:
@@ -215,7 +217,7 @@ class Roll:
             if after is not None:
                 self._count(compiled := member_terms(self.model, self.account, after), 1)
                 self.compiled[member_id] = compiled
-            for point, at_ms in [(p, at) for at, p in self.points.items()]:
+            for at_ms, point in self.points.items():
                 point.values = None
                 point.shares.pop(member_id, None)
                 point.engaged.pop(member_id, None)
