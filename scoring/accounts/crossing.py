@@ -10,6 +10,9 @@ grid of an eighth of the shortest half-life (as ``scoring.crossingtime`` does fo
 
 from __future__ import annotations
 
+import bisect
+
+from scoring.accounts.rollup import roll_of
 from scoring.accounts.state import AccountModelState
 from scoring.accounts.values import holds, values_at
 from scoring.decay import HORIZON_HALF_LIVES, first_time
@@ -32,26 +35,17 @@ class TimeShape:
 
 
 def time_shape(model: ScoringModel, state: AccountModelState, since_ms: int) -> TimeShape:
-    rules = model.by_id
-    directions: set[bool] = set()
+    """From the counts the account keeps (:mod:`scoring.accounts.rollup`): every member's decaying terms and
+    the window expiries after ``since_ms``."""
+    roll = roll_of(model, state)
+    directions = {down for (down, _), count in roll.decaying.items() if count}
+    half_lives = {half_life for (_, half_life), count in roll.decaying.items() if count}
     breakpoints: set[int] = set()
-    half_lives: set[int] = set()
-    for member in state.members.values():
-        if not member.state.applies:
-            continue
-        for rule_id, rule_state in member.state.rules.items():
-            rule = rules.get(rule_id)
-            if rule is None or not rule.points:
-                continue
-            if rule.half_life_ms and (rule_state.value or rule_state.times):
-                directions.add(rule.points > 0)
-                half_lives.add(rule.half_life_ms)
-            if rule.window_ms:
-                for at_ms in rule_state.times:
-                    expiry = at_ms + rule.window_ms
-                    if expiry > since_ms:
-                        directions.add(rule.points > 0)
-                        breakpoints.add(expiry)
+    for down, times in ((True, roll.down), (False, roll.up)):
+        start = bisect.bisect_right(times, since_ms)
+        if start < len(times):
+            directions.add(down)
+            breakpoints.update(times[start:])
     return TimeShape(directions, sorted(breakpoints), half_lives)
 
 

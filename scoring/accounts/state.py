@@ -16,7 +16,7 @@ from scoring.modelstate import ModelState
 __all__ = ["AccountMember", "AccountModelState", "AccountState", "decode_account_state", "encode_account_state"]
 
 
-class AccountMember(msgspec.Struct, array_like=True):
+class AccountMember(msgspec.Struct, array_like=True, dict=True):
     """One member lead as its account keeps it: its state under the lead model, its kept profile fields."""
 
     state: ModelState
@@ -28,7 +28,7 @@ class AccountMember(msgspec.Struct, array_like=True):
         return AccountMember(self.state.copy(), dict(self.fields), self.fields_at_ms, self.updated_at_ms)
 
 
-class AccountModelState(msgspec.Struct, array_like=True):
+class AccountModelState(msgspec.Struct, array_like=True, dict=True):
     """An account under one account model (the lead model's id). Changed in place by the account engine."""
 
     model_version: int

@@ -8,16 +8,15 @@ E_m(t))``. Sums use ``math.fsum`` (exactly rounded), so members' order never cha
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from scoring.accounts.records import MemberShare
+from scoring.accounts.rollup import AccountValues, member_terms, roll_of
 from scoring.accounts.state import AccountMember, AccountModelState
 from scoring.model.accountspec import AccountLevel, AccountModel
 from scoring.model.compile import ScoringModel
 from scoring.model.conditions import FieldValue
-from scoring.modelstate import contributions_at, scores_at
+from scoring.modelstate import contributions_at
 from scoring.outputs import Contribution
 
 __all__ = [
@@ -42,27 +41,21 @@ def moved(before: float, after: float) -> bool:
     return abs(after - before) > EPSILON * max(1.0, abs(before), abs(after))
 
 
-@dataclass(frozen=True, slots=True)
-class AccountValues:
-    engagement: float
-    fit: float
-    score: float
-    coverage: tuple[str, ...]  # the buying-group roles engaged, in the file's order
-
-
 def member_engagement(model: ScoringModel, member: AccountMember, at_ms: int) -> float:
-    """``E_m(at_ms)``: the member's engagement under the lead model (0 where the model does not apply to it)."""
-    if not member.state.applies or not member.state.rules:
-        return 0.0
-    return scores_at(model, member.state, at_ms).engagement
+    """``E_m(at_ms)``: the member's engagement under the lead model (0 where the model does not apply to it):
+    ``scores_at(model, member.state, at_ms).engagement``, the same float, from the member's compiled terms."""
+    account = model.account
+    assert account is not None, "member_engagement needs a model with an account section"
+    return member_terms(model, account, member).engagement_at(at_ms)
 
 
 def member_share(model: ScoringModel, account: AccountModel, member: AccountMember, at_ms: int) -> float:
     """The member's part in the account's engagement: ``weight * min(member_cap, E_m)``."""
-    engagement = member_engagement(model, member, at_ms)
+    terms = member_terms(model, account, member)
+    engagement = terms.engagement_at(at_ms)
     if account.member_cap is not None and engagement > account.member_cap:
         engagement = account.member_cap
-    return account.weight_of(member.fields) * engagement
+    return terms.weight * engagement
 
 
 def member_record(
@@ -82,26 +75,11 @@ def fit_points(account: AccountModel, fields: Mapping[str, FieldValue]) -> dict[
 
 
 def values_at(model: ScoringModel, state: AccountModelState, at_ms: int) -> AccountValues:
-    """The account's values at ``at_ms`` under ``model``'s account section (which must be set)."""
+    """The account's values at ``at_ms`` under ``model``'s account section (which must be set): the engagement
+    ``math.fsum`` of the members' shares, fit, score and coverage (kept for the latest times asked)."""
     account = model.account
     assert account is not None, "values_at needs a model with an account section"
-    group = account.buying_group
-    engaged: set[str] = set()
-    shares = []
-    for member in state.members.values():
-        engagement = member_engagement(model, member, at_ms)
-        if group is not None and engagement >= group.engaged_at and engagement > 0:
-            role = group.role_of(member.fields.get(group.field))
-            if role is not None:
-                engaged.add(role)
-        if account.member_cap is not None and engagement > account.member_cap:
-            engagement = account.member_cap
-        shares.append(account.weight_of(member.fields) * engagement)
-    engagement_total = math.fsum(shares)
-    fit = math.fsum(state.fit_points.values())
-    coverage = tuple(role for role in group.roles if role in engaged) if group is not None else ()
-    score = account.engagement_weight * engagement_total + account.fit_weight * fit
-    return AccountValues(engagement_total, fit, score, coverage)
+    return roll_of(model, state).point(state, at_ms).values_with(account, state.fit_points)
 
 
 def holds(level: AccountLevel, held: bool, values: AccountValues) -> bool:

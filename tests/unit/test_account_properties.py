@@ -1,9 +1,10 @@
 """Properties of the account roll-up (ADR 041), by hypothesis: the order of different members' updates never
 changes the final snapshot; advancing the clock before an update gives the same crossings as the update alone;
-a state read back scores as the one written."""
+a state read back scores as the one written; what the engine keeps beside a state gives the definition's floats."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,8 @@ from scoring.accounts.engine import AccountEngine, AccountUpdate
 from scoring.accounts.members import member_updates
 from scoring.accounts.records import MemberCause, MemberUpdate
 from scoring.accounts.state import AccountState, decode_account_state, encode_account_state
+from scoring.accounts.values import member_engagement, values_at
+from scoring.modelstate import scores_at
 from tests.conftest import DAY, T0
 
 HOUR = 3_600_000
@@ -182,3 +185,52 @@ def test_a_state_read_back_scores_as_the_one_written(spec, offset) -> None:  # t
     assert engine.snapshot(back, at) == engine.snapshot(state, at)
     assert engine.next_due(back, at) == engine.next_due(state, at)
     assert crossings(engine.advance(back, at)) == crossings(engine.advance(state, at))
+
+
+def plain_values(scoring_model: Any, state: AccountState, at: int) -> tuple[float, float, float, tuple[str, ...]]:
+    """The account's values by their definition (ADR 041), with nothing kept: ``scores_at`` per member, fsum."""
+    spec = scoring_model.account
+    model_state = state.models["p"]
+    group = spec.buying_group
+    shares, engaged = [], set()
+    for member in model_state.members.values():
+        applies = member.state.applies and member.state.rules
+        engagement = scores_at(scoring_model, member.state, at).engagement if applies else 0.0
+        if (
+            engagement >= group.engaged_at
+            and engagement > 0
+            and (role := group.role_of(member.fields.get(group.field)))
+        ):
+            engaged.add(role)
+        shares.append(spec.weight_of(member.fields) * min(spec.member_cap, engagement))
+    engagement_total, fit = math.fsum(shares), math.fsum(model_state.fit_points.values())
+    score = spec.engagement_weight * engagement_total + spec.fit_weight * fit
+    return engagement_total, fit, score, tuple(r for r in group.roles if r in engaged)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(members(), st.lists(st.integers(0, 8 * DAY), min_size=1, max_size=4))
+def test_the_values_kept_beside_the_state_are_the_floats_of_the_definition(spec, offsets) -> None:  # type: ignore[no-untyped-def]
+    engine = AccountEngine([HYSTERESIS])
+    state = AccountState("acme")
+    for update in interleave(updates_of(HYSTERESIS, spec), []):
+        engine.apply(state, update)
+        model_state = state.models.get("p")
+        if model_state is not None and model_state.members:  # after each update, at its time: kept and moved
+            values = values_at(HYSTERESIS, model_state, model_state.anchor_ms)
+            expected = plain_values(HYSTERESIS, state, model_state.anchor_ms)
+            assert (values.engagement, values.fit, values.score, values.coverage) == expected
+            assert model_state.score == expected[2]
+    if "p" not in state.models:
+        return
+    back = decode_account_state(encode_account_state(state))  # nothing kept: built again
+    for offset in offsets:
+        for kept in (state, back):
+            values = values_at(HYSTERESIS, kept.models["p"], T0 + offset)
+            assert (values.engagement, values.fit, values.score, values.coverage) == plain_values(
+                HYSTERESIS, state, T0 + offset
+            )
+        for member in state.models["p"].members.values():
+            applies = member.state.applies and member.state.rules
+            plain = scores_at(HYSTERESIS, member.state, T0 + offset).engagement if applies else 0.0
+            assert member_engagement(HYSTERESIS, member, T0 + offset) == plain
