@@ -44,8 +44,7 @@ from streams.worker.identities import (
 from streams.worker.live import store_reader
 from streams.worker.metrics import Metrics
 from streams.worker.processor import LoadState, Message, Processor, Result
-from streams.worker.results import event_message
-from streams.worker.wiring import InputTopics
+from streams.worker.wiring import InputTopics, event_message
 
 
 class Absorber:

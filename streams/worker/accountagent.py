@@ -25,9 +25,8 @@ from streams.worker.accounts import (
 )
 from streams.worker.metrics import Metrics
 from streams.worker.processor import Processor
-from streams.worker.results import event_message
 from streams.worker.ticks import PartitionClocks
-from streams.worker.wiring import InputTopics, SendTopics
+from streams.worker.wiring import InputTopics, SendTopics, event_message
 
 
 def register_accounts(app: AppT, topic: TopicT, worker: AccountWorker) -> AgentT[bytes]:

@@ -22,10 +22,9 @@ from faust.types import AgentT, AppT, StreamT, TopicT
 from streams.worker.batch import BatchScorer, EventBatcher
 from streams.worker.metrics import Metrics
 from streams.worker.processor import LoadState, Message, Processor, Result
-from streams.worker.results import event_message
 from streams.worker.stored import StoredLead, decode_stored
 from streams.worker.table import LeadTable
-from streams.worker.wiring import InputTopics
+from streams.worker.wiring import InputTopics, event_message
 
 #: One of the processor's decisions (``process_event``, ``process_profile``...): a message and the state reader in,
 #: what to send and write out.

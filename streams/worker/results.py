@@ -9,8 +9,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
-from faust.types import EventT
-
 from scoring import LeadEvent, LeadProfile
 from streams.worker.members import MemberRecords
 from streams.worker.stored import StoredLead
@@ -73,20 +71,3 @@ class IdentityHooks(Protocol):
     def identity(self, message: Message, load_state: LoadState) -> Result: ...
     def erased(self, message: Message, result: Result) -> None: ...
     def written(self, result: Result) -> None: ...
-
-
-def event_message(event: EventT[bytes], headers: bool = False) -> Message:
-    """Where a Faust event came from, with its key and value: raw bytes (every input topic is declared with
-    ``key_type=bytes, value_type=bytes`` and the app's serializers are ``raw``), None for an empty one; and its
-    headers when asked (a declared source's CloudEvents in binary mode)."""
-    source = event.message
-    key, value = event.key, event.value
-    kept = message_headers(source.headers) if headers else ()
-    return Message(
-        source.topic,
-        source.partition,
-        source.offset,
-        key if isinstance(key, bytes) else None,
-        value if isinstance(value, bytes) else None,
-        kept,
-    )

@@ -24,8 +24,7 @@ from streams.errors import DecodeError
 from streams.kafka.codec import AvroCodec
 from streams.worker.metrics import Metrics
 from streams.worker.processor import Message, Processor
-from streams.worker.results import event_message
-from streams.worker.wiring import InputTopics, SendTopics
+from streams.worker.wiring import InputTopics, SendTopics, event_message
 
 ROUTE_TABLE = "route-state"
 RouteTable = TableT[str, bytes]

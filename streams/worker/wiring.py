@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from faust.types import AgentT, AppT, TableT, TopicT
+from faust.types import AgentT, AppT, EventT, TableT, TopicT
 
 from streams.kafka.codec import AvroCodec
 from streams.kafka.topics import (
@@ -33,6 +33,7 @@ from streams.kafka.topics import (
 from streams.settings import Settings
 from streams.worker.batch import BatchScorer
 from streams.worker.metrics import Metrics
+from streams.worker.results import Message, message_headers
 from streams.worker.table import LeadTable
 
 
@@ -211,3 +212,20 @@ class SendTopics:
             self.erasure_requests,
         ]
         return [topic for topic in topics if topic is not None]
+
+
+def event_message(event: EventT[bytes], headers: bool = False) -> Message:
+    """Where a Faust event came from, with its key and value: raw bytes (every input topic is declared with
+    ``key_type=bytes, value_type=bytes`` and the app's serializers are ``raw``), None for an empty one; and its
+    headers when asked (a declared source's CloudEvents in binary mode)."""
+    source = event.message
+    key, value = event.key, event.value
+    kept = message_headers(source.headers) if headers else ()
+    return Message(
+        source.topic,
+        source.partition,
+        source.offset,
+        key if isinstance(key, bytes) else None,
+        value if isinstance(value, bytes) else None,
+        kept,
+    )
