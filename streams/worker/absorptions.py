@@ -19,10 +19,9 @@ whose value is the absorption itself (MessagePack: the absorbed state is not los
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
 
 import msgspec
-from faust.types import AgentT, AppT, EventT, StreamT
+from faust.types import AgentT, AppT, StreamT
 
 from scoring.identities.aliases import IdentityError, MergeCycleError, MergeIntoErasedError
 from scoring.identities.merge import merge_into
@@ -45,6 +44,7 @@ from streams.worker.identities import (
 from streams.worker.live import store_reader
 from streams.worker.metrics import Metrics
 from streams.worker.processor import LoadState, Message, Processor, Result
+from streams.worker.results import event_message
 from streams.worker.wiring import InputTopics
 
 
@@ -154,17 +154,11 @@ def install_identities(
     @app.agent(inputs.identities, name="apply-identities")
     async def apply_identities(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
-            await handler.handle(_message(event), identities.identity)
+            await handler.handle(event_message(event), identities.identity)
 
     @app.agent(inputs.absorptions, name="absorb-leads")
     async def absorb_leads(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
-            await handler.handle(_message(event), absorber.absorb, avro=False)  # MessagePack, not Avro
+            await handler.handle(event_message(event), absorber.absorb, avro=False)  # MessagePack, not Avro
 
     return IdentityParts(identities, absorber, aliases, table, apply_identities, absorb_leads)
-
-
-def _message(event: EventT[bytes]) -> Message:
-    source = event.message
-    key, value = cast("bytes | None", event.key), cast("bytes | None", event.value)
-    return Message(source.topic, source.partition, source.offset, key, value)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import cast
 
 from faust.streams import Stream
-from faust.types import AgentT, AppT, EventT, StreamT, TopicT
+from faust.types import AgentT, AppT, StreamT, TopicT
 
 from streams.kafka.codec import AvroCodec
 from streams.kafka.producer import BatchProducer
@@ -24,7 +24,8 @@ from streams.worker.accounts import (
     wall_ms,
 )
 from streams.worker.metrics import Metrics
-from streams.worker.processor import Message, Processor
+from streams.worker.processor import Processor
+from streams.worker.results import event_message
 from streams.worker.ticks import PartitionClocks
 from streams.worker.wiring import InputTopics, SendTopics
 
@@ -37,7 +38,7 @@ def register_accounts(app: AppT, topic: TopicT, worker: AccountWorker) -> AgentT
         try:
             batches = cast(Stream[bytes], stream).take_events(BATCH_MAX, within=BATCH_WITHIN_S)  # acked after the body
             async for events in batches:
-                await worker.handle_batch([_message(event) for event in events])
+                await worker.handle_batch([event_message(event) for event in events])
         finally:
             await worker._producer().stop()
 
@@ -94,15 +95,3 @@ def install_accounts(
     register_account_ticks(app, settings, inputs.account_inputs, worker)
     register_account_api(app, settings, worker.view, table.changelog_topic.get_topic_name())
     return register_accounts(app, inputs.account_inputs, worker), worker
-
-
-def _message(event: EventT[bytes]) -> Message:
-    source = event.message
-    key, value = event.key, event.value
-    return Message(
-        source.topic,
-        source.partition,
-        source.offset,
-        key if isinstance(key, bytes) else None,
-        value if isinstance(value, bytes) else None,
-    )

@@ -94,7 +94,8 @@ class AccountWork:
     """One batch's working states (changed in place; discarded if the batch fails), and what it sends, in order."""
 
     records: list[Record] = field(default_factory=list)  # outputs and dead letters
-    touched: dict[str, tuple[int, AccountState, int]] = field(default_factory=dict)  # account: (partition, state, ms)
+    #: account: (partition, state, time, whether its AccountScore is sent)
+    touched: dict[str, tuple[int, AccountState, int, bool]] = field(default_factory=dict)
     states: dict[str, AccountState | None] = field(default_factory=dict)
 
 
@@ -150,7 +151,7 @@ class AccountWorker:
             account_id = (message.key or b"").decode(errors="replace")
             state = self._working(account_id, work)
             if state is not None:  # forgotten since: nothing to do
-                self._collect(message.partition, self.engine.advance(state, clock_ms), clock_ms, work)
+                self._collect(message.partition, self.engine.advance(state, clock_ms), clock_ms, work, member=False)
             return
         try:
             member = self._member(message)
@@ -167,9 +168,12 @@ class AccountWorker:
         self.metrics.member_updates_consumed.labels("applied").inc()
         self.clocks.observe(message.partition, member.occurred_at_ms, wall_ms())
         work.states[member.account_id] = update.state
-        self._collect(message.partition, update, member.occurred_at_ms, work)
+        self._collect(message.partition, update, member.occurred_at_ms, work, member=True)
 
-    def _collect(self, partition: int, update: AccountUpdate, at_ms: int, work: AccountWork) -> None:
+    def _collect(self, partition: int, update: AccountUpdate, at_ms: int, work: AccountWork, member: bool) -> None:
+        """Files the update's outputs; its account's state is written with the batch, and its AccountScore sent
+        after any applied member update (so the last one is dated at the account's latest time, whatever the
+        batches were) or a decay crossing."""
         state = update.state
         key = state.account_id.encode()
         changes, thresholds = self.topics.score_changes.get_topic_name(), self.topics.thresholds.get_topic_name()
@@ -180,29 +184,30 @@ class AccountWorker:
             work.records.append((thresholds, key, encode_account_crossing(self.codec, crossing), None))
             self.metrics.account_crossings.labels(crossing.model_id, crossing.level, crossing.direction.value).inc()
         previous = work.touched.get(state.account_id)
-        if update.changes or update.crossings or previous is not None:
-            work.touched[state.account_id] = (partition, state, max(at_ms, previous[2] if previous else at_ms))
+        announce = member or bool(update.crossings) or (previous is not None and previous[3])
+        work.touched[state.account_id] = (partition, state, max(at_ms, previous[2] if previous else at_ms), announce)
 
     async def _write(self, work: AccountWork) -> None:
         """Outputs (each touched account's AccountScore last) sent and acknowledged, then the states written to the
         changelog (acknowledged) and the store, then the due index: the caller acks the batch after this."""
         scores = self.topics.scores.get_topic_name()
-        for account_id, (partition, state, at_ms) in work.touched.items():
+        entries: list[tuple[str, int, AccountState, bytes | None, int]] = []
+        for account_id, (partition, state, at_ms, announce) in work.touched.items():
             # valued at the account's own latest time: a member update that arrives after a later one of another
             # member (lead partitions interleave) must not date the record before the time its scores are at
             at_ms = max([at_ms, *(model.anchor_ms for model in state.models.values())])
-            work.touched[account_id] = (partition, state, at_ms)
-            empty = not any(model.members for model in state.models.values())
-            snapshots = () if empty else self.engine.snapshot(state, at_ms)
-            value = None if empty else encode_account_scores(self.codec, account_id, at_ms, snapshots)
-            work.records.append((scores, account_id.encode(), value, None))  # None: a tombstone
+            value = _encoded(state)
+            entries.append((account_id, partition, state, value, at_ms))
+            if announce:
+                snapshot = (
+                    None
+                    if value is None
+                    else encode_account_scores(self.codec, account_id, at_ms, self.engine.snapshot(state, at_ms))
+                )
+                work.records.append((scores, account_id.encode(), snapshot, None))  # None: a tombstone
         producer = self._producer()
         await producer.send_all(work.records)
         topic = self.table.changelog_topic.get_topic_name()
-        entries = [
-            (account_id, partition, state, _encoded(state), at_ms)
-            for account_id, (partition, state, at_ms) in work.touched.items()
-        ]
         offsets = await producer.send_all(
             [(topic, orjson.dumps(account_id), value, partition) for account_id, partition, _, value, _ in entries]
         )

@@ -15,13 +15,14 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Protocol
 
-from faust.types import AgentT, AppT, EventT, StreamT, TopicT
+from faust.types import AgentT, AppT, StreamT, TopicT
 
 from streams.worker.batch import BatchScorer, EventBatcher
 from streams.worker.metrics import Metrics
-from streams.worker.processor import LoadState, Message, Processor, Result, message_headers
+from streams.worker.processor import LoadState, Message, Processor, Result
+from streams.worker.results import event_message
 from streams.worker.stored import StoredLead, decode_stored
 from streams.worker.table import LeadTable
 from streams.worker.wiring import InputTopics
@@ -106,22 +107,22 @@ def register_agents(app: AppT, inputs: InputTopics, handler: MessageHandler, fas
         @app.agent(inputs.events, name="score-events")
         async def score_events(stream: StreamT[bytes]) -> None:
             async for event in stream.events():
-                await handler.handle(_message(event), processor.process_event)
+                await handler.handle(event_message(event), processor.process_event)
 
     @app.agent(inputs.profiles, name="apply-profiles")
     async def apply_profiles(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
-            await handler.handle(_message(event), processor.process_profile)
+            await handler.handle(event_message(event), processor.process_profile)
 
     @app.agent(inputs.erasures, name="erase-leads")
     async def erase_leads(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
-            await handler.erase(_message(event))
+            await handler.erase(event_message(event))
 
     @app.agent(inputs.rerouted, name="rerouted-inputs")
     async def rerouted_inputs(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
-            await handler.handle(_message(event), handler.reroute)
+            await handler.handle(event_message(event), handler.reroute)
 
     sources = {} if fast_path else {t.get_topic_name(): _source_agent(app, t, handler) for t in inputs.sources}
 
@@ -130,12 +131,12 @@ def register_agents(app: AppT, inputs: InputTopics, handler: MessageHandler, fas
         @app.agent(inputs.conversions, name="join-conversions")
         async def join_conversions(stream: StreamT[bytes]) -> None:
             async for event in stream.events():
-                await handler.handle(_message(event), processor.process_conversion)
+                await handler.handle(event_message(event), processor.process_conversion)
 
     @app.agent(inputs.ticks, name="decay-ticks")
     async def decay_ticks(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
-            await handler.handle(_message(event), processor.process_tick, avro=False)
+            await handler.handle(event_message(event), processor.process_tick, avro=False)
 
     return Agents(score_events, apply_profiles, erase_leads, join_conversions, sources)
 
@@ -147,7 +148,7 @@ def _source_agent(app: AppT, topic: TopicT, handler: MessageHandler) -> AgentT[b
     @app.agent(topic, name=f"source-{name}")
     async def read_source(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
-            await handler.handle(_message(event, headers=True), handler.processor.process_source)
+            await handler.handle(event_message(event, headers=True), handler.processor.process_source)
 
     return read_source
 
@@ -176,13 +177,3 @@ def stored_reader(table: LeadTable) -> LoadState:
         return None if value is None else decode_stored(value)
 
     return load
-
-
-def _message(event: EventT[bytes], headers: bool = False) -> Message:
-    """Where a Faust event came from, with its key and value: raw bytes (every input topic is declared with
-    ``key_type=bytes, value_type=bytes`` and the app's serializers are ``raw``), None for an empty one; and its
-    headers when asked (a declared source's CloudEvents in binary mode)."""
-    source = event.message
-    key, value = cast("bytes | None", event.key), cast("bytes | None", event.value)
-    kept = message_headers(source.headers) if headers else ()
-    return Message(source.topic, source.partition, source.offset, key, value, kept)

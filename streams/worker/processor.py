@@ -6,11 +6,8 @@ without a broker and the agent loops hold no arithmetic.
 
 from __future__ import annotations
 
-import struct
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol, cast
+from collections.abc import Callable, Iterable, Mapping
 
 from scoring import (
     Engine,
@@ -32,68 +29,12 @@ from streams.kafka.codec import AvroCodec
 from streams.kafka.partitioner import lead_partition
 from streams.sources.mapping import Skipped
 from streams.sources.source import Source
-from streams.worker.members import MemberOutputs, MemberRecords
+from streams.worker.members import MemberOutputs
 from streams.worker.metrics import Metrics
+from streams.worker.results import TICK, IdentityHooks, LoadState, Message, Result, message_headers
 from streams.worker.stored import StoredLead
 
-#: The lead's stored value, decoded (None: never scored, or erased). The fast path hands out its live object:
-#: the engine changes it in place (a working copy that a failed batch discards, ADR 033).
-LoadState = Callable[[str], StoredLead | None]
-TICK = struct.Struct(">q")  # a decay tick's value: the partition clock in Unix ms
-
-
-@dataclass(frozen=True)
-class Message:
-    """Where an input message came from, for dead letters."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes | None]] = ()  # read for declared sources only (CloudEvents binary mode)
-
-
-def message_headers(headers: object) -> tuple[tuple[str, bytes | None], ...]:
-    """A Kafka record's headers as ``(name, value)`` pairs, whether the client gave a list or a mapping."""
-    if not headers:
-        return ()
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    return tuple((str(name), value) for name, value in cast("Iterable[tuple[str, bytes | None]]", pairs))
-
-
-@dataclass
-class Result:
-    """What to write and send for one input message. ``state`` is None when nothing is written."""
-
-    lead_id: str = ""
-    state: StoredLead | None = None
-    changes: list[bytes] = field(default_factory=list)
-    crossings: list[bytes] = field(default_factory=list)
-    scores: bytes | None = None  # the lead's latest scores, for the compacted lead-scores topic
-    dead_letter: bytes | None = None
-    erased: bytes | None = None  # an ErasureCompleted: delete the state, tombstone lead-scores
-    forward: tuple[int, bytes] | None = None  # (partition, key): send the input there, keyed by its lead id
-    forward_value: bytes | None = None  # what to forward instead of the input (a source's record, as a LeadEvent)
-    due_ms: int | None = None  # when time alone would next move the lead across a level
-    conversion: bytes | None = None  # a ConversionScored: an outcome joined to the lead's scores
-    event_ms: int | None = None  # event time of the input, for the partition's clock
-    route_requests: list[bytes] = field(default_factory=list)  # level crossings to route (ADR 039)
-    member_updates: MemberRecords = field(default_factory=list)  # (account id, MemberUpdate) to the accounts (ADR 043)
-    #: identities (ADR 044): records addressed by the decision, (topic, key, value, partition), sent after the rest
-    sends: list[tuple[str, bytes | None, bytes | None, int | None]] = field(default_factory=list)
-    dropped: bool = False  # the lead was merged into another: its state goes, lead-scores gets a tombstone
-    alias: bytes | None = None  # an alias to keep under lead_id once the rest is written (ADR 044)
-
-
-class IdentityHooks(Protocol):
-    """What identities add to the processor's paths (:class:`streams.worker.identities.Identities`, ADR 044)."""
-
-    def event(self, message: Message, event: LeadEvent) -> Result | None: ...
-    def profile(self, message: Message, profile: LeadProfile) -> Result | None: ...
-    def identity(self, message: Message, load_state: LoadState) -> Result: ...
-    def erased(self, message: Message, result: Result) -> None: ...
-    def written(self, result: Result) -> None: ...
+__all__ = ["TICK", "IdentityHooks", "LoadState", "Message", "Processor", "Result", "message_headers"]
 
 
 class Processor:

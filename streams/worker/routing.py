@@ -16,7 +16,7 @@ import inspect
 from dataclasses import dataclass
 
 import msgspec
-from faust.types import AgentT, AppT, EventT, StreamT, TableT, TopicT
+from faust.types import AgentT, AppT, StreamT, TableT, TopicT
 
 from scoring import Engine, LeadscoreError, ScoringModel
 from scoring.routing import Action, LeadRouting, Routed, RouteRequest, RouteState, decode_request, route
@@ -24,6 +24,7 @@ from streams.errors import DecodeError
 from streams.kafka.codec import AvroCodec
 from streams.worker.metrics import Metrics
 from streams.worker.processor import Message, Processor
+from streams.worker.results import event_message
 from streams.worker.wiring import InputTopics, SendTopics
 
 ROUTE_TABLE = "route-state"
@@ -154,21 +155,9 @@ def register_routing(app: AppT, topic: TopicT, router: Router) -> AgentT[bytes]:
     @app.agent(topic, name="route-leads")
     async def route_leads(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
-            await router.handle(_message(event))
+            await router.handle(event_message(event))
 
     return route_leads
-
-
-def _message(event: EventT[bytes]) -> Message:
-    source = event.message
-    key, value = event.key, event.value
-    return Message(
-        source.topic,
-        source.partition,
-        source.offset,
-        key if isinstance(key, bytes) else None,
-        value if isinstance(value, bytes) else None,
-    )
 
 
 def install_routing(

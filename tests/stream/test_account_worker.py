@@ -141,3 +141,25 @@ async def test_a_shadow_worker_rolls_up_nothing(tmp_path):
     path.write_text(MODEL)
     shadow = build_app(path, tmp_path, batch_max=0, shadow=True, app_id="leadscore-accounts-shadow")
     assert shadow.score_accounts is None and shadow.outputs.account_inputs is None
+
+
+async def test_an_update_that_moves_no_score_is_still_written_and_announced(leadscore):
+    """A member above the cap: its third event moves no account score, but the account keeps the member's newer
+    state (decay brings it back under the cap later) and its AccountScore is dated at that update."""
+    sink = TestingSink.attach(leadscore)
+    events = [account_event("ann", T0 + n * 1000) for n in range(3)]  # 30, 60, 90 points: capped at 40 from the 2nd
+    updates = await member_updates(leadscore, sink, events, {"ann": "vp"})
+    assert len(updates) == 3
+    sink.records.clear()
+    async with leadscore.score_accounts.test_context() as accounts:
+        for key, value in updates[:2]:
+            await accounts.put(value, key=key)
+        await handled(leadscore, 2)
+        changes = len(sink.sent(leadscore.settings.topics.account_score_changes))
+        await accounts.put(updates[2][1], key=updates[2][0])
+        await handled(leadscore, 3)
+    assert len(sink.sent(leadscore.settings.topics.account_score_changes)) == changes  # no score moved
+    member = decode_account_state(leadscore.account_table.get("acme")).models["b2b"].members["ann"]
+    assert member.state.events_scored == 3 and member.updated_at_ms == T0 + 2000
+    _, latest = sink.decoded(leadscore.settings.topics.account_scores)[-1]
+    assert latest is not None and latest["updated_at"].timestamp() * 1000 == T0 + 2000
