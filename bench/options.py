@@ -11,7 +11,7 @@ from scoring import LeadscoreError
 from streams.devtools.brokers import KINDS
 
 STEPS = (
-    *("engine", "ceiling", "leadscore", "json-source", "textbook", "peer", "two-workers"),
+    *("engine", "ceiling", "leadscore", "json-source", "accounts", "textbook", "peer", "two-workers"),
     *("latency", "floor", "recovery", "profile", "features"),
 )
 

@@ -11,6 +11,8 @@ LABELS = {
     "leadscore": "leadscore: the real worker, 1 process",
     "leadscore_json_source": "leadscore: 1 process, the input as JSON (a declared Segment source)",
     "leadscore_two_workers": "leadscore: 2 worker processes, one group",
+    "leadscore_without_accounts": "leadscore: 1 process, b2b without its `account:` section",
+    "leadscore_accounts": "leadscore: 1 process, b2b with the account roll-up (to the N-th event)",
 }
 
 
@@ -108,6 +110,7 @@ def cpu_lines(latest: dict[str, Any]) -> list[str]:
         "other's partitions, as deployed).",
         "",
         *json_source_lines(latest),
+        *accounts_lines(latest),
         "CPU: user + system seconds of the contestant's own processes and their children (`/proc/PID/stat`), read at "
         "the first and the N-th input of its window (the ceiling: its event loop's thread, in-process), so the "
         "events and the CPU are counted over the same window; the broker's read at the same moments. Cores busy: "
@@ -140,6 +143,42 @@ def json_source_lines(latest: dict[str, Any]) -> list[str]:
         f"`AvroCodec.decode_event` {_one(read.get('avro_decode_event'))}.",
         "",
     ]
+
+
+def accounts_lines(latest: dict[str, Any]) -> list[str]:
+    """The account roll-up end to end (step ``accounts``): one worker under b2b with and without its ``account:``
+    section, the accounts run counted to the N-th event and to the last member update consumed."""
+    with_, without = (
+        latest["throughput"].get("leadscore_accounts"),
+        latest["throughput"].get("leadscore_without_accounts"),
+    )
+    if not with_ or not without:
+        return []
+    rolled = with_.get("roll_up") or {}
+    outcomes = ", ".join(f"{fmt(n)} {outcome}" for outcome, n in sorted((rolled.get("outcomes") or {}).items()))
+    return [
+        "Account roll-up end to end, from this run (step `accounts`: one worker each on the same input topic, b2b "
+        f"without its `account:` section, then with it): **{fmt(latest.get('leadscore_without_accounts_eps'))}** "
+        f"events/s at {_one(latest.get('without_accounts_cpu_us_per_event'))} CPU µs per event without; with, to "
+        f"the N-th event consumed **{fmt(latest.get('leadscore_accounts_eps'))}** events/s at "
+        f"{_one(latest.get('accounts_cpu_us_per_event'))} µs (**{_ratio(latest, 'accounts_ratio')}** in events/s, "
+        f"**{_ratio(latest, 'accounts_cpu_ratio')}** in CPU per event, "
+        f"{_signed(latest, 'accounts_extra_cpu_us_per_event')} µs); to the moment the account agent had consumed "
+        "every member update the lead side sent "
+        f"({fmt(rolled.get('member_updates_sent'))}: {outcomes or 'n/a'}; {fmt(rolled.get('consumed_by_nth_event'))} "
+        f"by the N-th event, then {_one(rolled.get('catch_up_s'))} s of catch-up) "
+        f"**{fmt(latest.get('leadscore_accounts_rolled_up_eps'))}** events/s at "
+        f"{_one(latest.get('accounts_rolled_up_cpu_us_per_event'))} µs "
+        f"(**{_ratio(latest, 'accounts_rolled_up_ratio')}** and **{_ratio(latest, 'accounts_rolled_up_cpu_ratio')}**, "
+        f"{_signed(latest, 'accounts_rolled_up_extra_cpu_us_per_event')} µs). The input has no profiles: leads map "
+        "to accounts by their events' `account_id` only.",
+        "",
+    ]
+
+
+def _signed(latest: dict[str, Any], key: str) -> str:
+    value = latest.get(key)
+    return "n/a" if value is None else f"{value:+,.1f}"
 
 
 def _one(value: float | None) -> str:

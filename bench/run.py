@@ -2,8 +2,9 @@
 
 Steps: the engine alone and the Avro codec in-process; on one broker (Apache Kafka unless ``--broker tansu`` or
 ``LEADSCORE_TEST_BROKER=tansu``), the generated events produced once to ``lead-events``, then the ceiling,
-textbook, peer, leadscore (one worker, then two) on that topic, and leadscore on the same events as JSON (a declared
-Segment source, ``bench/json_source.py``); latency of a fresh worker at half leadscore's
+textbook, peer, leadscore (one worker, then two) on that topic, leadscore on the same events as JSON (a declared
+Segment source, ``bench/json_source.py``) and under b2b with and without its account roll-up (``accounts``,
+``bench/accounts_e2e.py``); latency of a fresh worker at half leadscore's
 measured maximum; the latency floor (a plain consumer, no worker) at the same rate on Kafka and on Tansu;
 recovery of 0 (idle), 100,000 and 1,000,000 leads, each on a fresh broker. Writes latest.json, report.md and PNG
 plots. Each contestant's events/s and CPU seconds per event (its own processes', the broker's) over the same
@@ -28,11 +29,23 @@ from typing import Any
 
 from rich.table import Table
 
-from bench import cpu, features, flamegraph, floor, json_source, latency, micro, recovery, report, throughput
+from bench import (
+    accounts_e2e,
+    cpu,
+    features,
+    flamegraph,
+    floor,
+    json_source,
+    latency,
+    micro,
+    recovery,
+    report,
+    throughput,
+)
 from bench.brokers import STARTED, broker_label, broker_meta
 from bench.common import BenchError, broker_cpu_s, commit, console, cpu_used, produce_events
 from bench.options import mode, parse
-from bench.summary import summarise
+from bench.summary import WITH, WITHOUT, summarise
 from scoring import LeadscoreError
 from streams.devtools.brokers import Broker, new_broker
 
@@ -115,7 +128,7 @@ class Run:
 
     def streams(self) -> None:
         args, work, results = self.args, self.workdir, self.results
-        stream_steps = {"ceiling", "leadscore", "json-source", "textbook", "peer", "two-workers", "latency"}
+        stream_steps = {"ceiling", "leadscore", "json-source", "accounts", "textbook", "peer", "two-workers", "latency"}
         if stream_steps <= set(args.skip):
             return
         with new_broker(log_file=work / "broker.log", kind=args.broker) as broker:
@@ -139,6 +152,7 @@ class Run:
                 console.print(f"changelog layout of the real worker: {layout}")
             if json_input is not None:
                 self.json_source(broker, json_input)
+            self.accounts(broker, source)
             self.throughput("textbook", "textbook", lambda: throughput.textbook(broker, source, n, work))
             self.throughput("peer", "peer", lambda: throughput.peer(broker, source, n, work))
             self.throughput(
@@ -183,6 +197,34 @@ class Run:
         console.print(
             f"JSON source / native Avro: {figures['json_source_ratio']} in events/s, "
             f"{figures['json_source_cpu_ratio']} in CPU per event; in-process CPU µs per record: {produced['read_us']}"
+        )
+
+    def accounts(self, broker: Broker, source: str) -> None:
+        """leadscore on the same input under b2b without its ``account:`` section, then with it, counted to the
+        N-th event and to the last member update the account agent consumed (``bench/accounts_e2e.py``)."""
+        n, work = self.args.events, self.workdir
+        without = partial(accounts_e2e.without_accounts, broker, source, n, work)
+        self.throughput("accounts", "leadscore, b2b without accounts", without, key=WITHOUT)
+        self.throughput(
+            "accounts",
+            "leadscore, b2b with accounts",
+            partial(accounts_e2e.with_accounts, broker, source, n, work),
+            key=WITH,
+        )
+        rolled = (self.results["throughput"].get(WITH) or {}).get("roll_up")
+        if rolled is None:
+            return
+        if rolled["outcomes"].get("dead_letter"):
+            self.results["errors"].append(
+                f"leadscore, b2b with accounts: member updates dead-lettered: {rolled['outcomes']}"
+            )
+        figures = summarise(self.results)
+        console.print(
+            f"with the roll-up caught up ({rolled['member_updates_sent']:,} member updates, {rolled['catch_up_s']} s "
+            f"after the N-th event): [bold]{rolled['eps']:,.0f}[/bold] events/s over {rolled['seconds']:.1f} s"
+            f"{_cpu(rolled)}; with / without accounts: {figures['accounts_ratio']} in events/s, "
+            f"{figures['accounts_cpu_ratio']} in CPU per event; caught up: {figures['accounts_rolled_up_ratio']} and "
+            f"{figures['accounts_rolled_up_cpu_ratio']}"
         )
 
     def half_load(self, step: str) -> float | None:

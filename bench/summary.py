@@ -13,7 +13,12 @@ from bench.targets import verdicts
 
 #: What a run recorded before it named its broker: every one of those ran on the embedded Tansu broker.
 OLD_RUNS_BROKER = {"kind": "tansu", "label": "Tansu (embedded)", "version": "unknown"}
-CONTESTANTS = ("ceiling", "textbook", "peer", "leadscore", "leadscore_two_workers", "leadscore_json_source")
+#: The account roll-up's two runs (step ``accounts``, ``bench/accounts_e2e.py``): b2b with and without ``account:``.
+WITH, WITHOUT = "leadscore_accounts", "leadscore_without_accounts"
+CONTESTANTS = (
+    *("ceiling", "textbook", "peer", "leadscore", "leadscore_two_workers", "leadscore_json_source"),
+    *(WITH, WITHOUT),
+)
 RECOVERY_FIGURES = (
     *("recovery_leads_per_s", "recovery_leads", "recovery_exact", "recovery_keys_compared"),
     *("bytes_per_lead", "rss_bytes_per_lead"),
@@ -78,6 +83,37 @@ def _difference(a: float | None, b: float | None) -> float | None:
     return round(a - b, 2) if a is not None and b is not None else None
 
 
+def account_figures(results: dict[str, Any]) -> dict[str, Any]:
+    """The flat figures of ``latest.json``: each run's events/s, the accounts run's with the roll-up caught up, and
+    the ratios to the run without accounts (None where a run is missing)."""
+    steps = results.get("throughput", {})
+    with_, without = steps.get(WITH), steps.get(WITHOUT)
+    rolled = (with_ or {}).get("roll_up")
+    eps = {key: round(step["eps"]) if step else None for key, step in ((WITH, with_), (WITHOUT, without))}
+    rolled_eps = round(rolled["eps"]) if rolled else None
+    own = {key: _us(step) for key, step in ((WITH, with_), (WITHOUT, without))}
+    rolled_us = _us(rolled)
+    return {
+        "leadscore_accounts_eps": eps[WITH],
+        "leadscore_without_accounts_eps": eps[WITHOUT],
+        "leadscore_accounts_rolled_up_eps": rolled_eps,
+        "accounts_ratio": ratio(eps[WITH], eps[WITHOUT]),
+        "accounts_rolled_up_ratio": ratio(rolled_eps, eps[WITHOUT]),
+        "accounts_cpu_us_per_event": own[WITH],
+        "without_accounts_cpu_us_per_event": own[WITHOUT],
+        "accounts_rolled_up_cpu_us_per_event": rolled_us,
+        "accounts_cpu_ratio": ratio(own[WITH], own[WITHOUT]),
+        "accounts_extra_cpu_us_per_event": _difference(own[WITH], own[WITHOUT]),
+        "accounts_rolled_up_extra_cpu_us_per_event": _difference(rolled_us, own[WITHOUT]),
+        "accounts_rolled_up_cpu_ratio": ratio(rolled_us, own[WITHOUT]),
+    }
+
+
+def _us(step: dict[str, Any] | None) -> float | None:
+    value = ((step or {}).get("cpu") or {}).get("cpu_s_per_event")
+    return None if value is None else round(value * 1e6, 2)
+
+
 def _recovery(results: dict[str, Any]) -> dict[str, Any]:
     recoveries = [r for r in results.get("recovery", []) if r["leads"]]
     idle = next((r for r in results.get("recovery", []) if not r["leads"]), None)
@@ -134,6 +170,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "json_source_ratio": ratio(json_source, leadscore),
         "engine_eps": engine,
         "engine_over_worker": ratio(engine, leadscore),
+        **account_figures(results),
     }
     summary["targets"] = verdicts(summary)
     return {**summary, **{key: value for key, value in results.items() if key not in summary}}

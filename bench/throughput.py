@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from subprocess import Popen
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -124,14 +125,20 @@ def leadscore(
     workdir: Path,
     workers: int = 1,
     sources_path: Path | None = None,
+    model_paths: Sequence[Path] | None = None,
+    roll_up: bool = False,
 ) -> dict[str, Any]:
     """``workers`` real worker processes (``streams.worker.spawn_worker``) in one group, counted by /metrics; their
     CPU and the broker's read right after the scrape that first shows an event and the one that shows all.
     ``source`` is the lead-events topic they read; None: their own, empty, with the input on a topic that
-    ``sources_path`` declares (``leadscore_events_consumed_total`` counts its records too)."""
+    ``sources_path`` declares (``leadscore_events_consumed_total`` counts its records too). ``model_paths``: the
+    workers' model files (default: the settings' own, the shipped b2b model). ``roll_up``: then also wait until
+    the account agent has consumed every member update the lead side sent (:func:`_roll_up`, ``roll_up`` in the
+    result)."""
     topics = prefixed_topics(app_id, events=source)
+    models = {} if model_paths is None else {"model_paths": list(model_paths)}
     settings = [
-        broker.settings(app_id, workdir / f"{app_id}-{n}", topics=topics, sources_path=sources_path)
+        broker.settings(app_id, workdir / f"{app_id}-{n}", topics=topics, sources_path=sources_path, **models)
         for n in range(workers)
     ]
     processes = [spawn_worker(s, log_file=workdir / f"{app_id}-{n}.log") for n, s in enumerate(settings)]
@@ -173,8 +180,13 @@ def leadscore(
             "cpu": cpu,
             "cpu_total_s": _round(trees_cpu_s(pids)),
         }
+        ports = [s.web_port for s in settings]
         if sources_path is not None:  # what the declared source's records became: all events, or not the same work
-            result["source_records"] = _source_outcomes([s.web_port for s in settings])
+            result["source_records"] = _source_outcomes(ports)
+        if roll_up:
+            logs = [workdir / f"{app_id}-{n}.log" for n in range(workers)]
+            result["roll_up"] = _roll_up(processes, ports, logs, broker, first or last, last, label)
+            result["cpu_total_s"] = _round(trees_cpu_s(pids))
         return result
     finally:
         for process in processes:
@@ -184,13 +196,81 @@ def leadscore(
 def _source_outcomes(ports: Sequence[int]) -> dict[str, int]:
     """``leadscore_source_records_total`` by outcome (event, profile, skipped, dead_letter), summed over workers
     and sources."""
+    return _by_outcome(ports, "leadscore_source_records_total")
+
+
+def _by_outcome(ports: Sequence[int], counter: str) -> dict[str, int]:
+    """A counter with an ``outcome`` label, by outcome, summed over workers and the other labels."""
     outcomes: dict[str, int] = {}
     for port in ports:
         for line in metrics_text(port).splitlines():
-            if line.startswith("leadscore_source_records_total{") and 'outcome="' in line:
+            if line.startswith(counter + "{") and 'outcome="' in line:
                 outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
                 outcomes[outcome] = outcomes.get(outcome, 0) + int(float(line.split()[-1]))
     return outcomes
+
+
+SENT, CONSUMED = "leadscore_member_updates_sent_total", "leadscore_member_updates_consumed_total"
+
+
+def _roll_up(
+    processes: Sequence[Popen[bytes]],
+    ports: Sequence[int],
+    logs: Sequence[Path],
+    broker: Broker,
+    first: Mark,
+    nth: Mark,
+    label: str,
+) -> dict[str, Any]:
+    """After the N-th event (``nth``): scrape until the account agents' ``leadscore_member_updates_consumed_total``
+    (every outcome) reaches the lead side's ``leadscore_member_updates_sent_total``, then read the CPU as at the
+    N-th event. The window from the first event to that moment, over the N events (:func:`bench.cpu.window`):
+    events/s and CPU per event with the roll-up caught up; what was consumed by the N-th event's scrape, the
+    member updates by outcome and the seconds of catch-up beside it."""
+    pids = [process.pid for process in processes]
+    at_nth: tuple[float, float] | None = None
+    last_change, last_consumed, started = time.monotonic(), -1.0, time.monotonic()
+    with progress_bar() as bar:
+        task = bar.add_task(f"{label}: account roll-up catching up", total=None, note="")
+        while True:
+            per_worker = [worker_metrics(port) for port in ports]
+            sent = sum(m.get(SENT, 0.0) for m in per_worker)
+            consumed = sum(m.get(CONSUMED, 0.0) for m in per_worker)
+            at_nth = at_nth or (sent, consumed)
+            now = time.monotonic()
+            if consumed >= sent:
+                caught_up = _marks(pids, broker, nth.count)
+                break
+            if consumed != last_consumed:
+                last_change, last_consumed = now, consumed
+            elif now - last_change > STALL_S:
+                raise BenchError(f"{label}: the account roll-up is stuck at {int(consumed):,} of {int(sent):,}")
+            for process, log in zip(processes, logs, strict=True):
+                if process.poll() is not None:
+                    raise BenchError(f"{label}: worker exited with {process.returncode}: {log_tail(log)}")
+            bar.update(task, completed=consumed, total=sent, note="member updates")
+            rate = (consumed - at_nth[1]) / (now - started) if now > started else 0.0
+            time.sleep(_catch_up_poll_s(sent - consumed, rate))
+    cpu = window(first, caught_up)
+    return {
+        "eps": cpu["eps"],
+        "seconds": cpu["seconds"],
+        "catch_up_s": round(caught_up.at - nth.at, 3),
+        "member_updates_sent": int(sent),
+        "member_updates_consumed": int(consumed),
+        "consumed_by_nth_event": int(at_nth[1]),
+        "sent_by_nth_event": int(at_nth[0]),
+        "outcomes": _by_outcome(ports, CONSUMED),
+        "cpu": cpu,
+    }
+
+
+def _catch_up_poll_s(left: float, rate: float) -> float:
+    """Half of what the member updates left should take at the catch-up rate so far, within the final polls'
+    bounds (``METRICS_POLL_S`` until a rate is known)."""
+    if rate <= 0:
+        return METRICS_POLL_S
+    return min(max(left / rate / 2, FINAL_POLL_S), LONGEST_POLL_S)
 
 
 def _next_poll_s(first: Mark | None, total: float, events: int, now: float) -> float:
