@@ -12,7 +12,7 @@ import msgspec
 
 from scoring.model.conditions import FieldValue
 from scoring.modelstate import ModelState
-from scoring.outputs import Contribution, Direction
+from scoring.outputs import Contribution, Direction, TrendReading
 
 
 class MemberCause(StrEnum):
@@ -108,13 +108,9 @@ class AccountCrossing:
     occurred_at_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class AccountTrendReading:
-    """Engagement gained in the trend's window ending now against the account's average over earlier windows."""
-
-    recent: float
-    baseline: float
-    surging: bool
+#: An account's trend at one time: the lead's reading (gained in the window ending now, the average per window
+#: before, surging), read off the account's own gains (scoring/accounts/trend.py)
+AccountTrendReading = TrendReading
 
 
 @dataclass(frozen=True, slots=True)

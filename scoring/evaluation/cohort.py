@@ -83,7 +83,7 @@ def build_cohort(
     cohort = Cohort(data_end_ms=data_end)
     for lead_id in sorted(first_seen):
         seen = first_seen[lead_id]
-        reason = _excluded(seen, spec, data_end)
+        reason = exclusion_reason(seen, spec, data_end)
         scored_at = seen + spec.observe_after_ms
         converted = sorted(outcomes.get(lead_id, ()), key=lambda c: (c.occurred_at_ms, c.conversion_id))
         if reason is None and converted and converted[0].occurred_at_ms < scored_at:
@@ -96,7 +96,8 @@ def build_cohort(
     return cohort
 
 
-def _excluded(first_seen_ms: int, spec: CohortSpec, data_end_ms: int) -> str | None:
+def exclusion_reason(first_seen_ms: int, spec: CohortSpec, data_end_ms: int) -> str | None:
+    """Why a lead (or account) first seen at ``first_seen_ms`` is left out of the cohort, or None."""
     if spec.first_seen_from_ms is not None and first_seen_ms < spec.first_seen_from_ms:
         return OUTSIDE_SLICE
     if spec.first_seen_until_ms is not None and first_seen_ms >= spec.first_seen_until_ms:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from scoring.accounts.records import AccountChange, AccountCrossing, AccountSnapshot, AccountTrendReading, MemberShare
-from streams.kafka.codec import AvroCodec
+from scoring.accounts.records import AccountChange, AccountCrossing, AccountSnapshot, MemberShare
+from streams.kafka.codec import AvroCodec, trend_to_record
 
 
 def encode_account_change(codec: AvroCodec, change: AccountChange) -> bytes:
@@ -87,12 +87,6 @@ def account_snapshot_to_record(snapshot: AccountSnapshot) -> dict[str, Any]:
         "missing_roles": list(snapshot.missing_roles),
         "member_count": snapshot.member_count,
         "top_members": [member_to_record(m) for m in snapshot.top_members],
-        "trend": account_trend_to_record(snapshot.trend),
+        "trend": trend_to_record(snapshot.trend),
         "drops": [{"level": level, "drops_at": at_ms} for level, at_ms in snapshot.drops],
     }
-
-
-def account_trend_to_record(trend: AccountTrendReading | None) -> dict[str, Any] | None:
-    if trend is None:
-        return None
-    return {"recent": trend.recent, "baseline": trend.baseline, "surging": trend.surging}

@@ -25,7 +25,7 @@ from scoring import Engine, LeadProfile, ScoringModel
 from scoring.accounts.engine import AccountEngine
 from scoring.accounts.records import AccountSnapshot
 from scoring.durations import format_duration
-from scoring.evaluation.cohort import CONVERTED_BEFORE, OUTSIDE_SLICE, WINDOW_OPEN, CohortSpec
+from scoring.evaluation.cohort import CONVERTED_BEFORE, CohortSpec, exclusion_reason
 from scoring.evaluation.quality import NO_LEVEL, EvaluationError, EvaluationReport, evaluate
 from streams.analysis.accounts import AccountRun, account_of, copy_account, history_inputs, roll_up_one
 from streams.analysis.evaluate.report import ModelJson, iso, model_json
@@ -110,7 +110,7 @@ def evaluate_accounts(
         seen = run.first_seen[account_id]
         moment = seen + spec.observe_after_ms
         times = converted_at.get(account_id, [])
-        reason = _excluded(seen, spec, data_end)
+        reason = exclusion_reason(seen, spec, data_end)
         if reason is None and times and min(times) < moment:
             reason = CONVERTED_BEFORE
         if reason is not None:
@@ -153,16 +153,6 @@ def _account_conversions(
             continue
         converted_at.setdefault(account_id, []).append(conversion.occurred_at_ms)
     return converted_at, unmapped
-
-
-def _excluded(first_seen_ms: int, spec: CohortSpec, data_end_ms: int) -> str | None:
-    if spec.first_seen_from_ms is not None and first_seen_ms < spec.first_seen_from_ms:
-        return OUTSIDE_SLICE
-    if spec.first_seen_until_ms is not None and first_seen_ms >= spec.first_seen_until_ms:
-        return OUTSIDE_SLICE
-    if first_seen_ms + spec.observe_after_ms + spec.window_ms > data_end_ms:
-        return WINDOW_OPEN
-    return None
 
 
 def _check(observed: dict[str, bool], excluded: dict[str, int]) -> None:
