@@ -38,6 +38,19 @@ def valid_messages(leads: int, events: int, seed: int, mean_gap_ms: float = 10.0
     return [(e.lead_id.encode(), codec.encode_event(e)) for e in generated]
 
 
+def ordered_producer(bootstrap: str) -> KafkaProducer:
+    """A producer that keeps the order of what it sends through retries (the oracle reads the log anyway) and
+    rides out a broker that stalls or restarts."""
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=5,
+        max_in_flight_requests_per_connection=1,
+        retries=1_000,
+        request_timeout_ms=20_000,
+        delivery_timeout_ms=600_000,
+    )
+
+
 class BackgroundProducer(threading.Thread):
     """Produces ``messages`` to ``topic`` at about ``rate`` per second, one producer, in order."""
 
@@ -56,14 +69,7 @@ class BackgroundProducer(threading.Thread):
 
     def run(self) -> None:
         try:
-            producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap,
-                linger_ms=5,
-                max_in_flight_requests_per_connection=1,  # retries keep the order (the oracle reads the log anyway)
-                retries=1_000,
-                request_timeout_ms=20_000,
-                delivery_timeout_ms=600_000,
-            )
+            producer = ordered_producer(self.bootstrap)
             started = time.monotonic()
             chunk = max(1, int(self.rate / 10))
             for start in range(0, len(self.messages), chunk):

@@ -21,15 +21,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaProducer
-
 from scoring import LeadEvent
 from scoring.identities.records import IdentityKind, IdentityRecord
 from streams.datasets.synthetic import JourneyGenerator
 from streams.kafka.codec import AvroCodec
 from streams.kafka.identity_codec import IdentityCodec
 from streams.kafka.registry import LocalSchemaRegistry
-from tests.reliability.harness import engine_for, scenario
+from tests.reliability.harness import engine_for, ordered_producer, scenario
 from tests.reliability.identity_oracle import IdentityReader, compare_final, expected_final, read_inputs
 
 Send = tuple[str, bytes, bytes]  # topic, key, value
@@ -137,14 +135,7 @@ class MixedProducer(threading.Thread):
 
     def run(self) -> None:
         try:
-            producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap,
-                linger_ms=5,
-                max_in_flight_requests_per_connection=1,
-                retries=1_000,
-                request_timeout_ms=20_000,
-                delivery_timeout_ms=600_000,
-            )
+            producer = ordered_producer(self.bootstrap)
             started = time.monotonic()
             chunk = max(1, int(self.rate / 10))
             for start in range(0, len(self.sends), chunk):
