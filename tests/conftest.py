@@ -101,8 +101,16 @@ def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> 
     return None
 
 
+#: Under ``pytest -n 2 --dist loadgroup`` (make test, ADR 045) every test on a broker runs in one process, in order,
+#: on the one session broker, as without xdist; the other tests go a module at a time to whichever process is free
+#: (a module's fixtures are built once).
+BROKER_GROUP = "broker"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by these markers and before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test from ``TIERS``; the long reliability scenarios are skipped unless ``-m`` names them."""
+    """Mark every test from ``TIERS``; the long reliability scenarios are skipped unless ``-m`` names them; tests on
+    a broker join one xdist group, the others their module's."""
     long_selected = "reliability" in (config.option.markexpr or "")
     for item in items:
         markers = tier_markers(Path(item.path))
@@ -110,6 +118,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(name)
         if "reliability" in markers and not long_selected:
             item.add_marker(pytest.mark.skip(reason="long reliability scenario: run with `make reliability`"))
+        group = BROKER_GROUP if "integration" in markers else Path(item.path).relative_to(TESTS).as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
