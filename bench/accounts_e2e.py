@@ -15,25 +15,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench import throughput
+from bench.model import lead_model_file
 from scoring import example_model_path
 from streams.devtools.brokers import Broker
 
 
-def model_without_account(directory: Path) -> Path:
-    """The shipped b2b model file without its ``account:`` section, written to ``directory``."""
-    raw = yaml.safe_load(example_model_path("b2b").read_text())
-    raw.pop("account")  # KeyError: the shipped file has no account section, there is nothing to compare
-    path = directory / "b2b-without-account.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
-
-
 def without_accounts(broker: Broker, source: str, events: int, workdir: Path) -> dict[str, Any]:
     """One worker under b2b without its ``account:`` section: no member updates, no account agent work."""
-    path = model_without_account(workdir)
+    path = lead_model_file(workdir)
     run = throughput.leadscore(broker, "bench-lead-only", source, events, workdir, model_paths=[path])
     return {**run, "model": "b2b without account:"}
 

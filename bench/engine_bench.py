@@ -21,7 +21,8 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from scoring import Engine, LeadState, example_model_path, load_model
+from bench.model import lead_model
+from scoring import Engine, LeadState
 from streams.datasets.synthetic import JourneyGenerator
 from streams.worker.stored import StoredLead, decode_stored, encode_stored
 
@@ -29,7 +30,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def run(events: int, leads: int, seed: int) -> dict[str, object]:
-    engine = Engine([load_model(example_model_path("b2b"))])
+    engine = Engine([lead_model()])
     stream = list(
         track(
             JourneyGenerator(leads, seed=seed, mean_gap_ms=2000).events(events),

@@ -22,13 +22,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.accounts import b2b_account_section
 from bench.accounts import lines as account_lines
 from bench.accounts import run as accounts_cost
 from bench.common import RESULTS, SEED, codec
-from scoring import Engine, example_model_path, parse_model
+from bench.model import lead_model_raw
+from scoring import Engine, parse_model
 from scoring.model.compile import ScoringModel
 from scoring.path import paths_to
 from scoring.routing import LeadRouting, RouteState, decode_request, route
@@ -77,11 +76,8 @@ VARIANTS: Mapping[str, Mapping[str, Any]] = {
 def model(overlay: Mapping[str, Any]) -> ScoringModel:
     """The b2b example model without its ``account:`` section (the figures stay those of a lead model), with
     ``overlay``'s sections added (or replaced): ``{"account": b2b_account_section()}`` puts it back."""
-    path = example_model_path("b2b")
-    raw = {**yaml.safe_load(path.read_text()), **overlay}
-    if "account" not in overlay:
-        raw.pop("account", None)
-    return parse_model(raw, source=f"{path.name}+{'+'.join(overlay) or 'nothing'}")
+    raw = {**lead_model_raw(), **overlay}  # bench/model.py: the contestants' model
+    return parse_model(raw, source=f"b2b.yaml+{'+'.join(overlay) or 'nothing'}")
 
 
 def messages(events: int, leads: int) -> list[Message]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BenchError, prefixed_topics, progress_bar, wait_until, worker_metrics
+from bench.model import lead_model_file
 from streams.devtools.brokers import Broker
 from streams.devtools.processes import spawn_worker, stop_process
 
@@ -25,7 +26,8 @@ def py_spy() -> str:
 
 
 def profile(broker: Broker, source: str, seconds: float, workdir: Path, out: Path) -> dict[str, Any]:
-    settings = broker.settings("profile", workdir / "profile", topics=prefixed_topics("profile", events=source))
+    topics, models = prefixed_topics("profile", events=source), [lead_model_file(workdir)]
+    settings = broker.settings("profile", workdir / "profile", topics=topics, model_paths=models)
     worker = spawn_worker(settings, log_file=workdir / "profile.log")
     svg = out / "leadscore-profile.svg"
     try:

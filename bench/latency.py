@@ -39,6 +39,7 @@ from bench.common import (
     wait_until,
     worker_metrics,
 )
+from bench.model import lead_model_file
 from scoring import LeadEvent
 from streams.datasets.synthetic import JourneyGenerator
 from streams.devtools.brokers import Broker
@@ -133,7 +134,8 @@ def send_paced(
 
 def measure(broker: Broker, rate: float, seconds: float, leads: int, workdir: Path) -> dict[str, Any]:
     app_id = "latency"
-    settings = broker.settings(app_id, workdir / app_id, topics=prefixed_topics(app_id))
+    topics = prefixed_topics(app_id)
+    settings = broker.settings(app_id, workdir / app_id, topics=topics, model_paths=[lead_model_file(workdir)])
     worker = spawn_worker(settings, log_file=workdir / f"{app_id}.log")
     producer = paced_producer(settings)
     avro = codec()

@@ -21,8 +21,9 @@ import avro.schema
 
 from bench import engine_bench
 from bench.common import codec
+from bench.model import lead_model
 from schemas import SCHEMAS_DIR
-from scoring import Engine, example_model_path, load_model
+from scoring import Engine
 from streams.datasets.synthetic import JourneyGenerator
 from streams.kafka.codec import change_to_record, event_to_record
 
@@ -35,7 +36,7 @@ def engine(events: int, leads: int) -> dict[str, Any]:
 
 def _samples() -> dict[str, dict[str, Any]]:
     """A LeadEvent and the ScoreChanged it causes, as wire records."""
-    scoring = Engine([load_model(example_model_path("b2b"))])
+    scoring = Engine([lead_model()])
     for event in JourneyGenerator(10, seed=3).events(100):
         update = scoring.apply_event(None, event)
         if update.changes:

@@ -40,7 +40,8 @@ from bench.common import (
     rss_bytes,
     wait_until,
 )
-from scoring import Engine, LeadState, example_model_path, load_model
+from bench.model import lead_model, lead_model_file
+from scoring import Engine, LeadState
 from streams.datasets.synthetic import JourneyGenerator
 from streams.devtools.brokers import KINDS, new_broker
 from streams.devtools.processes import spawn_worker, stop_process
@@ -54,7 +55,7 @@ FAUST_OFFSET_KEY = b"__faust\0offset__"
 
 def template_states(events: int, leads: int, seed: int = 1) -> list[StoredLead]:
     """Stored leads (as the worker's table holds them, partition 0) of the leads scored by ``events``."""
-    engine = Engine([load_model(example_model_path("b2b"))])
+    engine = Engine([lead_model()])
     states: dict[str, LeadState] = {}
     with progress_bar() as bar:
         task = bar.add_task("recovery: scoring template states", total=events, note="")
@@ -100,7 +101,8 @@ def recover(leads: int, templates: list[StoredLead], workdir: Path, kind: str) -
     disk."""
     app_id = f"recovery-{leads}"
     with new_broker(log_file=workdir / f"{app_id}-broker.log", kind=kind) as broker:
-        settings = broker.settings(app_id, workdir / app_id, topics=prefixed_topics(app_id), log_level="INFO")
+        topics, models = prefixed_topics(app_id), [lead_model_file(workdir)]
+        settings = broker.settings(app_id, workdir / app_id, topics=topics, log_level="INFO", model_paths=models)
         changelog = f"{app_id}-lead-state-changelog"
         value_bytes = 0
         if leads:

@@ -39,6 +39,7 @@ from bench.common import (
 )
 from bench.contestants.progress import read_progress
 from bench.cpu import Mark, tree_cpu_s, trees_cpu_s, window
+from bench.model import lead_model_file
 from scoring import LeadscoreError
 from streams.devtools.brokers import Broker
 from streams.devtools.processes import spawn_worker, stop_process
@@ -132,13 +133,13 @@ def leadscore(
     CPU and the broker's read right after the scrape that first shows an event and the one that shows all.
     ``source`` is the lead-events topic they read; None: their own, empty, with the input on a topic that
     ``sources_path`` declares (``leadscore_events_consumed_total`` counts its records too). ``model_paths``: the
-    workers' model files (default: the settings' own, the shipped b2b model). ``roll_up``: then also wait until
+    workers' model files (default: the contestants', :mod:`bench.model`). ``roll_up``: then also wait until
     the account agent has consumed every member update the lead side sent (:func:`_roll_up`, ``roll_up`` in the
     result)."""
     topics = prefixed_topics(app_id, events=source)
-    models = {} if model_paths is None else {"model_paths": list(model_paths)}
+    models = [lead_model_file(workdir)] if model_paths is None else list(model_paths)
     settings = [
-        broker.settings(app_id, workdir / f"{app_id}-{n}", topics=topics, sources_path=sources_path, **models)
+        broker.settings(app_id, workdir / f"{app_id}-{n}", topics=topics, sources_path=sources_path, model_paths=models)
         for n in range(workers)
     ]
     processes = [spawn_worker(s, log_file=workdir / f"{app_id}-{n}.log") for n, s in enumerate(settings)]

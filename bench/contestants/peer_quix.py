@@ -24,7 +24,8 @@ from quixstreams import Application, State, message_context
 
 from bench.contestants import per_input
 from bench.contestants.progress import Progress
-from scoring import Engine, example_model_path, load_model
+from bench.model import lead_model
+from scoring import Engine
 from streams.kafka.codec import AvroCodec
 from streams.kafka.registry import LocalSchemaRegistry
 from streams.worker.metrics import Metrics
@@ -33,7 +34,7 @@ from streams.worker.processor import Message, Processor
 
 def build(args: argparse.Namespace) -> Application:
     codec = AvroCodec(LocalSchemaRegistry())
-    engine = Engine([load_model(example_model_path("b2b"))])
+    engine = Engine([lead_model()])
     processor = Processor(engine, codec, Metrics(), args.partitions, f"{args.group}-rerouted")
     progress = Progress(args.progress, target=args.events, watch=args.watch_pid)
     app = Application(

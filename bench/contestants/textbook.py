@@ -20,7 +20,8 @@ from faust.types import StreamT
 
 from bench.contestants import per_input
 from bench.contestants.progress import Progress
-from scoring import Engine, example_model_path, load_model
+from bench.model import lead_model
+from scoring import Engine
 from streams.kafka.codec import AvroCodec
 from streams.kafka.registry import LocalSchemaRegistry
 from streams.kafka.security import faust_credentials
@@ -32,7 +33,7 @@ from streams.worker.run import QuietWorker
 
 def build(args: argparse.Namespace) -> faust.App:
     codec = AvroCodec(LocalSchemaRegistry())
-    engine = Engine([load_model(example_model_path("b2b"))])
+    engine = Engine([lead_model()])
     processor = Processor(engine, codec, Metrics(), args.partitions, f"{args.app_id}-rerouted")
     progress = Progress(args.progress, target=args.events, watch=args.watch_pid)
     app = faust.App(

@@ -1,6 +1,7 @@
-"""The end-to-end account bench (step ``accounts``, bench/accounts_e2e.py): its model without accounts is the
-shipped b2b file less its ``account:`` section and nothing else, the roll-up's polls stay in their bounds, and the
-report sets the two runs side by side, counted to the N-th event and to the roll-up caught up (no broker run)."""
+"""The end-to-end account bench (step ``accounts``, bench/accounts_e2e.py): the contestants' model (bench/model.py,
+also its run without accounts) is the shipped b2b file less its ``account:`` section and nothing else, the roll-up's
+polls stay in their bounds, and the report sets the two runs side by side, counted to the N-th event and to the
+roll-up caught up (no broker run)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from bench import throughput
-from bench.accounts_e2e import model_without_account
+from bench.model import lead_model, lead_model_file
 from bench.report_throughput import accounts_lines, cpu_lines
 from bench.summary import summarise
 from scoring import example_model_path
 from scoring.model.compile import load_model
 
 
-def test_the_model_without_accounts_is_b2b_less_its_account_section(tmp_path: Path) -> None:
-    shipped, plain = load_model(example_model_path("b2b")), load_model(model_without_account(tmp_path))
-    assert shipped.account is not None and plain.account is None
-    assert plain.id == shipped.id and plain.version == shipped.version
-    assert [r.id for r in plain.rules] == [r.id for r in shipped.rules]
-    assert [level.name for level in plain.levels] == [level.name for level in shipped.levels]
+def test_the_contestants_model_is_b2b_less_its_account_section(tmp_path: Path) -> None:
+    shipped = load_model(example_model_path("b2b"))
+    for plain in (load_model(lead_model_file(tmp_path)), lead_model()):  # the workers' file, the peer's model
+        assert shipped.account is not None and plain.account is None
+        assert plain.id == shipped.id and plain.version == shipped.version
+        assert plain.rules == shipped.rules and plain.levels == shipped.levels and plain.routing == shipped.routing
 
 
 def test_the_catch_up_polls_half_of_what_is_left_within_bounds() -> None:
