@@ -25,7 +25,8 @@ def _markdown(latest: dict[str, Any], plots: list[str]) -> str:
         "# leadscore benchmark (issues 5 and 15)",
         "",
         f"Run {meta['started']} on commit `{meta['commit']}`, mode **{latest['mode']}**: {latest['events']:,} "
-        f"generated events over {latest['leads']:,} leads (b2b example model without its `account:` section, as every contestant scores it), broker **{latest['broker']['label']}**, "
+        f"generated events over {latest['leads']:,} leads (b2b example model without its `account:` section, as "
+        f"every contestant scores it), broker **{latest['broker']['label']}**, "
         f"{meta['cpus']} CPUs shared by the broker and every process measured. "
         f"Load average at start {_load(meta, 'start')}, at end {_load(meta, 'end')} (1, 5, 15 min). "
         f"{meta['note'] + '. ' if meta['note'] else ''}Command: `{meta['command']}`.",
