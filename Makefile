@@ -57,10 +57,10 @@ demo: $(STAMP) ## Embedded broker + worker + generator, live view of leads being
 	$(BIN)/leadscore demo
 
 test: lint kafka-tools browser-tools ## Lint, then unit, stream, integration, ops and fast reliability tests (Apache Kafka)
-	LEADSCORE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2 --dist loadgroup  # ADR 045
+	LEADSCORE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2 --dist loadscope  # ADR 045
 
 test-unit: $(STAMP) ## Unit and stream tests only (no broker)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not integration"
+	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not integration"
 
 test-integration: $(STAMP) kafka-tools ## Integration tests on Apache Kafka (LEADSCORE_TEST_BROKER=tansu: on Tansu)
 	$(BIN)/python -m pytest -m integration

@@ -101,16 +101,30 @@ def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> 
     return None
 
 
-#: Under ``pytest -n 2 --dist loadgroup`` (make test, ADR 045) every test on a broker runs in one process, in order,
-#: on the one session broker, as without xdist; the other tests go a module at a time to whichever process is free
-#: (a module's fixtures are built once).
-BROKER_GROUP = "broker"
+#: ``make test`` runs ``pytest -n 2 --dist loadscope`` (ADR 045): every test on a broker in this one scope, so they
+#: run in one process, in order, on the one session broker, as without xdist; every other test in its module's.
+BROKER_SCOPE = "broker"
 
 
-@pytest.hookimpl(tryfirst=True)  # before -m selects by these markers and before xdist reads the groups
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: optional, so plain pytest runs without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadscope`` with the broker tests in one scope. (xdist's own ``loadgroup`` marks nodeids through
+    ``item._nodeid``, which pytest 9 no longer reads: its groups would be ignored.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BrokerTestsInOneScope(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return BROKER_SCOPE if "integration" in tier_markers(TESTS.parent / module) else module
+
+    return BrokerTestsInOneScope(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by these markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test from ``TIERS``; the long reliability scenarios are skipped unless ``-m`` names them; tests on
-    a broker join one xdist group, the others their module's."""
+    """Mark every test from ``TIERS``; the long reliability scenarios are skipped unless ``-m`` names them."""
     long_selected = "reliability" in (config.option.markexpr or "")
     for item in items:
         markers = tier_markers(Path(item.path))
@@ -118,8 +132,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(name)
         if "reliability" in markers and not long_selected:
             item.add_marker(pytest.mark.skip(reason="long reliability scenario: run with `make reliability`"))
-        group = BROKER_GROUP if "integration" in markers else Path(item.path).relative_to(TESTS).as_posix()
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
