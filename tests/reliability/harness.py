@@ -51,18 +51,26 @@ def ordered_producer(bootstrap: str) -> KafkaProducer:
     )
 
 
-class BackgroundProducer(threading.Thread):
-    """Produces ``messages`` to ``topic`` at about ``rate`` per second, one producer, in order."""
+Send = tuple[str, bytes | None, bytes]  # topic, key, value
 
-    def __init__(self, bootstrap: str, topic: str, messages: Sequence[tuple[bytes | None, bytes]], rate: float):
+
+class PacedProducer(threading.Thread):
+    """Produces ``(topic, key, value)`` sends in order at about ``rate`` per second (one producer, ordered retries);
+    ``acked_by_topic`` counts the broker's acknowledgements per topic."""
+
+    def __init__(self, bootstrap: str, sends: Sequence[Send], rate: float) -> None:
         super().__init__(daemon=True)
-        self.bootstrap, self.topic, self.messages, self.rate = bootstrap, topic, messages, rate
-        self.acked = 0
+        self.bootstrap, self.sends, self.rate = bootstrap, sends, rate
+        self.acked_by_topic: dict[str, int] = {}
         self.failed = 0
         self.error: BaseException | None = None
 
-    def _ok(self, _: Any) -> None:
-        self.acked += 1
+    @property
+    def acked(self) -> int:
+        return sum(self.acked_by_topic.values())
+
+    def _ok(self, topic: str) -> Any:
+        return lambda _: self.acked_by_topic.__setitem__(topic, self.acked_by_topic.get(topic, 0) + 1)
 
     def _failed(self, _: Any) -> None:
         self.failed += 1
@@ -72,9 +80,9 @@ class BackgroundProducer(threading.Thread):
             producer = ordered_producer(self.bootstrap)
             started = time.monotonic()
             chunk = max(1, int(self.rate / 10))
-            for start in range(0, len(self.messages), chunk):
-                for key, value in self.messages[start : start + chunk]:
-                    producer.send(self.topic, key=key, value=value).add_callback(self._ok).add_errback(self._failed)
+            for start in range(0, len(self.sends), chunk):
+                for topic, key, value in self.sends[start : start + chunk]:
+                    producer.send(topic, key=key, value=value).add_callback(self._ok(topic)).add_errback(self._failed)
                 ahead = (start + chunk) / self.rate - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
@@ -82,6 +90,13 @@ class BackgroundProducer(threading.Thread):
             producer.close()
         except BaseException as exc:
             self.error = exc
+
+
+class BackgroundProducer(PacedProducer):
+    """Produces ``messages`` to ``topic`` at about ``rate`` per second, one producer, in order."""
+
+    def __init__(self, bootstrap: str, topic: str, messages: Sequence[tuple[bytes | None, bytes]], rate: float):
+        super().__init__(bootstrap, [(topic, key, value) for key, value in messages], rate)
 
 
 @dataclass

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import itertools
 import random
-import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,10 +25,8 @@ from streams.datasets.synthetic import JourneyGenerator
 from streams.kafka.codec import AvroCodec
 from streams.kafka.identity_codec import IdentityCodec
 from streams.kafka.registry import LocalSchemaRegistry
-from tests.reliability.harness import engine_for, ordered_producer, scenario
+from tests.reliability.harness import PacedProducer, Send, engine_for, scenario
 from tests.reliability.identity_oracle import IdentityReader, compare_final, expected_final, read_inputs
-
-Send = tuple[str, bytes, bytes]  # topic, key, value
 
 
 @dataclass
@@ -117,39 +113,6 @@ def encoded(load: IdentityLoad, events_topic: str, identities_topic: str) -> lis
     return out
 
 
-class MixedProducer(threading.Thread):
-    """Produces ``(topic, key, value)`` in order at about ``rate`` per second (one producer, ordered retries)."""
-
-    def __init__(self, bootstrap: str, sends: Sequence[Send], rate: float) -> None:
-        super().__init__(daemon=True)
-        self.bootstrap, self.sends, self.rate = bootstrap, sends, rate
-        self.acked: dict[str, int] = {}
-        self.failed = 0
-        self.error: BaseException | None = None
-
-    def _ok(self, topic: str) -> Any:
-        return lambda _: self.acked.__setitem__(topic, self.acked.get(topic, 0) + 1)
-
-    def _failed(self, _: Any) -> None:
-        self.failed += 1
-
-    def run(self) -> None:
-        try:
-            producer = ordered_producer(self.bootstrap)
-            started = time.monotonic()
-            chunk = max(1, int(self.rate / 10))
-            for start in range(0, len(self.sends), chunk):
-                for topic, key, value in self.sends[start : start + chunk]:
-                    producer.send(topic, key=key, value=value).add_callback(self._ok(topic)).add_errback(self._failed)
-                ahead = (start + chunk) / self.rate - (time.monotonic() - started)
-                if ahead > 0:
-                    time.sleep(ahead)
-            producer.flush()
-            producer.close()
-        except BaseException as exc:
-            self.error = exc
-
-
 def run_crash_identities(
     tmp_path: Path,
     leads: int,
@@ -172,7 +135,7 @@ def run_crash_identities(
         names = settings.topics
         sends = encoded(load, names.events, names.identities)
         workers.spawn("w")
-        producer = MixedProducer(settings.bootstrap_servers, sends, rate)
+        producer = PacedProducer(settings.bootstrap_servers, sends, rate)
         producer.start()
         kill_times = []
         load_s = len(sends) / rate
@@ -184,7 +147,7 @@ def run_crash_identities(
         producer.join(load_s * 3 + 120)
         assert not producer.is_alive() and producer.error is None and producer.failed == 0, producer.error
         engine = engine_for(settings)
-        inputs = read_inputs(settings, engine, producer.acked)
+        inputs = read_inputs(settings, engine, producer.acked_by_topic)
         expected = expected_final(engine, inputs)
         reader = IdentityReader(settings)
         try:
