@@ -16,15 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import throughput
-from bench.model import lead_model_file
 from scoring import example_model_path
 from streams.devtools.brokers import Broker
 
 
 def without_accounts(broker: Broker, source: str, events: int, workdir: Path) -> dict[str, Any]:
-    """One worker under b2b without its ``account:`` section: no member updates, no account agent work."""
-    path = lead_model_file(workdir)
-    run = throughput.leadscore(broker, "bench-lead-only", source, events, workdir, model_paths=[path])
+    """One worker under the contestants' model (b2b without its ``account:`` section, :mod:`bench.model`, the
+    default of :func:`bench.throughput.leadscore`): no member updates, no account agent work."""
+    run = throughput.leadscore(broker, "bench-lead-only", source, events, workdir)
     return {**run, "model": "b2b without account:"}
 
 
